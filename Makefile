@@ -1,0 +1,42 @@
+#  Tally — a thin wrapper over CMake, as neovim's Makefile is.
+#    make run     install what is missing, build, start everything on :8080
+#    make test    build with ASan+UBSan and run every test
+#    make bench   the benchmarks of bench/README.md
+#    make fuzz    build the libFuzzer targets with clang
+BUILD      ?= build
+TEST_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
+WERROR     ?= $(if $(CI),ON,OFF)
+
+.PHONY: all build run test bench fuzz format clean
+
+all: build
+
+build:
+	deploy/bootstrap.sh
+	cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTALLY_WERROR=$(WERROR) >/dev/null
+	cmake --build $(BUILD) -j $(JOBS)
+
+run: build
+	TALLY_BUILD_DIR=$(BUILD) deploy/run.sh
+
+test:
+	deploy/bootstrap.sh test
+	cmake -S . -B $(TEST_BUILD) -DCMAKE_BUILD_TYPE=Debug -DTALLY_SANITIZE=ON -DTALLY_WERROR=$(WERROR) >/dev/null
+	cmake --build $(TEST_BUILD) -j $(JOBS)
+	tests/run.sh $(TEST_BUILD)
+
+bench: build
+	deploy/bootstrap.sh bench
+	bench/run.sh $(BUILD)
+
+fuzz:
+	CC=clang cmake -S . -B $(FUZZ_BUILD) -DTALLY_FUZZ=ON >/dev/null
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz-json fuzz-router fuzz-envelope
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD) $(TEST_BUILD) $(FUZZ_BUILD)

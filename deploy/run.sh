@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+#  run.sh — `make run`: the whole of Tally on this machine. Starts a private
+#  PostgreSQL under $TALLY_DATA_DIR (unless DATABASE_URL is given), every
+#  service that exists, and the gateway; restarts a service that crashes,
+#  with back-off; on Ctrl-C or SIGTERM stops everything, the database too.
+#  A second run on the same data folder refuses.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "${TALLY_BUILD_DIR:-$root/build}" && pwd)
+data="${TALLY_DATA_DIR:-$root/var}"
+mkdir -p "$data"
+data=$(cd "$data" && pwd)
+export TALLY_DATA_DIR="$data"
+export TALLY_HTTP_ADDR="${TALLY_HTTP_ADDR:-127.0.0.1:8080}"
+export TALLY_MESH_BIND="${TALLY_MESH_BIND:-tcp://127.0.0.1:5555}"
+export TALLY_MESH="${TALLY_MESH:-$TALLY_MESH_BIND}"
+export TALLY_PUBLIC_URL="${TALLY_PUBLIC_URL:-http://$TALLY_HTTP_ADDR}"
+export TALLY_MAIL_FROM="${TALLY_MAIL_FROM:-Tally <tally@localhost>}"
+pg_port="${TALLY_PG_PORT:-55432}"
+
+say () { printf 'tally: %s\n' "$*" >&2; }
+
+exec 9>"$data/run.lock"
+if ! flock -n 9; then
+    say "another 'make run' is already using $data (stop it, or set TALLY_DATA_DIR)"
+    exit 1
+fi
+
+own_db=0
+if [ -z "${DATABASE_URL:-}" ]; then
+    DATABASE_URL=$("$root/deploy/pg.sh" start "$data" "$pg_port")
+    own_db=1
+fi
+export DATABASE_URL
+mkdir -p "$data/logs" "$data/mail"
+
+pids=()
+stopping=0
+stop_all () {
+    [ "$stopping" = 1 ] && return
+    stopping=1
+    say "stopping"
+    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+    if [ "$own_db" = 1 ]; then "$root/deploy/pg.sh" stop "$data"; fi
+    say "stopped"
+}
+trap 'stop_all; exit 0' INT TERM
+trap 'stop_all' EXIT
+
+#  supervise NAME CMD...: runs CMD, restarting it after a crash with a
+#  back-off that doubles up to 30 s and resets after a minute of good health.
+supervise () {
+    local name=$1; shift
+    (
+        child=0
+        trap 'kill -TERM $child 2>/dev/null; wait $child 2>/dev/null; exit 0' INT TERM
+        backoff=1
+        while true; do
+            started=$(date +%s)
+            "$@" >>"$data/logs/$name.log" 2>&1 &
+            child=$!
+            rc=0; wait $child || rc=$?
+            if [ $(( $(date +%s) - started )) -ge 60 ]; then backoff=1; fi
+            say "$name exited ($rc); restarting in ${backoff}s"
+            sleep "$backoff" & wait $! || true
+            backoff=$(( backoff * 2 > 30 ? 30 : backoff * 2 ))
+        done
+    ) &
+    pids+=($!)
+}
+
+count=0
+for bin in "$build"/services/*/tally-*; do
+    [ -x "$bin" ] || continue
+    name=$(basename "$bin")
+    supervise "$name" "$bin"
+    count=$((count + 1))
+done
+supervise tally-gateway "$build/gateway/tally-gateway"
+
+for _ in $(seq 1 100); do
+    if curl -fsS "http://$TALLY_HTTP_ADDR/healthz" >/dev/null 2>&1; then break; fi
+    sleep 0.1
+done
+say "$count service(s) and the gateway are up; logs in $data/logs"
+say "serving on http://$TALLY_HTTP_ADDR  (readiness: /readyz, metrics: /metrics; Ctrl-C stops)"
+while true; do sleep 3600 & wait $! || true; done

@@ -1,0 +1,72 @@
+//  gw_broker.h — the broker embedded in every gateway (proto/PROTOCOL.md).
+//  It binds the mesh backend (a ROUTER socket), keeps the live instances of
+//  each service with their capacity and in-flight requests, dispatches each
+//  request to the least recently used instance with a free slot, queues the
+//  rest (bounded), heartbeats both ways, answers 504 at a request's deadline,
+//  and when an instance dies re-dispatches its idempotent requests and
+//  answers the others 503. Requests come from the gateway's HTTP side
+//  (with a callback) or from peers on the mesh (services, tallyctl).
+//  Single-threaded: every call happens on the gateway's loop thread.
+#ifndef GW_BROKER_H_INCLUDED
+#define GW_BROKER_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <jansson.h>
+#include "tl_msg.h"
+
+typedef struct _gw_broker_t gw_broker_t;
+
+//  Receives the reply to a submitted request: from an instance, or made by
+//  the broker (503 worker_lost, 504 deadline). Takes the reply.
+typedef void (gw_reply_fn) (void *arg, tl_msg_t **reply_p);
+
+//  Binds the backend at `endpoint` (e.g. tcp://127.0.0.1:5555) with CURVE
+//  when configured (tl_curve). `name` identifies this gateway in status
+//  replies. Returns NULL if the endpoint cannot be bound.
+gw_broker_t *gw_broker_new (const char *endpoint, const char *name);
+
+//  Destroys the broker and nulls the caller's reference: tells every peer
+//  "disconnect" and drops pending requests without calling back.
+void gw_broker_destroy (gw_broker_t **self_p);
+
+//  The backend's raw ZeroMQ socket, to poll for input.
+void *gw_broker_socket (gw_broker_t *self);
+
+//  Declares a service that the routes name, so that /readyz and status know
+//  to expect it even before an instance appears.
+void gw_broker_declare (gw_broker_t *self, const char *service);
+
+//  Submits a request (taken). Its id is replaced by the broker's own. On 0
+//  exactly one call of `fn` follows, later, unless gw_broker_cancel is called
+//  first; *handle identifies the request. Returns TL_EUNAVAIL when the
+//  service has no live instance, TL_EBUSY when its queue is full (and `fn`
+//  is never called).
+int gw_broker_submit (gw_broker_t *self, tl_msg_t **request_p,
+                      gw_reply_fn *fn, void *arg, uint64_t *handle);
+
+//  Forgets the callback of a submitted request (the client went away).
+void gw_broker_cancel (gw_broker_t *self, uint64_t handle);
+
+//  Reads and handles every message waiting on the backend. Never blocks.
+void gw_broker_recv (gw_broker_t *self);
+
+//  Sends heartbeats, expires silent instances and overdue requests.
+//  Call at least every 100 ms.
+void gw_broker_tick (gw_broker_t *self);
+
+//  Requests alive in the broker (queued or in flight).
+size_t gw_broker_pending (gw_broker_t *self);
+
+//  Fills `missing` (a JSON array) with each declared service that has no
+//  live instance whose database answers. Returns how many were added.
+int gw_broker_missing (gw_broker_t *self, json_t *missing);
+
+//  Appends Prometheus lines for live instances, queue depths and requests
+//  in flight per service to `out` (a string the caller frees).
+char *gw_broker_metrics (gw_broker_t *self);
+
+//  Self-test.
+void gw_broker_test (bool verbose);
+
+#endif

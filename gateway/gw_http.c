@@ -1,0 +1,946 @@
+//  gw_http.c — the gateway's HTTP side over libmicrohttpd.
+//
+//  Life of a request (one s_req_t per HTTP request):
+//    1. first call: route it, check method, size and content type;
+//    2. body chunks: collected up to the route's limit;
+//    3. last call: parse and check the JSON, build the envelope, ask the
+//       auth service who the caller is (when the route needs it), submit to
+//       the broker and suspend the connection;
+//    4. the broker's callback turns the reply into a response and resumes
+//       the connection; libmicrohttpd calls us once more and we queue it.
+//  Nothing here blocks: the deadline in the broker bounds every suspension.
+#include "gw_http.h"
+#include "tl_buf.h"
+#include "tl_error.h"
+#include "tl_json.h"
+#include "tl_limits.h"
+#include "tl_log.h"
+#include "tl_mp.h"
+
+#include <arpa/inet.h>
+#include <czmq.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <sodium.h>
+
+#define S_AUTH_TIMEOUT_MS 3000
+#define S_JSON_TYPE "application/json; charset=utf-8"
+
+struct _gw_http_t {
+    gw_http_config_t config;
+    char *cors;                     //  ",a,b," for exact matching
+    gw_router_t *router;
+    gw_broker_t *broker;
+    gw_metrics_t *metrics;
+    struct MHD_Daemon *daemon;
+    bool draining;
+    bool quiesced;
+    size_t active;
+};
+
+typedef enum {
+    S_RECEIVING,                    //  headers seen, body arriving
+    S_AUTHENTICATING,               //  waiting for auth.session.check
+    S_WAITING,                      //  waiting for the service
+    S_ANSWERED                      //  response ready or queued
+} s_state_t;
+
+typedef struct {
+    gw_http_t *http;
+    struct MHD_Connection *conn;
+    s_state_t state;
+    int64_t started;                //  monotonic usec
+    char request_id [TL_HTTP_MAX_REQUEST_ID + 1];
+    char method [8];
+    const char *route_name;         //  metrics label
+    const gw_route_t *route;
+    gw_params_t params;
+    tl_buf_t *body;
+    size_t body_limit;
+    size_t bytes_in;
+    bool suspended;
+    bool in_broker;
+    uint64_t handle;
+    tl_msg_t *request;              //  built, waiting for authentication
+    struct MHD_Response *response;
+    int status;
+} s_req_t;
+
+//  ---------------------------------------------------------------------
+//  Responses
+
+static void
+s_common_headers (s_req_t *req, struct MHD_Response *response)
+{
+    MHD_add_response_header (response, "X-Request-Id", req->request_id);
+    MHD_add_response_header (response, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header (response, "X-Frame-Options", "DENY");
+    MHD_add_response_header (response, "Referrer-Policy", "no-referrer");
+    MHD_add_response_header (response, "Content-Security-Policy",
+                             "default-src 'none'; frame-ancestors 'none'");
+    if (req->http->config.secure_cookies)
+        MHD_add_response_header (response, "Strict-Transport-Security",
+                                 "max-age=31536000; includeSubDomains");
+    const char *origin = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "Origin");
+    if (origin && req->http->cors && strlen (origin) < 256) {
+        char needle [260];
+        snprintf (needle, sizeof needle, ",%s,", origin);
+        if (strstr (req->http->cors, needle)) {
+            MHD_add_response_header (response, "Access-Control-Allow-Origin", origin);
+            MHD_add_response_header (response, "Access-Control-Allow-Credentials", "true");
+            MHD_add_response_header (response, "Access-Control-Expose-Headers",
+                                     "ETag, X-Request-Id, Location, Retry-After");
+            MHD_add_response_header (response, "Vary", "Origin");
+        }
+    }
+}
+
+//  Sets the response to send (replacing any earlier one).
+static void
+s_respond (s_req_t *req, int status, struct MHD_Response *response)
+{
+    if (req->response)
+        MHD_destroy_response (req->response);
+    req->response = response;
+    req->status = status;
+    req->state = S_ANSWERED;
+    if (response)
+        s_common_headers (req, response);
+}
+
+static struct MHD_Response *
+s_text_response (const char *text, const char *content_type)
+{
+    struct MHD_Response *response = MHD_create_response_from_buffer (
+        strlen (text), (void *) text, MHD_RESPMEM_MUST_COPY);
+    if (response)
+        MHD_add_response_header (response, "Content-Type", content_type);
+    return response;
+}
+
+static struct MHD_Response *
+s_json_response (json_t *json)
+{
+    char *text = json_dumps (json, JSON_COMPACT);
+    json_decref (json);
+    if (!text)
+        return NULL;
+    struct MHD_Response *response = MHD_create_response_from_buffer (
+        strlen (text), text, MHD_RESPMEM_MUST_FREE);
+    if (!response) {
+        free (text);
+        return NULL;
+    }
+    MHD_add_response_header (response, "Content-Type", S_JSON_TYPE);
+    return response;
+}
+
+//  An error in the API's shape: {"error": {"code", "message", "fields"?}}.
+//  Takes `fields` when not NULL.
+static void
+s_error (s_req_t *req, int status, const char *code, const char *message, json_t *fields)
+{
+    json_t *error = json_pack ("{s:s, s:s}", "code", code, "message", message);
+    if (fields && error)
+        json_object_set_new (error, "fields", fields);
+    else
+        json_decref (fields);
+    struct MHD_Response *response = s_json_response (json_pack ("{s:o*}", "error", error));
+    if (response) {
+        MHD_add_response_header (response, "Cache-Control", "no-store");
+        if (status == 503 || status == 429) {
+            char after [16];
+            snprintf (after, sizeof after, "%d", TL_RETRY_AFTER_SEC);
+            MHD_add_response_header (response, "Retry-After", after);
+        }
+    }
+    s_respond (req, status, response);
+}
+
+//  True when If-None-Match names `etag` (weak comparison, as RFC 9110 asks).
+static bool
+s_etag_matches (const char *header, const char *etag)
+{
+    if (!header)
+        return false;
+    size_t len = strlen (etag);
+    const char *p = header;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (*p == '*')
+            return true;
+        if (strncmp (p, "W/", 2) == 0)
+            p += 2;
+        if (strncmp (p, etag, len) == 0 && (p [len] == 0 || p [len] == ',' || p [len] == ' '))
+            return true;
+        while (*p && *p != ',')
+            p++;
+    }
+    return false;
+}
+
+//  Turns a service's reply into the HTTP response.
+static void
+s_respond_reply (s_req_t *req, tl_msg_t *reply)
+{
+    int status = tl_msg_status (reply);
+    const msgpack_object *body = tl_msg_body (reply);
+    struct MHD_Response *response = NULL;
+    const char *content_type = tl_msg_header (reply, "Content-Type");
+    bool is_get = streq (req->method, "GET") || streq (req->method, "HEAD");
+
+    char *data = NULL;
+    size_t size = 0;
+    if (body && body->type == MSGPACK_OBJECT_BIN) {
+        size = body->via.bin.size;
+        data = malloc (size ? size : 1);
+        if (data)
+            memcpy (data, body->via.bin.ptr, size);
+        if (!content_type)
+            content_type = "application/octet-stream";
+    }
+    else
+    if (body && status != 204) {
+        tl_buf_t *out = tl_buf_new (TL_MAX_FRAME_BYTES * 2);
+        int rc = out ? tl_json_from_mp (body, out) : TL_ENOMEM;
+        if (rc == 0)
+            data = tl_buf_steal (out, &size);
+        tl_buf_destroy (&out);
+        if (rc) {
+            tl_log (TL_LOG_ERROR, req->request_id, "service %s sent a body that is not JSON: %s",
+                    req->route ? req->route->service : "?", tl_strerror (rc));
+            s_error (req, 502, "bad_gateway", "the service sent an invalid reply", NULL);
+            return;
+        }
+        content_type = S_JSON_TYPE;
+    }
+    if (!data && status != 204 && status != 304) {
+        data = strdup ("");
+        size = 0;
+    }
+
+    char etag [40] = "";
+    if (is_get && status == 200 && data) {
+        unsigned char hash [16];
+        crypto_generichash (hash, sizeof hash, (const unsigned char *) data, size, NULL, 0);
+        etag [0] = '"';
+        sodium_bin2hex (etag + 1, 33, hash, sizeof hash);
+        strcat (etag, "\"");
+        const char *inm = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "If-None-Match");
+        if (s_etag_matches (inm, etag)) {
+            free (data);
+            data = NULL;
+            size = 0;
+            status = 304;
+        }
+    }
+    response = MHD_create_response_from_buffer (size, data ? data : (void *) "",
+                                                data ? MHD_RESPMEM_MUST_FREE
+                                                     : MHD_RESPMEM_PERSISTENT);
+    if (!response) {
+        free (data);
+        s_respond (req, 500, NULL);
+        return;
+    }
+    if (content_type && status != 304)
+        MHD_add_response_header (response, "Content-Type", content_type);
+    if (*etag) {
+        MHD_add_response_header (response, "ETag", etag);
+        MHD_add_response_header (response, "Cache-Control", "private, no-cache");
+    }
+    else
+        MHD_add_response_header (response, "Cache-Control", "no-store");
+    for (size_t i = 0; i < tl_msg_header_count (reply); i++) {
+        const char *name, *value;
+        tl_msg_header_at (reply, i, &name, &value);
+        //  Headers a service may set; the rest belong to the gateway.
+        if (strcasecmp (name, "Location") == 0 || strcasecmp (name, "Retry-After") == 0
+        ||  strcasecmp (name, "Content-Disposition") == 0
+        ||  strcasecmp (name, "Set-Cookie") == 0
+        ||  (strcasecmp (name, "Cache-Control") == 0 && !*etag))
+            MHD_add_response_header (response, name, value);
+    }
+    s_respond (req, status, response);
+}
+
+//  ---------------------------------------------------------------------
+//  Ops endpoints
+
+static bool
+s_ops (s_req_t *req, const char *url)
+{
+    gw_http_t *http = req->http;
+    if (streq (url, "/healthz") || streq (url, "/livez")) {
+        req->route_name = url [1] == 'h' ? "/healthz" : "/livez";
+        s_respond (req, 200, s_text_response ("{\"status\":\"ok\"}", S_JSON_TYPE));
+        return true;
+    }
+    if (streq (url, "/readyz")) {
+        req->route_name = "/readyz";
+        json_t *missing = json_array ();
+        if (http->draining)
+            json_array_append_new (missing, json_pack ("{s:s, s:s}", "service", "gateway",
+                                                       "reason", "draining"));
+        gw_broker_missing (http->broker, missing);
+        int status = json_array_size (missing) ? 503 : 200;
+        s_respond (req, status, s_json_response (json_pack ("{s:s, s:o}",
+            "status", status == 200 ? "ready" : "not_ready", "missing", missing)));
+        return true;
+    }
+    if (streq (url, "/metrics")) {
+        req->route_name = "/metrics";
+        char *requests = gw_metrics_render (http->metrics);
+        char *mesh = gw_broker_metrics (http->broker);
+        char *text = NULL;
+        size_t size = 0;
+        FILE *out = open_memstream (&text, &size);
+        if (out) {
+            fprintf (out, "%s%s# HELP tally_http_in_progress Requests being handled.\n"
+                          "# TYPE tally_http_in_progress gauge\ntally_http_in_progress %zu\n",
+                     requests ? requests : "", mesh ? mesh : "", http->active);
+            fclose (out);
+        }
+        free (requests);
+        free (mesh);
+        struct MHD_Response *response = text
+            ? MHD_create_response_from_buffer (size, text, MHD_RESPMEM_MUST_FREE) : NULL;
+        if (response)
+            MHD_add_response_header (response, "Content-Type", "text/plain; version=0.0.4");
+        else
+            free (text);
+        s_respond (req, 200, response);
+        return true;
+    }
+    return false;
+}
+
+//  ---------------------------------------------------------------------
+//  Building the mesh request
+
+//  Decodes %XX and '+' of a query value in place. Returns false for bad
+//  escapes, NUL bytes or invalid UTF-8.
+static bool
+s_query_decode (char *text)
+{
+    char *out = text;
+    for (const char *in = text; *in; in++) {
+        if (*in == '+')
+            *out++ = ' ';
+        else
+        if (*in == '%') {
+            if (!isxdigit ((unsigned char) in [1]) || !isxdigit ((unsigned char) in [2]))
+                return false;
+            char hex [3] = { in [1], in [2], 0 };
+            char c = (char) strtol (hex, NULL, 16);
+            if (c == 0)
+                return false;
+            *out++ = c;
+            in += 2;
+        }
+        else
+            *out++ = *in;
+    }
+    *out = 0;
+    return tl_json_utf8_valid (text, strlen (text));
+}
+
+typedef struct {
+    tl_msg_t *msg;
+    bool bad;
+} s_query_t;
+
+static enum MHD_Result
+s_query_arg (void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    s_query_t *query = (s_query_t *) cls;
+    char name [TL_MAX_NAME_LEN + 1];
+    if (strlen (key) > TL_MAX_NAME_LEN || strlen (value ? value : "") > TL_HTTP_MAX_URL_LEN) {
+        query->bad = true;
+        return MHD_NO;
+    }
+    strcpy (name, key);
+    char *decoded = strdup (value ? value : "");
+    if (!decoded || !s_query_decode (name) || !s_query_decode (decoded)) {
+        free (decoded);
+        query->bad = true;
+        return MHD_NO;
+    }
+    //  Path parameters win over query parameters of the same name.
+    if (!tl_msg_param (query->msg, name)
+    &&  tl_msg_add_param (query->msg, name, decoded) != 0)
+        query->bad = true;
+    free (decoded);
+    return query->bad ? MHD_NO : MHD_YES;
+}
+
+static void s_on_reply (void *arg, tl_msg_t **reply_p);
+
+//  Submits the built request (or the auth check) to the broker.
+static void
+s_submit (s_req_t *req, tl_msg_t **msg_p)
+{
+    int rc = gw_broker_submit (req->http->broker, msg_p, s_on_reply, req, &req->handle);
+    tl_msg_destroy (msg_p);
+    if (rc == 0) {
+        req->in_broker = true;
+        return;
+    }
+    if (rc == TL_EBUSY)
+        s_error (req, 503, "queue_full", "the service is busy; retry later", NULL);
+    else
+        s_error (req, 503, "no_instance", "the service is not available", NULL);
+}
+
+static const char *
+s_bearer_token (s_req_t *req)
+{
+    const char *auth = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "Authorization");
+    if (auth && strncasecmp (auth, "Bearer ", 7) == 0 && auth [7])
+        return auth + 7;
+    return MHD_lookup_connection_value (req->conn, MHD_COOKIE_KIND, "tally_session");
+}
+
+//  Builds the envelope for the route and either submits it or, when the
+//  route needs a caller, first asks the auth service.
+static void
+s_dispatch (s_req_t *req)
+{
+    const gw_route_t *route = req->route;
+    tl_msg_t *msg = tl_msg_new (TL_MSG_REQUEST);
+    if (!msg) {
+        s_error (req, 503, "unavailable", "out of memory", NULL);
+        return;
+    }
+    tl_msg_set_str (msg, TL_MSG_SERVICE, route->service);
+    tl_msg_set_str (msg, TL_MSG_METHOD, route->method);
+    tl_msg_set_str (msg, TL_MSG_TRACE, req->request_id);
+    tl_msg_set_deadline (msg, tl_msg_now_ms () + (uint64_t) route->timeout_ms);
+    tl_msg_set_idempotent (msg, route->idempotent);
+    for (int i = 0; i < req->params.count; i++)
+        tl_msg_add_param (msg, req->params.items [i].name, req->params.items [i].value);
+    s_query_t query = { msg, false };
+    MHD_get_connection_values (req->conn, MHD_GET_ARGUMENT_KIND, s_query_arg, &query);
+    if (query.bad) {
+        tl_msg_destroy (&msg);
+        s_error (req, 400, "bad_query", "a query parameter is malformed or too long", NULL);
+        return;
+    }
+    const char *idem = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "Idempotency-Key");
+    if (idem) {
+        size_t len = strlen (idem);
+        bool ok = len > 0 && len <= TL_MAX_IDEM_KEY_LEN;
+        for (size_t i = 0; ok && i < len; i++)
+            ok = idem [i] > 0x20 && idem [i] < 0x7f;
+        if (!ok) {
+            tl_msg_destroy (&msg);
+            s_error (req, 400, "bad_idempotency_key",
+                     "Idempotency-Key must be 1 to 255 visible ASCII characters", NULL);
+            return;
+        }
+        tl_msg_set_str (msg, TL_MSG_IDEM, idem);
+    }
+
+    //  The body: JSON checked against the declaration, or upload bytes.
+    size_t size = req->body ? tl_buf_size (req->body) : 0;
+    if (route->body == GW_BODY_UPLOAD && size) {
+        msgpack_sbuffer sbuf;
+        msgpack_sbuffer_init (&sbuf);
+        msgpack_packer pk;
+        msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+        msgpack_pack_bin (&pk, size);
+        msgpack_pack_bin_body (&pk, tl_buf_data (req->body), size);
+        tl_msg_set_body (msg, sbuf.data, sbuf.size);
+        msgpack_sbuffer_destroy (&sbuf);
+        const char *type = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "Content-Type");
+        if (type && strlen (type) < 256)
+            tl_msg_add_param (msg, "content_type", type);
+    }
+    else
+    if (route->body == GW_BODY_JSON && (size || route->fields)) {
+        char errbuf [200] = "";
+        int err = 0;
+        json_t *json = size ? tl_json_parse (tl_buf_data (req->body), size, errbuf, sizeof errbuf, &err)
+                            : NULL;
+        if (size && !json) {
+            tl_msg_destroy (&msg);
+            s_error (req, err == TL_ETOOBIG ? 413 : 400,
+                     err == TL_ETOOBIG ? "too_deep" : "malformed_json", errbuf, NULL);
+            return;
+        }
+        json_t *errors = NULL;
+        if (route->fields && tl_json_validate (json, route->fields, &errors) != 0) {
+            json_decref (json);
+            tl_msg_destroy (&msg);
+            s_error (req, 400, "invalid_body", "the body does not match the declaration", errors);
+            return;
+        }
+        if (json) {
+            msgpack_sbuffer sbuf;
+            msgpack_sbuffer_init (&sbuf);
+            msgpack_packer pk;
+            msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+            int rc = tl_json_pack (json, &pk);
+            if (rc == 0)
+                rc = tl_msg_set_body (msg, sbuf.data, sbuf.size);
+            msgpack_sbuffer_destroy (&sbuf);
+            json_decref (json);
+            if (rc) {
+                tl_msg_destroy (&msg);
+                s_error (req, 413, "too_large", "the JSON body is too large or too deep", NULL);
+                return;
+            }
+        }
+    }
+
+    if (!route->auth) {
+        req->state = S_WAITING;
+        s_submit (req, &msg);
+        return;
+    }
+    const char *token = s_bearer_token (req);
+    if (!token || strlen (token) > 512) {
+        tl_msg_destroy (&msg);
+        s_error (req, 401, "unauthenticated", "a session token is required", NULL);
+        return;
+    }
+    req->request = msg;
+    tl_msg_t *check = tl_msg_new (TL_MSG_REQUEST);
+    if (!check) {
+        s_error (req, 503, "unavailable", "out of memory", NULL);
+        return;
+    }
+    tl_msg_set_str (check, TL_MSG_SERVICE, "auth");
+    tl_msg_set_str (check, TL_MSG_METHOD, "session.check");
+    tl_msg_set_str (check, TL_MSG_TRACE, req->request_id);
+    tl_msg_set_deadline (check, tl_msg_now_ms () + S_AUTH_TIMEOUT_MS);
+    tl_msg_set_idempotent (check, true);
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 1);
+    tl_mp_pack_kv (&pk, "token", token);
+    tl_msg_set_body (check, sbuf.data, sbuf.size);
+    msgpack_sbuffer_destroy (&sbuf);
+    req->state = S_AUTHENTICATING;
+    s_submit (req, &check);
+}
+
+//  The auth service answered: copy the caller into the request and send it.
+static void
+s_authenticated (s_req_t *req, tl_msg_t *reply)
+{
+    int status = tl_msg_status (reply);
+    const msgpack_object *body = tl_msg_body (reply);
+    if (status == 401 || status == 403 || status == 404) {
+        s_error (req, 401, "unauthenticated", "the session is invalid or has ended", NULL);
+        return;
+    }
+    if (status != 200) {
+        s_respond_reply (req, reply);   //  503, 504: pass on
+        return;
+    }
+    char *user = tl_mp_strdup (tl_mp_get (body, "user_id"), TL_MAX_ID_LEN);
+    if (!user) {
+        s_error (req, 502, "bad_gateway", "the auth service sent an invalid reply", NULL);
+        return;
+    }
+    tl_msg_t *msg = req->request;
+    req->request = NULL;
+    tl_msg_clear_caller (msg);
+    tl_msg_set_str (msg, TL_MSG_USER_ID, user);
+    free (user);
+    const msgpack_object *roles = tl_mp_get (body, "roles");
+    for (uint32_t i = 0; roles && roles->type == MSGPACK_OBJECT_ARRAY
+                      && i < roles->via.array.size; i++) {
+        char *role = tl_mp_strdup (&roles->via.array.ptr [i], TL_MAX_NAME_LEN);
+        if (role)
+            tl_msg_add_role (msg, role);
+        free (role);
+    }
+    req->state = S_WAITING;
+    s_submit (req, &msg);
+}
+
+static void
+s_on_reply (void *arg, tl_msg_t **reply_p)
+{
+    s_req_t *req = (s_req_t *) arg;
+    req->in_broker = false;
+    if (req->state == S_AUTHENTICATING)
+        s_authenticated (req, *reply_p);
+    else
+        s_respond_reply (req, *reply_p);
+    tl_msg_destroy (reply_p);
+    //  Still waiting only if the auth step submitted the real request.
+    if (req->state == S_ANSWERED && req->suspended) {
+        req->suspended = false;
+        MHD_resume_connection (req->conn);
+    }
+}
+
+//  ---------------------------------------------------------------------
+//  libmicrohttpd callbacks
+
+static void
+s_make_request_id (s_req_t *req)
+{
+    const char *given = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "X-Request-Id");
+    if (given) {
+        size_t len = strlen (given);
+        bool ok = len > 0 && len <= TL_HTTP_MAX_REQUEST_ID;
+        for (size_t i = 0; ok && i < len; i++)
+            ok = isalnum ((unsigned char) given [i]) || strchr ("-_.:", given [i]);
+        if (ok) {
+            memcpy (req->request_id, given, len + 1);
+            return;
+        }
+    }
+    unsigned char bytes [16];
+    randombytes_buf (bytes, sizeof bytes);
+    sodium_bin2hex (req->request_id, sizeof req->request_id, bytes, sizeof bytes);
+}
+
+//  First call: route the request and check what the headers already tell.
+static void
+s_begin (s_req_t *req, const char *url, const char *method)
+{
+    gw_http_t *http = req->http;
+    req->route_name = "unmatched";
+    if (s_ops (req, url))
+        return;
+    if (strlen (url) > TL_HTTP_MAX_URL_LEN) {
+        s_error (req, 414, "uri_too_long", "the path is too long", NULL);
+        return;
+    }
+    char allow [128] = "";
+    int status = 404;
+    bool preflight = streq (method, "OPTIONS");
+    req->route = gw_router_match (http->router, preflight ? "GET" : method, url,
+                                  &req->params, allow, sizeof allow, &status);
+    if (preflight) {
+        //  CORS preflight, or a plain OPTIONS: both answer with what the
+        //  path allows.
+        if (req->route) {
+            gw_params_reset (&req->params);
+            req->route = NULL;
+            gw_router_match (http->router, "OPTIONS", url, &req->params, allow,
+                             sizeof allow, &status);
+        }
+        if (!*allow) {
+            s_error (req, 404, "not_found", "no such path", NULL);
+            return;
+        }
+        struct MHD_Response *response = MHD_create_response_from_buffer (
+            0, (void *) "", MHD_RESPMEM_PERSISTENT);
+        MHD_add_response_header (response, "Allow", allow);
+        MHD_add_response_header (response, "Access-Control-Allow-Methods", allow);
+        MHD_add_response_header (response, "Access-Control-Allow-Headers",
+            "Authorization, Content-Type, Idempotency-Key, If-None-Match, X-Request-Id");
+        MHD_add_response_header (response, "Access-Control-Max-Age", "600");
+        s_respond (req, 204, response);
+        return;
+    }
+    if (!req->route) {
+        if (status == 405) {
+            s_error (req, 405, "method_not_allowed", "the path does not allow this method", NULL);
+            MHD_add_response_header (req->response, "Allow", allow);
+        }
+        else
+            s_error (req, 404, "not_found", "no such path", NULL);
+        return;
+    }
+    req->route_name = req->route->pattern;
+
+    //  Body limits and content type, from the headers alone.
+    req->body_limit = req->route->body == GW_BODY_UPLOAD ? TL_HTTP_MAX_UPLOAD_BODY
+                    : req->route->body == GW_BODY_JSON ? TL_HTTP_MAX_JSON_BODY : 0;
+    const char *length = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "Content-Length");
+    if (length && strtoull (length, NULL, 10) > req->body_limit) {
+        if (req->body_limit == 0)
+            s_error (req, 400, "unexpected_body", "this method takes no body", NULL);
+        else
+            s_error (req, 413, "too_large", "the body is too large", NULL);
+        return;
+    }
+    const char *type = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "Content-Type");
+    bool has_body = (length && strcmp (length, "0") != 0)
+                 || MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "Transfer-Encoding");
+    if (has_body && req->route->body == GW_BODY_JSON
+    &&  (!type || strncasecmp (type, "application/json", 16) != 0
+               || (type [16] && type [16] != ';' && type [16] != ' '))) {
+        s_error (req, 415, "unsupported_media_type", "send the body as application/json", NULL);
+        return;
+    }
+    if (req->body_limit) {
+        req->body = tl_buf_new (req->body_limit);
+        if (!req->body)
+            s_error (req, 503, "unavailable", "out of memory", NULL);
+    }
+}
+
+static enum MHD_Result
+s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+          const char *version, const char *upload_data, size_t *upload_data_size,
+          void **con_cls)
+{
+    gw_http_t *http = (gw_http_t *) cls;
+    s_req_t *req = (s_req_t *) *con_cls;
+    if (!req) {
+        req = calloc (1, sizeof *req);
+        if (!req)
+            return MHD_NO;
+        req->http = http;
+        req->conn = conn;
+        req->started = zclock_usecs ();
+        snprintf (req->method, sizeof req->method, "%s", method);
+        *con_cls = req;
+        http->active++;
+        s_make_request_id (req);
+        s_begin (req, url, method);
+        if (req->state == S_ANSWERED && !*upload_data_size) {
+            //  Answer at once; any body is not read.
+            return MHD_queue_response (conn, req->status, req->response);
+        }
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        req->bytes_in += *upload_data_size;
+        if (req->state == S_RECEIVING) {
+            if (zclock_usecs () - req->started > TL_HTTP_BODY_TIMEOUT_SEC * 1000000LL)
+                return MHD_NO;          //  too slow: cut off
+            int rc = req->body ? tl_buf_append (req->body, upload_data, *upload_data_size)
+                               : TL_ETOOBIG;
+            if (rc == TL_ETOOBIG)
+                s_error (req, req->body_limit ? 413 : 400,
+                         req->body_limit ? "too_large" : "unexpected_body",
+                         req->body_limit ? "the body is too large" : "this method takes no body",
+                         NULL);
+            else
+            if (rc)
+                s_error (req, 503, "unavailable", "out of memory", NULL);
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (req->state == S_RECEIVING)
+        s_dispatch (req);
+    if (req->state == S_ANSWERED) {
+        if (!req->response)
+            return MHD_NO;
+        return MHD_queue_response (conn, req->status, req->response);
+    }
+    req->suspended = true;
+    MHD_suspend_connection (conn);
+    return MHD_YES;
+}
+
+static void
+s_access_log (s_req_t *req, struct MHD_Connection *conn, int64_t micros)
+{
+    char fields [1024];
+    size_t pos = 0;
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char ip [INET6_ADDRSTRLEN] = "-";
+    if (info && info->client_addr) {
+        if (info->client_addr->sa_family == AF_INET)
+            inet_ntop (AF_INET, &((struct sockaddr_in *) info->client_addr)->sin_addr, ip, sizeof ip);
+        else
+        if (info->client_addr->sa_family == AF_INET6)
+            inet_ntop (AF_INET6, &((struct sockaddr_in6 *) info->client_addr)->sin6_addr, ip, sizeof ip);
+    }
+    pos += (size_t) snprintf (fields, sizeof fields,
+                     "\"msg\":\"access\",\"trace\":\"%s\",\"method\":\"%s\",\"route\":\"",
+                     req->request_id, req->method);
+    tl_log_escape (fields, sizeof fields - 200, &pos, req->route_name);
+    snprintf (fields + pos, sizeof fields - pos,
+              "\",\"status\":%d,\"ms\":%.3f,\"bytes_in\":%zu,\"ip\":\"%s\"",
+              req->status, (double) micros / 1000.0, req->bytes_in, ip);
+    tl_log_json (TL_LOG_INFO, fields);
+}
+
+static void
+s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    gw_http_t *http = (gw_http_t *) cls;
+    s_req_t *req = (s_req_t *) *con_cls;
+    if (!req)
+        return;
+    int64_t micros = zclock_usecs () - req->started;
+    int status = req->status ? req->status : 499;   //  client went away
+    req->status = status;
+    gw_metrics_record (http->metrics, req->route_name, req->method, status,
+                       (double) micros / 1e6);
+    if (http->config.access_log)
+        s_access_log (req, conn, micros);
+    if (req->in_broker)
+        gw_broker_cancel (http->broker, req->handle);
+    if (req->response)
+        MHD_destroy_response (req->response);
+    tl_msg_destroy (&req->request);
+    tl_buf_destroy (&req->body);
+    gw_params_reset (&req->params);
+    free (req);
+    *con_cls = NULL;
+    http->active--;
+}
+
+//  Leaves percent-escapes in place: the router decodes path segments
+//  itself (so that %2F stays inside its segment) and s_query_arg decodes
+//  query values.
+static size_t
+s_no_unescape (void *cls, struct MHD_Connection *conn, char *text)
+{
+    return strlen (text);
+}
+
+static void
+s_mhd_log (void *cls, const char *format, va_list args)
+{
+    char text [512];
+    vsnprintf (text, sizeof text, format, args);
+    size_t len = strlen (text);
+    while (len && text [len - 1] == '\n')
+        text [--len] = 0;
+    tl_log (TL_LOG_WARN, NULL, "http: %s", text);
+}
+
+//  ---------------------------------------------------------------------
+//  Construction
+
+gw_http_t *
+gw_http_new (const gw_http_config_t *config, gw_router_t *router,
+             gw_broker_t *broker, gw_metrics_t *metrics)
+{
+    gw_http_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->config = *config;
+    self->router = router;
+    self->broker = broker;
+    self->metrics = metrics;
+    if (config->cors_origins && *config->cors_origins) {
+        size_t len = strlen (config->cors_origins);
+        self->cors = malloc (len + 3);
+        if (self->cors) {
+            snprintf (self->cors, len + 3, ",%s,", config->cors_origins);
+            for (char *c = self->cors; *c; c++)
+                if (*c == ' ')
+                    *c = ',';
+        }
+    }
+
+    char host [64] = "127.0.0.1";
+    int port = 8080;
+    const char *colon = strrchr (config->address, ':');
+    if (colon && (size_t) (colon - config->address) < sizeof host) {
+        memcpy (host, config->address, (size_t) (colon - config->address));
+        host [colon - config->address] = 0;
+        port = atoi (colon + 1);
+    }
+    struct sockaddr_in addr = { 0 };
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons ((uint16_t) port);
+    if (port <= 0 || port > 65535 || inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
+        tl_log (TL_LOG_ERROR, NULL, "TALLY_HTTP_ADDR must be IPv4:port, not %s", config->address);
+        gw_http_destroy (&self);
+        return NULL;
+    }
+    self->daemon = MHD_start_daemon (
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+        (uint16_t) port, NULL, NULL, s_access, self,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) TL_HTTP_MAX_CONNECTIONS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) TL_HTTP_MAX_PER_IP,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) TL_HTTP_IDLE_TIMEOUT_SEC,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) TL_HTTP_MAX_HEADER_BYTES * 2,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 1024,
+        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_UNESCAPE_CALLBACK, s_no_unescape, NULL,
+        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
+        MHD_OPTION_END);
+    if (!self->daemon) {
+        tl_log (TL_LOG_ERROR, NULL, "cannot listen on %s", config->address);
+        gw_http_destroy (&self);
+        return NULL;
+    }
+    return self;
+}
+
+void
+gw_http_destroy (gw_http_t **self_p)
+{
+    assert (self_p);
+    gw_http_t *self = *self_p;
+    if (!self)
+        return;
+    if (self->daemon)
+        MHD_stop_daemon (self->daemon);
+    free (self->cors);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+gw_http_fd (gw_http_t *self)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    return info ? info->epoll_fd : -1;
+}
+
+void
+gw_http_run (gw_http_t *self)
+{
+    MHD_run (self->daemon);
+}
+
+long
+gw_http_timeout (gw_http_t *self)
+{
+    MHD_UNSIGNED_LONG_LONG timeout = 0;
+    if (MHD_get_timeout (self->daemon, &timeout) != MHD_YES)
+        return -1;
+    return timeout > 60000 ? 60000 : (long) timeout;
+}
+
+void
+gw_http_drain (gw_http_t *self, bool stop_accepting)
+{
+    self->draining = true;
+    if (stop_accepting && !self->quiesced) {
+        MHD_socket fd = MHD_quiesce_daemon (self->daemon);
+        if (fd != MHD_INVALID_SOCKET)
+            close (fd);
+        self->quiesced = true;
+    }
+}
+
+size_t
+gw_http_active (gw_http_t *self)
+{
+    return self->active;
+}
+
+void
+gw_http_test (bool verbose)
+{
+    assert (s_etag_matches ("\"abc\"", "\"abc\""));
+    assert (s_etag_matches ("W/\"abc\"", "\"abc\""));
+    assert (s_etag_matches ("\"x\", \"abc\"", "\"abc\""));
+    assert (s_etag_matches ("*", "\"abc\""));
+    assert (!s_etag_matches ("\"abcd\"", "\"abc\""));
+    assert (!s_etag_matches (NULL, "\"abc\""));
+    char text [] = "a%20b+c%e2%82%ac";
+    assert (s_query_decode (text) && streq (text, "a b c\xe2\x82\xac"));
+    char bad [] = "%zz";
+    assert (!s_query_decode (bad));
+    char nul [] = "a%00";
+    assert (!s_query_decode (nul));
+    char notutf8 [] = "%ff";
+    assert (!s_query_decode (notutf8));
+    if (verbose)
+        printf ("(http ok) ");
+}

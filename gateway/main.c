@@ -1,0 +1,141 @@
+//  main.c — tally-gateway: wires configuration, the routes declared in
+//  proto/, the embedded broker and the HTTP daemon, and runs the one loop
+//  that drives both: zmq_poll over the mesh backend and libmicrohttpd's
+//  epoll descriptor. On SIGTERM: /readyz fails at once, new connections stop
+//  after TALLY_SHUTDOWN_DELAY_MS, requests in flight finish (up to the drain
+//  grace period), then the gateway tells its peers goodbye and exits.
+#include "gw_broker.h"
+#include "gw_http.h"
+#include "gw_metrics.h"
+#include "gw_router.h"
+#include "tl_embed.h"
+#include "tl_limits.h"
+#include "tl_log.h"
+
+#include <czmq.h>
+#include <signal.h>
+
+extern const tl_embed_t tally_proto_decls [];
+
+static const char *
+s_env (const char *name, const char *fallback)
+{
+    const char *value = getenv (name);
+    return value && *value ? value : fallback;
+}
+
+//  Loads the compiled-in declarations, then any extra files named in
+//  TALLY_PROTO_EXTRA (colon-separated; used by tests for their services).
+static int
+s_load_routes (gw_router_t *router, gw_broker_t *broker)
+{
+    char errbuf [256];
+    for (const tl_embed_t *decl = tally_proto_decls; decl->name; decl++) {
+        if (gw_router_load (router, decl->data, decl->size, errbuf, sizeof errbuf)) {
+            tl_log (TL_LOG_ERROR, NULL, "proto/services/%s: %s", decl->name, errbuf);
+            return -1;
+        }
+    }
+    const char *extra = getenv ("TALLY_PROTO_EXTRA");
+    if (extra && *extra) {
+        char *list = strdup (extra);
+        char *save = NULL;
+        for (char *path = strtok_r (list, ":", &save); path; path = strtok_r (NULL, ":", &save)) {
+            zfile_t *file = zfile_new (NULL, path);
+            zchunk_t *chunk = file && zfile_input (file) == 0 ? zfile_read (file, 1 << 20, 0) : NULL;
+            int rc = chunk ? gw_router_load (router, (const char *) zchunk_data (chunk),
+                                             zchunk_size (chunk), errbuf, sizeof errbuf)
+                           : -1;
+            if (!chunk)
+                snprintf (errbuf, sizeof errbuf, "cannot read the file");
+            zchunk_destroy (&chunk);
+            zfile_destroy (&file);
+            if (rc) {
+                tl_log (TL_LOG_ERROR, NULL, "%s: %s", path, errbuf);
+                free (list);
+                return -1;
+            }
+        }
+        free (list);
+    }
+    const char *names [256];
+    size_t count = gw_router_services (router, names, 256);
+    for (size_t i = 0; i < count; i++)
+        gw_broker_declare (broker, names [i]);
+    tl_log (TL_LOG_INFO, NULL, "%zu route(s) for %zu service(s)", gw_router_size (router), count);
+    return 0;
+}
+
+int
+main (int argc, char *argv [])
+{
+    tl_log_init ("gateway");
+    signal (SIGPIPE, SIG_IGN);
+    zsys_init ();
+    char name [TL_MAX_ID_LEN];
+    char host [32] = "localhost";
+    gethostname (host, sizeof host - 1);
+    snprintf (name, sizeof name, "%s", s_env ("TALLY_GATEWAY_NAME", ""));
+    if (!*name)
+        snprintf (name, sizeof name, "gateway@%s:%d", host, (int) getpid ());
+
+    gw_http_config_t config = {
+        .address = s_env ("TALLY_HTTP_ADDR", "127.0.0.1:8080"),
+        .cors_origins = s_env ("TALLY_CORS_ORIGINS", NULL),
+        .access_log = strcmp (s_env ("TALLY_ACCESS_LOG", "1"), "0") != 0,
+        .secure_cookies = strncmp (s_env ("TALLY_PUBLIC_URL", ""), "https:", 6) == 0,
+    };
+    const char *mesh_bind = s_env ("TALLY_MESH_BIND", "tcp://127.0.0.1:5555");
+    long shutdown_delay = atol (s_env ("TALLY_SHUTDOWN_DELAY_MS", "0"));
+
+    int rc = 1;
+    gw_router_t *router = gw_router_new ();
+    gw_metrics_t *metrics = gw_metrics_new ();
+    gw_broker_t *broker = gw_broker_new (mesh_bind, name);
+    gw_http_t *http = NULL;
+    if (!router || !metrics || !broker || s_load_routes (router, broker) != 0)
+        goto done;
+    http = gw_http_new (&config, router, broker, metrics);
+    if (!http)
+        goto done;
+    tl_log (TL_LOG_INFO, NULL, "gateway %s serving http://%s, mesh backend %s",
+            name, config.address, mesh_bind);
+
+    int64_t drain_started = 0;
+    while (true) {
+        int64_t now = zclock_mono ();
+        if (zsys_interrupted && !drain_started) {
+            drain_started = now;
+            tl_log (TL_LOG_INFO, NULL, "draining: %zu request(s) in progress",
+                    gw_http_active (http));
+            gw_http_drain (http, shutdown_delay <= 0);
+        }
+        if (drain_started) {
+            if (now - drain_started >= shutdown_delay)
+                gw_http_drain (http, true);
+            if ((gw_http_active (http) == 0 && now - drain_started >= shutdown_delay)
+            ||  now - drain_started > TL_DRAIN_GRACE_MSEC + shutdown_delay)
+                break;
+        }
+        long timeout = gw_http_timeout (http);
+        if (timeout < 0 || timeout > 25)
+            timeout = 25;           //  the broker ticks at least this often
+        zmq_pollitem_t items [] = {
+            { gw_broker_socket (broker), 0, ZMQ_POLLIN, 0 },
+            { NULL, gw_http_fd (http), ZMQ_POLLIN, 0 },
+        };
+        if (zmq_poll (items, 2, timeout) < 0 && errno != EINTR)
+            break;
+        gw_broker_recv (broker);
+        gw_broker_tick (broker);
+        gw_http_run (http);
+    }
+    tl_log (TL_LOG_INFO, NULL, "gateway %s stopped", name);
+    rc = 0;
+done:
+    gw_http_destroy (&http);
+    gw_broker_destroy (&broker);
+    gw_metrics_destroy (&metrics);
+    gw_router_destroy (&router);
+    return rc;
+}

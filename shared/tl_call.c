@@ -1,0 +1,236 @@
+//  tl_call.c — one request being handled by a service, and its reply.
+#include "tl_call.h"
+#include "tl_error.h"
+#include "tl_limits.h"
+#include "tl_mp.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct _tl_call_t {
+    tl_msg_t *request;
+    tl_db_t *db;                //  borrowed from the handler thread
+    int status;                 //  0 until a reply is started
+    msgpack_sbuffer body;
+    msgpack_packer packer;
+    bool has_body;
+    tl_msg_t *reply;            //  headers collect here
+};
+
+tl_call_t *
+tl_call_new (tl_msg_t **request_p, tl_db_t *db)
+{
+    tl_call_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    self->reply = tl_msg_new (TL_MSG_REPLY);
+    if (!self->reply) {
+        free (self);
+        return NULL;
+    }
+    self->request = *request_p;
+    *request_p = NULL;
+    self->db = db;
+    msgpack_sbuffer_init (&self->body);
+    msgpack_packer_init (&self->packer, &self->body, msgpack_sbuffer_write);
+    return self;
+}
+
+void
+tl_call_destroy (tl_call_t **self_p)
+{
+    assert (self_p);
+    tl_call_t *self = *self_p;
+    if (!self)
+        return;
+    tl_msg_destroy (&self->request);
+    tl_msg_destroy (&self->reply);
+    msgpack_sbuffer_destroy (&self->body);
+    free (self);
+    *self_p = NULL;
+}
+
+tl_msg_t *tl_call_request (tl_call_t *self) { return self->request; }
+const char *tl_call_method (tl_call_t *self) { return tl_msg_str (self->request, TL_MSG_METHOD); }
+const char *tl_call_user (tl_call_t *self) { return tl_msg_str (self->request, TL_MSG_USER_ID); }
+uint64_t tl_call_deadline (tl_call_t *self) { return tl_msg_deadline (self->request); }
+tl_db_t *tl_call_db (tl_call_t *self) { return self->db; }
+int tl_call_status (tl_call_t *self) { return self->status; }
+
+const char *
+tl_call_param (tl_call_t *self, const char *name)
+{
+    return tl_msg_param (self->request, name);
+}
+
+const msgpack_object *
+tl_call_body (tl_call_t *self)
+{
+    return tl_msg_body (self->request);
+}
+
+bool
+tl_call_has_role (tl_call_t *self, const char *role)
+{
+    const char **roles = NULL;
+    size_t count = tl_msg_roles (self->request, &roles);
+    for (size_t i = 0; i < count; i++)
+        if (strcmp (roles [i], role) == 0)
+            return true;
+    return false;
+}
+
+const char *
+tl_call_trace (tl_call_t *self)
+{
+    const char *trace = tl_msg_str (self->request, TL_MSG_TRACE);
+    return trace ? trace : tl_msg_str (self->request, TL_MSG_ID);
+}
+
+msgpack_packer *
+tl_call_reply (tl_call_t *self, int status)
+{
+    msgpack_sbuffer_clear (&self->body);
+    self->status = status;
+    self->has_body = true;
+    return &self->packer;
+}
+
+void
+tl_call_reply_empty (tl_call_t *self, int status)
+{
+    msgpack_sbuffer_clear (&self->body);
+    self->status = status;
+    self->has_body = false;
+}
+
+void
+tl_call_header (tl_call_t *self, const char *name, const char *value)
+{
+    tl_msg_add_header (self->reply, name, value);
+}
+
+//  Packs {"error": {"code", "message", "fields"?}}.
+static void
+s_error (tl_call_t *self, int status, const char *code, const char *message,
+         const char *field, const char *why)
+{
+    msgpack_packer *pk = tl_call_reply (self, status);
+    msgpack_pack_map (pk, 1);
+    tl_mp_pack_str (pk, "error");
+    msgpack_pack_map (pk, field ? 3 : 2);
+    tl_mp_pack_kv (pk, "code", code);
+    tl_mp_pack_kv (pk, "message", message);
+    if (field) {
+        tl_mp_pack_str (pk, "fields");
+        msgpack_pack_map (pk, 1);
+        tl_mp_pack_kv (pk, field, why);
+    }
+}
+
+void
+tl_call_error (tl_call_t *self, int status, const char *code,
+               const char *format, ...)
+{
+    char message [512];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (message, sizeof message, format, args);
+    va_end (args);
+    s_error (self, status, code, message, NULL, NULL);
+}
+
+void
+tl_call_field_error (tl_call_t *self, int status, const char *code,
+                     const char *field, const char *why)
+{
+    char message [512];
+    snprintf (message, sizeof message, "%s %s", field, why);
+    s_error (self, status, code, message, field, why);
+}
+
+tl_msg_t *
+tl_call_take_reply (tl_call_t *self)
+{
+    tl_msg_t *reply = self->reply;
+    if (!self->status)
+        tl_call_error (self, 500, "no_reply", "the handler gave no reply");
+    tl_msg_set_str (reply, TL_MSG_ID, tl_msg_str (self->request, TL_MSG_ID));
+    tl_msg_set_status (reply, self->status);
+    if (self->has_body && tl_msg_set_body (reply, self->body.data, self->body.size)) {
+        //  The handler packed nothing or more than one value: a bug.
+        tl_msg_destroy (&reply);
+        reply = tl_msg_new (TL_MSG_REPLY);
+        if (!reply)
+            return NULL;
+        tl_msg_set_str (reply, TL_MSG_ID, tl_msg_str (self->request, TL_MSG_ID));
+        tl_msg_set_status (reply, 500);
+    }
+    self->reply = tl_msg_new (TL_MSG_REPLY);
+    return reply;
+}
+
+int
+tl_call_replay (tl_call_t *self, const void *data, size_t size)
+{
+    tl_msg_t *stored = NULL;
+    int rc = tl_msg_decode (data, size, &stored);
+    if (rc)
+        return rc;
+    tl_msg_destroy (&self->reply);
+    self->reply = stored;
+    self->status = tl_msg_status (stored);
+    self->has_body = false;     //  the stored body stays in the message
+    return 0;
+}
+
+void
+tl_call_test (bool verbose)
+{
+    tl_msg_t *req = tl_msg_new (TL_MSG_REQUEST);
+    tl_msg_set_str (req, TL_MSG_ID, "7");
+    tl_msg_set_str (req, TL_MSG_METHOD, "items.get");
+    tl_msg_set_str (req, TL_MSG_USER_ID, "u1");
+    tl_msg_add_role (req, "admin");
+    tl_msg_add_param (req, "id", "42");
+    tl_call_t *call = tl_call_new (&req, NULL);
+    assert (call && req == NULL);
+    assert (strcmp (tl_call_param (call, "id"), "42") == 0);
+    assert (tl_call_has_role (call, "admin") && !tl_call_has_role (call, "x"));
+    assert (strcmp (tl_call_trace (call), "7") == 0);
+
+    //  No reply: 500.
+    tl_msg_t *reply = tl_call_take_reply (call);
+    assert (tl_msg_status (reply) == 500);
+    tl_msg_destroy (&reply);
+
+    //  A field error has the API's shape.
+    tl_call_field_error (call, 400, "invalid", "name", "is required");
+    tl_call_header (call, "X-Test", "1");
+    reply = tl_call_take_reply (call);
+    assert (tl_msg_status (reply) == 400);
+    assert (strcmp (tl_msg_str (reply, TL_MSG_ID), "7") == 0);
+    assert (strcmp (tl_msg_header (reply, "X-Test"), "1") == 0);
+    const msgpack_object *err = tl_mp_get (tl_msg_body (reply), "error");
+    assert (tl_mp_str_eq (tl_mp_get (err, "code"), "invalid"));
+    assert (tl_mp_str_eq (tl_mp_get (tl_mp_get (err, "fields"), "name"), "is required"));
+
+    //  Replay restores a stored reply.
+    char *data = NULL;
+    size_t size = 0;
+    assert (tl_msg_encode (reply, &data, &size) == 0);
+    tl_msg_destroy (&reply);
+    assert (tl_call_replay (call, data, size) == 0);
+    free (data);
+    reply = tl_call_take_reply (call);
+    assert (tl_msg_status (reply) == 400);
+    assert (tl_mp_get (tl_msg_body (reply), "error"));
+    tl_msg_destroy (&reply);
+    tl_call_destroy (&call);
+    tl_call_destroy (&call);
+    if (verbose)
+        printf ("(call ok) ");
+}

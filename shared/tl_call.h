@@ -1,0 +1,76 @@
+//  tl_call.h — one request being handled by a service: what the handler
+//  reads (method, params, body, caller, database) and the reply it builds.
+//  A handler never sees HTTP, sockets or the envelope: only this.
+#ifndef TL_CALL_H_INCLUDED
+#define TL_CALL_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <msgpack.h>
+
+#include "tl_db.h"
+#include "tl_msg.h"
+
+typedef struct _tl_call_t tl_call_t;
+
+//  A handler: reads the call and sets its reply (tl_call_reply or
+//  tl_call_error). A handler that sets no reply answers 500.
+typedef void (tl_handler_fn) (tl_call_t *call);
+
+//  --- What the handler reads -------------------------------------------
+
+const char *tl_call_method (tl_call_t *self);
+//  Path or query parameter, borrowed, NULL when absent.
+const char *tl_call_param (tl_call_t *self, const char *name);
+//  The request body, or NULL when there is none. Owned by the call.
+const msgpack_object *tl_call_body (tl_call_t *self);
+//  The caller's user id (set by the gateway after authentication), or NULL.
+const char *tl_call_user (tl_call_t *self);
+bool tl_call_has_role (tl_call_t *self, const char *role);
+//  The request id for logs (X-Request-Id), never NULL.
+const char *tl_call_trace (tl_call_t *self);
+uint64_t tl_call_deadline (tl_call_t *self);
+//  The handler thread's database connection (search_path = the service's
+//  schema). Borrowed; inside a transaction when the call carries an
+//  idempotency key.
+tl_db_t *tl_call_db (tl_call_t *self);
+
+//  --- The reply ----------------------------------------------------------
+
+//  Starts a reply with `status` and returns the packer for its body: the
+//  handler packs exactly one value (usually a map). Calling it again starts
+//  over. Borrowed.
+msgpack_packer *tl_call_reply (tl_call_t *self, int status);
+
+//  A reply without a body (204, or 200 with nothing to say).
+void tl_call_reply_empty (tl_call_t *self, int status);
+
+//  Adds a reply header (Location, Content-Type, Retry-After...).
+void tl_call_header (tl_call_t *self, const char *name, const char *value);
+
+//  An error reply in the shape of API.md: {"error": {"code", "message"}}.
+//  Replaces any reply started before.
+void tl_call_error (tl_call_t *self, int status, const char *code,
+                    const char *format, ...) __attribute__ ((format (printf, 4, 5)));
+
+//  The same with one offending field: {"error": {…, "fields": {field: why}}}.
+void tl_call_field_error (tl_call_t *self, int status, const char *code,
+                          const char *field, const char *why);
+
+int tl_call_status (tl_call_t *self);
+
+//  --- For the runtime (tl_service) -----------------------------------------
+
+//  Wraps a decoded request (taken) for a handler thread with database `db`.
+tl_call_t *tl_call_new (tl_msg_t **request_p, tl_db_t *db);
+void tl_call_destroy (tl_call_t **self_p);
+tl_msg_t *tl_call_request (tl_call_t *self);
+//  Builds the reply message (the caller's): id copied from the request.
+tl_msg_t *tl_call_take_reply (tl_call_t *self);
+//  Sets the reply from a stored, encoded reply message (idempotent replay).
+int tl_call_replay (tl_call_t *self, const void *data, size_t size);
+
+//  Self-test.
+void tl_call_test (bool verbose);
+
+#endif

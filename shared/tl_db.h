@@ -1,0 +1,115 @@
+//  tl_db.h — one PostgreSQL connection (libpq) with the habits every Tally
+//  service needs: a search_path set to the service's schema, a statement
+//  timeout, prepared statements that survive a reconnect, errors mapped to
+//  tl_error_t codes, and transactions that are retried on serialization
+//  failures and deadlocks.
+//
+//  A tl_db_t belongs to one thread at a time. Results are ordinary libpq
+//  PGresults in text format: read them with tl_db_value and PQclear them.
+#ifndef TL_DB_H_INCLUDED
+#define TL_DB_H_INCLUDED
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <libpq-fe.h>
+
+typedef struct _tl_db_t tl_db_t;
+
+//  A transaction body for tl_db_tx: returns 0 to commit, or a negative
+//  TL_E* code to roll back. It may run more than once (see tl_db_tx), so it
+//  must start over cleanly each time.
+typedef int (tl_db_tx_fn) (tl_db_t *db, void *arg);
+
+//  Connects to `url` (a libpq URI or conninfo string; NULL or "" means the
+//  PG* environment). When `schema` is not NULL, sets the session's
+//  search_path to `schema, public` (the schema need not exist yet). Sets
+//  statement_timeout to TL_DB_STATEMENT_TIMEOUT_MS and, unless the URL
+//  names one, application_name "tally-<schema>". Returns NULL if it cannot
+//  connect, after logging why as one error line on stderr.
+tl_db_t *tl_db_new (const char *url, const char *schema);
+
+//  Closes the connection (an open transaction is rolled back by the
+//  server), frees the object and nulls the caller's reference. Safe on NULL.
+void tl_db_destroy (tl_db_t **self_p);
+
+//  Registers statement `name` (at most TL_DB_MAX_IDENT bytes) with
+//  `nparams` parameters ($1..$n, at most TL_DB_MAX_PARAMS): it is prepared
+//  now and again after every reconnect. Returns 0; TL_EEXIST if the name is
+//  taken; TL_ETOOBIG past TL_DB_MAX_PREPARED statements or limits;
+//  TL_EINVAL for a bad argument; or the code of the server's error (a bad
+//  statement is not registered; see tl_db_errmsg).
+int tl_db_prepare (tl_db_t *self, const char *name, const char *sql, int nparams);
+
+//  Runs prepared statement `name` with `nparams` text parameters (a NULL
+//  value is SQL NULL; `values` may be NULL when nparams is 0). Returns the
+//  result (PGRES_COMMAND_OK or PGRES_TUPLES_OK), which the caller PQclear()s,
+//  or NULL with *err (when `err` is not NULL) set to:
+//    TL_ERETRY     serialization failure or deadlock (40001, 40P01)
+//    TL_EEXIST     unique violation (23505)
+//    TL_EINVAL     another data or integrity error (22xxx, 23xxx), a
+//                  parameter count that does not match the registration
+//    TL_ETIMEDOUT  statement timeout or cancel (57014)
+//    TL_ENOTFOUND  no statement registered under `name`
+//    TL_EUNAVAIL   the connection is lost and could not be restored, or was
+//                  lost inside a transaction (that transaction is gone)
+//    TL_EDB        any other server error
+//  Outside a transaction, a lost connection is re-established (statements
+//  re-prepared) and the statement sent once more; a statement cut off in
+//  flight may therefore, rarely, have run twice.
+PGresult *tl_db_exec (tl_db_t *self, const char *name, int nparams,
+                      const char *const *values, int *err);
+
+//  As tl_db_exec, with binary parameters: parameter i is `lengths [i]`
+//  bytes in binary format when `formats [i]` is 1 (e.g. raw bytea), text
+//  otherwise. `lengths` and `formats` may be NULL (all text).
+PGresult *tl_db_exec_bin (tl_db_t *self, const char *name, int nparams,
+                          const char *const *values, const int *lengths,
+                          const int *formats, int *err);
+
+//  As tl_db_exec for one unprepared, parameterised statement (PQexecParams):
+//  for rare statements and DDL. `sql` holds one statement.
+PGresult *tl_db_query (tl_db_t *self, const char *sql, int nparams,
+                       const char *const *values, int *err);
+
+//  Runs a trusted SQL script that may hold several statements and no
+//  parameters (simple query protocol): for migrations compiled into the
+//  binary, never for text that came from a request. Returns 0 or a code as
+//  tl_db_exec's *err.
+int tl_db_script (tl_db_t *self, const char *sql);
+
+//  Runs fn (db, arg) inside BEGIN ... COMMIT. Returns 0 when committed, or
+//  the negative code fn returned (after rolling back), or the code of a
+//  failed BEGIN or COMMIT. A transaction that fn left in error (a statement
+//  failed but fn returned 0) is rolled back and that error's code returned.
+//  On TL_ERETRY (from fn or COMMIT), or when the connection was lost before
+//  COMMIT, the transaction is rolled back and fn runs again after a
+//  randomised back-off, up to TL_DB_TX_RETRIES more times. If the
+//  connection is lost during COMMIT the outcome is unknown: TL_EUNAVAIL,
+//  no retry. Called inside a transaction, runs fn inside a SAVEPOINT
+//  instead, which is rolled back if fn fails; there is no retry at that
+//  level (TL_ERETRY goes up to the outermost tl_db_tx, which retries).
+int tl_db_tx (tl_db_t *self, tl_db_tx_fn *fn, void *arg);
+
+//  True inside tl_db_tx.
+bool tl_db_in_tx (tl_db_t *self);
+
+//  True if the database answers SELECT 1, reconnecting if needed (outside
+//  a transaction). For health reports.
+bool tl_db_ping (tl_db_t *self);
+
+//  The last error (server or connection) as one line of text, "" if none.
+//  Borrowed: valid until the next call on this connection.
+const char *tl_db_errmsg (tl_db_t *self);
+
+//  The libpq connection, borrowed (for PQescapeIdentifier and the like).
+//  Do not run statements on it behind tl_db's back.
+PGconn *tl_db_conn (tl_db_t *self);
+
+//  Value at (row, col) of a result, borrowed from `r`: NULL for SQL NULL,
+//  for a NULL result and for a row or column out of range.
+const char *tl_db_value (const PGresult *r, int row, int col);
+
+//  Self-test: needs TALLY_TEST_DATABASE_URL, skipped without it.
+void tl_db_test (bool verbose);
+
+#endif

@@ -1,0 +1,965 @@
+//  tl_json.c — JSON ⇄ MessagePack transcoding and `fields` validation
+//  (see tl_json.h). Every walk over a tree checks its depth before it
+//  recurses, so the C stack is bounded by the limits in tl_limits.h, not by
+//  what a client or a service sent.
+#include <assert.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tl_error.h"
+#include "tl_limits.h"
+#include "tl_json.h"
+
+#define s_streq(a,b) (strcmp ((a), (b)) == 0)
+
+//  Writes a message to errbuf when there is one, replacing anything that is
+//  not printable ASCII (jansson quotes the offending input) with '?', so
+//  that the message is safe to put in a JSON error reply or a log line.
+
+static void
+s_set_error (char *errbuf, size_t errsize, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
+static void
+s_set_error (char *errbuf, size_t errsize, const char *format, ...)
+{
+    if (!errbuf || errsize == 0)
+        return;
+    va_list args;
+    va_start (args, format);
+    vsnprintf (errbuf, errsize, format, args);
+    va_end (args);
+    for (char *c = errbuf; *c; c++)
+        if ((unsigned char) *c < 0x20 || (unsigned char) *c > 0x7e)
+            *c = '?';
+}
+
+
+//  Returns 0 when containers in `value` nest at most `max_depth` deep
+//  (`depth` counts the containers above `value`), else TL_ETOOBIG.
+
+static int
+s_check_depth (const json_t *value, int depth)
+{
+    if (json_is_array (value)) {
+        if (depth >= TL_JSON_MAX_DEPTH)
+            return TL_ETOOBIG;
+        size_t index;
+        const json_t *item;
+        json_array_foreach (value, index, item)
+            if (s_check_depth (item, depth + 1))
+                return TL_ETOOBIG;
+    }
+    else
+    if (json_is_object (value)) {
+        if (depth >= TL_JSON_MAX_DEPTH)
+            return TL_ETOOBIG;
+        const char *key;
+        json_t *item;
+        json_object_foreach ((json_t *) value, key, item)
+            if (s_check_depth (item, depth + 1))
+                return TL_ETOOBIG;
+    }
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Parses JSON text into a jansson tree, bounded in depth.
+
+json_t *
+tl_json_parse (const char *json, size_t len,
+               char *errbuf, size_t errsize, int *err)
+{
+    int code = 0;
+    json_t *root = NULL;
+    if (!json || len == 0) {
+        code = TL_EINVAL;
+        s_set_error (errbuf, errsize, "invalid JSON: empty body");
+    }
+    else {
+        //  Not JSON_ALLOW_NUL: "\u0000" is refused, and so is a raw NUL
+        //  byte (a control character in a string, or no token at all).
+        //  jansson itself stops at JSON_PARSER_MAX_DEPTH (2048) levels.
+        json_error_t error;
+        root = json_loadb (json, len,
+                           JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &error);
+        if (!root) {
+            switch (json_error_code (&error)) {
+                case json_error_out_of_memory:
+                    code = TL_ENOMEM;
+                    s_set_error (errbuf, errsize, "out of memory");
+                    break;
+                case json_error_stack_overflow:
+                    code = TL_ETOOBIG;
+                    s_set_error (errbuf, errsize,
+                                 "JSON nested deeper than %d levels",
+                                 TL_JSON_MAX_DEPTH);
+                    break;
+                default:
+                    code = TL_EINVAL;
+                    s_set_error (errbuf, errsize,
+                                 "invalid JSON at line %d, column %d: %s",
+                                 error.line, error.column, error.text);
+            }
+        }
+        else
+        if (s_check_depth (root, 0)) {
+            json_decref (root);
+            root = NULL;
+            code = TL_ETOOBIG;
+            s_set_error (errbuf, errsize, "JSON nested deeper than %d levels",
+                         TL_JSON_MAX_DEPTH);
+        }
+    }
+    if (err)
+        *err = code;
+    return root;
+}
+
+
+//  Packs one value at `depth` containers down. Returns 0 or a negative code.
+
+static int
+s_pack (const json_t *value, msgpack_packer *pk, int depth)
+{
+    int rc = 0;
+    switch (json_typeof (value)) {
+        case JSON_OBJECT: {
+            if (depth >= TL_JSON_MAX_DEPTH)
+                return TL_ETOOBIG;
+            rc = msgpack_pack_map (pk, json_object_size (value));
+            const char *key;
+            size_t key_len;
+            json_t *item;
+            json_object_keylen_foreach ((json_t *) value, key, key_len, item) {
+                if (rc)
+                    break;
+                rc = msgpack_pack_str_with_body (pk, key, key_len);
+                if (rc == 0)
+                    rc = s_pack (item, pk, depth + 1);
+            }
+            break;
+        }
+        case JSON_ARRAY: {
+            if (depth >= TL_JSON_MAX_DEPTH)
+                return TL_ETOOBIG;
+            rc = msgpack_pack_array (pk, json_array_size (value));
+            size_t index;
+            const json_t *item;
+            json_array_foreach (value, index, item) {
+                if (rc)
+                    break;
+                rc = s_pack (item, pk, depth + 1);
+            }
+            break;
+        }
+        case JSON_STRING:
+            rc = msgpack_pack_str_with_body (pk, json_string_value (value),
+                                             json_string_length (value));
+            break;
+        case JSON_INTEGER:
+            rc = msgpack_pack_int64 (pk, (int64_t) json_integer_value (value));
+            break;
+        case JSON_REAL:
+            rc = msgpack_pack_double (pk, json_real_value (value));
+            break;
+        case JSON_TRUE:
+            rc = msgpack_pack_true (pk);
+            break;
+        case JSON_FALSE:
+            rc = msgpack_pack_false (pk);
+            break;
+        case JSON_NULL:
+            rc = msgpack_pack_nil (pk);
+            break;
+    }
+    //  A write callback may return any non-zero value on failure.
+    return rc == 0? 0: rc < 0? rc: TL_EIO;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Packs a jansson tree as MessagePack.
+
+int
+tl_json_pack (const json_t *value, msgpack_packer *pk)
+{
+    assert (value);
+    assert (pk);
+    return s_pack (value, pk, 0);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Parses JSON text and packs it as MessagePack.
+
+int
+tl_json_to_mp (const char *json, size_t len, msgpack_packer *pk,
+               char *errbuf, size_t errsize)
+{
+    assert (pk);
+    int rc;
+    json_t *root = tl_json_parse (json, len, errbuf, errsize, &rc);
+    if (!root)
+        return rc;
+    rc = tl_json_pack (root, pk);
+    if (rc == TL_ETOOBIG)
+        s_set_error (errbuf, errsize, "JSON too big");
+    else
+    if (rc)
+        s_set_error (errbuf, errsize, "cannot pack JSON (error %d)", rc);
+    json_decref (root);
+    return rc;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Strict UTF-8 check (RFC 3629, table 3-7 of the Unicode standard).
+
+bool
+tl_json_utf8_valid (const char *data, size_t size)
+{
+    const unsigned char *byte = (const unsigned char *) data;
+    size_t index = 0;
+    while (index < size) {
+        unsigned char c = byte [index];
+        if (c < 0x80) {
+            index++;
+            continue;
+        }
+        size_t length;
+        unsigned char low = 0x80, high = 0xBF;  //  range of the 2nd byte
+        if (c >= 0xC2 && c <= 0xDF)
+            length = 2;
+        else
+        if (c >= 0xE0 && c <= 0xEF) {
+            length = 3;
+            if (c == 0xE0)
+                low = 0xA0;             //  no overlongs
+            else
+            if (c == 0xED)
+                high = 0x9F;            //  no surrogates
+        }
+        else
+        if (c >= 0xF0 && c <= 0xF4) {
+            length = 4;
+            if (c == 0xF0)
+                low = 0x90;             //  no overlongs
+            else
+            if (c == 0xF4)
+                high = 0x8F;            //  nothing above U+10FFFF
+        }
+        else
+            return false;               //  80..C1, F5..FF
+        if (length > size - index)
+            return false;
+        if (byte [index + 1] < low || byte [index + 1] > high)
+            return false;
+        for (size_t next = 2; next < length; next++)
+            if ((byte [index + next] & 0xC0) != 0x80)
+                return false;
+        index += length;
+    }
+    return true;
+}
+
+
+//  Appends a str as a JSON string: RFC 8259 escapes, plus U+2028 and
+//  U+2029 (line terminators in JavaScript source).
+
+static int
+s_write_str (tl_buf_t *out, const char *text, size_t size)
+{
+    if (size == 0)
+        return tl_buf_append (out, "\"\"", 2);    //  msgpack-c may give NULL
+    if (!tl_json_utf8_valid (text, size))
+        return TL_EINVAL;
+    int rc = tl_buf_append (out, "\"", 1);
+    size_t start = 0;           //  first byte not yet written
+    for (size_t index = 0; rc == 0 && index < size; index++) {
+        unsigned char c = (unsigned char) text [index];
+        char escape [8];
+        const char *replace = NULL;
+        size_t skip = 1;
+        if (c == '"')
+            replace = "\\\"";
+        else
+        if (c == '\\')
+            replace = "\\\\";
+        else
+        if (c < 0x20) {
+            switch (c) {
+                case '\b': replace = "\\b"; break;
+                case '\f': replace = "\\f"; break;
+                case '\n': replace = "\\n"; break;
+                case '\r': replace = "\\r"; break;
+                case '\t': replace = "\\t"; break;
+                default:
+                    snprintf (escape, sizeof (escape), "\\u%04X", c);
+                    replace = escape;
+            }
+        }
+        else
+        if (c == 0xE2 && size - index >= 3
+        &&  (unsigned char) text [index + 1] == 0x80
+        &&  ((unsigned char) text [index + 2] == 0xA8
+        ||   (unsigned char) text [index + 2] == 0xA9)) {
+            replace = (unsigned char) text [index + 2] == 0xA8?
+                      "\\u2028": "\\u2029";
+            skip = 3;
+        }
+        if (replace) {
+            rc = tl_buf_append (out, text + start, index - start);
+            if (rc == 0)
+                rc = tl_buf_append (out, replace, strlen (replace));
+            index += skip - 1;
+            start = index + 1;
+        }
+    }
+    if (rc == 0)
+        rc = tl_buf_append (out, text + start, size - start);
+    if (rc == 0)
+        rc = tl_buf_append (out, "\"", 1);
+    return rc;
+}
+
+
+//  Appends a finite float with the fewest digits that read back to the
+//  same value (as a float32 when `single`), always as a JSON real.
+
+static int
+s_write_real (tl_buf_t *out, double value, bool single)
+{
+    if (!isfinite (value))
+        return TL_EINVAL;
+    char text [48];
+    int precision = single? 6: 15;
+    int last = single? 9: 17;
+    for (; precision <= last; precision++) {
+        snprintf (text, sizeof (text), "%.*g", precision, value);
+        double back = strtod (text, NULL);
+        if (single? (float) back == (float) value: back == value)
+            break;
+    }
+    //  A locale with a decimal comma would otherwise break the JSON.
+    for (char *c = text; *c; c++)
+        if (*c == ',')
+            *c = '.';
+    if (!strpbrk (text, ".eE"))
+        strcat (text, ".0");    //  "1" would read back as an integer
+    return tl_buf_append (out, text, strlen (text));
+}
+
+
+//  Appends one object at `depth` containers down.
+
+static int
+s_write (const msgpack_object *obj, tl_buf_t *out, int depth)
+{
+    char text [32];
+    int rc = 0;
+    switch (obj->type) {
+        case MSGPACK_OBJECT_NIL:
+            return tl_buf_append (out, "null", 4);
+        case MSGPACK_OBJECT_BOOLEAN:
+            return obj->via.boolean? tl_buf_append (out, "true", 4)
+                                   : tl_buf_append (out, "false", 5);
+        case MSGPACK_OBJECT_POSITIVE_INTEGER:
+            snprintf (text, sizeof (text), "%" PRIu64, obj->via.u64);
+            return tl_buf_append (out, text, strlen (text));
+        case MSGPACK_OBJECT_NEGATIVE_INTEGER:
+            snprintf (text, sizeof (text), "%" PRId64, obj->via.i64);
+            return tl_buf_append (out, text, strlen (text));
+        case MSGPACK_OBJECT_FLOAT32:
+            return s_write_real (out, obj->via.f64, true);
+        case MSGPACK_OBJECT_FLOAT64:
+            return s_write_real (out, obj->via.f64, false);
+        case MSGPACK_OBJECT_STR:
+            return s_write_str (out, obj->via.str.ptr, obj->via.str.size);
+        case MSGPACK_OBJECT_ARRAY:
+            if (depth >= TL_MP_MAX_DEPTH)
+                return TL_ETOOBIG;
+            rc = tl_buf_append (out, "[", 1);
+            for (uint32_t index = 0; rc == 0 && index < obj->via.array.size;
+                 index++) {
+                if (index)
+                    rc = tl_buf_append (out, ",", 1);
+                if (rc == 0)
+                    rc = s_write (&obj->via.array.ptr [index], out, depth + 1);
+            }
+            return rc? rc: tl_buf_append (out, "]", 1);
+        case MSGPACK_OBJECT_MAP:
+            if (depth >= TL_MP_MAX_DEPTH)
+                return TL_ETOOBIG;
+            rc = tl_buf_append (out, "{", 1);
+            for (uint32_t index = 0; rc == 0 && index < obj->via.map.size;
+                 index++) {
+                const msgpack_object_kv *kv = &obj->via.map.ptr [index];
+                if (kv->key.type != MSGPACK_OBJECT_STR)
+                    return TL_ETYPE;
+                if (index)
+                    rc = tl_buf_append (out, ",", 1);
+                if (rc == 0)
+                    rc = s_write_str (out, kv->key.via.str.ptr,
+                                      kv->key.via.str.size);
+                if (rc == 0)
+                    rc = tl_buf_append (out, ":", 1);
+                if (rc == 0)
+                    rc = s_write (&kv->val, out, depth + 1);
+            }
+            return rc? rc: tl_buf_append (out, "}", 1);
+        case MSGPACK_OBJECT_BIN:
+        case MSGPACK_OBJECT_EXT:
+            return TL_ETYPE;
+    }
+    return TL_ETYPE;            //  a type msgpack-c added since
+}
+
+
+//  --------------------------------------------------------------------------
+//  Writes a MessagePack object as compact JSON text.
+
+int
+tl_json_from_mp (const msgpack_object *obj, tl_buf_t *out)
+{
+    assert (obj);
+    assert (out);
+    size_t size = tl_buf_size (out);
+    int rc = s_write (obj, out, 0);
+    if (rc)
+        tl_buf_truncate (out, size);
+    return rc;
+}
+
+
+//  Returns the number of Unicode characters in valid UTF-8 text.
+
+static size_t
+s_utf8_length (const char *text, size_t size)
+{
+    size_t count = 0;
+    for (size_t index = 0; index < size; index++)
+        if (((unsigned char) text [index] & 0xC0) != 0x80)
+            count++;
+    return count;
+}
+
+
+//  Returns NULL when `value` has the declared type, else the message.
+//  An unknown type name checks nothing (gw_router_load refuses them).
+
+static const char *
+s_type_error (const char *type, const json_t *value)
+{
+    if (s_streq (type, "string"))
+        return json_is_string (value)? NULL: "must be a string";
+    if (s_streq (type, "integer"))
+        return json_is_integer (value)? NULL: "must be an integer";
+    if (s_streq (type, "number"))
+        return json_is_number (value)? NULL: "must be a number";
+    if (s_streq (type, "boolean"))
+        return json_is_boolean (value)? NULL: "must be a boolean";
+    if (s_streq (type, "object"))
+        return json_is_object (value)? NULL: "must be an object";
+    if (s_streq (type, "array"))
+        return json_is_array (value)? NULL: "must be an array";
+    return NULL;
+}
+
+
+//  Adds {name: message} to *errors, creating it. Returns 0 or TL_ENOMEM.
+
+static int
+s_add_error (json_t **errors, const char *name, const char *message)
+{
+    if (!*errors)
+        *errors = json_object ();
+    if (!*errors)
+        return TL_ENOMEM;
+    json_t *text = json_string (message);
+    if (!text || json_object_set_new (*errors, name, text))
+        return TL_ENOMEM;
+    return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Checks a request body against a `fields` declaration.
+
+int
+tl_json_validate (const json_t *body, const json_t *fields, json_t **errors)
+{
+    assert (errors);
+    *errors = NULL;
+    if (!fields)
+        return 0;
+    int rc = 0;
+    if (!json_is_object (body))
+        rc = s_add_error (errors, "body", "must be a JSON object");
+    else {
+        const char *name;
+        json_t *spec;
+        json_object_foreach ((json_t *) fields, name, spec) {
+            if (rc)
+                break;
+            if (!json_is_object (spec))
+                continue;
+            const json_t *value = json_object_get (body, name);
+            if (!value || json_is_null (value)) {
+                if (json_is_true (json_object_get (spec, "required")))
+                    rc = s_add_error (errors, name, "is required");
+                continue;
+            }
+            const char *type = json_string_value (json_object_get (spec, "type"));
+            const char *message = type? s_type_error (type, value): NULL;
+            if (message) {
+                rc = s_add_error (errors, name, message);
+                continue;
+            }
+            const json_t *max = json_object_get (spec, "max");
+            if (!json_is_integer (max))
+                continue;
+            json_int_t limit = json_integer_value (max);
+            char text [80];
+            if (json_is_string (value)
+            &&  (json_int_t) s_utf8_length (json_string_value (value),
+                                            json_string_length (value)) > limit) {
+                snprintf (text, sizeof (text), "must be at most %" JSON_INTEGER_FORMAT
+                          " character%s", limit, limit == 1? "": "s");
+                rc = s_add_error (errors, name, text);
+            }
+            else
+            if (json_is_array (value)
+            &&  (json_int_t) json_array_size (value) > limit) {
+                snprintf (text, sizeof (text), "must have at most %" JSON_INTEGER_FORMAT
+                          " item%s", limit, limit == 1? "": "s");
+                rc = s_add_error (errors, name, text);
+            }
+        }
+    }
+    if (rc) {
+        json_decref (*errors);
+        *errors = NULL;
+        return rc;
+    }
+    return *errors? TL_EINVAL: 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Self-test. It checks with assert whatever the build type: assert.h
+//  follows NDEBUG afresh at each inclusion.
+
+#undef NDEBUG
+#include <assert.h>
+
+//  JSON text → MessagePack → JSON text. Returns the code of the first step
+//  that failed; on success the output is in `out`.
+
+static int
+s_round_trip (const char *json, size_t len, tl_buf_t *out)
+{
+    tl_buf_t *mp = tl_buf_new (TL_HTTP_MAX_JSON_BODY * 2);
+    assert (mp);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, mp, tl_buf_mp_write);
+    char errbuf [200];
+    int rc = tl_json_to_mp (json, len, &pk, errbuf, sizeof (errbuf));
+    if (rc == 0) {
+        msgpack_unpacked result;
+        msgpack_unpacked_init (&result);
+        size_t offset = 0;
+        int ret = msgpack_unpack_next (&result, tl_buf_data (mp),
+                                       tl_buf_size (mp), &offset);
+        assert (ret == MSGPACK_UNPACK_SUCCESS);
+        assert (offset == tl_buf_size (mp));
+        tl_buf_reset (out);
+        rc = tl_json_from_mp (&result.data, out);
+        msgpack_unpacked_destroy (&result);
+    }
+    tl_buf_destroy (&mp);
+    return rc;
+}
+
+static void
+s_assert_round_trip (const char *json, const char *expected)
+{
+    tl_buf_t *out = tl_buf_new (4096);
+    assert (out);
+    int rc = s_round_trip (json, strlen (json), out);
+    if (rc || !s_streq (tl_buf_data (out), expected)) {
+        fprintf (stderr, "round trip of %s: rc=%d, got %s, expected %s\n",
+                 json, rc, tl_buf_data (out), expected);
+        assert (false);
+    }
+    tl_buf_destroy (&out);
+}
+
+static int
+s_parse_rc (const char *json, size_t len, char *errbuf, size_t errsize)
+{
+    int rc = 99;
+    json_t *root = tl_json_parse (json, len, errbuf, errsize, &rc);
+    assert ((root == NULL) == (rc != 0));
+    json_decref (root);
+    return rc;
+}
+
+//  Unpacks `size` bytes of MessagePack and writes them as JSON into `out`.
+
+static int
+s_mp_to_json (const char *mp, size_t size, tl_buf_t *out)
+{
+    msgpack_unpacked result;
+    msgpack_unpacked_init (&result);
+    size_t offset = 0;
+    int ret = msgpack_unpack_next (&result, mp, size, &offset);
+    assert (ret == MSGPACK_UNPACK_SUCCESS);
+    tl_buf_reset (out);
+    int rc = tl_json_from_mp (&result.data, out);
+    msgpack_unpacked_destroy (&result);
+    return rc;
+}
+
+//  Checks a msgpack str of `size` bytes: valid UTF-8 or TL_EINVAL.
+
+static void
+s_assert_mp_str (const char *bytes, size_t size, int expected_rc,
+                 const char *expected_json)
+{
+    char mp [300];
+    assert (size < 250);
+    mp [0] = (char) 0xD9;       //  str 8
+    mp [1] = (char) size;
+    memcpy (mp + 2, bytes, size);
+    tl_buf_t *out = tl_buf_new (1000);
+    assert (out);
+    int rc = s_mp_to_json (mp, size + 2, out);
+    assert (rc == expected_rc);
+    assert (tl_json_utf8_valid (bytes, size) == (expected_rc == 0));
+    if (expected_json)
+        assert (s_streq (tl_buf_data (out), expected_json));
+    else
+        assert (tl_buf_size (out) == 0);
+    tl_buf_destroy (&out);
+}
+
+static json_t *
+s_validate (const char *body_text, const char *fields_text, int *rc)
+{
+    json_t *body = json_loads (body_text, JSON_DECODE_ANY, NULL);
+    json_t *fields = fields_text? json_loads (fields_text, 0, NULL): NULL;
+    assert (body);
+    assert (fields || !fields_text);
+    json_t *errors = (json_t *) 1;
+    *rc = tl_json_validate (body, fields, &errors);
+    assert ((*rc == 0) == (errors == NULL));
+    json_decref (body);
+    json_decref (fields);
+    return errors;
+}
+
+static void
+s_assert_field_error (json_t *errors, const char *field, const char *message)
+{
+    const char *text = json_string_value (json_object_get (errors, field));
+    if (!text || !s_streq (text, message)) {
+        fprintf (stderr, "field %s: got '%s', expected '%s'\n",
+                 field, text? text: "(none)", message);
+        assert (false);
+    }
+}
+
+void
+tl_json_test (bool verbose)
+{
+    //  Round trips: compact output, order kept, every JSON type.
+    s_assert_round_trip ("{ \"a\" : 1, \"b\": [true, false, null], \"c\": \"x\" }",
+                         "{\"a\":1,\"b\":[true,false,null],\"c\":\"x\"}");
+    s_assert_round_trip ("{\"z\":1,\"a\":2,\"m\":{}}", "{\"z\":1,\"a\":2,\"m\":{}}");
+    s_assert_round_trip ("[]", "[]");
+    s_assert_round_trip ("\"just a string\"", "\"just a string\"");
+    s_assert_round_trip ("42", "42");
+    s_assert_round_trip ("-7", "-7");
+    s_assert_round_trip ("null", "null");
+    s_assert_round_trip ("[[[{\"k\":[1,{\"d\":[]}]}]]]", "[[[{\"k\":[1,{\"d\":[]}]}]]]");
+
+    //  Unicode: escapes decode to UTF-8, surrogate pairs join, the output
+    //  carries UTF-8 and escapes only what RFC 8259 needs, plus U+2028/9.
+    s_assert_round_trip ("\"\\u00e9\\u20ac\"", "\"\xC3\xA9\xE2\x82\xAC\"");
+    s_assert_round_trip ("\"\\ud83d\\ude00\"", "\"\xF0\x9F\x98\x80\"");
+    s_assert_round_trip ("\"\xF0\x9F\x98\x80 caf\xC3\xA9\"", "\"\xF0\x9F\x98\x80 caf\xC3\xA9\"");
+    s_assert_round_trip ("\"a\\\"b\\\\c\\/d\\b\\f\\n\\r\\t\\u0001\\u001f\\u007f\"",
+                         "\"a\\\"b\\\\c/d\\b\\f\\n\\r\\t\\u0001\\u001F\x7F\"");
+    s_assert_round_trip ("\"\\u2028\\u2029\xE2\x80\xA8|\xE2\x80\xA7\"",
+                         "\"\\u2028\\u2029\\u2028|\xE2\x80\xA7\"");
+    s_assert_round_trip ("{\"\\u00e9\\n\":\"\\\"\"}", "{\"\xC3\xA9\\n\":\"\\\"\"}");
+
+    //  Big integers: int64 both ways; beyond it, jansson refuses.
+    s_assert_round_trip ("[9223372036854775807,-9223372036854775808,0,-1]",
+                         "[9223372036854775807,-9223372036854775808,0,-1]");
+    char errbuf [200];
+    assert (s_parse_rc ("9223372036854775808", 19, errbuf, sizeof (errbuf)) == TL_EINVAL);
+    assert (s_parse_rc ("[-9223372036854775809]", 22, NULL, 0) == TL_EINVAL);
+
+    //  Floats: reals stay reals, fewest digits that round-trip.
+    s_assert_round_trip ("[0.1,1.0,1e2,-0.0,1.5e300,2.5e-308,0.30000000000000004]",
+                         "[0.1,1.0,100.0,-0.0,1.5e+300,2.5e-308,0.30000000000000004]");
+    s_assert_round_trip ("[3.141592653589793,123456789012345678.0]",
+                         "[3.141592653589793,1.2345678901234568e+17]");
+    assert (s_parse_rc ("1e400", 5, NULL, 0) == TL_EINVAL);
+
+    //  Syntax errors, duplicates, NUL, empty: TL_EINVAL with a message.
+    assert (s_parse_rc ("", 0, errbuf, sizeof (errbuf)) == TL_EINVAL);
+    assert (strstr (errbuf, "empty"));
+    assert (s_parse_rc (NULL, 0, NULL, 0) == TL_EINVAL);
+    assert (s_parse_rc ("   ", 3, NULL, 0) == TL_EINVAL);
+    assert (s_parse_rc ("{\"a\":1} x", 9, NULL, 0) == TL_EINVAL);
+    assert (s_parse_rc ("{\"a\":1,}", 8, NULL, 0) == TL_EINVAL);
+    assert (s_parse_rc ("[1,2", 4, NULL, 0) == TL_EINVAL);
+    assert (s_parse_rc ("{\"a\":1, \"a\":2}", 14, errbuf, sizeof (errbuf)) == TL_EINVAL);
+    assert (strstr (errbuf, "duplicate"));
+    assert (strncmp (errbuf, "invalid JSON at line 1, column ", 31) == 0);
+    assert (s_parse_rc ("{\"a\":{\"b\":1,\"b\":1}}", 19, NULL, 0) == TL_EINVAL);
+    assert (s_parse_rc ("\"a\\u0000b\"", 10, NULL, 0) == TL_EINVAL);
+    assert (s_parse_rc ("{\"a\\u0000\":1}", 13, NULL, 0) == TL_EINVAL);
+    assert (s_parse_rc ("\"a\0b\"", 5, NULL, 0) == TL_EINVAL);
+    assert (s_parse_rc ("[1]\0", 4, NULL, 0) == TL_EINVAL);
+    assert (s_parse_rc ("\"\\ud800\"", 8, NULL, 0) == TL_EINVAL);
+    assert (s_parse_rc ("\"\\udc00\\ud800\"", 14, NULL, 0) == TL_EINVAL);
+    //  Invalid UTF-8 in the text: refused, and the message stays ASCII.
+    assert (s_parse_rc ("\"\xC0\x80\"", 4, errbuf, sizeof (errbuf)) == TL_EINVAL);
+    assert (s_parse_rc ("\xFF\xFE", 2, errbuf, sizeof (errbuf)) == TL_EINVAL);
+    for (const char *c = errbuf; *c; c++)
+        assert (*c >= 0x20 && *c < 0x7f);
+    //  The parsed text need not be NUL-terminated.
+    assert (s_parse_rc ("[1]]]]", 3, NULL, 0) == 0);
+
+    //  Depth: 32 nested containers pass, 33 do not, 5000 stop jansson.
+    char deep [10001];
+    for (int depth = 31; depth <= 34; depth++) {
+        memset (deep, '[', depth);
+        memset (deep + depth, ']', depth);
+        int expected = depth <= TL_JSON_MAX_DEPTH? 0: TL_ETOOBIG;
+        assert (s_parse_rc (deep, 2 * depth, errbuf, sizeof (errbuf)) == expected);
+    }
+    assert (strstr (errbuf, "deeper than 32"));
+    strcpy (deep, "{\"a\":");
+    size_t len = 5;
+    for (int depth = 1; depth < TL_JSON_MAX_DEPTH; depth++) {
+        memcpy (deep + len, "[{\"a\":", 6);
+        len += 6;
+    }
+    deep [len++] = '1';
+    for (int depth = 1; depth < TL_JSON_MAX_DEPTH; depth++) {
+        memcpy (deep + len, "}]", 2);
+        len += 2;
+    }
+    deep [len++] = '}';
+    assert (s_parse_rc (deep, len, NULL, 0) == TL_ETOOBIG);     //  63 levels
+    memset (deep, '[', 5000);
+    assert (s_parse_rc (deep, 5000, errbuf, sizeof (errbuf)) == TL_ETOOBIG);
+    memset (deep, '[', 10000);
+    memset (deep + 5000, ']', 5000);
+    tl_buf_t *out = tl_buf_new (100);
+    assert (s_round_trip (deep, 10000, out) == TL_ETOOBIG);
+
+    //  The packer's cap is reported, and tl_json_pack refuses deep trees.
+    tl_buf_t *mp = tl_buf_new (8);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, mp, tl_buf_mp_write);
+    assert (tl_json_to_mp ("[\"0123456789\"]", 14, &pk, errbuf, sizeof (errbuf))
+            == TL_ETOOBIG);
+    tl_buf_destroy (&mp);
+    json_t *nest = json_array ();
+    for (int depth = 1; depth <= TL_JSON_MAX_DEPTH; depth++) {
+        json_t *outer = json_array ();
+        json_array_append_new (outer, nest);
+        nest = outer;
+    }
+    mp = tl_buf_new (1000);
+    msgpack_packer_init (&pk, mp, tl_buf_mp_write);
+    assert (tl_json_pack (nest, &pk) == TL_ETOOBIG);
+    assert (tl_json_pack (json_array_get (nest, 0), &pk) == 0);
+    json_decref (nest);
+    tl_buf_destroy (&mp);
+
+    //  MessagePack → JSON: UTF-8 strictly checked.
+    s_assert_mp_str ("plain", 5, 0, "\"plain\"");
+    s_assert_mp_str ("", 0, 0, "\"\"");
+    s_assert_mp_str ("\x7F\xDF\xBF\xEF\xBF\xBF\xF4\x8F\xBF\xBF\xF0\x90\x80\x80\xE0\xA0\x80", 17,
+                     0, "\"\x7F\xDF\xBF\xEF\xBF\xBF\xF4\x8F\xBF\xBF\xF0\x90\x80\x80\xE0\xA0\x80\"");
+    s_assert_mp_str ("a\0b", 3, 0, "\"a\\u0000b\"");
+    s_assert_mp_str ("\xC0\x80", 2, TL_EINVAL, NULL);           //  overlong NUL
+    s_assert_mp_str ("\xC1\xBF", 2, TL_EINVAL, NULL);           //  overlong
+    s_assert_mp_str ("\xE0\x80\x80", 3, TL_EINVAL, NULL);       //  overlong
+    s_assert_mp_str ("\xE0\x9F\xBF", 3, TL_EINVAL, NULL);       //  overlong
+    s_assert_mp_str ("\xF0\x8F\xBF\xBF", 4, TL_EINVAL, NULL);   //  overlong
+    s_assert_mp_str ("\xED\xA0\x80", 3, TL_EINVAL, NULL);       //  U+D800
+    s_assert_mp_str ("\xED\xBF\xBF", 3, TL_EINVAL, NULL);       //  U+DFFF
+    s_assert_mp_str ("\xF4\x90\x80\x80", 4, TL_EINVAL, NULL);   //  U+110000
+    s_assert_mp_str ("\xF5\x80\x80\x80", 4, TL_EINVAL, NULL);
+    s_assert_mp_str ("\xFF", 1, TL_EINVAL, NULL);
+    s_assert_mp_str ("\x80", 1, TL_EINVAL, NULL);               //  lone continuation
+    s_assert_mp_str ("a\xE2\x82", 3, TL_EINVAL, NULL);          //  truncated
+    s_assert_mp_str ("\xF0\x9F\x98", 3, TL_EINVAL, NULL);       //  truncated
+    s_assert_mp_str ("\xE2\x28\xA1", 3, TL_EINVAL, NULL);       //  bad continuation
+    s_assert_mp_str ("\xF0\x9F\x98\x28", 4, TL_EINVAL, NULL);
+    s_assert_mp_str ("\xE2\x80\xA8", 3, 0, "\"\\u2028\"");
+    s_assert_mp_str ("\xE2\x80", 2, TL_EINVAL, NULL);
+
+    //  Other MessagePack types: uint64, float32, bin, ext, NaN, Inf, keys.
+    assert (s_mp_to_json ("\xCF\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF", 9, out) == 0);
+    assert (s_streq (tl_buf_data (out), "18446744073709551615"));
+    assert (s_mp_to_json ("\xD3\x80\x00\x00\x00\x00\x00\x00\x00", 9, out) == 0);
+    assert (s_streq (tl_buf_data (out), "-9223372036854775808"));
+    assert (s_mp_to_json ("\xCA\x3D\xCC\xCC\xCD", 5, out) == 0);       //  0.1f
+    assert (s_streq (tl_buf_data (out), "0.1"));
+    assert (s_mp_to_json ("\xCA\x3F\x80\x00\x00", 5, out) == 0);       //  1.0f
+    assert (s_streq (tl_buf_data (out), "1.0"));
+    assert (s_mp_to_json ("\xCB\x7F\xF8\x00\x00\x00\x00\x00\x00", 9, out) == TL_EINVAL);
+    assert (s_mp_to_json ("\xCB\x7F\xF0\x00\x00\x00\x00\x00\x00", 9, out) == TL_EINVAL);
+    assert (s_mp_to_json ("\xCB\xFF\xF0\x00\x00\x00\x00\x00\x00", 9, out) == TL_EINVAL);
+    assert (s_mp_to_json ("\xCA\x7F\xC0\x00\x00", 5, out) == TL_EINVAL);
+    assert (s_mp_to_json ("\xCB\x00\x00\x00\x00\x00\x00\x00\x01", 9, out) == 0);
+    assert (strtod (tl_buf_data (out), NULL) == 4.9406564584124654e-324);
+    assert (s_mp_to_json ("\xC4\x01x", 3, out) == TL_ETYPE);          //  bin
+    assert (s_mp_to_json ("\xD4\x01x", 3, out) == TL_ETYPE);          //  fixext 1
+    assert (s_mp_to_json ("\x92\x01\xC4\x00", 4, out) == TL_ETYPE);   //  [1, bin]
+    assert (tl_buf_size (out) == 0);
+    assert (s_mp_to_json ("\x81\x01\x02", 3, out) == TL_ETYPE);       //  {1: 2}
+    assert (s_mp_to_json ("\x81\xA1\xFF\x02", 4, out) == TL_EINVAL);  //  bad key
+    assert (s_mp_to_json ("\x82\xA1" "a\xC0\xA1" "b\xC3", 7, out) == 0);
+    assert (s_streq (tl_buf_data (out), "{\"a\":null,\"b\":true}"));
+
+    //  An empty str may come with a NULL pointer (as a key, too).
+    msgpack_object_kv empty_kv;
+    msgpack_object empty;
+    empty_kv.key.type = MSGPACK_OBJECT_STR;
+    empty_kv.key.via.str.size = 0;
+    empty_kv.key.via.str.ptr = NULL;
+    empty_kv.val = empty_kv.key;
+    empty.type = MSGPACK_OBJECT_MAP;
+    empty.via.map.size = 1;
+    empty.via.map.ptr = &empty_kv;
+    tl_buf_reset (out);
+    assert (tl_json_from_mp (&empty, out) == 0);
+    assert (s_streq (tl_buf_data (out), "{\"\":\"\"}"));
+    s_assert_round_trip ("[\"\", {\"\": \"\"}]", "[\"\",{\"\":\"\"}]");
+
+    //  On failure the output buffer keeps what it had before.
+    tl_buf_reset (out);
+    assert (tl_buf_append (out, "prefix", 6) == 0);
+    msgpack_object bad [2];
+    bad [0].type = MSGPACK_OBJECT_ARRAY;
+    bad [0].via.array.size = 1;
+    bad [0].via.array.ptr = &bad [1];
+    bad [1].type = MSGPACK_OBJECT_BIN;
+    bad [1].via.bin.size = 0;
+    bad [1].via.bin.ptr = "";
+    assert (tl_json_from_mp (&bad [0], out) == TL_ETYPE);
+    assert (s_streq (tl_buf_data (out), "prefix"));
+    tl_buf_destroy (&out);
+
+    //  The output is bounded by the buffer's cap.
+    out = tl_buf_new (10);
+    assert (s_mp_to_json ("\xAA" "0123456789", 11, out) == TL_ETOOBIG);
+    assert (tl_buf_size (out) == 0);
+    assert (s_mp_to_json ("\xA8" "01234567", 9, out) == 0);
+    assert (s_streq (tl_buf_data (out), "\"01234567\""));
+    tl_buf_destroy (&out);
+
+    //  MessagePack depth: 32 nested containers pass, 33 do not.
+    msgpack_object chain [TL_MP_MAX_DEPTH + 2];
+    for (int index = 0; index <= TL_MP_MAX_DEPTH; index++) {
+        chain [index].type = index % 2? MSGPACK_OBJECT_ARRAY: MSGPACK_OBJECT_MAP;
+        if (index % 2) {
+            chain [index].via.array.size = 1;
+            chain [index].via.array.ptr = &chain [index + 1];
+        }
+        else {
+            //  A map whose one value is the next link.
+            static msgpack_object_kv kvs [TL_MP_MAX_DEPTH + 2];
+            kvs [index].key.type = MSGPACK_OBJECT_STR;
+            kvs [index].key.via.str.ptr = "k";
+            kvs [index].key.via.str.size = 1;
+            kvs [index].val = chain [index + 1];    //  filled below
+            chain [index].via.map.size = 1;
+            chain [index].via.map.ptr = &kvs [index];
+        }
+    }
+    chain [TL_MP_MAX_DEPTH + 1].type = MSGPACK_OBJECT_NIL;
+    //  Fix the map values now that every link is filled (back to front).
+    for (int index = TL_MP_MAX_DEPTH; index >= 0; index--)
+        if (index % 2 == 0)
+            chain [index].via.map.ptr->val = chain [index + 1];
+    out = tl_buf_new (10000);
+    assert (tl_json_from_mp (&chain [0], out) == TL_ETOOBIG);      //  33 deep
+    assert (tl_json_from_mp (&chain [1], out) == 0);               //  32 deep
+    assert (strncmp (tl_buf_data (out), "[{\"k\":[{\"k\":", 12) == 0);
+    tl_buf_destroy (&out);
+
+    //  Validation against a `fields` declaration.
+    const char *fields =
+        "{\"name\": {\"type\": \"string\", \"required\": true, \"max\": 5},"
+        " \"count\": {\"type\": \"integer\"},"
+        " \"ratio\": {\"type\": \"number\"},"
+        " \"on\": {\"type\": \"boolean\"},"
+        " \"tags\": {\"type\": \"array\", \"max\": 2},"
+        " \"meta\": {\"type\": \"object\"},"
+        " \"one\": {\"type\": \"string\", \"max\": 1}}";
+    int rc;
+    json_t *errors = s_validate ("{\"name\": \"abcde\", \"count\": 3, \"ratio\": 1,"
+                                 " \"on\": false, \"tags\": [1, 2], \"meta\": {},"
+                                 " \"extra\": [1]}", fields, &rc);
+    assert (rc == 0 && errors == NULL);
+    //  Five characters, ten bytes: the limit counts characters.
+    errors = s_validate ("{\"name\": \"\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\xC3\xA9\","
+                         " \"ratio\": 0.5, \"count\": null}", fields, &rc);
+    assert (rc == 0 && errors == NULL);
+    errors = s_validate ("{\"name\": \"abcdef\", \"count\": 1.5, \"ratio\": \"1\","
+                         " \"on\": 1, \"tags\": [1, 2, 3], \"meta\": [],"
+                         " \"one\": \"\xF0\x9F\x98\x80\xF0\x9F\x98\x80\"}", fields, &rc);
+    assert (rc == TL_EINVAL);
+    assert (json_object_size (errors) == 7);
+    s_assert_field_error (errors, "name", "must be at most 5 characters");
+    s_assert_field_error (errors, "count", "must be an integer");
+    s_assert_field_error (errors, "ratio", "must be a number");
+    s_assert_field_error (errors, "on", "must be a boolean");
+    s_assert_field_error (errors, "tags", "must have at most 2 items");
+    s_assert_field_error (errors, "meta", "must be an object");
+    s_assert_field_error (errors, "one", "must be at most 1 character");
+    json_decref (errors);
+    errors = s_validate ("{}", fields, &rc);
+    assert (rc == TL_EINVAL && json_object_size (errors) == 1);
+    s_assert_field_error (errors, "name", "is required");
+    json_decref (errors);
+    errors = s_validate ("{\"name\": null, \"tags\": {}}", fields, &rc);
+    assert (rc == TL_EINVAL && json_object_size (errors) == 2);
+    s_assert_field_error (errors, "name", "is required");
+    s_assert_field_error (errors, "tags", "must be an array");
+    json_decref (errors);
+    errors = s_validate ("{\"name\": 5}", fields, &rc);
+    s_assert_field_error (errors, "name", "must be a string");
+    json_decref (errors);
+    const char *not_objects [] = { "[]", "\"x\"", "1", "null", "true" };
+    for (size_t index = 0; index < 5; index++) {
+        errors = s_validate (not_objects [index], fields, &rc);
+        assert (rc == TL_EINVAL && json_object_size (errors) == 1);
+        s_assert_field_error (errors, "body", "must be a JSON object");
+        json_decref (errors);
+    }
+    //  No declaration: nothing to check.
+    errors = s_validate ("[1]", NULL, &rc);
+    assert (rc == 0 && errors == NULL);
+    errors = s_validate ("{\"a\": 1}", "{}", &rc);
+    assert (rc == 0 && errors == NULL);
+    if (verbose)
+        printf ("(tl_json: round trips, unicode, depth, floats, validation) ");
+}

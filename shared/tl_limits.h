@@ -1,0 +1,83 @@
+//  tl_limits.h — every size, count and time bound of Tally in one place.
+//  A limit that a client or peer can reach lives here and nowhere else, so
+//  that a reviewer can see at a glance what the system will accept.
+#ifndef TL_LIMITS_H_INCLUDED
+#define TL_LIMITS_H_INCLUDED
+
+//  ---------------------------------------------------------------------
+//  Wire protocol (proto/PROTOCOL.md)
+#define TL_PROTOCOL_VERSION        1
+#define TL_MAX_FRAME_BYTES         (12L * 1024 * 1024)  //  ZMQ_MAXMSGSIZE
+#define TL_MP_MAX_DEPTH            32       //  nesting of maps/arrays
+#define TL_MP_MAX_ITEMS            (1L << 20)   //  objects in one frame
+#define TL_MAX_ID_LEN              64       //  request ids, instance ids
+#define TL_MAX_NAME_LEN            64       //  service and method names
+#define TL_MAX_IDEM_KEY_LEN        255      //  Idempotency-Key header
+#define TL_MAX_ROLES               16       //  roles in a caller
+#define TL_MAX_HEADERS             32       //  headers in a reply
+#define TL_MAX_HEADER_VALUE_LEN    4096
+#define TL_MAX_PARAMS              32       //  path + query parameters
+
+//  ---------------------------------------------------------------------
+//  Mesh timing
+#define TL_HEARTBEAT_MSEC          1000     //  each side, both ways
+#define TL_HEARTBEAT_LIVENESS      3        //  missed beats before "dead"
+#define TL_RECONNECT_MSEC          250      //  worker re-announce back-off
+#define TL_DEFAULT_DEADLINE_MSEC   10000    //  when a route names none
+#define TL_MAX_DEADLINE_MSEC       120000
+#define TL_DRAIN_GRACE_MSEC        30000    //  SIGTERM: finish in-flight
+#define TL_MESH_HWM                10000    //  ZMQ send/recv high water mark
+#define TL_MAX_GATEWAYS            16       //  entries in TALLY_MESH
+
+//  ---------------------------------------------------------------------
+//  Broker (gateway)
+#define TL_SERVICE_QUEUE_MAX       1024     //  waiting requests per service
+#define TL_BROKER_MAX_PENDING      65536    //  requests alive in one broker
+#define TL_RETRY_AFTER_SEC         1        //  on a full queue
+#define TL_MAX_CAPACITY            256      //  an instance may announce
+
+//  ---------------------------------------------------------------------
+//  Worker runtime
+#define TL_WORKER_THREADS_DEFAULT  4
+#define TL_WORKER_THREADS_MAX      64
+#define TL_WORKER_BACKLOG          256      //  requests queued locally
+
+//  ---------------------------------------------------------------------
+//  HTTP (gateway)
+#define TL_HTTP_MAX_JSON_BODY      (1L * 1024 * 1024)    //  413 above
+#define TL_HTTP_MAX_UPLOAD_BODY    (10L * 1024 * 1024)   //  upload routes
+#define TL_HTTP_MAX_URL_LEN        4096
+#define TL_HTTP_MAX_HEADER_BYTES   (16 * 1024)   //  MHD connection memory
+#define TL_HTTP_MAX_CONNECTIONS    4096
+#define TL_HTTP_MAX_PER_IP         512
+#define TL_HTTP_IDLE_TIMEOUT_SEC   15       //  idle keep-alive, slow header
+#define TL_HTTP_BODY_TIMEOUT_SEC   60       //  whole body must arrive by then
+#define TL_HTTP_MAX_REQUEST_ID     128
+#define TL_JSON_MAX_DEPTH          32
+#define TL_LIST_LIMIT_DEFAULT      50
+#define TL_LIST_LIMIT_MAX          500
+
+//  ---------------------------------------------------------------------
+//  Database
+#define TL_DB_STATEMENT_TIMEOUT_MS 5000
+#define TL_DB_TX_RETRIES           5        //  serialization / deadlock
+#define TL_DB_MAX_PREPARED         256
+#define TL_IDEM_TTL_HOURS          24
+#define TL_MAX_MIGRATIONS          1000
+#define TL_DB_CONNECT_TIMEOUT_SEC  5        //  libpq connect_timeout default
+#define TL_DB_MAX_PARAMS           64       //  parameters of one statement
+#define TL_DB_MAX_IDENT            63       //  names, statement names: NAMEDATALEN-1
+#define TL_DB_MAX_ERRMSG           512      //  tl_db_errmsg text, truncated
+#define TL_DB_RETRY_BASE_MS        5        //  back-off: base * 2^n + jitter
+#define TL_DB_MAX_MIGRATION_NAME   128      //  001_init.sql
+#define TL_IDEM_PURGE_BATCH        10000    //  rows one tl_idem_purge deletes
+
+//  ---------------------------------------------------------------------
+//  Route table (gateway/gw_router.c over proto/services/*.json)
+#define TL_HTTP_MAX_PATH_SEGMENTS  32       //  segments in a request path
+#define TL_ROUTER_MAX_METHODS      1024     //  methods, all services together
+#define TL_ROUTER_MAX_SERVICES     64       //  declaration files
+#define TL_DECL_MAX_BYTES          (1L * 1024 * 1024)   //  one declaration
+#define TL_DECL_MAX_FIELDS         64       //  `fields` of one method
+
+#endif

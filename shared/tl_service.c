@@ -1,0 +1,763 @@
+//  tl_service.c — the service runtime.
+//
+//  Threads: the main thread owns every ZeroMQ socket to the gateways (one
+//  DEALER per gateway, "links") and runs a zloop; N handler threads each own
+//  a database connection and run one request at a time; a health thread
+//  pings the database once a second so that heartbeats can say db_ok.
+//  The main thread hands a decoded request to an idle handler thread over an
+//  inproc PAIR socket as a pointer, and gets the reply back the same way:
+//  nothing is copied or encoded twice.
+#include "tl_service.h"
+#include "tl_curve.h"
+#include "tl_error.h"
+#include "tl_idem.h"
+#include "tl_limits.h"
+#include "tl_log.h"
+#include "tl_migrate.h"
+#include "tl_mp.h"
+
+#include <czmq.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+#define S_MAX_METHODS 256
+
+typedef struct {
+    char name [TL_MAX_NAME_LEN + 1];
+    tl_handler_fn *fn;
+} s_method_t;
+
+//  One gateway this instance serves.
+typedef struct {
+    char *endpoint;
+    zsock_t *sock;
+    uint64_t last_heard;        //  monotonic ms
+    uint64_t last_sent;
+} s_link_t;
+
+//  One handler thread, seen from the main thread.
+typedef struct {
+    tl_service_t *service;
+    int index;
+    pthread_t thread;
+    zsock_t *pipe;              //  main's end
+    char endpoint [64];         //  inproc address of the pair
+    bool started;
+    bool busy;
+    int link;                   //  where the request in hand came from
+} s_worker_t;
+
+//  A request waiting for a handler thread.
+typedef struct {
+    tl_msg_t *request;
+    int link;
+} s_job_t;
+
+struct _tl_service_t {
+    char name [TL_MAX_NAME_LEN + 1];
+    const tl_embed_t *migrations;
+    s_method_t methods [S_MAX_METHODS];
+    int nmethods;
+    tl_thread_init_fn *thread_init;
+    void *thread_init_arg;
+    //  Configuration
+    char *db_url;
+    char instance [TL_MAX_ID_LEN + 1];
+    int nthreads;
+    //  Run state (main thread)
+    zloop_t *loop;
+    s_link_t links [TL_MAX_GATEWAYS];
+    int nlinks;
+    s_worker_t *workers;
+    zlistx_t *backlog;          //  s_job_t *
+    bool draining;
+    uint64_t drain_started;
+    //  Health thread
+    pthread_t health;
+    bool health_started;
+    atomic_bool db_ok;
+    atomic_bool stopping;
+};
+
+static uint64_t
+s_mono_ms (void)
+{
+    return (uint64_t) zclock_mono ();
+}
+
+tl_service_t *
+tl_service_new (const char *name, const tl_embed_t *migrations)
+{
+    if (!name || !*name || strlen (name) > TL_MAX_NAME_LEN)
+        return NULL;
+    for (const char *c = name; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
+            return NULL;
+    tl_service_t *self = calloc (1, sizeof *self);
+    if (!self)
+        return NULL;
+    strcpy (self->name, name);
+    self->migrations = migrations;
+    self->backlog = zlistx_new ();
+    if (!self->backlog) {
+        free (self);
+        return NULL;
+    }
+    atomic_init (&self->db_ok, false);
+    atomic_init (&self->stopping, false);
+    return self;
+}
+
+static void
+s_job_destroy (s_job_t **job_p)
+{
+    if (*job_p) {
+        tl_msg_destroy (&(*job_p)->request);
+        free (*job_p);
+        *job_p = NULL;
+    }
+}
+
+void
+tl_service_destroy (tl_service_t **self_p)
+{
+    assert (self_p);
+    tl_service_t *self = *self_p;
+    if (!self)
+        return;
+    s_job_t *job = (s_job_t *) zlistx_first (self->backlog);
+    while (job) {
+        s_job_destroy (&job);
+        job = (s_job_t *) zlistx_next (self->backlog);
+    }
+    zlistx_destroy (&self->backlog);
+    free (self->db_url);
+    free (self);
+    *self_p = NULL;
+}
+
+int
+tl_service_on (tl_service_t *self, const char *method, tl_handler_fn *fn)
+{
+    if (strlen (method) > TL_MAX_NAME_LEN)
+        return TL_ETOOBIG;
+    for (int i = 0; i < self->nmethods; i++)
+        if (streq (self->methods [i].name, method))
+            return TL_EEXIST;
+    if (self->nmethods == S_MAX_METHODS)
+        return TL_ETOOBIG;
+    strcpy (self->methods [self->nmethods].name, method);
+    self->methods [self->nmethods].fn = fn;
+    self->nmethods++;
+    return 0;
+}
+
+void
+tl_service_set_thread_init (tl_service_t *self, tl_thread_init_fn *fn, void *arg)
+{
+    self->thread_init = fn;
+    self->thread_init_arg = arg;
+}
+
+static tl_handler_fn *
+s_lookup (tl_service_t *self, const char *method)
+{
+    for (int i = 0; i < self->nmethods; i++)
+        if (streq (self->methods [i].name, method))
+            return self->methods [i].fn;
+    return NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  Handler threads
+
+//  Replies with a gateway-style error, for requests that never reach a
+//  handler.
+static tl_msg_t *
+s_error_reply (tl_msg_t *request, int status, const char *code, const char *message)
+{
+    tl_msg_t *req = tl_msg_dup (request);
+    if (!req)
+        return NULL;
+    tl_call_t *call = tl_call_new (&req, NULL);
+    if (!call) {
+        tl_msg_destroy (&req);
+        return NULL;
+    }
+    tl_call_error (call, status, code, "%s", message);
+    tl_msg_t *reply = tl_call_take_reply (call);
+    tl_call_destroy (&call);
+    return reply;
+}
+
+//  The request's fingerprint for idempotency: method, params, body.
+static void
+s_request_hash (tl_msg_t *request, unsigned char hash [32])
+{
+    crypto_generichash_state state;
+    crypto_generichash_init (&state, NULL, 0, 32);
+    const char *method = tl_msg_str (request, TL_MSG_METHOD);
+    crypto_generichash_update (&state, (const unsigned char *) method, strlen (method) + 1);
+    for (size_t i = 0; i < tl_msg_param_count (request); i++) {
+        const char *name, *value;
+        tl_msg_param_at (request, i, &name, &value);
+        crypto_generichash_update (&state, (const unsigned char *) name, strlen (name) + 1);
+        crypto_generichash_update (&state, (const unsigned char *) value, strlen (value) + 1);
+    }
+    size_t size = 0;
+    const char *body = tl_msg_body_raw (request, &size);
+    if (body)
+        crypto_generichash_update (&state, (const unsigned char *) body, size);
+    crypto_generichash_final (&state, hash, 32);
+}
+
+typedef struct {
+    tl_call_t *call;
+    tl_handler_fn *fn;
+    tl_msg_t *reply;            //  set when the transaction is done
+} s_idem_run_t;
+
+//  Runs a write that carries an idempotency key, inside one transaction:
+//  claim the key, replay a stored answer or run the handler and store its
+//  answer. A 5xx answer rolls everything back and is not stored.
+static int
+s_idem_tx (tl_db_t *db, void *arg)
+{
+    s_idem_run_t *run = (s_idem_run_t *) arg;
+    tl_msg_destroy (&run->reply);       //  a retried transaction starts over
+    tl_msg_t *request = tl_call_request (run->call);
+    const char *user = tl_msg_str (request, TL_MSG_USER_ID);
+    const char *key = tl_msg_str (request, TL_MSG_IDEM);
+    const char *method = tl_msg_str (request, TL_MSG_METHOD);
+    unsigned char hash [32];
+    s_request_hash (request, hash);
+
+    tl_idem_stored_t stored = { 0 };
+    int rc = tl_idem_claim (db, user, key, method, hash, &stored);
+    if (rc == 1) {
+        rc = tl_call_replay (run->call, stored.reply, stored.reply_size);
+        tl_idem_stored_reset (&stored);
+        run->reply = tl_call_take_reply (run->call);
+        return rc;
+    }
+    if (rc == TL_EEXIST) {
+        tl_call_error (run->call, 422, "idempotency_key_reused",
+                       "this Idempotency-Key was used for a different request");
+        run->reply = tl_call_take_reply (run->call);
+        return 0;
+    }
+    if (rc < 0)
+        return rc;
+    run->fn (run->call);
+    run->reply = tl_call_take_reply (run->call);
+    if (!run->reply)
+        return TL_ENOMEM;
+    if (tl_msg_status (run->reply) >= 500)
+        return TL_EDB;          //  roll back; the reply still goes out
+    char *data = NULL;
+    size_t size = 0;
+    rc = tl_msg_encode (run->reply, &data, &size);
+    if (rc == 0)
+        rc = tl_idem_store (db, user, key, tl_msg_status (run->reply), data, size);
+    free (data);
+    return rc;
+}
+
+//  Runs one request on this thread. Returns the reply (the caller's).
+static tl_msg_t *
+s_handle (tl_service_t *self, tl_db_t *db, tl_msg_t *request)
+{
+    const char *method = tl_msg_str (request, TL_MSG_METHOD);
+    tl_handler_fn *fn = s_lookup (self, method);
+    if (!fn)
+        return s_error_reply (request, 404, "unknown_method", "no such method");
+    if (tl_msg_deadline (request) <= tl_msg_now_ms ())
+        return s_error_reply (request, 504, "deadline", "deadline passed before work began");
+    if (!db)
+        return s_error_reply (request, 503, "database_unavailable",
+                              "the service cannot reach its database");
+
+    bool with_key = tl_msg_str (request, TL_MSG_IDEM)
+                 && tl_msg_str (request, TL_MSG_USER_ID)
+                 && !tl_msg_idempotent (request);
+    tl_msg_t *req = tl_msg_dup (request);
+    tl_call_t *call = req ? tl_call_new (&req, db) : NULL;
+    if (!call) {
+        tl_msg_destroy (&req);
+        return NULL;
+    }
+    tl_msg_t *reply = NULL;
+    if (with_key) {
+        s_idem_run_t run = { call, fn, NULL };
+        int rc = tl_db_tx (db, s_idem_tx, &run);
+        reply = run.reply;
+        if (rc && (!reply || tl_msg_status (reply) < 500)) {
+            tl_log (TL_LOG_ERROR, tl_call_trace (call), "idempotent write failed: %s: %s",
+                    tl_strerror (rc), tl_db_errmsg (db));
+            tl_msg_destroy (&reply);
+            reply = s_error_reply (request, 503, "unavailable",
+                                   "the write could not be completed; retry with the same Idempotency-Key");
+        }
+    }
+    else {
+        fn (call);
+        reply = tl_call_take_reply (call);
+    }
+    tl_call_destroy (&call);
+    return reply;
+}
+
+static void *
+s_worker_thread (void *arg)
+{
+    s_worker_t *worker = (s_worker_t *) arg;
+    tl_service_t *self = worker->service;
+    zsock_t *pipe = zsock_new_pair (worker->endpoint);      //  ">inproc://…"
+    assert (pipe);
+    tl_db_t *db = NULL;
+
+    while (true) {
+        tl_msg_t *request = NULL;
+        int rc = zmq_recv (zsock_resolve (pipe), &request, sizeof request, 0);
+        if (rc < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (!request)
+            break;              //  the main thread says stop
+        if (!db) {
+            db = tl_db_new (self->db_url, self->name);
+            if (db && self->thread_init
+            &&  self->thread_init (db, self->thread_init_arg) != 0) {
+                tl_log (TL_LOG_ERROR, NULL, "thread init failed: %s", tl_db_errmsg (db));
+                tl_db_destroy (&db);
+            }
+        }
+        tl_msg_t *reply = s_handle (self, db, request);
+        tl_msg_destroy (&request);
+        zmq_send (zsock_resolve (pipe), &reply, sizeof reply, 0);
+    }
+    tl_db_destroy (&db);
+    zsock_destroy (&pipe);
+    return NULL;
+}
+
+static void *
+s_health_thread (void *arg)
+{
+    tl_service_t *self = (tl_service_t *) arg;
+    tl_db_t *db = NULL;
+    while (!atomic_load (&self->stopping)) {
+        if (!db)
+            db = tl_db_new (self->db_url, self->name);
+        atomic_store (&self->db_ok, db && tl_db_ping (db));
+        for (int i = 0; i < 10 && !atomic_load (&self->stopping); i++)
+            zclock_sleep (TL_HEARTBEAT_MSEC / 10);
+    }
+    tl_db_destroy (&db);
+    return NULL;
+}
+
+//  ---------------------------------------------------------------------
+//  Links to gateways (main thread)
+
+static int s_link_readable (zloop_t *loop, zsock_t *sock, void *arg);
+
+static void
+s_link_send (tl_service_t *self, int index, tl_msg_kind_t kind)
+{
+    s_link_t *link = &self->links [index];
+    tl_msg_t *msg = tl_msg_new (kind);
+    if (!msg)
+        return;
+    tl_msg_set_str (msg, TL_MSG_INSTANCE, self->instance);
+    if (kind == TL_MSG_READY) {
+        tl_msg_set_str (msg, TL_MSG_SERVICE, self->name);
+        tl_msg_set_capacity (msg, self->nthreads);
+    }
+    if (kind != TL_MSG_DISCONNECT)
+        tl_msg_set_db_ok (msg, atomic_load (&self->db_ok));
+    tl_msg_send (msg, zsock_resolve (link->sock), NULL, 0);
+    tl_msg_destroy (&msg);
+    link->last_sent = s_mono_ms ();
+}
+
+//  (Re)opens the socket of a link and announces this instance on it.
+static int
+s_link_open (tl_service_t *self, int index)
+{
+    s_link_t *link = &self->links [index];
+    if (link->sock) {
+        zloop_reader_end (self->loop, link->sock);
+        zsock_destroy (&link->sock);
+    }
+    link->sock = zsock_new (ZMQ_DEALER);
+    if (!link->sock)
+        return TL_ENOMEM;
+    zsock_set_sndhwm (link->sock, TL_MESH_HWM);
+    zsock_set_rcvhwm (link->sock, TL_MESH_HWM);
+    zsock_set_linger (link->sock, 1000);
+    zsock_set_maxmsgsize (link->sock, TL_MAX_FRAME_BYTES);
+    zsock_set_immediate (link->sock, 1);
+    int rc = tl_curve_client (link->sock);
+    if (rc)
+        return rc;
+    if (zsock_connect (link->sock, "%s", link->endpoint) != 0) {
+        tl_log (TL_LOG_ERROR, NULL, "cannot connect to %s", link->endpoint);
+        return TL_ECONFIG;
+    }
+    zloop_reader (self->loop, link->sock, s_link_readable, self);
+    link->last_heard = s_mono_ms ();
+    s_link_send (self, index, TL_MSG_READY);
+    return 0;
+}
+
+static int
+s_link_index (tl_service_t *self, zsock_t *sock)
+{
+    for (int i = 0; i < self->nlinks; i++)
+        if (self->links [i].sock == sock)
+            return i;
+    return -1;
+}
+
+static void
+s_send_reply (tl_service_t *self, int link, tl_msg_t **reply_p)
+{
+    if (*reply_p && link >= 0 && link < self->nlinks && self->links [link].sock) {
+        int rc = tl_msg_send (*reply_p, zsock_resolve (self->links [link].sock), NULL, 0);
+        if (rc)
+            tl_log (TL_LOG_WARN, NULL, "reply to %s not sent: %s",
+                    self->links [link].endpoint, tl_strerror (rc));
+        self->links [link].last_sent = s_mono_ms ();
+    }
+    tl_msg_destroy (reply_p);
+}
+
+//  Gives waiting requests to idle handler threads.
+static void
+s_dispatch (tl_service_t *self)
+{
+    for (int i = 0; i < self->nthreads && zlistx_size (self->backlog); i++) {
+        s_worker_t *worker = &self->workers [i];
+        if (worker->busy)
+            continue;
+        s_job_t *job = (s_job_t *) zlistx_first (self->backlog);
+        zlistx_delete (self->backlog, NULL);
+        worker->busy = true;
+        worker->link = job->link;
+        tl_msg_t *request = job->request;
+        job->request = NULL;
+        s_job_destroy (&job);
+        zmq_send (zsock_resolve (worker->pipe), &request, sizeof request, 0);
+    }
+}
+
+static void
+s_on_request (tl_service_t *self, int link, tl_msg_t **request_p)
+{
+    tl_msg_t *request = *request_p;
+    if (tl_msg_deadline (request) <= tl_msg_now_ms ()) {
+        tl_msg_t *reply = s_error_reply (request, 504, "deadline", "deadline passed in transit");
+        s_send_reply (self, link, &reply);
+        tl_msg_destroy (request_p);
+        return;
+    }
+    if (zlistx_size (self->backlog) >= TL_WORKER_BACKLOG) {
+        tl_msg_t *reply = s_error_reply (request, 503, "busy", "instance backlog full");
+        s_send_reply (self, link, &reply);
+        tl_msg_destroy (request_p);
+        return;
+    }
+    s_job_t *job = calloc (1, sizeof *job);
+    if (!job) {
+        tl_msg_destroy (request_p);
+        return;
+    }
+    job->request = request;
+    job->link = link;
+    *request_p = NULL;
+    zlistx_add_end (self->backlog, job);
+    s_dispatch (self);
+}
+
+static int
+s_link_readable (zloop_t *loop, zsock_t *sock, void *arg)
+{
+    tl_service_t *self = (tl_service_t *) arg;
+    int index = s_link_index (self, sock);
+    zmsg_t *zmsg = zmsg_recv (sock);
+    if (!zmsg || index < 0) {
+        zmsg_destroy (&zmsg);
+        return 0;
+    }
+    s_link_t *link = &self->links [index];
+    link->last_heard = s_mono_ms ();
+    zframe_t *frame = zmsg_first (zmsg);
+    tl_msg_t *msg = NULL;
+    int rc = zmsg_size (zmsg) == 1
+           ? tl_msg_decode (zframe_data (frame), zframe_size (frame), &msg)
+           : TL_EPROTO;
+    zmsg_destroy (&zmsg);
+    if (rc) {
+        tl_log (TL_LOG_WARN, NULL, "bad message from gateway %s: %s",
+                link->endpoint, tl_strerror (rc));
+        return 0;
+    }
+    switch (tl_msg_kind (msg)) {
+        case TL_MSG_REQUEST:
+            s_on_request (self, index, &msg);
+            break;
+        case TL_MSG_DISCONNECT:
+            //  The gateway does not know us (it restarted, or thought us
+            //  dead): announce ourselves again unless we are leaving.
+            if (!self->draining)
+                s_link_send (self, index, TL_MSG_READY);
+            break;
+        default:
+            break;              //  heartbeat: liveness already noted
+    }
+    tl_msg_destroy (&msg);
+    return 0;
+}
+
+static int
+s_worker_readable (zloop_t *loop, zsock_t *sock, void *arg)
+{
+    tl_service_t *self = (tl_service_t *) arg;
+    tl_msg_t *reply = NULL;
+    if (zmq_recv (zsock_resolve (sock), &reply, sizeof reply, ZMQ_DONTWAIT) != sizeof reply)
+        return 0;
+    for (int i = 0; i < self->nthreads; i++) {
+        s_worker_t *worker = &self->workers [i];
+        if (worker->pipe == sock) {
+            worker->busy = false;
+            s_send_reply (self, worker->link, &reply);
+        }
+    }
+    tl_msg_destroy (&reply);
+    s_dispatch (self);
+    return 0;
+}
+
+static bool
+s_idle (tl_service_t *self)
+{
+    if (zlistx_size (self->backlog))
+        return false;
+    for (int i = 0; i < self->nthreads; i++)
+        if (self->workers [i].busy)
+            return false;
+    return true;
+}
+
+static int
+s_tick (zloop_t *loop, int timer_id, void *arg)
+{
+    tl_service_t *self = (tl_service_t *) arg;
+    uint64_t now = s_mono_ms ();
+    if (zsys_interrupted && !self->draining) {
+        self->draining = true;
+        self->drain_started = now;
+        tl_log (TL_LOG_INFO, NULL, "draining: telling %d gateway(s) to send no more work",
+                self->nlinks);
+        for (int i = 0; i < self->nlinks; i++)
+            s_link_send (self, i, TL_MSG_DISCONNECT);
+    }
+    if (self->draining) {
+        if (s_idle (self))
+            return -1;
+        if (now - self->drain_started > TL_DRAIN_GRACE_MSEC) {
+            tl_log (TL_LOG_WARN, NULL, "drain grace period over, leaving work unfinished");
+            return -1;
+        }
+        return 0;
+    }
+    for (int i = 0; i < self->nlinks; i++) {
+        s_link_t *link = &self->links [i];
+        if (now - link->last_heard > TL_HEARTBEAT_MSEC * TL_HEARTBEAT_LIVENESS) {
+            tl_log (TL_LOG_WARN, NULL, "gateway %s silent, reconnecting", link->endpoint);
+            s_link_open (self, i);
+        }
+        else
+        if (now - link->last_sent >= TL_HEARTBEAT_MSEC)
+            s_link_send (self, i, TL_MSG_HEARTBEAT);
+    }
+    return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Start and stop
+
+static int
+s_configure (tl_service_t *self)
+{
+    const char *url = getenv ("DATABASE_URL");
+    if (!url || !*url) {
+        tl_log (TL_LOG_ERROR, NULL, "DATABASE_URL is not set");
+        return TL_ECONFIG;
+    }
+    self->db_url = strdup (url);
+    const char *threads = getenv ("TALLY_WORKERS");
+    self->nthreads = threads ? atoi (threads) : TL_WORKER_THREADS_DEFAULT;
+    if (self->nthreads < 1 || self->nthreads > TL_WORKER_THREADS_MAX) {
+        tl_log (TL_LOG_ERROR, NULL, "TALLY_WORKERS must be 1..%d", TL_WORKER_THREADS_MAX);
+        return TL_ECONFIG;
+    }
+    const char *instance = getenv ("TALLY_INSTANCE");
+    if (instance && *instance)
+        snprintf (self->instance, sizeof self->instance, "%s", instance);
+    else {
+        char host [24] = "localhost";
+        gethostname (host, sizeof host - 1);
+        snprintf (self->instance, sizeof self->instance, "%.24s@%.24s:%d",
+                  self->name, host, (int) getpid ());
+    }
+    const char *mesh = getenv ("TALLY_MESH");
+    char *list = strdup (mesh && *mesh ? mesh : "tcp://127.0.0.1:5555");
+    char *save = NULL;
+    for (char *ep = strtok_r (list, ",", &save); ep; ep = strtok_r (NULL, ",", &save)) {
+        if (self->nlinks == TL_MAX_GATEWAYS) {
+            tl_log (TL_LOG_ERROR, NULL, "TALLY_MESH names more than %d gateways", TL_MAX_GATEWAYS);
+            free (list);
+            return TL_ECONFIG;
+        }
+        self->links [self->nlinks++].endpoint = strdup (ep);
+    }
+    free (list);
+    return self->nlinks ? 0 : TL_ECONFIG;
+}
+
+static int
+s_migrate (tl_service_t *self)
+{
+    tl_db_t *db = NULL;
+    //  The database may still be starting (make run starts everything at
+    //  once): try for a while before giving up.
+    for (int attempt = 0; attempt < 50 && !db && !zsys_interrupted; attempt++) {
+        db = tl_db_new (self->db_url, NULL);
+        if (!db)
+            zclock_sleep (200);
+    }
+    if (!db)
+        return TL_EUNAVAIL;
+    int rc = tl_migrate (db, self->name, self->migrations);
+    tl_db_destroy (&db);
+    if (rc < 0)
+        return rc;
+    tl_log (TL_LOG_INFO, NULL, "schema %s: %d migration(s) applied", self->name, rc);
+    return 0;
+}
+
+static void
+s_stop_threads (tl_service_t *self)
+{
+    atomic_store (&self->stopping, true);
+    for (int i = 0; self->workers && i < self->nthreads; i++) {
+        s_worker_t *worker = &self->workers [i];
+        if (worker->started) {
+            tl_msg_t *stop = NULL;
+            zmq_send (zsock_resolve (worker->pipe), &stop, sizeof stop, 0);
+            pthread_join (worker->thread, NULL);
+            //  A reply still in the pipe (drain timed out) is freed here.
+            tl_msg_t *late = NULL;
+            while (zmq_recv (zsock_resolve (worker->pipe), &late, sizeof late, ZMQ_DONTWAIT) == sizeof late)
+                tl_msg_destroy (&late);
+        }
+        zsock_destroy (&worker->pipe);
+    }
+    free (self->workers);
+    self->workers = NULL;
+    if (self->health_started)
+        pthread_join (self->health, NULL);
+}
+
+static int
+s_start_threads (tl_service_t *self)
+{
+    //  Handler threads take no signals: SIGTERM reaches the main thread.
+    sigset_t all, old;
+    sigfillset (&all);
+    pthread_sigmask (SIG_BLOCK, &all, &old);
+    int rc = 0;
+    self->workers = calloc ((size_t) self->nthreads, sizeof (s_worker_t));
+    if (!self->workers)
+        rc = TL_ENOMEM;
+    for (int i = 0; rc == 0 && i < self->nthreads; i++) {
+        s_worker_t *worker = &self->workers [i];
+        worker->service = self;
+        worker->index = i;
+        //  Main binds its end; the thread connects to the same name.
+        snprintf (worker->endpoint, sizeof worker->endpoint, ">inproc://tl-worker-%p-%d",
+                  (void *) self, i);
+        worker->pipe = zsock_new_pair (NULL);
+        if (worker->pipe && zsock_bind (worker->pipe, "%s", worker->endpoint + 1) != 0)
+            zsock_destroy (&worker->pipe);
+        if (!worker->pipe || pthread_create (&worker->thread, NULL, s_worker_thread, worker))
+            rc = TL_ENOMEM;
+        else
+            worker->started = true;
+        if (worker->pipe)
+            zloop_reader (self->loop, worker->pipe, s_worker_readable, self);
+    }
+    if (rc == 0 && pthread_create (&self->health, NULL, s_health_thread, self) == 0)
+        self->health_started = true;
+    pthread_sigmask (SIG_SETMASK, &old, NULL);
+    return rc;
+}
+
+int
+tl_service_run (tl_service_t *self)
+{
+    tl_log_init (self->name);
+    int rc = s_configure (self);
+    if (rc == 0)
+        rc = s_migrate (self);
+    if (rc) {
+        tl_log (TL_LOG_ERROR, NULL, "cannot start: %s", tl_strerror (rc));
+        return rc;
+    }
+    self->loop = zloop_new ();
+    zloop_set_nonstop (self->loop, true);       //  s_tick handles signals
+    rc = s_start_threads (self);
+    for (int i = 0; rc == 0 && i < self->nlinks; i++)
+        rc = s_link_open (self, i);
+    if (rc == 0) {
+        tl_log (TL_LOG_INFO, NULL, "instance %s serving %d method(s) on %d thread(s) via %d gateway(s)",
+                self->instance, self->nmethods, self->nthreads, self->nlinks);
+        zloop_timer (self->loop, TL_HEARTBEAT_MSEC / 4, 0, s_tick, self);
+        zloop_start (self->loop);
+        tl_log (TL_LOG_INFO, NULL, "instance %s stopped", self->instance);
+    }
+    s_stop_threads (self);
+    zloop_destroy (&self->loop);
+    for (int i = 0; i < self->nlinks; i++) {
+        zsock_destroy (&self->links [i].sock);
+        free (self->links [i].endpoint);
+        self->links [i].endpoint = NULL;
+    }
+    self->nlinks = 0;
+    return rc;
+}
+
+void
+tl_service_test (bool verbose)
+{
+    //  Construction rules; running is covered by the integration tests,
+    //  which start real instances against real gateways.
+    assert (tl_service_new ("Bad-Name", NULL) == NULL);
+    assert (tl_service_new ("", NULL) == NULL);
+    tl_service_t *svc = tl_service_new ("test_svc", NULL);
+    assert (svc);
+    assert (tl_service_on (svc, "items.get", NULL) == 0);
+    assert (tl_service_on (svc, "items.get", NULL) == TL_EEXIST);
+    tl_service_destroy (&svc);
+    assert (svc == NULL);
+    tl_service_destroy (&svc);
+    if (verbose)
+        printf ("(service ok) ");
+}

@@ -1,0 +1,54 @@
+//  tl_service.h — the service runtime: everything a Tally service is made
+//  of except its handlers and its SQL. It reads the configuration from the
+//  environment, migrates the service's schema, connects to every gateway of
+//  the mesh, announces itself and heartbeats, runs requests on a pool of
+//  handler threads (each with its own database connection), replays
+//  idempotent writes, and drains cleanly on SIGTERM.
+//
+//  A service's main() is:
+//      tl_service_t *svc = tl_service_new ("tracker", tracker_migrations);
+//      tl_service_on (svc, "trackers.list", s_trackers_list);
+//      ...
+//      int rc = tl_service_run (svc);
+//      tl_service_destroy (&svc);
+//      return rc ? 1 : 0;
+#ifndef TL_SERVICE_H_INCLUDED
+#define TL_SERVICE_H_INCLUDED
+
+#include <stdbool.h>
+#include "tl_call.h"
+#include "tl_embed.h"
+
+typedef struct _tl_service_t tl_service_t;
+
+//  Per-thread setup, run once on each handler thread after its database
+//  connection opens: prepare statements here. Returns 0 or a negative code.
+typedef int (tl_thread_init_fn) (tl_db_t *db, void *arg);
+
+//  Creates a service named `name` (also its schema) with its migrations
+//  (a table from tally_service() in CMake; may be NULL). Returns NULL on a
+//  bad name or allocation failure.
+tl_service_t *tl_service_new (const char *name, const tl_embed_t *migrations);
+
+//  Destroys the service and nulls the caller's reference. Safe on NULL.
+void tl_service_destroy (tl_service_t **self_p);
+
+//  Registers the handler of `method`. Returns 0, TL_EEXIST, or TL_ETOOBIG.
+int tl_service_on (tl_service_t *self, const char *method, tl_handler_fn *fn);
+
+//  Sets the per-thread setup (prepared statements).
+void tl_service_set_thread_init (tl_service_t *self, tl_thread_init_fn *fn, void *arg);
+
+//  Runs until SIGTERM or SIGINT, then drains: tells every gateway it takes
+//  no more work, finishes what is in flight (up to TL_DRAIN_GRACE_MSEC) and
+//  returns. Configuration (environment): DATABASE_URL (required),
+//  TALLY_MESH (gateway backends, default tcp://127.0.0.1:5555),
+//  TALLY_WORKERS (handler threads, default 4), TALLY_INSTANCE (instance
+//  id, default <service>@<host>:<pid>). Returns 0, or a negative code when
+//  it could not start (bad config, database unreachable, migration failed).
+int tl_service_run (tl_service_t *self);
+
+//  Self-test.
+void tl_service_test (bool verbose);
+
+#endif

@@ -1,0 +1,34 @@
+"""Fixtures: a cluster per test (fresh processes, so that no test depends on
+another's state), and a shared one for the many tests that only send HTTP."""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from tally import Cluster, wait_instances  # noqa: E402
+
+
+@pytest.fixture
+def cluster():
+    c = Cluster()
+    yield c
+    failures = c.stop()
+    assert not failures, "\n".join(failures)
+
+
+@pytest.fixture(scope="module")
+def system():
+    """One gateway, two test service instances and the stand-in auth service."""
+    c = Cluster()
+    gw = c.gateway()
+    c.service([gw], workers=4)
+    c.service([gw], workers=4)
+    c.service([gw], role="auth", workers=2)
+    wait_instances(gw, 2)
+    wait_instances(gw, 1, service="auth")
+    c.gw = gw
+    yield c
+    failures = c.stop()
+    assert not failures, "\n".join(failures)
