@@ -64,6 +64,7 @@ struct _gw_broker_t {
     zhashx_t *requests;             //  id → s_request_t
     uint64_t next_handle;
     uint64_t next_heartbeat;
+    uint64_t next_deadline_scan;
 };
 
 static uint64_t
@@ -719,6 +720,9 @@ gw_broker_tick (gw_broker_t *self)
 {
     uint64_t mono = s_mono_ms ();
     uint64_t now = tl_msg_now_ms ();
+    if (mono < self->next_deadline_scan)
+        return;
+    self->next_deadline_scan = mono + 10;   //  deadlines are kept to ~10 ms
 
     //  Deadlines. Collect first: delivering may change the table.
     zlistx_t *overdue = NULL;

@@ -9,6 +9,7 @@
 //    4. the broker's callback turns the reply into a response and resumes
 //       the connection; libmicrohttpd calls us once more and we queue it.
 //  Nothing here blocks: the deadline in the broker bounds every suspension.
+#define _GNU_SOURCE         //  POLLRDHUP
 #include "gw_http.h"
 #include "tl_buf.h"
 #include "tl_error.h"
@@ -21,6 +22,7 @@
 #include <czmq.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <sodium.h>
 
 #define S_AUTH_TIMEOUT_MS 3000
@@ -36,6 +38,7 @@ struct _gw_http_t {
     bool draining;
     bool quiesced;
     size_t active;
+    zlistx_t *suspended;            //  s_req_t * waiting on the mesh
 };
 
 typedef enum {
@@ -59,6 +62,7 @@ typedef struct {
     size_t body_limit;
     size_t bytes_in;
     bool suspended;
+    void *suspended_handle;         //  in http->suspended
     bool in_broker;
     uint64_t handle;
     tl_msg_t *request;              //  built, waiting for authentication
@@ -564,6 +568,17 @@ s_authenticated (s_req_t *req, tl_msg_t *reply)
 }
 
 static void
+s_resume (s_req_t *req)
+{
+    if (req->suspended) {
+        req->suspended = false;
+        zlistx_delete (req->http->suspended, req->suspended_handle);
+        req->suspended_handle = NULL;
+        MHD_resume_connection (req->conn);
+    }
+}
+
+static void
 s_on_reply (void *arg, tl_msg_t **reply_p)
 {
     s_req_t *req = (s_req_t *) arg;
@@ -574,10 +589,8 @@ s_on_reply (void *arg, tl_msg_t **reply_p)
         s_respond_reply (req, *reply_p);
     tl_msg_destroy (reply_p);
     //  Still waiting only if the auth step submitted the real request.
-    if (req->state == S_ANSWERED && req->suspended) {
-        req->suspended = false;
-        MHD_resume_connection (req->conn);
-    }
+    if (req->state == S_ANSWERED)
+        s_resume (req);
 }
 
 //  ---------------------------------------------------------------------
@@ -732,6 +745,7 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         return MHD_queue_response (conn, req->status, req->response);
     }
     req->suspended = true;
+    req->suspended_handle = zlistx_add_end (http->suspended, req);
     MHD_suspend_connection (conn);
     return MHD_YES;
 }
@@ -778,6 +792,8 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
         s_access_log (req, conn, micros);
     if (req->in_broker)
         gw_broker_cancel (http->broker, req->handle);
+    if (req->suspended_handle)
+        zlistx_delete (http->suspended, req->suspended_handle);
     if (req->response)
         MHD_destroy_response (req->response);
     tl_msg_destroy (&req->request);
@@ -822,6 +838,11 @@ gw_http_new (const gw_http_config_t *config, gw_router_t *router,
     self->router = router;
     self->broker = broker;
     self->metrics = metrics;
+    self->suspended = zlistx_new ();
+    if (!self->suspended) {
+        free (self);
+        return NULL;
+    }
     if (config->cors_origins && *config->cors_origins) {
         size_t len = strlen (config->cors_origins);
         self->cors = malloc (len + 3);
@@ -852,6 +873,7 @@ gw_http_new (const gw_http_config_t *config, gw_router_t *router,
     self->daemon = MHD_start_daemon (
         MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
         (uint16_t) port, NULL, NULL, s_access, self,
+        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int) TL_HTTP_MAX_CONNECTIONS,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) TL_HTTP_MAX_PER_IP,
@@ -860,7 +882,6 @@ gw_http_new (const gw_http_config_t *config, gw_router_t *router,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 1024,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
         MHD_OPTION_UNESCAPE_CALLBACK, s_no_unescape, NULL,
-        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
         MHD_OPTION_END);
     if (!self->daemon) {
         tl_log (TL_LOG_ERROR, NULL, "cannot listen on %s", config->address);
@@ -879,6 +900,7 @@ gw_http_destroy (gw_http_t **self_p)
         return;
     if (self->daemon)
         MHD_stop_daemon (self->daemon);
+    zlistx_destroy (&self->suspended);
     free (self->cors);
     free (self);
     *self_p = NULL;
@@ -915,6 +937,30 @@ gw_http_drain (gw_http_t *self, bool stop_accepting)
         if (fd != MHD_INVALID_SOCKET)
             close (fd);
         self->quiesced = true;
+    }
+}
+
+void
+gw_http_tick (gw_http_t *self)
+{
+    //  A suspended connection is invisible to libmicrohttpd: look for
+    //  clients that hung up, give up their requests and close them.
+    s_req_t *req = (s_req_t *) zlistx_first (self->suspended);
+    while (req) {
+        s_req_t *next = (s_req_t *) zlistx_next (self->suspended);
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info (req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct pollfd pfd = { info ? info->connect_fd : -1, POLLRDHUP, 0 };
+        if (pfd.fd >= 0 && poll (&pfd, 1, 0) == 1
+        &&  (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR))) {
+            if (req->in_broker) {
+                gw_broker_cancel (self->broker, req->handle);
+                req->in_broker = false;
+            }
+            s_respond (req, 499, NULL);         //  nobody to answer: close
+            s_resume (req);
+        }
+        req = next;
     }
 }
 

@@ -41,6 +41,10 @@ void gw_http_run (gw_http_t *self);
 //  Milliseconds until libmicrohttpd needs to run again (-1: no timer).
 long gw_http_timeout (gw_http_t *self);
 
+//  Notices clients that hung up while their request waits on the mesh,
+//  cancels those requests and closes the connections. Call every ~100 ms.
+void gw_http_tick (gw_http_t *self);
+
 //  Starts a drain: /readyz answers 503 from now on and, once `stop_accepting`
 //  is true, the listening socket is closed.
 void gw_http_drain (gw_http_t *self, bool stop_accepting);

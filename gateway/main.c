@@ -102,6 +102,7 @@ main (int argc, char *argv [])
             name, config.address, mesh_bind);
 
     int64_t drain_started = 0;
+    int64_t next_http_tick = 0;
     while (true) {
         int64_t now = zclock_mono ();
         if (zsys_interrupted && !drain_started) {
@@ -128,6 +129,10 @@ main (int argc, char *argv [])
             break;
         gw_broker_recv (broker);
         gw_broker_tick (broker);
+        if (zclock_mono () >= next_http_tick) {
+            gw_http_tick (http);
+            next_http_tick = zclock_mono () + 100;
+        }
         gw_http_run (http);
     }
     tl_log (TL_LOG_INFO, NULL, "gateway %s stopped", name);

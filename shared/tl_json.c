@@ -741,15 +741,18 @@ tl_json_test (bool verbose)
     //  The parsed text need not be NUL-terminated.
     assert (s_parse_rc ("[1]]]]", 3, NULL, 0) == 0);
 
-    //  Depth: 32 nested containers pass, 33 do not, 5000 stop jansson.
+    //  Depth: TL_JSON_MAX_DEPTH nested containers pass, one more does not,
+    //  5000 stop jansson.
     char deep [10001];
-    for (int depth = 31; depth <= 34; depth++) {
+    for (int depth = TL_JSON_MAX_DEPTH - 1; depth <= TL_JSON_MAX_DEPTH + 2; depth++) {
         memset (deep, '[', depth);
         memset (deep + depth, ']', depth);
         int expected = depth <= TL_JSON_MAX_DEPTH? 0: TL_ETOOBIG;
         assert (s_parse_rc (deep, 2 * depth, errbuf, sizeof (errbuf)) == expected);
     }
-    assert (strstr (errbuf, "deeper than 32"));
+    char expected_text [40];
+    snprintf (expected_text, sizeof expected_text, "deeper than %d", TL_JSON_MAX_DEPTH);
+    assert (strstr (errbuf, expected_text));
     strcpy (deep, "{\"a\":");
     size_t len = 5;
     for (int depth = 1; depth < TL_JSON_MAX_DEPTH; depth++) {

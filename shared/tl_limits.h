@@ -53,7 +53,7 @@
 #define TL_HTTP_IDLE_TIMEOUT_SEC   15       //  idle keep-alive, slow header
 #define TL_HTTP_BODY_TIMEOUT_SEC   60       //  whole body must arrive by then
 #define TL_HTTP_MAX_REQUEST_ID     128
-#define TL_JSON_MAX_DEPTH          32
+#define TL_JSON_MAX_DEPTH          (TL_MP_MAX_DEPTH - 2)  //  room for the envelope
 #define TL_LIST_LIMIT_DEFAULT      50
 #define TL_LIST_LIMIT_MAX          500
 

@@ -346,15 +346,25 @@ s_worker_thread (void *arg)
     return NULL;
 }
 
+//  Pings the database once a second for the heartbeats' db_ok, and purges
+//  expired idempotency keys every few minutes (any instance may: the purge
+//  skips rows another holds).
 static void *
 s_health_thread (void *arg)
 {
     tl_service_t *self = (tl_service_t *) arg;
     tl_db_t *db = NULL;
+    int64_t next_purge = zclock_mono () + 60 * 1000;
     while (!atomic_load (&self->stopping)) {
         if (!db)
             db = tl_db_new (self->db_url, self->name);
         atomic_store (&self->db_ok, db && tl_db_ping (db));
+        if (db && zclock_mono () >= next_purge) {
+            int purged = tl_idem_purge (db);
+            if (purged > 0)
+                tl_log (TL_LOG_INFO, NULL, "purged %d expired idempotency key(s)", purged);
+            next_purge = zclock_mono () + 5 * 60 * 1000;
+        }
         for (int i = 0; i < 10 && !atomic_load (&self->stopping); i++)
             zclock_sleep (TL_HEARTBEAT_MSEC / 10);
     }

@@ -6,11 +6,14 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-build-asan}" && pwd)
-data="$build/test-pg"
+#  Under /tmp: the cluster runs as the postgres user, who must be able to
+#  reach its folder wherever the checkout lives.
+data=$(mktemp -d /tmp/tally-test-pg.XXXXXX)
+chmod 755 "$data"
 port="${TALLY_TEST_PG_PORT:-55433}"
 
 url=$("$root/deploy/pg.sh" start "$data" "$port")
-trap '"$root/deploy/pg.sh" stop "$data"' EXIT
+trap '"$root/deploy/pg.sh" stop "$data"; rm -rf "$data"' EXIT
 
 export TALLY_TEST_DATABASE_URL="$url"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=23:strict_string_checks=1"

@@ -173,3 +173,97 @@ def token(user):
 
 def unique(prefix="u"):
     return f"{prefix}{os.getpid()}x{time.time_ns()}"
+
+
+# ---------------------------------------------------------------------------
+# Helpers added for the integration suite (nothing above depends on them).
+
+def gateway_at(cluster, http_port, mesh_port, env=None, name=None):
+    """Starts a gateway on given ports (to restart one where it was)."""
+    cluster.counter += 1
+    name = name or f"gateway{cluster.counter}"
+    base = {
+        "TALLY_HTTP_ADDR": f"127.0.0.1:{http_port}",
+        "TALLY_MESH_BIND": f"tcp://127.0.0.1:{mesh_port}",
+        "TALLY_GATEWAY_NAME": name,
+        "TALLY_PROTO_EXTRA": TEST_PROTO,
+        "TALLY_CORS_ORIGINS": "https://app.example",
+    }
+    base.update(env or {})
+    proc = Process(name, [binary("tally-gateway")], base, cluster.logdir)
+    proc.url = f"http://127.0.0.1:{http_port}"
+    proc.mesh = f"tcp://127.0.0.1:{mesh_port}"
+    proc.http_port, proc.mesh_port = http_port, mesh_port
+    cluster.processes.append(proc)
+    wait_for(lambda: _get_ok(proc.url + "/healthz"), f"{name} up", timeout=30, proc=proc)
+    return proc
+
+
+def ports_of(gateway):
+    """(http_port, mesh_port) of a gateway started by Cluster.gateway."""
+    return int(gateway.url.rsplit(":", 1)[1]), int(gateway.mesh.rsplit(":", 1)[1])
+
+
+def metric(gateway, name, labels=None):
+    """The value of one sample in the gateway's /metrics, or None."""
+    text = requests.get(gateway.url + "/metrics", timeout=5).text
+    return parse_metric(text, name, labels)
+
+
+def parse_metric(text, name, labels=None):
+    want = dict(labels or {})
+    for line in text.splitlines():
+        if line.startswith("#") or not line.startswith(name):
+            continue
+        m = re.match(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(.*)\})? (\S+)$', line)
+        if not m or m.group(1) != name:
+            continue
+        got = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(3) or ""))
+        if all(got.get(k) == v for k, v in want.items()):
+            return float(m.group(4))
+    return None
+
+
+def raw_http(url, request_bytes, timeout=10):
+    """Sends bytes as they are to the gateway of `url` and reads one response
+    (until the server closes or Content-Length is satisfied). Returns
+    (status, headers with lower-case names, body), status None when the
+    server closed without answering."""
+    host, port = url.split("//", 1)[1].split(":")
+    with socket.create_connection((host, int(port)), timeout=timeout) as s:
+        try:
+            s.sendall(request_bytes)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        data = b""
+        try:
+            while True:
+                head, sep, rest = data.partition(b"\r\n\r\n")
+                if sep:
+                    length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+                    if length and len(rest) >= int(length.group(1)):
+                        break
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+    head, sep, body = data.partition(b"\r\n\r\n")
+    if not sep:
+        return None, {}, b""
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return status, headers, body
+
+
+def psql(sql):
+    """Runs one SQL statement against the test database; returns stdout."""
+    out = subprocess.run(["psql", DATABASE_URL, "-XAtc", sql], capture_output=True,
+                         text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
