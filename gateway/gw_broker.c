@@ -65,6 +65,7 @@ struct _gw_broker_t {
     uint64_t next_handle;
     uint64_t next_heartbeat;
     uint64_t next_deadline_scan;
+    bool draining;
 };
 
 static uint64_t
@@ -564,8 +565,10 @@ s_mesh_request (gw_broker_t *self, const unsigned char *rid, size_t size, tl_msg
     }
     else
     if (streq (method, "status")) {
-        msgpack_pack_map (&pk, 2);
+        msgpack_pack_map (&pk, 3);
         tl_mp_pack_kv (&pk, "gateway", self->name);
+        tl_mp_pack_str (&pk, "draining");
+        if (self->draining) msgpack_pack_true (&pk); else msgpack_pack_false (&pk);
         tl_mp_pack_str (&pk, "services");
         msgpack_pack_array (&pk, zhashx_size (self->services));
         for (s_service_t *s = (s_service_t *) zhashx_first (self->services); s;
@@ -764,6 +767,12 @@ gw_broker_tick (gw_broker_t *self)
          peer = (s_peer_t *) zlistx_next (dead))
         s_peer_lost (self, peer, "heartbeat expired");
     zlistx_destroy (&dead);
+}
+
+void
+gw_broker_set_draining (gw_broker_t *self)
+{
+    self->draining = true;
 }
 
 size_t

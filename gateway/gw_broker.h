@@ -55,6 +55,9 @@ void gw_broker_recv (gw_broker_t *self);
 //  Call at least every 100 ms.
 void gw_broker_tick (gw_broker_t *self);
 
+//  Marks the gateway as draining in mesh.status replies.
+void gw_broker_set_draining (gw_broker_t *self);
+
 //  Requests alive in the broker (queued or in flight).
 size_t gw_broker_pending (gw_broker_t *self);
 

@@ -615,6 +615,15 @@ s_make_request_id (s_req_t *req)
     sodium_bin2hex (req->request_id, sizeof req->request_id, bytes, sizeof bytes);
 }
 
+//  True when the request announces a body (Content-Length > 0 or chunked).
+static bool
+s_has_body (struct MHD_Connection *conn)
+{
+    const char *length = MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Content-Length");
+    return (length && strcmp (length, "0") != 0)
+        || MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Transfer-Encoding");
+}
+
 //  First call: route the request and check what the headers already tell.
 static void
 s_begin (s_req_t *req, const char *url, const char *method)
@@ -678,9 +687,7 @@ s_begin (s_req_t *req, const char *url, const char *method)
         return;
     }
     const char *type = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "Content-Type");
-    bool has_body = (length && strcmp (length, "0") != 0)
-                 || MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "Transfer-Encoding");
-    if (has_body && req->route->body == GW_BODY_JSON
+    if (s_has_body (req->conn) && req->route->body == GW_BODY_JSON
     &&  (!type || strncasecmp (type, "application/json", 16) != 0
                || (type [16] && type [16] != ';' && type [16] != ' '))) {
         s_error (req, 415, "unsupported_media_type", "send the body as application/json", NULL);
@@ -712,10 +719,12 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         http->active++;
         s_make_request_id (req);
         s_begin (req, url, method);
-        if (req->state == S_ANSWERED && !*upload_data_size) {
-            //  Answer at once; any body is not read.
+        //  A refusal of a request that announced a body is sent at once,
+        //  without reading the body (libmicrohttpd then closes the
+        //  connection). Anything else is answered on the next call, once
+        //  the request is complete, so that the connection is kept alive.
+        if (req->state == S_ANSWERED && s_has_body (conn))
             return MHD_queue_response (conn, req->status, req->response);
-        }
         return MHD_YES;
     }
     if (*upload_data_size) {

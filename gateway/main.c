@@ -110,6 +110,7 @@ main (int argc, char *argv [])
             tl_log (TL_LOG_INFO, NULL, "draining: %zu request(s) in progress",
                     gw_http_active (http));
             gw_http_drain (http, shutdown_delay <= 0);
+            gw_broker_set_draining (broker);
         }
         if (drain_started) {
             if (now - drain_started >= shutdown_delay)

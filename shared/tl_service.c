@@ -220,6 +220,14 @@ typedef struct {
     tl_msg_t *reply;            //  set when the transaction is done
 } s_idem_run_t;
 
+static int
+s_handler_tx (tl_db_t *db, void *arg)
+{
+    s_idem_run_t *run = (s_idem_run_t *) arg;
+    run->fn (run->call);
+    return 0;
+}
+
 //  Runs a write that carries an idempotency key, inside one transaction:
 //  claim the key, replay a stored answer or run the handler and store its
 //  answer. A 5xx answer rolls everything back and is not stored.
@@ -251,7 +259,11 @@ s_idem_tx (tl_db_t *db, void *arg)
     }
     if (rc < 0)
         return rc;
-    run->fn (run->call);
+    //  The handler runs in a savepoint: a statement of its that fails (and
+    //  that it turned into a 4xx answer) is undone without losing the key.
+    rc = tl_db_tx (db, s_handler_tx, run);
+    if (rc == TL_ERETRY)
+        return rc;              //  the whole transaction runs again
     run->reply = tl_call_take_reply (run->call);
     if (!run->reply)
         return TL_ENOMEM;
