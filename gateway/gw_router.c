@@ -57,26 +57,6 @@ struct _gw_router_t {
 //  --------------------------------------------------------------------------
 //  Small helpers
 
-//  Formats a message into errbuf, replacing anything that is not printable
-//  ASCII with '?' (names in messages come from the declaration).
-
-static void
-s_set_error (char *errbuf, size_t errsize, const char *format, ...)
-    __attribute__ ((format (printf, 3, 4)));
-
-static void
-s_set_error (char *errbuf, size_t errsize, const char *format, ...)
-{
-    if (!errbuf || errsize == 0)
-        return;
-    va_list args;
-    va_start (args, format);
-    vsnprintf (errbuf, errsize, format, args);
-    va_end (args);
-    for (char *c = errbuf; *c; c++)
-        if ((unsigned char) *c < 0x20 || (unsigned char) *c > 0x7e)
-            *c = '?';
-}
 
 static void
 s_route_destroy (s_route_t **self_p)
@@ -513,43 +493,43 @@ s_load (gw_router_t *self, const json_t *root, s_route_t **staged,
     const char *unknown;
     char why [256];
     if (!json_is_object (root)) {
-        s_set_error (errbuf, errsize, "declaration: must be a JSON object");
+        tl_error_format (errbuf, errsize, "declaration: must be a JSON object");
         return TL_EINVAL;
     }
     if (!s_keys_known (root, keys, &unknown)) {
-        s_set_error (errbuf, errsize, "declaration: unknown key '%.64s'", unknown);
+        tl_error_format (errbuf, errsize, "declaration: unknown key '%.64s'", unknown);
         return TL_EINVAL;
     }
     const char *service = json_string_value (json_object_get (root, "service"));
     if (!service || !s_name_valid (service, "_-")) {
-        s_set_error (errbuf, errsize, "declaration: \"service\" must be a name "
+        tl_error_format (errbuf, errsize, "declaration: \"service\" must be a name "
                      "[a-z][a-z0-9_-]* of at most %d characters", TL_MAX_NAME_LEN);
         return TL_EINVAL;
     }
     for (size_t index = 0; index < self->service_count; index++)
         if (s_streq (self->services [index], service)) {
-            s_set_error (errbuf, errsize, "service '%s' declared twice", service);
+            tl_error_format (errbuf, errsize, "service '%s' declared twice", service);
             return TL_EINVAL;
         }
     if (self->service_count == TL_ROUTER_MAX_SERVICES) {
-        s_set_error (errbuf, errsize, "service '%s': more than %d services",
+        tl_error_format (errbuf, errsize, "service '%s': more than %d services",
                      service, TL_ROUTER_MAX_SERVICES);
         return TL_ETOOBIG;
     }
     const json_t *description = json_object_get (root, "description");
     if (description && !json_is_string (description)) {
-        s_set_error (errbuf, errsize, "service '%s': \"description\" must be a string",
+        tl_error_format (errbuf, errsize, "service '%s': \"description\" must be a string",
                      service);
         return TL_EINVAL;
     }
     const json_t *methods = json_object_get (root, "methods");
     if (!json_is_array (methods)) {
-        s_set_error (errbuf, errsize, "service '%s': \"methods\" must be an array",
+        tl_error_format (errbuf, errsize, "service '%s': \"methods\" must be an array",
                      service);
         return TL_EINVAL;
     }
     if (json_array_size (methods) > room) {
-        s_set_error (errbuf, errsize, "service '%s': more than %d methods in all",
+        tl_error_format (errbuf, errsize, "service '%s': more than %d methods in all",
                      service, TL_ROUTER_MAX_METHODS);
         return TL_ETOOBIG;
     }
@@ -558,27 +538,27 @@ s_load (gw_router_t *self, const json_t *root, s_route_t **staged,
     json_array_foreach (methods, index, decl) {
         const char *name = json_string_value (json_object_get (decl, "name"));
         if (!json_is_object (decl) || !name || !s_name_valid (name, "_.")) {
-            s_set_error (errbuf, errsize, "service '%s', methods[%zu]: must be an "
+            tl_error_format (errbuf, errsize, "service '%s', methods[%zu]: must be an "
                          "object with a \"name\" [a-z][a-z0-9_.]* of at most %d "
                          "characters", service, index, TL_MAX_NAME_LEN);
             return TL_EINVAL;
         }
         for (size_t other = 0; other < *staged_count; other++)
             if (s_streq (staged [other]->method, name)) {
-                s_set_error (errbuf, errsize, "service '%s': method '%s' declared "
+                tl_error_format (errbuf, errsize, "service '%s': method '%s' declared "
                              "twice", service, name);
                 return TL_EINVAL;
             }
         s_route_t *route = (s_route_t *) calloc (1, sizeof (s_route_t));
         if (!route) {
-            s_set_error (errbuf, errsize, "out of memory");
+            tl_error_format (errbuf, errsize, "out of memory");
             return TL_ENOMEM;
         }
         staged [(*staged_count)++] = route;
         route->service = strdup (service);
         route->method = strdup (name);
         if (!route->service || !route->method) {
-            s_set_error (errbuf, errsize, "out of memory");
+            tl_error_format (errbuf, errsize, "out of memory");
             return TL_ENOMEM;
         }
         route->pub.service = route->service;
@@ -586,7 +566,7 @@ s_load (gw_router_t *self, const json_t *root, s_route_t **staged,
         why [0] = 0;
         int rc = s_check_method (route, decl, why, sizeof (why));
         if (rc) {
-            s_set_error (errbuf, errsize, "service '%s', method '%s': %s",
+            tl_error_format (errbuf, errsize, "service '%s', method '%s': %s",
                          service, name, rc == TL_ENOMEM? "out of memory": why);
             return rc;
         }
@@ -601,7 +581,7 @@ s_load (gw_router_t *self, const json_t *root, s_route_t **staged,
             if (staged [other]->http_index >= 0 && s_same_shape (staged [other], route))
                 twin = staged [other];
         if (twin) {
-            s_set_error (errbuf, errsize, "service '%s', method '%s': route %s %s "
+            tl_error_format (errbuf, errsize, "service '%s', method '%s': route %s %s "
                          "declared twice (also %s.%s)", service, name,
                          route->pub.http_method, route->pattern,
                          twin->service, twin->method);
@@ -623,7 +603,7 @@ gw_router_load (gw_router_t *self, const char *json, size_t len,
     if (errbuf && errsize)
         errbuf [0] = 0;
     if (len > TL_DECL_MAX_BYTES) {
-        s_set_error (errbuf, errsize, "declaration: larger than %ld bytes",
+        tl_error_format (errbuf, errsize, "declaration: larger than %ld bytes",
                      (long) TL_DECL_MAX_BYTES);
         return TL_ETOOBIG;
     }
@@ -631,14 +611,14 @@ gw_router_load (gw_router_t *self, const char *json, size_t len,
     int rc;
     json_t *root = tl_json_parse (json, len, why, sizeof (why), &rc);
     if (!root) {
-        s_set_error (errbuf, errsize, "declaration: %s", why);
+        tl_error_format (errbuf, errsize, "declaration: %s", why);
         return rc;
     }
     size_t room = TL_ROUTER_MAX_METHODS - self->method_count;
     s_route_t **staged = (s_route_t **) calloc (room? room: 1, sizeof (s_route_t *));
     size_t staged_count = 0;
     if (!staged) {
-        s_set_error (errbuf, errsize, "out of memory");
+        tl_error_format (errbuf, errsize, "out of memory");
         rc = TL_ENOMEM;
     }
     else
@@ -647,7 +627,7 @@ gw_router_load (gw_router_t *self, const char *json, size_t len,
         const char *service = json_string_value (json_object_get (root, "service"));
         self->services [self->service_count] = strdup (service);
         if (!self->services [self->service_count]) {
-            s_set_error (errbuf, errsize, "out of memory");
+            tl_error_format (errbuf, errsize, "out of memory");
             rc = TL_ENOMEM;
         }
     }

@@ -849,20 +849,42 @@ s_test_lost_tx (tl_db_t *db, void *arg)
     return s_test_insert (db, ctx->id, ctx->id, NULL);
 }
 
-void
-tl_db_test (bool verbose)
+const char *
+tl_db_test_url (const char *prefix, char *schema, size_t size)
 {
     const char *url = getenv ("TALLY_TEST_DATABASE_URL");
     if (!url || !*url) {
         printf ("skipped (TALLY_TEST_DATABASE_URL not set) ");
-        return;
+        return NULL;
     }
     assert (sodium_init () >= 0);
     unsigned char random [4];
     randombytes_buf (random, sizeof random);
-    char schema [32];
-    snprintf (schema, sizeof schema, "tl_db_test_%02x%02x%02x%02x",
+    snprintf (schema, size, "%s_%02x%02x%02x%02x", prefix,
               random [0], random [1], random [2], random [3]);
+    return url;
+}
+
+void
+tl_db_test_drop (tl_db_t *db, const char *schema)
+{
+    char *quoted = PQescapeIdentifier (tl_db_conn (db), schema, strlen (schema));
+    assert (quoted);
+    char sql [128];
+    snprintf (sql, sizeof sql, "DROP SCHEMA %s CASCADE", quoted);
+    PQfreemem (quoted);
+    int err = 0;
+    PQclear (tl_db_query (db, sql, 0, NULL, &err));
+    assert (err == 0);
+}
+
+void
+tl_db_test (bool verbose)
+{
+    char schema [40];
+    const char *url = tl_db_test_url ("tl_db_test", schema, sizeof schema);
+    if (!url)
+        return;
 
     //  An unreachable server: NULL, never a half-made object
     tl_db_t *db = tl_db_new ("postgresql://nobody@/none?host=/nonexistent&port=1"
@@ -1016,9 +1038,8 @@ tl_db_test (bool verbose)
     assert (ctx.attempts == 2);
     assert (s_test_has (db, "30"));
 
-    snprintf (sql, sizeof sql, "DROP SCHEMA %s CASCADE", quoted);
-    PQclear (s_test_query (db, sql, 0, NULL));
     PQfreemem (quoted);
+    tl_db_test_drop (db, schema);
     tl_db_destroy (&other);
     tl_db_destroy (&db);
     assert (db == NULL);

@@ -109,6 +109,14 @@ PGconn *tl_db_conn (tl_db_t *self);
 //  for a NULL result and for a row or column out of range.
 const char *tl_db_value (const PGresult *r, int row, int col);
 
+//  For self-tests that need PostgreSQL: returns TALLY_TEST_DATABASE_URL
+//  and writes a fresh random schema name "<prefix>_<8 hex>" into `schema`;
+//  returns NULL (after printing "skipped") when the variable is unset.
+const char *tl_db_test_url (const char *prefix, char *schema, size_t size);
+
+//  For self-tests: drops a throwaway schema and everything in it.
+void tl_db_test_drop (tl_db_t *db, const char *schema);
+
 //  Self-test: needs TALLY_TEST_DATABASE_URL, skipped without it.
 void tl_db_test (bool verbose);
 

@@ -1,6 +1,9 @@
 //  tl_error.c — names for the codes of tl_error.h.
 #include "tl_error.h"
 
+#include <stdarg.h>
+#include <stdio.h>
+
 const char *
 tl_strerror (int code)
 {
@@ -22,4 +25,18 @@ tl_strerror (int code)
         case TL_EBUSY:     return "TL_EBUSY";
         default:           return "TL_E?";
     }
+}
+
+void
+tl_error_format (char *errbuf, size_t errsize, const char *format, ...)
+{
+    if (!errbuf || errsize == 0)
+        return;
+    va_list args;
+    va_start (args, format);
+    vsnprintf (errbuf, errsize, format, args);
+    va_end (args);
+    for (char *c = errbuf; *c; c++)
+        if ((unsigned char) *c < 0x20 || (unsigned char) *c > 0x7e)
+            *c = '?';
 }

@@ -26,4 +26,12 @@ typedef enum {
 //  Returns a static, human-readable name for a code ("TL_EINVAL").
 const char *tl_strerror (int code);
 
+#include <stddef.h>
+
+//  Formats an error message into `errbuf` (when not NULL), replacing any
+//  byte that is not printable ASCII with '?', so that a message quoting
+//  untrusted input is safe in a JSON reply or a log line.
+void tl_error_format (char *errbuf, size_t errsize, const char *format, ...)
+    __attribute__ ((format (printf, 3, 4)));
+
 #endif

@@ -330,17 +330,10 @@ s_test_race (tl_db_t *db, const char *url, const char *schema, s_test_t *first,
 void
 tl_idem_test (bool verbose)
 {
-    const char *url = getenv ("TALLY_TEST_DATABASE_URL");
-    if (!url || !*url) {
-        printf ("skipped (TALLY_TEST_DATABASE_URL not set) ");
-        return;
-    }
-    assert (sodium_init () >= 0);
-    unsigned char random [4];
-    randombytes_buf (random, sizeof random);
     char schema [40];
-    snprintf (schema, sizeof schema, "tl_idem_test_%02x%02x%02x%02x",
-              random [0], random [1], random [2], random [3]);
+    const char *url = tl_db_test_url ("tl_idem_test", schema, sizeof schema);
+    if (!url)
+        return;
     tl_db_t *db = tl_db_new (url, schema);
     assert (db);
     assert (tl_migrate (db, schema, NULL) == 0);    //  creates idempotency_keys
@@ -461,14 +454,7 @@ tl_idem_test (bool verbose)
     s_test_run (db, &test);
     assert (test.claimed == TL_EINVAL);
 
-    char *quoted = PQescapeIdentifier (tl_db_conn (db), schema, strlen (schema));
-    assert (quoted);
-    char sql [128];
-    snprintf (sql, sizeof sql, "DROP SCHEMA %s CASCADE", quoted);
-    PQfreemem (quoted);
-    int err = 0;
-    PQclear (tl_db_query (db, sql, 0, NULL, &err));
-    assert (err == 0);
+    tl_db_test_drop (db, schema);
     tl_db_destroy (&db);
     if (verbose)
         printf ("(schema %s) ", schema);

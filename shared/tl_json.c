@@ -17,27 +17,6 @@
 
 #define s_streq(a,b) (strcmp ((a), (b)) == 0)
 
-//  Writes a message to errbuf when there is one, replacing anything that is
-//  not printable ASCII (jansson quotes the offending input) with '?', so
-//  that the message is safe to put in a JSON error reply or a log line.
-
-static void
-s_set_error (char *errbuf, size_t errsize, const char *format, ...)
-    __attribute__ ((format (printf, 3, 4)));
-
-static void
-s_set_error (char *errbuf, size_t errsize, const char *format, ...)
-{
-    if (!errbuf || errsize == 0)
-        return;
-    va_list args;
-    va_start (args, format);
-    vsnprintf (errbuf, errsize, format, args);
-    va_end (args);
-    for (char *c = errbuf; *c; c++)
-        if ((unsigned char) *c < 0x20 || (unsigned char) *c > 0x7e)
-            *c = '?';
-}
 
 
 //  Returns 0 when containers in `value` nest at most `max_depth` deep
@@ -80,7 +59,7 @@ tl_json_parse (const char *json, size_t len,
     json_t *root = NULL;
     if (!json || len == 0) {
         code = TL_EINVAL;
-        s_set_error (errbuf, errsize, "invalid JSON: empty body");
+        tl_error_format (errbuf, errsize, "invalid JSON: empty body");
     }
     else {
         //  Not JSON_ALLOW_NUL: "\u0000" is refused, and so is a raw NUL
@@ -93,17 +72,17 @@ tl_json_parse (const char *json, size_t len,
             switch (json_error_code (&error)) {
                 case json_error_out_of_memory:
                     code = TL_ENOMEM;
-                    s_set_error (errbuf, errsize, "out of memory");
+                    tl_error_format (errbuf, errsize, "out of memory");
                     break;
                 case json_error_stack_overflow:
                     code = TL_ETOOBIG;
-                    s_set_error (errbuf, errsize,
+                    tl_error_format (errbuf, errsize,
                                  "JSON nested deeper than %d levels",
                                  TL_JSON_MAX_DEPTH);
                     break;
                 default:
                     code = TL_EINVAL;
-                    s_set_error (errbuf, errsize,
+                    tl_error_format (errbuf, errsize,
                                  "invalid JSON at line %d, column %d: %s",
                                  error.line, error.column, error.text);
             }
@@ -113,7 +92,7 @@ tl_json_parse (const char *json, size_t len,
             json_decref (root);
             root = NULL;
             code = TL_ETOOBIG;
-            s_set_error (errbuf, errsize, "JSON nested deeper than %d levels",
+            tl_error_format (errbuf, errsize, "JSON nested deeper than %d levels",
                          TL_JSON_MAX_DEPTH);
         }
     }
@@ -210,10 +189,10 @@ tl_json_to_mp (const char *json, size_t len, msgpack_packer *pk,
         return rc;
     rc = tl_json_pack (root, pk);
     if (rc == TL_ETOOBIG)
-        s_set_error (errbuf, errsize, "JSON too big");
+        tl_error_format (errbuf, errsize, "JSON too big");
     else
     if (rc)
-        s_set_error (errbuf, errsize, "cannot pack JSON (error %d)", rc);
+        tl_error_format (errbuf, errsize, "cannot pack JSON (error %d)", rc);
     json_decref (root);
     return rc;
 }

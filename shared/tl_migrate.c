@@ -321,17 +321,10 @@ s_test_table (tl_db_t *db, const char *schema, const char *table)
 void
 tl_migrate_test (bool verbose)
 {
-    const char *url = getenv ("TALLY_TEST_DATABASE_URL");
-    if (!url || !*url) {
-        printf ("skipped (TALLY_TEST_DATABASE_URL not set) ");
-        return;
-    }
-    assert (sodium_init () >= 0);
-    unsigned char random [4];
-    randombytes_buf (random, sizeof random);
     char schema [40];
-    snprintf (schema, sizeof schema, "tl_migrate_test_%02x%02x%02x%02x",
-              random [0], random [1], random [2], random [3]);
+    const char *url = tl_db_test_url ("tl_migrate_test", schema, sizeof schema);
+    if (!url)
+        return;
     tl_db_t *db = tl_db_new (url, schema);
     assert (db);
 
@@ -435,16 +428,8 @@ tl_migrate_test (bool verbose)
     assert (tl_db_ping (db));
 
     const char *schemas [] = { schema, other };
-    for (int i = 0; i < 2; i++) {
-        char *quoted = PQescapeIdentifier (tl_db_conn (db), schemas [i], strlen (schemas [i]));
-        assert (quoted);
-        char sql [128];
-        snprintf (sql, sizeof sql, "DROP SCHEMA %s CASCADE", quoted);
-        PQfreemem (quoted);
-        int err = 0;
-        PQclear (tl_db_query (db, sql, 0, NULL, &err));
-        assert (err == 0);
-    }
+    for (int i = 0; i < 2; i++)
+        tl_db_test_drop (db, schemas [i]);
     tl_db_destroy (&db);
     if (verbose)
         printf ("(schema %s) ", schema);
