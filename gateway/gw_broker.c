@@ -611,6 +611,30 @@ s_mesh_request (gw_broker_t *self, const unsigned char *rid, size_t size, tl_msg
     tl_msg_destroy (&reply);
 }
 
+//  The caller of a request from a peer is never taken from the peer: a
+//  nested request (its `parent` names a request in flight on this same
+//  peer) gets that request's caller and at most its deadline; any other
+//  peer request runs with no caller.
+static void
+s_derive_caller (gw_broker_t *self, const unsigned char *rid, size_t size, tl_msg_t *msg)
+{
+    tl_msg_clear_caller (msg);
+    const char *parent_id = tl_msg_str (msg, TL_MSG_PARENT);
+    s_peer_t *peer = parent_id ? s_peer_lookup (self, rid, size) : NULL;
+    s_request_t *parent = peer ? (s_request_t *) zhashx_lookup (self->requests, parent_id) : NULL;
+    if (!parent || parent->worker != peer)
+        return;
+    const char *user = tl_msg_str (parent->msg, TL_MSG_USER_ID);
+    if (user)
+        tl_msg_set_str (msg, TL_MSG_USER_ID, user);
+    const char **roles = NULL;
+    size_t count = tl_msg_roles (parent->msg, &roles);
+    for (size_t i = 0; i < count; i++)
+        tl_msg_add_role (msg, roles [i]);
+    if (tl_msg_deadline (msg) > parent->deadline)
+        tl_msg_set_deadline (msg, parent->deadline);
+}
+
 //  A request from a peer: a service calling another, or an operator tool.
 static void
 s_peer_request (gw_broker_t *self, const unsigned char *rid, size_t size,
@@ -621,6 +645,7 @@ s_peer_request (gw_broker_t *self, const unsigned char *rid, size_t size,
         s_mesh_request (self, rid, size, msg);
         return;
     }
+    s_derive_caller (self, rid, size, msg);
     char *origin_id = strdup (tl_msg_str (msg, TL_MSG_ID));
     s_request_t *request = NULL;
     int rc = origin_id ? s_accept (self, msg_p, &request) : TL_ENOMEM;

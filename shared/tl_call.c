@@ -4,11 +4,14 @@
 #include "tl_limits.h"
 #include "tl_mp.h"
 
+#include <errno.h>
+
 #include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zmq.h>
 
 struct _tl_call_t {
     tl_msg_t *request;
@@ -18,6 +21,7 @@ struct _tl_call_t {
     msgpack_packer packer;
     bool has_body;
     tl_msg_t *reply;            //  headers collect here
+    void *pipe;                 //  to the runtime's main thread, borrowed
 };
 
 tl_call_t *
@@ -54,6 +58,7 @@ tl_call_destroy (tl_call_t **self_p)
 }
 
 tl_msg_t *tl_call_request (tl_call_t *self) { return self->request; }
+void tl_call_set_pipe (tl_call_t *self, void *pipe) { self->pipe = pipe; }
 const char *tl_call_method (tl_call_t *self) { return tl_msg_str (self->request, TL_MSG_METHOD); }
 const char *tl_call_user (tl_call_t *self) { return tl_msg_str (self->request, TL_MSG_USER_ID); }
 uint64_t tl_call_deadline (tl_call_t *self) { return tl_msg_deadline (self->request); }
@@ -150,6 +155,50 @@ tl_call_field_error (tl_call_t *self, int status, const char *code,
     char message [512];
     snprintf (message, sizeof message, "%s %s", field, why);
     s_error (self, status, code, message, field, why);
+}
+
+int
+tl_call_call (tl_call_t *self, const char *service, const char *method,
+              const void *body, size_t body_size, tl_msg_t **reply_p)
+{
+    *reply_p = NULL;
+    if (!self->pipe)
+        return TL_EUNAVAIL;
+    tl_msg_t *request = tl_msg_new (TL_MSG_REQUEST);
+    if (!request)
+        return TL_ENOMEM;
+    tl_msg_set_str (request, TL_MSG_SERVICE, service);
+    tl_msg_set_str (request, TL_MSG_METHOD, method);
+    tl_msg_set_str (request, TL_MSG_TRACE, tl_call_trace (self));
+    tl_msg_set_deadline (request, tl_call_deadline (self));
+    if (body && tl_msg_set_body (request, body, body_size) != 0) {
+        tl_msg_destroy (&request);
+        return TL_EINVAL;
+    }
+    //  The main thread sends it on this call's link, with `parent` set,
+    //  and hands back the reply (or NULL if the link is gone).
+    if (zmq_send (self->pipe, &request, sizeof request, 0) != sizeof request) {
+        tl_msg_destroy (&request);
+        return TL_EIO;
+    }
+    while (true) {
+        uint64_t now = tl_msg_now_ms ();
+        uint64_t deadline = tl_call_deadline (self);
+        long wait = deadline > now ? (long) (deadline - now) : 0;
+        zmq_pollitem_t item = { self->pipe, 0, ZMQ_POLLIN, 0 };
+        int n = zmq_poll (&item, 1, wait);
+        if (n < 0 && zmq_errno () == EINTR)
+            continue;
+        if (n <= 0)
+            return TL_ETIMEDOUT;        //  the main thread drops a late reply
+        tl_msg_t *reply = NULL;
+        if (zmq_recv (self->pipe, &reply, sizeof reply, 0) != sizeof reply)
+            return TL_EIO;
+        if (!reply)
+            return TL_EUNAVAIL;
+        *reply_p = reply;
+        return 0;
+    }
 }
 
 tl_msg_t *

@@ -59,12 +59,26 @@ void tl_call_field_error (tl_call_t *self, int status, const char *code,
 
 int tl_call_status (tl_call_t *self);
 
+//  --- Calling another service --------------------------------------------
+
+//  Calls `service`.`method` through the mesh on behalf of this call's
+//  caller: the gateway gives the nested request this call's caller (it is
+//  derived from the request in flight, never claimed) and a deadline no
+//  later than this call's. `body` is one packed MessagePack value or NULL.
+//  Waits for the reply until the deadline. Returns 0 and the reply in
+//  *reply_p (the caller's), TL_ETIMEDOUT, or TL_EUNAVAIL outside a service.
+int tl_call_call (tl_call_t *self, const char *service, const char *method,
+                  const void *body, size_t body_size, tl_msg_t **reply_p);
+
 //  --- For the runtime (tl_service) -----------------------------------------
 
 //  Wraps a decoded request (taken) for a handler thread with database `db`.
 tl_call_t *tl_call_new (tl_msg_t **request_p, tl_db_t *db);
 void tl_call_destroy (tl_call_t **self_p);
 tl_msg_t *tl_call_request (tl_call_t *self);
+//  The handler thread's pipe to the runtime's main thread (a raw ZeroMQ
+//  PAIR socket, borrowed), through which nested calls travel.
+void tl_call_set_pipe (tl_call_t *self, void *pipe);
 //  Builds the reply message (the caller's): id copied from the request.
 tl_msg_t *tl_call_take_reply (tl_call_t *self);
 //  Sets the reply from a stored, encoded reply message (idempotent replay).

@@ -46,12 +46,12 @@ static const char *s_kind_names [] = {
 };
 
 static const char *s_field_keys [TL_MSG_STR_FIELDS] = {
-    "id", "service", "method", "idem", "trace", "instance", NULL
+    "id", "service", "method", "idem", "trace", "instance", "parent", NULL
 };
 
 static const size_t s_field_max [TL_MSG_STR_FIELDS] = {
     TL_MAX_ID_LEN, TL_MAX_NAME_LEN, TL_MAX_NAME_LEN, TL_MAX_IDEM_KEY_LEN,
-    TL_HTTP_MAX_REQUEST_ID, TL_MAX_ID_LEN, TL_MAX_ID_LEN
+    TL_HTTP_MAX_REQUEST_ID, TL_MAX_ID_LEN, TL_MAX_ID_LEN, TL_MAX_ID_LEN
 };
 
 uint64_t

@@ -26,6 +26,7 @@ typedef enum {
     TL_MSG_IDEM,        //  idempotency key (request)
     TL_MSG_TRACE,       //  X-Request-Id (request)
     TL_MSG_INSTANCE,    //  instance id (ready, heartbeat, disconnect)
+    TL_MSG_PARENT,      //  id of the request a nested request serves
     TL_MSG_USER_ID,     //  caller.user_id (request)
     TL_MSG_STR_FIELDS
 } tl_msg_field_t;

@@ -48,6 +48,9 @@ typedef struct {
     bool started;
     bool busy;
     int link;                   //  where the request in hand came from
+    char request_id [TL_MAX_ID_LEN + 1];    //  the request in hand
+    char nested_id [32];        //  a nested call it waits for, or ""
+    uint64_t nested_seq;
 } s_worker_t;
 
 //  A request waiting for a handler thread.
@@ -280,7 +283,7 @@ s_idem_tx (tl_db_t *db, void *arg)
 
 //  Runs one request on this thread. Returns the reply (the caller's).
 static tl_msg_t *
-s_handle (tl_service_t *self, tl_db_t *db, tl_msg_t *request)
+s_handle (tl_service_t *self, tl_db_t *db, void *pipe, tl_msg_t *request)
 {
     const char *method = tl_msg_str (request, TL_MSG_METHOD);
     tl_handler_fn *fn = s_lookup (self, method);
@@ -301,6 +304,7 @@ s_handle (tl_service_t *self, tl_db_t *db, tl_msg_t *request)
         tl_msg_destroy (&req);
         return NULL;
     }
+    tl_call_set_pipe (call, pipe);
     tl_msg_t *reply = NULL;
     if (with_key) {
         s_idem_run_t run = { call, fn, NULL };
@@ -341,6 +345,10 @@ s_worker_thread (void *arg)
         }
         if (!request)
             break;              //  the main thread says stop
+        if (tl_msg_kind (request) != TL_MSG_REQUEST) {
+            tl_msg_destroy (&request);  //  a nested reply we gave up on
+            continue;
+        }
         if (!db) {
             db = tl_db_new (self->db_url, self->name);
             if (db && self->thread_init
@@ -349,7 +357,7 @@ s_worker_thread (void *arg)
                 tl_db_destroy (&db);
             }
         }
-        tl_msg_t *reply = s_handle (self, db, request);
+        tl_msg_t *reply = s_handle (self, db, zsock_resolve (pipe), request);
         tl_msg_destroy (&request);
         zmq_send (zsock_resolve (pipe), &reply, sizeof reply, 0);
     }
@@ -388,6 +396,7 @@ s_health_thread (void *arg)
 //  Links to gateways (main thread)
 
 static int s_link_readable (zloop_t *loop, zsock_t *sock, void *arg);
+static void s_nested_reply (tl_service_t *self, tl_msg_t **reply_p);
 
 static void
 s_link_send (tl_service_t *self, int index, tl_msg_kind_t kind)
@@ -472,6 +481,8 @@ s_dispatch (tl_service_t *self)
         zlistx_delete (self->backlog, NULL);
         worker->busy = true;
         worker->link = job->link;
+        snprintf (worker->request_id, sizeof worker->request_id, "%s",
+                  tl_msg_str (job->request, TL_MSG_ID));
         tl_msg_t *request = job->request;
         job->request = NULL;
         s_job_destroy (&job);
@@ -534,6 +545,9 @@ s_link_readable (zloop_t *loop, zsock_t *sock, void *arg)
         case TL_MSG_REQUEST:
             s_on_request (self, index, &msg);
             break;
+        case TL_MSG_REPLY:
+            s_nested_reply (self, &msg);
+            break;
         case TL_MSG_DISCONNECT:
             //  The gateway does not know us (it restarted, or thought us
             //  dead): announce ourselves again unless we are leaving.
@@ -547,21 +561,66 @@ s_link_readable (zloop_t *loop, zsock_t *sock, void *arg)
     return 0;
 }
 
+//  A handler thread's nested call: sent on the link its request came from,
+//  naming that request as its parent, so that the gateway gives it the
+//  same caller. The reply comes back through s_nested_reply.
+static void
+s_nested_call (tl_service_t *self, s_worker_t *worker, tl_msg_t **request_p)
+{
+    tl_msg_t *request = *request_p;
+    s_link_t *link = worker->link >= 0 && worker->link < self->nlinks
+                   ? &self->links [worker->link] : NULL;
+    snprintf (worker->nested_id, sizeof worker->nested_id, "n%d.%" PRIu64,
+              worker->index, ++worker->nested_seq);
+    tl_msg_set_str (request, TL_MSG_ID, worker->nested_id);
+    tl_msg_set_str (request, TL_MSG_PARENT, worker->request_id);
+    if (!link || !link->sock
+    ||  tl_msg_send (request, zsock_resolve (link->sock), NULL, 0) != 0) {
+        worker->nested_id [0] = 0;
+        tl_msg_t *none = NULL;
+        zmq_send (zsock_resolve (worker->pipe), &none, sizeof none, 0);
+    }
+    tl_msg_destroy (request_p);
+}
+
+//  A reply from a gateway to a nested call: to the thread that waits for
+//  it, or dropped when it gave up.
+static void
+s_nested_reply (tl_service_t *self, tl_msg_t **reply_p)
+{
+    const char *id = tl_msg_str (*reply_p, TL_MSG_ID);
+    for (int i = 0; i < self->nthreads; i++) {
+        s_worker_t *worker = &self->workers [i];
+        if (worker->nested_id [0] && streq (worker->nested_id, id)) {
+            worker->nested_id [0] = 0;
+            zmq_send (zsock_resolve (worker->pipe), reply_p, sizeof *reply_p, 0);
+            *reply_p = NULL;
+            return;
+        }
+    }
+    tl_msg_destroy (reply_p);
+}
+
 static int
 s_worker_readable (zloop_t *loop, zsock_t *sock, void *arg)
 {
     tl_service_t *self = (tl_service_t *) arg;
-    tl_msg_t *reply = NULL;
-    if (zmq_recv (zsock_resolve (sock), &reply, sizeof reply, ZMQ_DONTWAIT) != sizeof reply)
+    tl_msg_t *msg = NULL;
+    if (zmq_recv (zsock_resolve (sock), &msg, sizeof msg, ZMQ_DONTWAIT) != sizeof msg)
         return 0;
     for (int i = 0; i < self->nthreads; i++) {
         s_worker_t *worker = &self->workers [i];
-        if (worker->pipe == sock) {
+        if (worker->pipe != sock)
+            continue;
+        if (msg && tl_msg_kind (msg) == TL_MSG_REQUEST)
+            s_nested_call (self, worker, &msg);
+        else {
             worker->busy = false;
-            s_send_reply (self, worker->link, &reply);
+            worker->nested_id [0] = 0;
+            s_send_reply (self, worker->link, &msg);
         }
     }
-    tl_msg_destroy (&reply);
+    tl_msg_destroy (&msg);
     s_dispatch (self);
     return 0;
 }

@@ -1,6 +1,7 @@
 """Instances that stop answering: heartbeat expiry, and kill -9 under load."""
 
 import collections
+import re
 import signal
 import threading
 import time
@@ -99,6 +100,8 @@ def test_kill_9_under_load_loses_no_acknowledged_write(cluster):
     for t in threads:
         t.join(60)
     assert not errors, errors
+    lost = re.findall(r"instance victim of testsvc lost \(.*\), (\d+) request", gw.output())
+    assert lost and int(lost[0]) >= 1, "the victim had requests in flight when it died"
 
     # Idempotent requests were re-dispatched: all 2xx.
     assert reads and all(status == 200 for status, _ in reads), \
