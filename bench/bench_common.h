@@ -22,11 +22,28 @@ bench_cmp_i64 (const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+//  When BENCH_SAMPLES names a file, appends every sample to it (ns, one a
+//  line), so that a script can pool several runs before taking percentiles.
+static void
+bench_dump (const int64_t *samples, size_t n)
+{
+    const char *path = getenv ("BENCH_SAMPLES");
+    if (!path || !*path)
+        return;
+    FILE *out = fopen (path, "a");
+    if (!out)
+        return;
+    for (size_t i = 0; i < n; i++)
+        fprintf (out, "%lld\n", (long long) samples [i]);
+    fclose (out);
+}
+
 //  Sorts `samples` and prints one machine-readable line:
 //  name n=… p50_us=… p90_us=… p99_us=… p999_us=… max_us=… mean_us=… req_bytes=… rep_bytes=…
 static void
 bench_report (const char *name, int64_t *samples, size_t n, size_t req_bytes, size_t rep_bytes)
 {
+    bench_dump (samples, n);
     qsort (samples, n, sizeof *samples, bench_cmp_i64);
     double sum = 0;
     for (size_t i = 0; i < n; i++)

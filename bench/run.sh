@@ -8,17 +8,24 @@
 #        the mesh to a tally-testsvc worker (TALLY_WORKERS=2)
 #    (d) the mesh round trip alone (bench-mesh: a tl_client calling
 #        testsvc echo.get through the gateway's backend) against a bare
-#        ZeroMQ REQ/REP round trip of the same sizes (bench-zmq)
+#        ZeroMQ REQ/REP round trip of the same sizes (bench-zmq); also
+#        mesh.ping, which the gateway answers itself (one leg, no worker)
 #
 #  Every HTTP case: wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS, a
-#  $BENCH_WARMUP s warm-up then $BENCH_DURATION s measured, --latency.
+#  $BENCH_WARMUP s warm-up then $BENCH_DURATION s measured, --latency. All
+#  servers run for the whole script and the cases are measured in turn,
+#  $BENCH_ROUNDS rounds of (a) (a') (b) (c); each case reports its best
+#  round (the one least disturbed by anything else on the machine) and the
+#  range over rounds.
 #  Prints a markdown table and writes it to bench/results-latest.md.
 #  Everything it starts (nginx, PostgreSQL, gateway, testsvc) is stopped on
 #  exit. Only 127.0.0.1 is ever targeted.
 #
 #  Environment (defaults):
 #    BENCH_DURATION=10 BENCH_WARMUP=2 BENCH_CONNECTIONS=50 BENCH_THREADS=1
-#    BENCH_N=20000 BENCH_MESH_WARMUP=2000 BENCH_WORKERS=2
+#    BENCH_ROUNDS=2
+#    BENCH_N=20000 BENCH_MESH_WARMUP=1000 (per round) BENCH_MESH_ROUNDS=4
+#    BENCH_WORKERS=2
 #    BENCH_KEEP=1      keep the temp folder (logs, wrk output) for a look
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,8 +35,10 @@ DURATION=${BENCH_DURATION:-10}
 WARMUP=${BENCH_WARMUP:-2}
 CONNS=${BENCH_CONNECTIONS:-50}
 THREADS=${BENCH_THREADS:-1}
+ROUNDS=${BENCH_ROUNDS:-2}
 N=${BENCH_N:-20000}
-MESH_WARMUP=${BENCH_MESH_WARMUP:-2000}
+MESH_WARMUP=${BENCH_MESH_WARMUP:-1000}
+MESH_ROUNDS=${BENCH_MESH_ROUNDS:-4}
 WORKERS=${BENCH_WORKERS:-2}
 
 say () { printf 'bench: %s\n' "$*" >&2; }
@@ -88,17 +97,6 @@ free_port () {
     done
 }
 
-#  stop_pid PID: TERM, wait up to 5 s, KILL; drops it from pids.
-stop_pid () {
-    local pid=$1 i keep=()
-    kill -TERM "$pid" 2>/dev/null || true
-    for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    for i in "${pids[@]}"; do [[ "$i" != "$pid" ]] && keep+=("$i"); done
-    pids=("${keep[@]+"${keep[@]}"}")
-}
-
 #  wait_200 URL SECONDS: until URL answers 200.
 wait_200 () {
     local url=$1 limit=$2 i code
@@ -119,32 +117,52 @@ to_ms () {
         printf "%.3f", n }'
 }
 
-#  run_wrk KEY URL: warm-up, then the measured run; sets RPS[KEY],
-#  P50[KEY], P99[KEY], ERR[KEY] (non-2xx responses plus socket errors).
-declare -A RPS P50 P99 ERR
+#  alive: dies when a process we started has gone (something outside
+#  stopped it, or it crashed): its figures would be meaningless.
+alive () {
+    local name=$1 pid=$2 log=$3
+    kill -0 "$pid" 2>/dev/null \
+        || die "$name (pid $pid) is no longer running: $(tail -n 3 "$log")"
+}
+
+#  run_wrk KEY URL ROUND: warm-up, then the measured run. Keeps, per KEY,
+#  the round with the most requests/s: RPS[KEY], P50[KEY], P99[KEY] (ms),
+#  ERR[KEY] (non-2xx answers plus socket errors, summed over rounds), and
+#  MINRPS[KEY] for the range.
+declare -A RPS P50 P99 ERR MINRPS
 run_wrk () {
-    local key=$1 url=$2 out="$tmp/wrk-$1.txt"
-    wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "$url" >"$tmp/wrk-$1-warmup.txt" 2>&1 || true
+    local key=$1 url=$2 round=$3 out="$tmp/wrk-$1-$3.txt"
+    wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "$url" >"$tmp/wrk-$1-$3-warmup.txt" 2>&1 || true
     wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$out" 2>&1 \
         || die "wrk failed on $url: $(cat "$out")"
-    RPS[$key]=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
-    P50[$key]=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
-    P99[$key]=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
-    local non2xx errs
+    local rps p50 p99 non2xx errs
+    rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
+    [[ -n "$rps" ]] || die "no figures from wrk on $url: $(cat "$out")"
+    p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
+    p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
     non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
     errs=$(awk '/Socket errors:/ {gsub(/,/, ""); print $4 + $6 + $8 + $10}' "$out")
-    ERR[$key]=$(( ${non2xx:-0} + ${errs:-0} ))
-    say "$key: ${RPS[$key]} req/s, p50 ${P50[$key]} ms, p99 ${P99[$key]} ms, errors ${ERR[$key]}"
+    ERR[$key]=$(( ${ERR[$key]:-0} + ${non2xx:-0} + ${errs:-0} ))
+    if [[ -z "${RPS[$key]:-}" ]] || (( rps > RPS[$key] )); then
+        RPS[$key]=$rps; P50[$key]=$p50; P99[$key]=$p99
+    fi
+    if [[ -z "${MINRPS[$key]:-}" ]] || (( rps < MINRPS[$key] )); then
+        MINRPS[$key]=$rps
+    fi
+    say "round $round $key: $rps req/s, p50 $p50 ms, p99 $p99 ms, errors $(( ${non2xx:-0} + ${errs:-0} ))"
 }
 
 started=$(date +%s)
+versions=$( { printf 'nginx %s, wrk %s, ' "$(nginx -v 2>&1 | sed 's,.*/,,')" "$(wrk -v 2>&1 | awk 'NR==1 {print $2}')"
+              printf 'libmicrohttpd %s, libzmq %s' "$(pkg-config --modversion libmicrohttpd 2>/dev/null || echo '?')" \
+                     "$(pkg-config --modversion libzmq 2>/dev/null || echo '?')"; } )
 cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
 ncpu=$(nproc)
 load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 say "machine: $ncpu CPU(s), $cpu_model; load average $load_before"
 
-#  --- (a) nginx ------------------------------------------------------------
-nginx_run () {
+#  --- (a) nginx: started now, measured below with the others ------------
+nginx_start () {
     local key=$1 workers=$2 port dir="$tmp/nginx-$1"
     port=$(free_port)
     mkdir -p "$dir/logs"
@@ -169,14 +187,13 @@ http {
 }
 EOF
     nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" >"$dir/logs/stdout.log" 2>&1 &
-    local pid=$!
-    pids+=("$pid")
+    pids+=("$!")
     wait_200 "http://127.0.0.1:$port/" 10 || die "nginx did not start: $(cat "$dir/logs/error.log")"
-    run_wrk "$key" "http://127.0.0.1:$port/"
-    stop_pid "$pid"
+    URL[$key]="http://127.0.0.1:$port/"
 }
-nginx_run nginx1 1
-nginx_run nginxauto auto
+declare -A URL
+nginx_start nginx1 1
+nginx_start nginxauto auto
 
 #  --- PostgreSQL, gateway, testsvc ------------------------------------------
 pg_port=$(free_port)
@@ -202,20 +219,55 @@ pids+=("$!")
 wait_200 "http://127.0.0.1:$http_port/api/v1/test/echo" 30 \
     || die "testsvc did not answer through the gateway: $(tail -n 5 "$tmp/testsvc.log")"
 
-#  --- (b), (c) --------------------------------------------------------------
-run_wrk healthz "http://127.0.0.1:$http_port/healthz"
-run_wrk echo "http://127.0.0.1:$http_port/api/v1/test/echo"
+#  --- (a), (b), (c), in turn, $ROUNDS rounds -------------------------------
+testsvc_pid=${pids[-1]}
+check_both () {
+    alive tally-gateway "$gateway_pid" "$tmp/gateway.log"
+    alive tally-testsvc "$testsvc_pid" "$tmp/testsvc.log"
+}
+URL[healthz]="http://127.0.0.1:$http_port/healthz"
+URL[echo]="http://127.0.0.1:$http_port/api/v1/test/echo"
+for round in $(seq "$ROUNDS"); do
+    for key in nginx1 nginxauto healthz echo; do
+        run_wrk "$key" "${URL[$key]}" "$round"
+    done
+    check_both
+done
 
 #  --- (d) ------------------------------------------------------------------
-say "mesh round trip: $N calls after $MESH_WARMUP"
-mesh_line=$("$mesh_bin" "$mesh" "$N" "$MESH_WARMUP") || die "bench-mesh failed"
+#  In $MESH_ROUNDS rounds, each of the three round trips in turn (N / rounds
+#  calls after its own warm-up), so that whatever else the machine does hits
+#  all three alike; the percentiles are over the pooled N samples of each.
+#  The bare run uses the byte sizes the mesh envelopes had.
 field () { sed -n "s/.* $1=\([^ ]*\).*/\1/p" <<<"$2"; }
-req_bytes=$(field req_bytes "$mesh_line")
-rep_bytes=$(field rep_bytes "$mesh_line")
-say "bare ZeroMQ REQ/REP: $N round trips of $req_bytes/$rep_bytes bytes after $MESH_WARMUP"
-bare_line=$("$zmq_bin" "$N" "$MESH_WARMUP" "$req_bytes" "$rep_bytes") || die "bench-zmq failed"
-say "$mesh_line"
-say "$bare_line"
+#  pooled FILE: "p50 p99 mean" in µs of the samples (ns) in FILE.
+pooled () {
+    sort -n "$1" | awk '{ v [NR] = $1; sum += $1 }
+        END { printf "%.1f %.1f %.1f", v [int ((NR - 1) * 0.50) + 1] / 1000,
+                                      v [int ((NR - 1) * 0.99) + 1] / 1000, sum / NR / 1000 }'
+}
+per_round=$(( (N + MESH_ROUNDS - 1) / MESH_ROUNDS ))
+say "round trips: $MESH_ROUNDS rounds of $per_round calls each (after $MESH_WARMUP) for mesh echo.get, mesh.ping, bare REQ/REP"
+: >"$tmp/mesh.ns"; : >"$tmp/ping.ns"; : >"$tmp/bare.ns"
+for round in $(seq "$MESH_ROUNDS"); do
+    mesh_line=$(BENCH_SAMPLES="$tmp/mesh.ns" "$mesh_bin" "$mesh" "$per_round" "$MESH_WARMUP") \
+        || die "bench-mesh failed"
+    ping_line=$(BENCH_SAMPLES="$tmp/ping.ns" "$mesh_bin" "$mesh" "$per_round" "$MESH_WARMUP" mesh ping) \
+        || die "bench-mesh (mesh ping) failed"
+    req_bytes=$(field req_bytes "$mesh_line")
+    rep_bytes=$(field rep_bytes "$mesh_line")
+    bare_line=$(BENCH_SAMPLES="$tmp/bare.ns" "$zmq_bin" "$per_round" "$MESH_WARMUP" "$req_bytes" "$rep_bytes") \
+        || die "bench-zmq failed"
+    say "round $round: $mesh_line"
+    say "round $round: $ping_line"
+    say "round $round: $bare_line"
+    check_both
+done
+read -r mesh_p50 mesh_p99 mesh_mean <<<"$(pooled "$tmp/mesh.ns")"
+read -r ping_p50 ping_p99 ping_mean <<<"$(pooled "$tmp/ping.ns")"
+read -r bare_p50 bare_p99 bare_mean <<<"$(pooled "$tmp/bare.ns")"
+n_mesh=$(wc -l <"$tmp/mesh.ns")
+ping_bytes="$(field req_bytes "$ping_line")/$(field rep_bytes "$ping_line")"
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 #  --- Report ---------------------------------------------------------------
@@ -226,9 +278,6 @@ verdict () {   # verdict VALUE OP LIMIT
 }
 r_b=$(ratio "${RPS[healthz]}" "${RPS[nginx1]}")
 r_c=$(ratio "${RPS[echo]}" "${RPS[nginx1]}")
-mesh_p50=$(field p50_us "$mesh_line"); mesh_p99=$(field p99_us "$mesh_line")
-bare_p50=$(field p50_us "$bare_line"); bare_p99=$(field p99_us "$bare_line")
-mesh_mean=$(field mean_us "$mesh_line"); bare_mean=$(field mean_us "$bare_line")
 r_d50=$(ratio "$mesh_p50" "$bare_p50")
 r_d99=$(ratio "$mesh_p99" "$bare_p99")
 elapsed=$(( $(date +%s) - started ))
@@ -237,21 +286,24 @@ report="$tmp/report.md"
 {
     echo "## Tally bench — $(date -u '+%Y-%m-%d %H:%M UTC')"
     echo
-    echo "Machine: $ncpu CPU(s), $cpu_model, $(uname -r); load average before $load_before, after $load_after."
-    echo "HTTP: wrk -t$THREADS -c$CONNS -d${DURATION}s --latency after a ${WARMUP}s warm-up, same for every row; client and servers share the machine."
+    echo "Machine: $ncpu CPU(s), $cpu_model, Linux $(uname -r); load average before $load_before, after $load_after."
+    echo "Tree: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" diff --quiet HEAD 2>/dev/null || echo ' (+ local changes)'), build $build; $versions."
+    echo "HTTP: wrk -t$THREADS -c$CONNS -d${DURATION}s --latency after a ${WARMUP}s warm-up, same for every row, $ROUNDS rounds of all four in turn; each row is its best round (p50/p99 from that run). wrk and the servers share the machine."
     echo
-    echo "| case | req/s | p50 ms | p99 ms | errors | vs (a) nginx, 1 worker |"
-    echo "|---|---:|---:|---:|---:|---:|"
-    echo "| (a) nginx \`return 200\`, worker_processes 1 | ${RPS[nginx1]} | ${P50[nginx1]} | ${P99[nginx1]} | ${ERR[nginx1]} | 1.00 |"
-    echo "| (a') nginx \`return 200\`, worker_processes auto ($ncpu) | ${RPS[nginxauto]} | ${P50[nginxauto]} | ${P99[nginxauto]} | ${ERR[nginxauto]} | $(ratio "${RPS[nginxauto]}" "${RPS[nginx1]}") |"
-    echo "| (b) gateway GET /healthz | ${RPS[healthz]} | ${P50[healthz]} | ${P99[healthz]} | ${ERR[healthz]} | $r_b |"
-    echo "| (c) gateway GET /api/v1/test/echo (mesh → testsvc, $WORKERS workers) | ${RPS[echo]} | ${P50[echo]} | ${P99[echo]} | ${ERR[echo]} | $r_c |"
+    echo "| case | req/s (best of $ROUNDS) | range over rounds | p50 ms | p99 ms | errors | vs (a) nginx, 1 worker |"
+    echo "|---|---:|---:|---:|---:|---:|---:|"
+    echo "| (a) nginx \`return 200\`, worker_processes 1 | ${RPS[nginx1]} | ${MINRPS[nginx1]}–${RPS[nginx1]} | ${P50[nginx1]} | ${P99[nginx1]} | ${ERR[nginx1]} | 1.00 |"
+    echo "| (a') nginx \`return 200\`, worker_processes auto ($ncpu) | ${RPS[nginxauto]} | ${MINRPS[nginxauto]}–${RPS[nginxauto]} | ${P50[nginxauto]} | ${P99[nginxauto]} | ${ERR[nginxauto]} | $(ratio "${RPS[nginxauto]}" "${RPS[nginx1]}") |"
+    echo "| (b) gateway GET /healthz | ${RPS[healthz]} | ${MINRPS[healthz]}–${RPS[healthz]} | ${P50[healthz]} | ${P99[healthz]} | ${ERR[healthz]} | $r_b |"
+    echo "| (c) gateway GET /api/v1/test/echo (mesh → testsvc, $WORKERS workers) | ${RPS[echo]} | ${MINRPS[echo]}–${RPS[echo]} | ${P50[echo]} | ${P99[echo]} | ${ERR[echo]} | $r_c |"
     echo
-    echo "| round trip, $N sequential calls | p50 µs | p99 µs | mean µs | bytes out/back |"
+    echo "| round trip, $n_mesh sequential calls each ($MESH_ROUNDS interleaved rounds) | p50 µs | p99 µs | mean µs | bytes out/back |"
     echo "|---|---:|---:|---:|---:|"
     echo "| (d) mesh: tl_client → gateway → testsvc echo.get → back | $mesh_p50 | $mesh_p99 | $mesh_mean | $req_bytes/$rep_bytes |"
     echo "| (d') bare ZeroMQ REQ/REP, tcp loopback, 2 processes | $bare_p50 | $bare_p99 | $bare_mean | $req_bytes/$rep_bytes |"
     echo "| ratio mesh / bare | $r_d50 | $r_d99 | $(ratio "$mesh_mean" "$bare_mean") | |"
+    echo "| (d'') mesh.ping, answered by the gateway itself (one leg) | $ping_p50 | $ping_p99 | $ping_mean | $ping_bytes |"
+    echo "| ratio mesh.ping / bare | $(ratio "$ping_p50" "$bare_p50") | $(ratio "$ping_p99" "$bare_p99") | $(ratio "$ping_mean" "$bare_mean") | |"
     echo
     echo "| target | measured | verdict |"
     echo "|---|---:|---|"

@@ -5,6 +5,14 @@
 //                               their queues and live instances
 //    tallyctl ping              round trip to each gateway
 //    tallyctl keygen NAME [DIR] a CURVE certificate pair: NAME, NAME_secret
+//    tallyctl jobs list SERVICE [--state S] [--limit N]
+//                               a service's durable jobs (due, running,
+//                               dead, done or all), newest first
+//    tallyctl jobs retry SERVICE ID
+//                               a dead or failed job runs again now
+//    tallyctl jobs run-due SERVICE [--at TIME]
+//                               runs every job due at TIME (RFC 3339,
+//                               default now) on one instance, and waits
 #include "tl_client.h"
 #include "tl_error.h"
 #include "tl_limits.h"
@@ -131,13 +139,163 @@ s_keygen (const char *name, const char *dir)
     return 0;
 }
 
+//  Calls SERVICE.method with `params` (name, value pairs, NULL-ended) and
+//  returns the reply (the caller's), or NULL after printing why.
+static tl_msg_t *
+s_jobs_call (const char *service, const char *method, const char *const *params,
+             int timeout_ms)
+{
+    tl_msg_t *request = tl_msg_new (TL_MSG_REQUEST);
+    tl_client_t *client = tl_client_new (s_mesh ());
+    if (!request || !client) {
+        fprintf (stderr, "tallyctl: bad TALLY_MESH %s\n", s_mesh ());
+        tl_msg_destroy (&request);
+        tl_client_destroy (&client);
+        return NULL;
+    }
+    tl_msg_set_str (request, TL_MSG_SERVICE, service);
+    tl_msg_set_str (request, TL_MSG_METHOD, method);
+    for (int i = 0; params [i]; i += 2)
+        tl_msg_add_param (request, params [i], params [i + 1]);
+    tl_msg_set_deadline (request, tl_msg_now_ms () + (uint64_t) timeout_ms);
+    tl_msg_t *reply = NULL;
+    int rc = tl_client_call (client, request, &reply);
+    tl_msg_destroy (&request);
+    tl_client_destroy (&client);
+    if (rc) {
+        fprintf (stderr, "tallyctl: %s %s: %s\n", service, method, tl_strerror (rc));
+        return NULL;
+    }
+    if (tl_msg_status (reply) >= 300) {
+        const msgpack_object *error = tl_mp_get (tl_msg_body (reply), "error");
+        fprintf (stderr, "tallyctl: %s %s: %d ", service, method, tl_msg_status (reply));
+        const msgpack_object *code = tl_mp_get (error, "code");
+        const msgpack_object *message = tl_mp_get (error, "message");
+        if (code && code->type == MSGPACK_OBJECT_STR)
+            fprintf (stderr, "%.*s: ", (int) code->via.str.size, code->via.str.ptr);
+        if (message && message->type == MSGPACK_OBJECT_STR)
+            fprintf (stderr, "%.*s", (int) message->via.str.size, message->via.str.ptr);
+        fprintf (stderr, "\n");
+        tl_msg_destroy (&reply);
+    }
+    return reply;
+}
+
+//  Prints a str field padded to `width` ("-" when it is not a str).
+static void
+s_print_field (const msgpack_object *obj, int width)
+{
+    bool str = obj && obj->type == MSGPACK_OBJECT_STR;
+    int size = str ? (int) obj->via.str.size : 1;
+    printf ("%.*s%*s", size, str ? obj->via.str.ptr : "-", width > size ? width - size : 0, "");
+}
+
+static int
+s_jobs_list (const char *service, const char *state, const char *limit)
+{
+    const char *params [] = { "state", state, "limit", limit, NULL, NULL };
+    if (!limit)
+        params [2] = NULL;
+    tl_msg_t *reply = s_jobs_call (service, "jobs.list", params, 5000);
+    if (!reply)
+        return 1;
+    const msgpack_object *items = tl_mp_get (tl_msg_body (reply), "items");
+    printf ("%-8s %-8s %-24s %-9s %-21s %s\n",
+            "ID", "STATE", "KIND", "ATTEMPTS", "RUN_AT", "UNIQUE_KEY / LAST_ERROR");
+    for (uint32_t i = 0; items && items->type == MSGPACK_OBJECT_ARRAY
+                      && i < items->via.array.size; i++) {
+        const msgpack_object *item = &items->via.array.ptr [i];
+        printf ("%-8lld ", s_int (tl_mp_get (item, "id")));
+        s_print_field (tl_mp_get (item, "state"), 9);
+        s_print_field (tl_mp_get (item, "kind"), 25);
+        char attempts [48];
+        snprintf (attempts, sizeof attempts, "%lld/%lld", s_int (tl_mp_get (item, "attempts")),
+                  s_int (tl_mp_get (item, "max_attempts")));
+        printf ("%-9s ", attempts);
+        s_print_field (tl_mp_get (item, "run_at"), 22);
+        s_print_field (tl_mp_get (item, "unique_key"), 0);
+        const msgpack_object *error = tl_mp_get (item, "last_error");
+        if (error && error->type == MSGPACK_OBJECT_STR) {
+            printf ("  error: ");
+            s_print_field (error, 0);
+        }
+        printf ("\n");
+    }
+    tl_msg_destroy (&reply);
+    return 0;
+}
+
+static int
+s_jobs_retry (const char *service, const char *id)
+{
+    const char *params [] = { "id", id, NULL, NULL };
+    tl_msg_t *reply = s_jobs_call (service, "jobs.retry", params, 5000);
+    if (!reply)
+        return 1;
+    printf ("job %s of %s is due again\n", id, service);
+    tl_msg_destroy (&reply);
+    return 0;
+}
+
+static int
+s_jobs_run_due (const char *service, const char *at)
+{
+    const char *params [] = { "at", at, NULL, NULL };
+    if (!at)
+        params [0] = NULL;
+    tl_msg_t *reply = s_jobs_call (service, "jobs.run_due", params, TL_MAX_DEADLINE_MSEC);
+    if (!reply)
+        return 1;
+    const msgpack_object *body = tl_msg_body (reply);
+    printf ("ran %lld job(s) due at %s, %lld failed\n", s_int (tl_mp_get (body, "ran")),
+            at ? at : "now", s_int (tl_mp_get (body, "failed")));
+    tl_msg_destroy (&reply);
+    return 0;
+}
+
+//  tallyctl jobs list|retry|run-due SERVICE ...; returns the exit code.
+static int
+s_jobs (int argc, char *argv [])
+{
+    if (argc < 4)
+        return -1;
+    const char *command = argv [2];
+    const char *service = argv [3];
+    const char *state = "all", *limit = NULL, *at = NULL;
+    int i = 4;
+    if (streq (command, "retry"))
+        return argc == 5 ? s_jobs_retry (service, argv [4]) : -1;
+    for (; i + 1 < argc; i += 2) {
+        if (streq (command, "list") && streq (argv [i], "--state"))
+            state = argv [i + 1];
+        else
+        if (streq (command, "list") && streq (argv [i], "--limit"))
+            limit = argv [i + 1];
+        else
+        if (streq (command, "run-due") && streq (argv [i], "--at"))
+            at = argv [i + 1];
+        else
+            return -1;
+    }
+    if (i != argc)
+        return -1;
+    if (streq (command, "list"))
+        return s_jobs_list (service, state, limit);
+    if (streq (command, "run-due"))
+        return s_jobs_run_due (service, at);
+    return -1;
+}
+
 static void
 s_usage (void)
 {
     fprintf (stderr,
         "usage: tallyctl status            the mesh as each gateway of TALLY_MESH sees it\n"
         "       tallyctl ping              round trip to each gateway\n"
-        "       tallyctl keygen NAME [DIR] write a CURVE certificate pair\n");
+        "       tallyctl keygen NAME [DIR] write a CURVE certificate pair\n"
+        "       tallyctl jobs list SERVICE [--state due|running|dead|done|all] [--limit N]\n"
+        "       tallyctl jobs retry SERVICE ID\n"
+        "       tallyctl jobs run-due SERVICE [--at RFC3339-TIME]\n");
 }
 
 int
@@ -158,6 +316,14 @@ main (int argc, char *argv [])
     else
     if (streq (argv [1], "keygen") && argc >= 3)
         rc = s_keygen (argv [2], argc >= 4 ? argv [3] : ".");
+    else
+    if (streq (argv [1], "jobs")) {
+        rc = s_jobs (argc, argv);
+        if (rc < 0) {
+            s_usage ();
+            rc = 2;
+        }
+    }
     else
         s_usage ();
     zsys_shutdown ();

@@ -711,6 +711,10 @@ s_handle (gw_broker_t *self, zmsg_t *zmsg)
                 s_send_kind (self, id, id_size, TL_MSG_DISCONNECT);
             break;
         case TL_MSG_DISCONNECT:
+            //  Acknowledge: everything sent to this peer before is ahead of
+            //  this answer on the wire, so once it has the answer and is
+            //  idle, a draining worker may exit without losing a request.
+            s_send_kind (self, id, id_size, TL_MSG_DISCONNECT);
             if (peer && peer->service) {
                 //  Drain: no new work, but replies still count.
                 tl_log (TL_LOG_INFO, NULL, "instance %s of %s draining",

@@ -39,7 +39,19 @@ struct _gw_http_t {
     bool quiesced;
     size_t active;
     zlistx_t *suspended;            //  s_req_t * waiting on the mesh
+    zlistx_t *connections;          //  s_conn_t *, to bound header time
 };
+
+//  One TCP connection. `waiting_since` is when it last started waiting for
+//  a request's headers (its opening, or the end of the previous request):
+//  headers must be complete within TL_HTTP_IDLE_TIMEOUT_SEC of it, however
+//  slowly they trickle in.
+typedef struct {
+    struct MHD_Connection *conn;
+    int64_t waiting_since;          //  monotonic usec
+    bool in_request;
+    void *handle;                   //  in http->connections
+} s_conn_t;
 
 typedef enum {
     S_RECEIVING,                    //  headers seen, body arriving
@@ -189,6 +201,13 @@ static void
 s_respond_reply (s_req_t *req, tl_msg_t *reply)
 {
     int status = tl_msg_status (reply);
+    if (status < 200 || status == 304) {
+        //  Not a final answer, or one only the gateway may give.
+        tl_log (TL_LOG_ERROR, req->request_id, "service %s answered status %d",
+                req->route ? req->route->service : "?", status);
+        s_error (req, 502, "bad_gateway", "the service sent an invalid reply", NULL);
+        return;
+    }
     const msgpack_object *body = tl_msg_body (reply);
     struct MHD_Response *response = NULL;
     const char *content_type = tl_msg_header (reply, "Content-Type");
@@ -610,9 +629,16 @@ s_make_request_id (s_req_t *req)
             return;
         }
     }
-    unsigned char bytes [16];
-    randombytes_buf (bytes, sizeof bytes);
-    sodium_bin2hex (req->request_id, sizeof req->request_id, bytes, sizeof bytes);
+    //  Unique, not secret: a random prefix per process and a counter, so
+    //  that a request costs no getrandom() call.
+    static char prefix [17];
+    static uint64_t counter;
+    if (!prefix [0]) {
+        unsigned char bytes [8];
+        randombytes_buf (bytes, sizeof bytes);
+        sodium_bin2hex (prefix, sizeof prefix, bytes, sizeof bytes);
+    }
+    snprintf (req->request_id, sizeof req->request_id, "%s%016" PRIx64, prefix, ++counter);
 }
 
 //  True when the request announces a body (Content-Length > 0 or chunked).
@@ -717,6 +743,10 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         snprintf (req->method, sizeof req->method, "%s", method);
         *con_cls = req;
         http->active++;
+        const union MHD_ConnectionInfo *info =
+            MHD_get_connection_info (conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        if (info && info->socket_context)
+            ((s_conn_t *) info->socket_context)->in_request = true;
         s_make_request_id (req);
         s_begin (req, url, method);
         //  A refusal of a request that announced a body is sent at once,
@@ -811,6 +841,36 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
     free (req);
     *con_cls = NULL;
     http->active--;
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (info && info->socket_context) {
+        s_conn_t *c = (s_conn_t *) info->socket_context;
+        c->in_request = false;
+        c->waiting_since = zclock_usecs ();
+    }
+}
+
+static void
+s_connection (void *cls, struct MHD_Connection *conn, void **socket_context,
+              enum MHD_ConnectionNotificationCode toe)
+{
+    gw_http_t *http = (gw_http_t *) cls;
+    s_conn_t *c = (s_conn_t *) *socket_context;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        c = calloc (1, sizeof *c);
+        if (c) {
+            c->conn = conn;
+            c->waiting_since = zclock_usecs ();
+            c->handle = zlistx_add_end (http->connections, c);
+        }
+        *socket_context = c;
+    }
+    else
+    if (c) {
+        zlistx_delete (http->connections, c->handle);
+        free (c);
+        *socket_context = NULL;
+    }
 }
 
 //  Leaves percent-escapes in place: the router decodes path segments
@@ -848,7 +908,10 @@ gw_http_new (const gw_http_config_t *config, gw_router_t *router,
     self->broker = broker;
     self->metrics = metrics;
     self->suspended = zlistx_new ();
-    if (!self->suspended) {
+    self->connections = zlistx_new ();
+    if (!self->suspended || !self->connections) {
+        zlistx_destroy (&self->suspended);
+        zlistx_destroy (&self->connections);
         free (self);
         return NULL;
     }
@@ -890,6 +953,7 @@ gw_http_new (const gw_http_config_t *config, gw_router_t *router,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) TL_HTTP_MAX_HEADER_BYTES * 2,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 1024,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_NOTIFY_CONNECTION, s_connection, self,
         MHD_OPTION_UNESCAPE_CALLBACK, s_no_unescape, NULL,
         MHD_OPTION_END);
     if (!self->daemon) {
@@ -910,6 +974,7 @@ gw_http_destroy (gw_http_t **self_p)
     if (self->daemon)
         MHD_stop_daemon (self->daemon);
     zlistx_destroy (&self->suspended);
+    zlistx_destroy (&self->connections);
     free (self->cors);
     free (self);
     *self_p = NULL;
@@ -970,6 +1035,19 @@ gw_http_tick (gw_http_t *self)
             s_resume (req);
         }
         req = next;
+    }
+    //  Headers that trickle in byte by byte reset libmicrohttpd's idle
+    //  timer: bound the time to a complete request head ourselves.
+    int64_t limit = zclock_usecs () - TL_HTTP_IDLE_TIMEOUT_SEC * 1000000LL;
+    for (s_conn_t *c = (s_conn_t *) zlistx_first (self->connections); c;
+         c = (s_conn_t *) zlistx_next (self->connections)) {
+        if (!c->in_request && c->waiting_since < limit) {
+            const union MHD_ConnectionInfo *info =
+                MHD_get_connection_info (c->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+            if (info)
+                shutdown (info->connect_fd, SHUT_RDWR);
+            c->waiting_since = INT64_MAX;   //  once; libmicrohttpd closes it
+        }
     }
 }
 

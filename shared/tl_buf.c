@@ -300,7 +300,8 @@ tl_buf_test (bool verbose)
     assert (tl_buf_size (buf) == 100000);
     assert (tl_buf_append (buf, "a", 1) == TL_ETOOBIG);
     //  The last ten bytes, then the terminating NUL.
-    assert (memcmp (tl_buf_data (buf) + 99990, "\0abcdefgh", 11) == 0);
+    static const char tail [11] = "\0abcdefgh\0";
+    assert (memcmp (tl_buf_data (buf) + 99990, tail, sizeof tail) == 0);
     tl_buf_reset (buf);
     for (int i = 0; i < 1000; i++)
         assert (tl_buf_printf (buf, "%03d,", i) == 0);

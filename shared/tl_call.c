@@ -21,7 +21,9 @@ struct _tl_call_t {
     msgpack_packer packer;
     bool has_body;
     tl_msg_t *reply;            //  headers collect here
-    void *pipe;                 //  to the runtime's main thread, borrowed
+    void *to_main;              //  runtime sockets, borrowed
+    void *from_main;
+    int worker;
 };
 
 tl_call_t *
@@ -58,7 +60,13 @@ tl_call_destroy (tl_call_t **self_p)
 }
 
 tl_msg_t *tl_call_request (tl_call_t *self) { return self->request; }
-void tl_call_set_pipe (tl_call_t *self, void *pipe) { self->pipe = pipe; }
+void
+tl_call_set_runtime (tl_call_t *self, void *to_main, void *from_main, int worker)
+{
+    self->to_main = to_main;
+    self->from_main = from_main;
+    self->worker = worker;
+}
 const char *tl_call_method (tl_call_t *self) { return tl_msg_str (self->request, TL_MSG_METHOD); }
 const char *tl_call_user (tl_call_t *self) { return tl_msg_str (self->request, TL_MSG_USER_ID); }
 uint64_t tl_call_deadline (tl_call_t *self) { return tl_msg_deadline (self->request); }
@@ -162,7 +170,7 @@ tl_call_call (tl_call_t *self, const char *service, const char *method,
               const void *body, size_t body_size, tl_msg_t **reply_p)
 {
     *reply_p = NULL;
-    if (!self->pipe)
+    if (!self->to_main)
         return TL_EUNAVAIL;
     tl_msg_t *request = tl_msg_new (TL_MSG_REQUEST);
     if (!request)
@@ -177,7 +185,8 @@ tl_call_call (tl_call_t *self, const char *service, const char *method,
     }
     //  The main thread sends it on this call's link, with `parent` set,
     //  and hands back the reply (or NULL if the link is gone).
-    if (zmq_send (self->pipe, &request, sizeof request, 0) != sizeof request) {
+    tl_call_note_t note = { self->worker, request };
+    if (zmq_send (self->to_main, &note, sizeof note, 0) != sizeof note) {
         tl_msg_destroy (&request);
         return TL_EIO;
     }
@@ -185,14 +194,14 @@ tl_call_call (tl_call_t *self, const char *service, const char *method,
         uint64_t now = tl_msg_now_ms ();
         uint64_t deadline = tl_call_deadline (self);
         long wait = deadline > now ? (long) (deadline - now) : 0;
-        zmq_pollitem_t item = { self->pipe, 0, ZMQ_POLLIN, 0 };
+        zmq_pollitem_t item = { self->from_main, 0, ZMQ_POLLIN, 0 };
         int n = zmq_poll (&item, 1, wait);
         if (n < 0 && zmq_errno () == EINTR)
             continue;
         if (n <= 0)
             return TL_ETIMEDOUT;        //  the main thread drops a late reply
         tl_msg_t *reply = NULL;
-        if (zmq_recv (self->pipe, &reply, sizeof reply, 0) != sizeof reply)
+        if (zmq_recv (self->from_main, &reply, sizeof reply, 0) != sizeof reply)
             return TL_EIO;
         if (!reply)
             return TL_EUNAVAIL;

@@ -76,9 +76,17 @@ int tl_call_call (tl_call_t *self, const char *service, const char *method,
 tl_call_t *tl_call_new (tl_msg_t **request_p, tl_db_t *db);
 void tl_call_destroy (tl_call_t **self_p);
 tl_msg_t *tl_call_request (tl_call_t *self);
-//  The handler thread's pipe to the runtime's main thread (a raw ZeroMQ
-//  PAIR socket, borrowed), through which nested calls travel.
-void tl_call_set_pipe (tl_call_t *self, void *pipe);
+//  What a handler thread tells the runtime's main thread: its reply, or a
+//  nested request (told apart by the message's kind).
+typedef struct {
+    int worker;                 //  the handler thread's index
+    tl_msg_t *msg;
+} tl_call_note_t;
+
+//  Connects the call to the runtime: `to_main` (a PUSH socket) carries
+//  notes to the main thread, `from_main` (a PAIR socket) brings replies to
+//  nested calls; both raw ZeroMQ sockets, borrowed.
+void tl_call_set_runtime (tl_call_t *self, void *to_main, void *from_main, int worker);
 //  Builds the reply message (the caller's): id copied from the request.
 tl_msg_t *tl_call_take_reply (tl_call_t *self);
 //  Sets the reply from a stored, encoded reply message (idempotent replay).

@@ -41,6 +41,9 @@
 #define TL_WORKER_THREADS_DEFAULT  4
 #define TL_WORKER_THREADS_MAX      64
 #define TL_WORKER_BACKLOG          256      //  requests queued locally
+#define TL_WORKER_PREFETCH         2        //  capacity announced per thread:
+                                            //  the next request is already here
+                                            //  when a thread finishes
 
 //  ---------------------------------------------------------------------
 //  HTTP (gateway)
@@ -79,5 +82,24 @@
 #define TL_ROUTER_MAX_SERVICES     64       //  declaration files
 #define TL_DECL_MAX_BYTES          (1L * 1024 * 1024)   //  one declaration
 #define TL_DECL_MAX_FIELDS         64       //  `fields` of one method
+
+//  ---------------------------------------------------------------------
+//  Jobs (shared/tl_jobs.c)
+#define TL_JOBS_LEASE_MS           60000    //  a claim holds a job this long
+#define TL_JOBS_POLL_MS            1000     //  jobs thread: look even unwoken
+#define TL_JOBS_BACKOFF_BASE_MS    1000     //  retry n waits base * 2^(n-1)
+#define TL_JOBS_BACKOFF_CAP_MS     3600000  //  ... at most an hour (+ jitter)
+#define TL_JOBS_MAX_ATTEMPTS_DEFAULT 20
+#define TL_JOBS_MAX_ATTEMPTS_MAX   1000
+#define TL_JOBS_MAX_KIND_LEN       64       //  kinds and schedule names
+#define TL_JOBS_MAX_KEY_LEN        255      //  unique keys
+#define TL_JOBS_MAX_PAYLOAD        (1L * 1024 * 1024)
+#define TL_JOBS_MAX_ERROR_LEN      1024     //  last_error kept
+#define TL_JOBS_MAX_HANDLERS       64       //  job kinds of one service
+#define TL_JOBS_MAX_SCHEDULES      64
+#define TL_JOBS_CLAIM_MAX          100      //  jobs one claim takes
+#define TL_JOBS_RUN_DUE_MAX        1000     //  jobs one jobs.run_due runs
+#define TL_JOBS_DONE_TTL_HOURS     (7 * 24) //  done jobs without a key
+#define TL_JOBS_PURGE_BATCH        10000
 
 #endif

@@ -14,12 +14,14 @@
 
 static const char *s_program = "tally";
 static tl_log_level_t s_level = TL_LOG_INFO;
+static int s_pid;                   //  cached: getpid is a syscall per call
 static const char *s_level_names [] = { "debug", "info", "warn", "error" };
 
 void
 tl_log_init (const char *program)
 {
     s_program = program;
+    s_pid = (int) getpid ();
     const char *level = getenv ("TALLY_LOG_LEVEL");
     for (int i = 0; level && i < 4; i++)
         if (strcmp (level, s_level_names [i]) == 0)
@@ -73,7 +75,7 @@ s_head (char *line, tl_log_level_t level)
     int n = snprintf (line, S_LINE_MAX,
                       "{\"ts\":\"%s.%03dZ\",\"level\":\"%s\",\"prog\":\"%s\",\"pid\":%d",
                       ts, (int) (tv.tv_usec / 1000), s_level_names [level],
-                      s_program, (int) getpid ());
+                      s_program, s_pid ? s_pid : (int) getpid ());
     return n > 0 && n < S_LINE_MAX ? (size_t) n : 0;
 }
 

@@ -36,6 +36,29 @@ static const s_runtime_t s_runtime [] = {
         "CREATE INDEX IF NOT EXISTS idempotency_keys_created_at\n"
         "    ON idempotency_keys (created_at);\n"
     },
+    {   "tally_runtime_002_jobs",
+        //  tl_jobs.c: durable jobs. A job is due while done_at and dead_at
+        //  are NULL and run_at has come; locked_until is its lease.
+        "CREATE TABLE IF NOT EXISTS jobs (\n"
+        "    id           bigserial PRIMARY KEY,\n"
+        "    kind         text NOT NULL,\n"
+        "    payload      bytea,\n"
+        "    unique_key   text UNIQUE,\n"
+        "    run_at       timestamptz NOT NULL DEFAULT now(),\n"
+        "    attempts     int NOT NULL DEFAULT 0,\n"
+        "    max_attempts int NOT NULL,\n"
+        "    last_error   text,\n"
+        "    locked_until timestamptz,\n"
+        "    locked_by    text,\n"
+        "    done_at      timestamptz,\n"
+        "    dead_at      timestamptz,\n"
+        "    created_at   timestamptz NOT NULL DEFAULT now()\n"
+        ");\n"
+        "CREATE INDEX IF NOT EXISTS jobs_due ON jobs (run_at, id)\n"
+        "    WHERE done_at IS NULL AND dead_at IS NULL;\n"
+        "CREATE INDEX IF NOT EXISTS jobs_done_at ON jobs (done_at)\n"
+        "    WHERE done_at IS NOT NULL AND unique_key IS NULL;\n"
+    },
     { NULL, NULL }
 };
 
@@ -384,8 +407,10 @@ tl_migrate_test (bool verbose)
     }
     assert (total == 3);
     assert (s_test_count (db, "SELECT count(*) FROM items", NULL) == 3);
-    assert (s_test_count (db, "SELECT count(*) FROM schema_migrations", NULL) == 4);
+    int runtime = (int) (sizeof s_runtime / sizeof s_runtime [0]) - 1;
+    assert (s_test_count (db, "SELECT count(*) FROM schema_migrations", NULL) == 3 + runtime);
     assert (s_test_table (db, schema, "idempotency_keys"));
+    assert (s_test_table (db, schema, "jobs"));
     assert (s_test_table (db, schema, "schema_migrations"));
     assert (!s_test_table (db, "public", "items"));
 

@@ -36,6 +36,7 @@ typedef struct {
     zsock_t *sock;
     uint64_t last_heard;        //  monotonic ms
     uint64_t last_sent;
+    bool drained;               //  the gateway acknowledged our disconnect
 } s_link_t;
 
 //  One handler thread, seen from the main thread.
@@ -43,7 +44,7 @@ typedef struct {
     tl_service_t *service;
     int index;
     pthread_t thread;
-    zsock_t *pipe;              //  main's end
+    zsock_t *pipe;              //  main → thread (PAIR, main's end)
     char endpoint [64];         //  inproc address of the pair
     bool started;
     bool busy;
@@ -75,6 +76,8 @@ struct _tl_service_t {
     s_link_t links [TL_MAX_GATEWAYS];
     int nlinks;
     s_worker_t *workers;
+    zsock_t *notes;             //  thread → main (PULL): tl_call_note_t
+    char notes_endpoint [64];
     zlistx_t *backlog;          //  s_job_t *
     bool draining;
     uint64_t drain_started;
@@ -83,6 +86,10 @@ struct _tl_service_t {
     bool health_started;
     atomic_bool db_ok;
     atomic_bool stopping;
+    //  Durable jobs: kinds and schedules, and the thread that runs them
+    tl_jobs_t *jobs;
+    pthread_t jobs_thread;
+    bool jobs_started;
 };
 
 static uint64_t
@@ -137,6 +144,7 @@ tl_service_destroy (tl_service_t **self_p)
         job = (s_job_t *) zlistx_next (self->backlog);
     }
     zlistx_destroy (&self->backlog);
+    tl_jobs_destroy (&self->jobs);
     free (self->db_url);
     free (self);
     *self_p = NULL;
@@ -283,7 +291,8 @@ s_idem_tx (tl_db_t *db, void *arg)
 
 //  Runs one request on this thread. Returns the reply (the caller's).
 static tl_msg_t *
-s_handle (tl_service_t *self, tl_db_t *db, void *pipe, tl_msg_t *request)
+s_handle (tl_service_t *self, tl_db_t *db, void *to_main, void *from_main,
+          int worker, tl_msg_t *request)
 {
     const char *method = tl_msg_str (request, TL_MSG_METHOD);
     tl_handler_fn *fn = s_lookup (self, method);
@@ -304,7 +313,7 @@ s_handle (tl_service_t *self, tl_db_t *db, void *pipe, tl_msg_t *request)
         tl_msg_destroy (&req);
         return NULL;
     }
-    tl_call_set_pipe (call, pipe);
+    tl_call_set_runtime (call, to_main, from_main, worker);
     tl_msg_t *reply = NULL;
     if (with_key) {
         s_idem_run_t run = { call, fn, NULL };
@@ -332,7 +341,8 @@ s_worker_thread (void *arg)
     s_worker_t *worker = (s_worker_t *) arg;
     tl_service_t *self = worker->service;
     zsock_t *pipe = zsock_new_pair (worker->endpoint);      //  ">inproc://…"
-    assert (pipe);
+    zsock_t *notes = zsock_new_push (self->notes_endpoint);
+    assert (pipe && notes);
     tl_db_t *db = NULL;
 
     while (true) {
@@ -357,11 +367,14 @@ s_worker_thread (void *arg)
                 tl_db_destroy (&db);
             }
         }
-        tl_msg_t *reply = s_handle (self, db, zsock_resolve (pipe), request);
+        tl_msg_t *reply = s_handle (self, db, zsock_resolve (notes), zsock_resolve (pipe),
+                                    worker->index, request);
         tl_msg_destroy (&request);
-        zmq_send (zsock_resolve (pipe), &reply, sizeof reply, 0);
+        tl_call_note_t note = { worker->index, reply };
+        zmq_send (zsock_resolve (notes), &note, sizeof note, 0);
     }
     tl_db_destroy (&db);
+    zsock_destroy (&notes);
     zsock_destroy (&pipe);
     return NULL;
 }
@@ -408,7 +421,8 @@ s_link_send (tl_service_t *self, int index, tl_msg_kind_t kind)
     tl_msg_set_str (msg, TL_MSG_INSTANCE, self->instance);
     if (kind == TL_MSG_READY) {
         tl_msg_set_str (msg, TL_MSG_SERVICE, self->name);
-        tl_msg_set_capacity (msg, self->nthreads);
+        int capacity = self->nthreads * TL_WORKER_PREFETCH;
+        tl_msg_set_capacity (msg, capacity < TL_MAX_CAPACITY ? capacity : TL_MAX_CAPACITY);
     }
     if (kind != TL_MSG_DISCONNECT)
         tl_msg_set_db_ok (msg, atomic_load (&self->db_ok));
@@ -549,9 +563,12 @@ s_link_readable (zloop_t *loop, zsock_t *sock, void *arg)
             s_nested_reply (self, &msg);
             break;
         case TL_MSG_DISCONNECT:
-            //  The gateway does not know us (it restarted, or thought us
-            //  dead): announce ourselves again unless we are leaving.
-            if (!self->draining)
+            //  Draining: the gateway's answer to ours; every request it sent
+            //  us came before it. Otherwise the gateway does not know us (it
+            //  restarted, or thought us dead): announce ourselves again.
+            if (self->draining)
+                link->drained = true;
+            else
                 s_link_send (self, index, TL_MSG_READY);
             break;
         default:
@@ -601,26 +618,28 @@ s_nested_reply (tl_service_t *self, tl_msg_t **reply_p)
     tl_msg_destroy (reply_p);
 }
 
+//  Notes from the handler threads, all on one socket so that the loop
+//  polls the same few sockets whatever the number of threads.
 static int
-s_worker_readable (zloop_t *loop, zsock_t *sock, void *arg)
+s_notes_readable (zloop_t *loop, zsock_t *sock, void *arg)
 {
     tl_service_t *self = (tl_service_t *) arg;
-    tl_msg_t *msg = NULL;
-    if (zmq_recv (zsock_resolve (sock), &msg, sizeof msg, ZMQ_DONTWAIT) != sizeof msg)
-        return 0;
-    for (int i = 0; i < self->nthreads; i++) {
-        s_worker_t *worker = &self->workers [i];
-        if (worker->pipe != sock)
+    tl_call_note_t note;
+    while (zmq_recv (zsock_resolve (sock), &note, sizeof note, ZMQ_DONTWAIT) == sizeof note) {
+        if (note.worker < 0 || note.worker >= self->nthreads) {
+            tl_msg_destroy (&note.msg);
             continue;
-        if (msg && tl_msg_kind (msg) == TL_MSG_REQUEST)
-            s_nested_call (self, worker, &msg);
+        }
+        s_worker_t *worker = &self->workers [note.worker];
+        if (note.msg && tl_msg_kind (note.msg) == TL_MSG_REQUEST)
+            s_nested_call (self, worker, &note.msg);
         else {
             worker->busy = false;
             worker->nested_id [0] = 0;
-            s_send_reply (self, worker->link, &msg);
+            s_send_reply (self, worker->link, &note.msg);
         }
+        tl_msg_destroy (&note.msg);
     }
-    tl_msg_destroy (&msg);
     s_dispatch (self);
     return 0;
 }
@@ -650,7 +669,14 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
             s_link_send (self, i, TL_MSG_DISCONNECT);
     }
     if (self->draining) {
-        if (s_idle (self))
+        //  Done when no gateway can still have work on its way to us: each
+        //  acknowledged the disconnect, or has been silent past liveness.
+        bool quiet = true;
+        for (int i = 0; i < self->nlinks; i++)
+            quiet = quiet && (self->links [i].drained
+                          ||  now - self->links [i].last_heard
+                                > TL_HEARTBEAT_MSEC * TL_HEARTBEAT_LIVENESS);
+        if (quiet && s_idle (self))
             return -1;
         if (now - self->drain_started > TL_DRAIN_GRACE_MSEC) {
             tl_log (TL_LOG_WARN, NULL, "drain grace period over, leaving work unfinished");
@@ -669,6 +695,234 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
             s_link_send (self, i, TL_MSG_HEARTBEAT);
     }
     return 0;
+}
+
+//  ---------------------------------------------------------------------
+//  Durable jobs (tl_jobs.h): the registry, the jobs thread, and the
+//  operators' jobs.* methods
+
+//  The running service's registry, for the jobs.* handlers (which see only
+//  their call): one service runs per process.
+static tl_jobs_t *s_jobs_registry;
+
+static tl_jobs_t *
+s_jobs (tl_service_t *self)
+{
+    if (!self->jobs)
+        self->jobs = tl_jobs_new (NULL);
+    return self->jobs;
+}
+
+int
+tl_service_job (tl_service_t *self, const char *kind, tl_job_fn *fn)
+{
+    tl_jobs_t *jobs = s_jobs (self);
+    return jobs ? tl_jobs_on (jobs, kind, fn) : TL_ENOMEM;
+}
+
+int
+tl_service_schedule (tl_service_t *self, const char *name, const char *kind,
+                     const char *spec)
+{
+    tl_jobs_t *jobs = s_jobs (self);
+    return jobs ? tl_jobs_schedule (jobs, name, kind, spec) : TL_ENOMEM;
+}
+
+static bool
+s_jobs_stopping (tl_service_t *self)
+{
+    return atomic_load (&self->stopping) || zsys_interrupted;
+}
+
+//  Opens the jobs thread's connection, with the service's statements.
+static tl_db_t *
+s_jobs_connect (tl_service_t *self)
+{
+    tl_db_t *db = tl_db_new (self->db_url, self->name);
+    if (db && self->thread_init && self->thread_init (db, self->thread_init_arg) != 0) {
+        tl_log (TL_LOG_ERROR, NULL, "jobs thread init failed: %s", tl_db_errmsg (db));
+        tl_db_destroy (&db);
+    }
+    return db;
+}
+
+//  Materialises the schedules, runs due jobs one at a time, then sleeps
+//  until a NOTIFY or TL_JOBS_POLL_MS. On a drain it takes no new job and
+//  leaves once the job in hand is finished.
+static void *
+s_jobs_thread (void *arg)
+{
+    tl_service_t *self = (tl_service_t *) arg;
+    tl_db_t *db = NULL;
+    int listener = 0;
+    int64_t next_purge = zclock_mono () + 60 * 1000;
+    while (!s_jobs_stopping (self)) {
+        if (!db)
+            db = s_jobs_connect (self);
+        int rc = db ? tl_jobs_materialise (self->jobs, db, 0) : TL_EUNAVAIL;
+        if (rc < 0 && db)
+            tl_log (TL_LOG_WARN, NULL, "schedules not materialised: %s: %s",
+                    tl_strerror (rc), tl_db_errmsg (db));
+        while (db && !s_jobs_stopping (self)) {
+            tl_job_ctx_t *job = NULL;
+            if (tl_jobs_claim (self->jobs, db, 0, 1, &job) <= 0)
+                break;
+            tl_jobs_run (self->jobs, db, job);
+            tl_job_ctx_destroy (&job);
+        }
+        if (db && zclock_mono () >= next_purge) {
+            int purged = tl_jobs_purge (db);
+            if (purged > 0)
+                tl_log (TL_LOG_INFO, NULL, "purged %d done job(s)", purged);
+            next_purge = zclock_mono () + 5 * 60 * 1000;
+        }
+        //  Short slices, so that a drain is noticed at once
+        int64_t until = zclock_mono () + TL_JOBS_POLL_MS;
+        bool woken = false;
+        while (!woken && !s_jobs_stopping (self) && zclock_mono () < until) {
+            rc = db ? tl_jobs_wait (db, &listener, 100) : TL_EUNAVAIL;
+            if (rc < 0)
+                zclock_sleep (100);         //  the next round reconnects
+            woken = rc == 1;
+        }
+    }
+    tl_db_destroy (&db);
+    return NULL;
+}
+
+//  Starts the jobs thread when the service has job kinds or schedules.
+//  Called with signals blocked.
+static int
+s_jobs_start (tl_service_t *self)
+{
+    if (!self->jobs)
+        return 0;
+    if (pthread_create (&self->jobs_thread, NULL, s_jobs_thread, self))
+        return TL_ENOMEM;
+    self->jobs_started = true;
+    return 0;
+}
+
+static void
+s_jobs_stop (tl_service_t *self)
+{
+    if (self->jobs_started)
+        pthread_join (self->jobs_thread, NULL);
+    self->jobs_started = false;
+}
+
+//  jobs.* are for operators on the mesh: never on a user's behalf.
+static bool
+s_jobs_allowed (tl_call_t *call)
+{
+    if (!tl_call_user (call))
+        return true;
+    tl_call_error (call, 403, "forbidden", "jobs methods are for operators");
+    return false;
+}
+
+//  jobs.list: params state (default all), limit.
+static void
+s_jobs_list (tl_call_t *call)
+{
+    if (!s_jobs_allowed (call))
+        return;
+    const char *state = tl_call_param (call, "state");
+    const char *limit_text = tl_call_param (call, "limit");
+    char *end = NULL;
+    long limit = limit_text ? strtol (limit_text, &end, 10) : TL_LIST_LIMIT_DEFAULT;
+    if (limit_text && (!*limit_text || *end || limit < 1 || limit > TL_LIST_LIMIT_MAX)) {
+        tl_call_field_error (call, 400, "invalid", "limit", "must be 1..500");
+        return;
+    }
+    msgpack_packer *pk = tl_call_reply (call, 200);
+    int rc = tl_jobs_list (tl_call_db (call), state ? state : "all", (int) limit, pk);
+    if (rc == TL_EINVAL)
+        tl_call_field_error (call, 400, "invalid", "state",
+                             "must be due, running, dead, done or all");
+    else
+    if (rc)
+        tl_call_error (call, 503, "database", "could not list jobs");
+}
+
+//  jobs.retry: param id.
+static void
+s_jobs_retry (tl_call_t *call)
+{
+    if (!s_jobs_allowed (call))
+        return;
+    const char *text = tl_call_param (call, "id");
+    char *end = NULL;
+    long long id = text ? strtoll (text, &end, 10) : 0;
+    if (!text || !*text || *end || id < 1) {
+        tl_call_field_error (call, 400, "invalid", "id", "must be a job id");
+        return;
+    }
+    int rc = tl_jobs_retry (tl_call_db (call), (int64_t) id);
+    if (rc == 0) {
+        msgpack_packer *pk = tl_call_reply (call, 200);
+        msgpack_pack_map (pk, 2);
+        tl_mp_pack_str (pk, "id");
+        msgpack_pack_int64 (pk, id);
+        tl_mp_pack_kv (pk, "state", "due");
+    }
+    else
+    if (rc == TL_ENOTFOUND)
+        tl_call_error (call, 404, "not_found", "no such job");
+    else
+    if (rc == TL_EBUSY)
+        tl_call_error (call, 409, "not_retryable", "the job is done, running, or has not failed");
+    else
+        tl_call_error (call, 503, "database", "could not retry the job");
+}
+
+//  jobs.run_due: param at (RFC 3339, default now). Runs here, on this
+//  handler thread, every job due at that time.
+static void
+s_jobs_run_due (tl_call_t *call)
+{
+    if (!s_jobs_allowed (call))
+        return;
+    const char *at = tl_call_param (call, "at");
+    int64_t now_ms = 0;
+    if (at && tl_jobs_parse_time (at, &now_ms) != 0) {
+        tl_call_field_error (call, 400, "invalid", "at", "must be an RFC 3339 time");
+        return;
+    }
+    if (tl_db_in_tx (tl_call_db (call))) {
+        tl_call_error (call, 409, "in_transaction", "jobs run in their own transactions");
+        return;
+    }
+    int failed = 0;
+    int ran = s_jobs_registry
+            ? tl_jobs_run_due (s_jobs_registry, tl_call_db (call), now_ms,
+                               TL_JOBS_RUN_DUE_MAX, &failed)
+            : 0;
+    if (ran < 0) {
+        tl_call_error (call, 503, "database", "could not run due jobs: %s", tl_strerror (ran));
+        return;
+    }
+    msgpack_packer *pk = tl_call_reply (call, 200);
+    msgpack_pack_map (pk, 2);
+    tl_mp_pack_str (pk, "ran");
+    msgpack_pack_int (pk, ran);
+    tl_mp_pack_str (pk, "failed");
+    msgpack_pack_int (pk, failed);
+}
+
+//  Registers the jobs.* methods and signs claims with the instance id.
+static int
+s_jobs_setup (tl_service_t *self)
+{
+    if (self->jobs)
+        tl_jobs_set_worker (self->jobs, self->instance);
+    s_jobs_registry = self->jobs;
+    int rc = tl_service_on (self, "jobs.list", s_jobs_list);
+    if (rc == 0)
+        rc = tl_service_on (self, "jobs.retry", s_jobs_retry);
+    if (rc == 0)
+        rc = tl_service_on (self, "jobs.run_due", s_jobs_run_due);
+    return rc;
 }
 
 //  ---------------------------------------------------------------------
@@ -744,17 +998,25 @@ s_stop_threads (tl_service_t *self)
             tl_msg_t *stop = NULL;
             zmq_send (zsock_resolve (worker->pipe), &stop, sizeof stop, 0);
             pthread_join (worker->thread, NULL);
-            //  A reply still in the pipe (drain timed out) is freed here.
-            tl_msg_t *late = NULL;
-            while (zmq_recv (zsock_resolve (worker->pipe), &late, sizeof late, ZMQ_DONTWAIT) == sizeof late)
-                tl_msg_destroy (&late);
         }
+        //  Nested replies the thread never took are freed here.
+        tl_msg_t *late = NULL;
+        while (worker->pipe
+           &&  zmq_recv (zsock_resolve (worker->pipe), &late, sizeof late, ZMQ_DONTWAIT) == sizeof late)
+            tl_msg_destroy (&late);
         zsock_destroy (&worker->pipe);
     }
+    //  Replies still unsent (the drain timed out) are freed here.
+    tl_call_note_t note;
+    while (self->notes
+       &&  zmq_recv (zsock_resolve (self->notes), &note, sizeof note, ZMQ_DONTWAIT) == sizeof note)
+        tl_msg_destroy (&note.msg);
+    zsock_destroy (&self->notes);
     free (self->workers);
     self->workers = NULL;
     if (self->health_started)
         pthread_join (self->health, NULL);
+    s_jobs_stop (self);
 }
 
 static int
@@ -766,8 +1028,16 @@ s_start_threads (tl_service_t *self)
     pthread_sigmask (SIG_BLOCK, &all, &old);
     int rc = 0;
     self->workers = calloc ((size_t) self->nthreads, sizeof (s_worker_t));
-    if (!self->workers)
+    snprintf (self->notes_endpoint, sizeof self->notes_endpoint,
+              "inproc://tl-notes-%p", (void *) self);
+    self->notes = zsock_new (ZMQ_PULL);
+    if (!self->workers || !self->notes
+    ||  zsock_bind (self->notes, "%s", self->notes_endpoint) != 0)
         rc = TL_ENOMEM;
+    else {
+        zsock_set_rcvhwm (self->notes, 0);      //  bounded by the threads
+        zloop_reader (self->loop, self->notes, s_notes_readable, self);
+    }
     for (int i = 0; rc == 0 && i < self->nthreads; i++) {
         s_worker_t *worker = &self->workers [i];
         worker->service = self;
@@ -782,11 +1052,11 @@ s_start_threads (tl_service_t *self)
             rc = TL_ENOMEM;
         else
             worker->started = true;
-        if (worker->pipe)
-            zloop_reader (self->loop, worker->pipe, s_worker_readable, self);
     }
     if (rc == 0 && pthread_create (&self->health, NULL, s_health_thread, self) == 0)
         self->health_started = true;
+    if (rc == 0)
+        rc = s_jobs_start (self);
     pthread_sigmask (SIG_SETMASK, &old, NULL);
     return rc;
 }
@@ -798,6 +1068,8 @@ tl_service_run (tl_service_t *self)
     int rc = s_configure (self);
     if (rc == 0)
         rc = s_migrate (self);
+    if (rc == 0)
+        rc = s_jobs_setup (self);
     if (rc) {
         tl_log (TL_LOG_ERROR, NULL, "cannot start: %s", tl_strerror (rc));
         return rc;

@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include "tl_call.h"
 #include "tl_embed.h"
+#include "tl_jobs.h"
 
 typedef struct _tl_service_t tl_service_t;
 
@@ -39,6 +40,20 @@ int tl_service_on (tl_service_t *self, const char *method, tl_handler_fn *fn);
 //  Sets the per-thread setup (prepared statements).
 void tl_service_set_thread_init (tl_service_t *self, tl_thread_init_fn *fn, void *arg);
 
+//  Registers the handler of durable job kind `kind` (tl_jobs.h). Jobs run
+//  on the instance's jobs thread, one at a time, each in one transaction
+//  with its completion; the thread has its own database connection, set up
+//  by the per-thread setup. Returns 0, TL_EEXIST, TL_EINVAL (bad kind),
+//  TL_ETOOBIG or TL_ENOMEM.
+int tl_service_job (tl_service_t *self, const char *kind, tl_job_fn *fn);
+
+//  Registers the recurring schedule `name` that enqueues jobs of `kind`
+//  by `spec` ("every 1h", "hourly", "daily", "monthly", "yearly"; see
+//  tl_jobs_schedule): every instance materialises it, each occurrence runs
+//  once. Returns 0, TL_EEXIST, TL_EINVAL, TL_ETOOBIG or TL_ENOMEM.
+int tl_service_schedule (tl_service_t *self, const char *name, const char *kind,
+                         const char *spec);
+
 //  Runs until SIGTERM or SIGINT, then drains: tells every gateway it takes
 //  no more work, finishes what is in flight (up to TL_DRAIN_GRACE_MSEC) and
 //  returns. Configuration (environment): DATABASE_URL (required),
@@ -46,6 +61,11 @@ void tl_service_set_thread_init (tl_service_t *self, tl_thread_init_fn *fn, void
 //  TALLY_WORKERS (handler threads, default 4), TALLY_INSTANCE (instance
 //  id, default <service>@<host>:<pid>). Returns 0, or a negative code when
 //  it could not start (bad config, database unreachable, migration failed).
+//  Every service also answers the operators' methods (mesh only, never on
+//  a user's behalf): jobs.list (params state = due|running|dead|done|all,
+//  limit), jobs.retry (param id) and jobs.run_due (param at, RFC 3339:
+//  runs on the handler thread every job due at that time; {ran, failed}).
+//  One service runs per process.
 int tl_service_run (tl_service_t *self);
 
 //  Self-test.

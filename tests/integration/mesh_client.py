@@ -9,14 +9,18 @@ MessagePack map (the envelope).
     worker = Worker(["tcp://127.0.0.1:5555"], "pyworker", handler)
     worker.start()          # ready, heartbeats, requests → handler → reply
     ...
-    worker.stop()           # disconnect ("drain"), then close
+    worker.stop()           # disconnect ("drain"), serve until answered, close
 
 A handler takes the request envelope (a dict) and returns
-(status, body) or (status, body, headers).
+(status, body) or (status, body, headers). A handler that takes a second
+argument gets a `Nested` caller: `nested.call(service, method, ...)` sends a
+nested request on the connection the request came in on, with `parent` set
+to its id, so that the gateway runs it as the same caller (PROTOCOL.md §4).
 
 It deliberately depends on nothing but pyzmq and msgpack, so that it also
 shows that the protocol document is enough to take part in the mesh."""
 
+import inspect
 import itertools
 import os
 import threading
@@ -139,12 +143,39 @@ class MeshClient:
         return self.call("mesh", "ping", timeout_ms=timeout_ms)
 
 
+class Nested:
+    """Nested calls from inside a Worker's handler (see Worker)."""
+
+    _ids = itertools.count(1)
+
+    def __init__(self, worker, link, parent):
+        self.worker, self.link, self.parent = worker, link, parent
+
+    def call(self, service, method, params=None, body=None, timeout_ms=3000, parent=True):
+        """Calls through the gateway the parent came from; `parent=False`
+        leaves the parent out (the gateway then gives no caller)."""
+        rid = f"nested-{os.getpid()}-{next(self._ids)}"
+        deadline = min(now_ms() + timeout_ms, self.parent.get("deadline", 2 ** 62))
+        envelope = {"v": VERSION, "kind": "request", "id": rid, "service": service,
+                    "method": method, "deadline": deadline}
+        if parent:
+            envelope["parent"] = self.parent["id"]
+        if params:
+            envelope["params"] = {str(k): str(v) for k, v in params.items()}
+        if body is not None:
+            envelope["body"] = body
+        self.worker._send(self.link, envelope)
+        return self.worker._await_reply(self.link, rid, deadline)
+
+
 class Worker:
     """Serves one service on every gateway it is given: `ready` once per
     connection, `heartbeat` every second, requests handed to `handler` one
     at a time (capacity 1 by default), `disconnect` on stop. Reconnects to a
     gateway silent for 3 heartbeats and announces itself again when a
-    gateway answers `disconnect` (it did not know us)."""
+    gateway answers `disconnect` (it did not know us). stop() drains: it
+    sends `disconnect`, keeps serving until every gateway has answered
+    `disconnect` (or 3 heartbeats passed), then closes."""
 
     def __init__(self, endpoints, service, handler, instance=None, capacity=1,
                  db_ok=True):
@@ -159,6 +190,10 @@ class Worker:
         self.context = zmq.Context.instance()
         self.handled = 0
         self.readies = 0
+        try:
+            self._wants_nested = len(inspect.signature(handler).parameters) >= 2
+        except (TypeError, ValueError):
+            self._wants_nested = False
         self._stop = threading.Event()
         self._thread = None
         self.error = None
@@ -180,11 +215,33 @@ class Worker:
             link["sock"].close(0)
         link["sock"] = _socket(self.context, link["endpoint"])
         link["heard"] = time.monotonic()
+        link["pending"] = []
         self._ready(link)
+
+    def _await_reply(self, link, rid, deadline):
+        """Reads the link until the reply `rid` (other messages are kept for
+        the main loop), or returns None at the deadline."""
+        sock = link["sock"]
+        while True:
+            left = deadline + 1000 - now_ms()
+            if left <= 0 or not sock.poll(left):
+                return None
+            frames = sock.recv_multipart()
+            link["heard"] = time.monotonic()
+            if len(frames) != 1:
+                continue
+            msg = unpack(frames[0])
+            if msg.get("kind") == "reply" and msg.get("id") == rid:
+                return msg
+            if msg.get("kind") in ("request", "disconnect"):
+                link["pending"].append(msg)
 
     def _reply(self, link, request):
         try:
-            result = self.handler(request)
+            if self._wants_nested:
+                result = self.handler(request, Nested(self, link, request))
+            else:
+                result = self.handler(request)
         except Exception as e:  # a handler bug is the service's fault: 500
             result = (500, {"error": {"code": "internal", "message": str(e)}})
         status, body = result[0], result[1]
@@ -202,19 +259,34 @@ class Worker:
         try:
             for link in links:
                 self._open(link)
-            while not self._stop.is_set():
+            draining_since = None
+            while True:
+                if self._stop.is_set() and draining_since is None:
+                    # Drain: no new work. Every request a gateway sent before
+                    # its answering `disconnect` arrives before it.
+                    draining_since = time.monotonic()
+                    for link in links:
+                        self._send(link, {"v": VERSION, "kind": "disconnect",
+                                          "instance": self.instance})
+                        link["drained"] = False
+                if draining_since is not None and (
+                        all(link["drained"] for link in links)
+                        or time.monotonic() - draining_since > LIVENESS * HEARTBEAT_MS / 1000):
+                    break
                 poller = zmq.Poller()
                 for link in links:
                     poller.register(link["sock"], zmq.POLLIN)
                 events = dict(poller.poll(100))
                 now = time.monotonic()
                 for link in links:
+                    inbox = link["pending"]
+                    link["pending"] = []
                     if link["sock"] in events:
                         frames = link["sock"].recv_multipart()
                         link["heard"] = now
-                        if len(frames) != 1:
-                            continue
-                        msg = unpack(frames[0])
+                        if len(frames) == 1:
+                            inbox.append(unpack(frames[0]))
+                    for msg in inbox:
                         if msg.get("v") != VERSION:
                             continue
                         kind = msg.get("kind")
@@ -227,15 +299,17 @@ class Worker:
                             else:
                                 self._reply(link, msg)
                         elif kind == "disconnect":
-                            self._ready(link)      # the gateway forgot us
+                            if draining_since is not None:
+                                link["drained"] = True     # nothing more will come
+                            else:
+                                self._ready(link)          # the gateway forgot us
+                    if draining_since is not None:
+                        continue
                     if now - link["heard"] > LIVENESS * HEARTBEAT_MS / 1000:
                         self._open(link)
                     elif now - link["sent"] >= HEARTBEAT_MS / 1000:
                         self._send(link, {"v": VERSION, "kind": "heartbeat",
                                           "instance": self.instance, "db_ok": self.db_ok})
-            for link in links:
-                self._send(link, {"v": VERSION, "kind": "disconnect",
-                                  "instance": self.instance})
         except Exception as e:  # surfaced by stop()
             self.error = e
         finally:
@@ -253,6 +327,6 @@ class Worker:
     def stop(self):
         self._stop.set()
         if self._thread:
-            self._thread.join(5)
+            self._thread.join(10)
         if self.error:
             raise self.error

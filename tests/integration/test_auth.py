@@ -3,7 +3,7 @@ stand-in, which accepts "test-token-<user>") who the caller is."""
 
 import requests
 
-from tally import token, unique
+from tally import token, unique, wait_instances
 
 WHOAMI = "/api/v1/test/whoami"
 ITEMS = "/api/v1/test/items"
@@ -65,3 +65,15 @@ def test_caller_sent_in_a_forged_header_is_ignored(system):
     r = requests.get(system.gw.url + WHOAMI,
                      headers={**token("frank"), "X-User-Id": "root"}, timeout=5)
     assert r.json()["user_id"] == "frank"
+
+
+def test_protected_route_with_the_auth_service_down_is_503_not_401(cluster):
+    gw = cluster.gateway()
+    cluster.service([gw], workers=1)
+    wait_instances(gw, 1)
+    r = requests.get(gw.url + WHOAMI, headers=token("ivan"), timeout=10)
+    assert r.status_code == 503
+    assert r.json()["error"]["code"] == "no_instance"
+    assert r.headers["Retry-After"] == "1"
+    # Open routes do not need it.
+    assert requests.get(gw.url + "/api/v1/test/echo", timeout=5).status_code == 200

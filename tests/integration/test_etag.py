@@ -63,3 +63,14 @@ def test_error_responses_carry_no_etag(system):
                      headers=token("nobody"), timeout=5)
     assert r.status_code == 404
     assert "ETag" not in r.headers
+
+
+def test_head_has_the_headers_of_get_without_a_body(system):
+    auth = token(unique("head"))
+    url = system.gw.url + ITEMS
+    get = requests.get(url, headers=auth, timeout=5)
+    head = requests.head(url, headers=auth, timeout=5)
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["ETag"] == get.headers["ETag"]
+    assert head.headers["Content-Type"] == get.headers["Content-Type"]

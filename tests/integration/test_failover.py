@@ -56,6 +56,10 @@ def test_kill_9_under_load_loses_no_acknowledged_write(cluster):
             bucket.append(item)
 
     def reader():
+        # sleep-long (20 s route timeout), not sleep (1 s): a dead instance
+        # is noticed within 3 heartbeats, and only then can its idempotent
+        # requests run again elsewhere; with a 1 s deadline they would
+        # rightly be 504s.
         s = requests.Session()
         while not stop.is_set():
             r = s.get(gw.url + "/api/v1/test/sleep-long?ms=200", timeout=30)

@@ -1,6 +1,8 @@
 """Idempotency-Key on writes: the same key from the same user replays the
 first answer and changes nothing."""
 
+import threading
+
 import requests
 
 from tally import psql, token, unique
@@ -68,3 +70,23 @@ def test_key_on_a_route_without_a_user_is_ignored(system):
     assert r1.status_code == r2.status_code == 200
     assert r1.json()["body"] == {"text": "one"}
     assert r2.json()["body"] == {"text": "two"}
+
+
+def test_concurrent_requests_with_the_same_key_write_once(system):
+    user = unique("idem")
+    headers = {**token(user), "Idempotency-Key": unique("key")}
+    answers = []
+
+    def post():
+        r = requests.post(system.gw.url + ITEMS, json={"name": "race", "delay_ms": 300},
+                          headers=headers, timeout=15)
+        answers.append((r.status_code, r.json()))
+
+    threads = [threading.Thread(target=post) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [status for status, _ in answers] == [201] * 5, answers
+    assert len({body["id"] for _, body in answers}) == 1
+    assert rows(user) == 1

@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from mesh_client import MeshClient, Worker
-from tally import ROOT, TEST_PROTO, wait_instances
+from tally import ROOT, TEST_PROTO, wait_for, wait_instances
 
 PYWORKER_PROTO = os.path.join(ROOT, "tests", "proto", "pyworker.json")
 
@@ -121,3 +121,49 @@ def test_python_worker_serves_http_requests_through_the_gateway(cluster):
     r = requests.get(gw.url + "/api/v1/py/hello/gone", timeout=10)
     assert r.status_code == 503
     assert r.json()["error"]["code"] == "no_instance"
+
+
+def test_python_worker_nested_call_runs_as_its_caller_only_with_parent(cluster):
+    gw = cluster.gateway(env={"TALLY_PROTO_EXTRA": f"{TEST_PROTO}:{PYWORKER_PROTO}"})
+    cluster.service([gw], role="auth", workers=1)
+    cluster.service([gw], workers=1)
+
+    def handler(request, nested):
+        with_parent = nested.call("testsvc", "whoami")
+        without = nested.call("testsvc", "whoami", parent=False)
+        return 200, {"caller": request.get("caller"),
+                     "with_parent": with_parent and with_parent["body"],
+                     "without_parent": without and without["body"]}
+
+    worker = Worker([gw.mesh], "pyworker", handler, instance="pyworker@nested")
+    worker.start()
+    try:
+        wait_instances(gw, 1, service="pyworker")
+        wait_instances(gw, 1, service="auth")
+        wait_instances(gw, 1)
+        r = requests.get(gw.url + "/api/v1/py/relay",
+                         headers={"Authorization": "Bearer test-token-ivy"}, timeout=10)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["caller"] == {"user_id": "ivy", "roles": []}
+        assert body["with_parent"] == {"user_id": "ivy", "roles": []}
+        assert body["without_parent"]["user_id"] is None
+    finally:
+        worker.stop()
+
+
+def test_readyz_follows_the_db_ok_an_instance_reports(cluster):
+    gw = cluster.gateway(env={"TALLY_PROTO_EXTRA": f"{TEST_PROTO}:{PYWORKER_PROTO}"})
+    cluster.service([gw], workers=1)
+    worker = Worker([gw.mesh], "pyworker", lambda request: (200, {}), db_ok=False).start()
+    try:
+        wait_instances(gw, 1, service="pyworker")
+        wait_instances(gw, 1)
+        r = requests.get(gw.url + "/readyz", timeout=5)
+        assert r.status_code == 503
+        assert r.json()["missing"] == [{"service": "pyworker", "reason": "database not answering"}]
+        worker.db_ok = True                   # the next heartbeat says so
+        wait_for(lambda: requests.get(gw.url + "/readyz", timeout=5).status_code == 200,
+                 "readyz 200 after db_ok", timeout=5)
+    finally:
+        worker.stop()

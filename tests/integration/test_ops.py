@@ -1,10 +1,12 @@
 """Ops endpoints of the gateway: liveness, readiness, Prometheus metrics."""
 
+import random
 import re
+import string
 
 import requests
 
-from tally import parse_metric, wait_for, wait_instances
+from tally import parse_metric, raw_http, wait_for, wait_instances
 
 
 def test_healthz_and_livez_answer_200(system):
@@ -69,3 +71,19 @@ def test_metrics_are_prometheus_text_with_requests_latency_and_mesh_gauges(syste
     assert parse_metric(text, "tally_mesh_instances", {"service": "auth"}) == 1
     assert parse_metric(text, "tally_mesh_queue_depth", {"service": "testsvc"}) == 0
     assert parse_metric(text, "tally_mesh_in_flight", {"service": "testsvc"}) is not None
+
+
+def test_unknown_http_methods_do_not_grow_the_metrics_without_bound(system):
+    # Every distinct method label is a new series (a histogram of 15
+    # buckets and 500 status counters): methods a client makes up must
+    # share a bounded set of labels, or any client can grow the gateway's
+    # memory and /metrics without limit.
+    rng = random.Random(7)
+    for _ in range(60):
+        method = "".join(rng.choice(string.ascii_uppercase) for _ in range(7))
+        status, _, _ = raw_http(system.gw.url, f"{method} /api/v1/test/echo HTTP/1.1\r\n"
+                                               "Host: t\r\nConnection: close\r\n\r\n".encode())
+        assert status in (400, 405, 501), status
+    text = requests.get(system.gw.url + "/metrics", timeout=5).text
+    methods = set(re.findall(r'^http_requests_total\{[^}]*method="([^"]*)"', text, re.M))
+    assert len(methods) <= 12, sorted(methods)

@@ -2,6 +2,7 @@
 gateway keeps serving HTTP and the honest instances keep working."""
 
 import os
+import threading
 import time
 
 import msgpack
@@ -9,7 +10,7 @@ import pytest
 import requests
 import zmq
 
-from tally import Cluster, instances, wait_for, wait_instances
+from tally import Cluster, instances, metric, wait_for, wait_instances
 
 MiB = 1024 * 1024
 
@@ -170,3 +171,39 @@ def test_a_peer_cannot_claim_a_caller(mesh_system, peer):
     assert got["status"] == 200
     assert got["body"].get("user_id") in (None, ""), got
     assert got["body"].get("roles") in (None, []), got
+
+
+def test_a_peer_cannot_borrow_the_caller_of_a_request_running_elsewhere(mesh_system, peer):
+    # PROTOCOL.md §2 `parent`: only the connection that a request is in
+    # flight on may name it as parent. A rogue peer guessing the gateway's
+    # request ids gets no caller.
+    gw = mesh_system.gw
+    started = threading.Event()
+    result = {}
+
+    def slow_write():
+        started.set()
+        result["r"] = requests.post(gw.url + "/api/v1/test/items",
+                                    json={"name": "victim", "delay_ms": 2000},
+                                    headers={"Authorization": "Bearer test-token-victim"},
+                                    timeout=10)
+
+    auth = mesh_system.service([gw], role="auth", workers=1)
+    wait_instances(gw, 1, service="auth")
+    t = threading.Thread(target=slow_write)
+    t.start()
+    wait_for(lambda: (metric(gw, "tally_mesh_in_flight", {"service": "testsvc"}) or 0) >= 1,
+             "the victim's write in flight", timeout=5)
+    ids = [f"guess-{n}" for n in range(1, 301)]
+    for n, rid in enumerate(ids, start=1):
+        peer.send(pack({"v": 1, "kind": "request", "id": rid, "service": "testsvc",
+                        "method": "whoami", "deadline": now_ms() + 5000, "parent": str(n)}))
+    users = set()
+    for rid in ids:
+        got = reply_to(peer, rid, 5000)
+        assert got is not None, rid
+        users.add(got["body"].get("user_id"))
+    assert users <= {None, ""}, users
+    t.join()
+    assert result["r"].status_code == 201
+    auth.stop()

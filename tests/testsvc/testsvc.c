@@ -2,7 +2,9 @@
 //  platform in tests and benchmarks: echo (params, body, caller), sleep (for
 //  deadlines, queues and drains), relay (a service calling a service through
 //  the mesh), items (PostgreSQL writes, ownership, idempotency keys), raw
-//  uploads and binary replies.
+//  uploads and binary replies, and notes (durable jobs: the test.note job,
+//  enqueued by notes.enqueue in a transaction, and the test.hourly
+//  schedule).
 //
 //  With TALLY_TEST_ROLE=auth it plays the auth service's session.check
 //  instead, accepting tokens "test-token-<user>" (users named admin* get
@@ -135,6 +137,13 @@ s_prepare (tl_db_t *db, void *arg)
         "ORDER BY created_at DESC, id LIMIT $2", 2);
     rc |= tl_db_prepare (db, "items_delete",
         "DELETE FROM items WHERE id = $1 AND owner = $2", 2);
+    rc |= tl_db_prepare (db, "notes_insert",
+        "INSERT INTO notes (text, source, job_id, job_key, attempt) "
+        "VALUES ($1, $2, $3, $4, $5)", 5);
+    rc |= tl_db_prepare (db, "notes_list",
+        "SELECT id, text, source, job_id, job_key, attempt, "
+        "to_char (created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+        "FROM notes WHERE $1::text IS NULL OR text = $1 ORDER BY id LIMIT $2", 2);
     return rc ? TL_EDB : 0;
 }
 
@@ -258,6 +267,155 @@ s_items_delete (tl_call_t *call)
     PQclear (res);
 }
 
+//  --- Notes: durable jobs ----------------------------------------------------
+
+static int
+s_note_insert (tl_db_t *db, const char *text, const char *source, int64_t job_id,
+               const char *job_key, int attempt)
+{
+    char id [24], attempt_text [16];
+    snprintf (id, sizeof id, "%" PRId64, job_id);
+    snprintf (attempt_text, sizeof attempt_text, "%d", attempt);
+    const char *values [] = {
+        text, source, job_id ? id : NULL, job_key, attempt ? attempt_text : NULL
+    };
+    int rc = 0;
+    PQclear (tl_db_exec (db, "notes_insert", 5, values, &rc));
+    return rc;
+}
+
+//  Job test.note: payload {text, fail?, sleep_ms?} (or a schedule's
+//  {schedule, at}: the note's text is then the job's unique key). Sleeps
+//  sleep_ms (at most 20 s) on the first attempt only, so that a test can
+//  kill the instance mid-job; fails when asked to.
+static int
+s_note_job (tl_job_ctx_t *job)
+{
+    const msgpack_object *payload = tl_job_ctx_payload (job);
+    char *text = tl_mp_strdup (tl_mp_get (payload, "text"), 400);
+    const msgpack_object *fail = tl_mp_get (payload, "fail");
+    int64_t sleep_ms = 0;
+    if (tl_job_ctx_attempt (job) == 1
+    &&  tl_mp_int (tl_mp_get (payload, "sleep_ms"), &sleep_ms) == 0
+    &&  sleep_ms > 0 && sleep_ms <= 20000)
+        zclock_sleep ((int) sleep_ms);
+    const char *key = tl_job_ctx_unique_key (job);
+    const char *note = text ? text : key ? key : "";
+    int rc = 0;
+    if (fail && fail->type == MSGPACK_OBJECT_BOOLEAN && fail->via.boolean) {
+        tl_job_ctx_error (job, "asked to fail: %s", note);
+        rc = TL_EINVAL;
+    }
+    else
+        rc = s_note_insert (tl_job_ctx_db (job), note, "job", tl_job_ctx_id (job), key,
+                            tl_job_ctx_attempt (job));
+    free (text);
+    return rc;
+}
+
+typedef struct {
+    tl_call_t *call;
+    const char *text;
+    int max_attempts;
+    bool rollback;
+} s_note_request_t;
+
+//  A row and the job that will write another, in one transaction.
+static int
+s_notes_enqueue_tx (tl_db_t *db, void *arg)
+{
+    s_note_request_t *req = (s_note_request_t *) arg;
+    size_t size = 0;
+    const char *payload = tl_msg_body_raw (tl_call_request (req->call), &size);
+    int rc = s_note_insert (db, req->text, "request", 0, NULL, 0);
+    if (rc == 0)
+        rc = tl_jobs_enqueue (db, "test.note", payload, size, NULL, 0, req->max_attempts);
+    if (rc >= 0 && req->rollback)
+        rc = TL_ENOTFOUND;      //  anything negative rolls back
+    return rc < 0 ? rc : 0;
+}
+
+//  notes.enqueue: body {text, fail?, rollback?, sleep_ms?, max_attempts?}.
+static void
+s_notes_enqueue (tl_call_t *call)
+{
+    const msgpack_object *body = tl_call_body (call);
+    char *text = tl_mp_strdup (tl_mp_get (body, "text"), 400);
+    if (!text || !*text) {
+        free (text);
+        tl_call_field_error (call, 400, "invalid", "text", "is required");
+        return;
+    }
+    const msgpack_object *rollback = tl_mp_get (body, "rollback");
+    int64_t max_attempts = 0;
+    if (tl_mp_get (body, "max_attempts")
+    &&  (tl_mp_int (tl_mp_get (body, "max_attempts"), &max_attempts) != 0
+     ||  max_attempts < 1 || max_attempts > 100)) {
+        free (text);
+        tl_call_field_error (call, 400, "invalid", "max_attempts", "must be 1..100");
+        return;
+    }
+    s_note_request_t req = {
+        call, text, (int) max_attempts,
+        rollback && rollback->type == MSGPACK_OBJECT_BOOLEAN && rollback->via.boolean
+    };
+    int rc = tl_db_tx (tl_call_db (call), s_notes_enqueue_tx, &req);
+    free (text);
+    if (rc && !(req.rollback && rc == TL_ENOTFOUND)) {
+        tl_call_error (call, 503, "database", "could not enqueue: %s", tl_strerror (rc));
+        return;
+    }
+    msgpack_packer *pk = tl_call_reply (call, req.rollback ? 200 : 201);
+    msgpack_pack_map (pk, 2);
+    tl_mp_pack_str (pk, "enqueued");
+    if (req.rollback)
+        msgpack_pack_false (pk);
+    else
+        msgpack_pack_true (pk);
+    tl_mp_pack_str (pk, "rolled_back");
+    if (req.rollback)
+        msgpack_pack_true (pk);
+    else
+        msgpack_pack_false (pk);
+}
+
+//  notes.list: param text (only notes with that text), at most 500.
+static void
+s_notes_list (tl_call_t *call)
+{
+    const char *values [] = { tl_call_param (call, "text"), "500" };
+    int err = 0;
+    PGresult *res = tl_db_exec (tl_call_db (call), "notes_list", 2, values, &err);
+    if (!res) {
+        tl_call_error (call, 503, "database", "could not list notes");
+        return;
+    }
+    msgpack_packer *pk = tl_call_reply (call, 200);
+    msgpack_pack_map (pk, 1);
+    tl_mp_pack_str (pk, "items");
+    msgpack_pack_array (pk, (size_t) PQntuples (res));
+    for (int i = 0; i < PQntuples (res); i++) {
+        msgpack_pack_map (pk, 7);
+        tl_mp_pack_str (pk, "id");
+        msgpack_pack_int64 (pk, strtoll (tl_db_value (res, i, 0), NULL, 10));
+        tl_mp_pack_kv (pk, "text", tl_db_value (res, i, 1));
+        tl_mp_pack_kv (pk, "source", tl_db_value (res, i, 2));
+        tl_mp_pack_str (pk, "job_id");
+        if (tl_db_value (res, i, 3))
+            msgpack_pack_int64 (pk, strtoll (tl_db_value (res, i, 3), NULL, 10));
+        else
+            msgpack_pack_nil (pk);
+        tl_mp_pack_kv (pk, "job_key", tl_db_value (res, i, 4));
+        tl_mp_pack_str (pk, "attempt");
+        if (tl_db_value (res, i, 5))
+            msgpack_pack_int (pk, atoi (tl_db_value (res, i, 5)));
+        else
+            msgpack_pack_nil (pk);
+        tl_mp_pack_kv (pk, "created_at", tl_db_value (res, i, 6));
+    }
+    PQclear (res);
+}
+
 //  --- Raw bytes -----------------------------------------------------------
 
 static void
@@ -339,6 +497,10 @@ main (void)
         tl_service_on (svc, "items.delete", s_items_delete);
         tl_service_on (svc, "upload", s_upload);
         tl_service_on (svc, "binary", s_binary);
+        tl_service_on (svc, "notes.enqueue", s_notes_enqueue);
+        tl_service_on (svc, "notes.list", s_notes_list);
+        tl_service_job (svc, "test.note", s_note_job);
+        tl_service_schedule (svc, "test.hourly", "test.note", "hourly");
     }
     int rc = tl_service_run (svc);
     tl_service_destroy (&svc);

@@ -1,0 +1,130 @@
+"""Oversized and slow clients: big headers, long URLs, slowloris, and many
+connections at once."""
+
+import json
+import socket
+import threading
+import time
+
+import requests
+
+from tally import raw_http
+
+ECHO = b"/api/v1/test/echo"
+IDLE_TIMEOUT = 15     # TL_HTTP_IDLE_TIMEOUT_SEC
+
+
+def address(gw):
+    host, port = gw.url.split("//", 1)[1].split(":")
+    return host, int(port)
+
+
+def still_serves(gw):
+    r = requests.get(gw.url + "/api/v1/test/echo", timeout=5)
+    return r.status_code == 200
+
+
+def test_headers_over_32_kib_are_431_or_closed_and_the_gateway_survives(system):
+    gw = system.gw
+    big = b"GET " + ECHO + b" HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * (33 * 1024) + b"\r\n\r\n"
+    status, _, _ = raw_http(gw.url, big)
+    assert status in (None, 431), status
+    many = b"GET " + ECHO + b" HTTP/1.1\r\nHost: t\r\n" + \
+        b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 30) for i in range(1500)) + b"\r\n"
+    status, _, _ = raw_http(gw.url, many)
+    assert status in (None, 431), status
+    assert still_serves(gw)
+
+
+def test_url_over_4_kib_is_refused_and_the_gateway_survives(system):
+    gw = system.gw
+    status, headers, body = raw_http(gw.url, b"GET " + ECHO + b"?q=" + b"x" * 5000 +
+                                     b" HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    assert status in (None, 400, 414, 431), status
+    status, _, _ = raw_http(gw.url, b"GET /" + b"a/" * 3000 +
+                            b" HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    assert status in (None, 400, 404, 414, 431), status
+    assert still_serves(gw)
+
+
+def test_slowloris_clients_are_cut_off_after_the_idle_timeout(system):
+    # Two slow clients at once: one sends part of its headers and stalls,
+    # the other trickles a header line every 3 s and never finishes. Both
+    # must be cut off about TL_HTTP_IDLE_TIMEOUT_SEC after they start, and
+    # the gateway serves everyone else meanwhile.
+    gw = system.gw
+    result = {}
+
+    def stalled():
+        s = socket.create_connection(address(gw), timeout=IDLE_TIMEOUT + 15)
+        s.sendall(b"GET " + ECHO + b" HTTP/1.1\r\nHost: t\r\nX-Partial: ")
+        start = time.monotonic()
+        try:
+            data = s.recv(1024)
+        except (ConnectionResetError, socket.timeout) as e:
+            data = e
+        result["stalled"] = (time.monotonic() - start, data)
+        s.close()
+
+    def trickle():
+        s = socket.create_connection(address(gw), timeout=5)
+        s.sendall(b"GET " + ECHO + b" HTTP/1.1\r\nHost: t\r\n")
+        start = time.monotonic()
+        closed_after = None
+        for i in range(9):                     # up to 27 s
+            time.sleep(3)
+            try:
+                s.sendall(b"X-Slow-%d: y\r\n" % i)
+                s.setblocking(False)
+                try:
+                    if s.recv(1024) == b"":
+                        closed_after = time.monotonic() - start
+                        break
+                except BlockingIOError:
+                    pass
+                finally:
+                    s.setblocking(True)
+                    s.settimeout(5)
+            except (BrokenPipeError, ConnectionResetError):
+                closed_after = time.monotonic() - start
+                break
+        result["trickle"] = closed_after
+        s.close()
+
+    threads = [threading.Thread(target=stalled), threading.Thread(target=trickle)]
+    for t in threads:
+        t.start()
+    time.sleep(1)
+    assert still_serves(gw)
+    for t in threads:
+        t.join(40)
+    took, data = result["stalled"]
+    assert data == b"" or isinstance(data, ConnectionResetError), data
+    assert IDLE_TIMEOUT - 3 <= took <= IDLE_TIMEOUT + 10, took
+    assert result["trickle"] is not None, "a client trickling headers was never cut off"
+    assert result["trickle"] <= IDLE_TIMEOUT + 10, result["trickle"]
+    assert still_serves(gw)
+
+
+def test_300_concurrent_connections_are_served(system):
+    gw = system.gw
+    socks = []
+    try:
+        for _ in range(300):
+            socks.append(socket.create_connection(address(gw), timeout=30))
+        for n, s in enumerate(socks):
+            s.sendall(b"GET " + ECHO + b"?n=%d HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n" % n)
+        for n, s in enumerate(socks):
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            head, _, body = data.partition(b"\r\n\r\n")
+            assert head.startswith(b"HTTP/1.1 200"), head[:100]
+            assert json.loads(body)["params"] == {"n": str(n)}
+    finally:
+        for s in socks:
+            s.close()
+    assert still_serves(gw)
