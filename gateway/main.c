@@ -30,7 +30,9 @@ static int
 s_load_routes (gw_router_t *router, gw_broker_t *broker)
 {
     char errbuf [256];
-    for (const tl_embed_t *decl = tally_proto_decls; decl->name; decl++) {
+    //  Tests of the platform alone leave out the product's services.
+    bool builtin = strcmp (s_env ("TALLY_PROTO_BUILTIN", "1"), "0") != 0;
+    for (const tl_embed_t *decl = tally_proto_decls; builtin && decl->name; decl++) {
         if (gw_router_load (router, decl->data, decl->size, errbuf, sizeof errbuf)) {
             tl_log (TL_LOG_ERROR, NULL, "proto/services/%s: %s", decl->name, errbuf);
             return -1;

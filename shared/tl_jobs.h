@@ -20,9 +20,11 @@
 //  each passing its own tl_db_t (whose search_path leads to the schema).
 //
 //  Clocks: functions that take `now_ms` (ms since the Unix epoch) use it as
-//  "now" for what is due and when a retry runs; 0 means the database's
-//  now(). Leases are always measured on the database's real clock: a lease
-//  is held by a live process, not by a simulated one.
+//  "now" for what is due, whether a lease has expired, and when a retry
+//  runs; 0 means the database's now(). A lease itself is always set on the
+//  database's real clock. So a controlled clock past a lease takes over a
+//  dead worker's job at once; a job being run stays locked against any
+//  claim, whatever its clock, until its transaction ends.
 #ifndef TL_JOBS_H_INCLUDED
 #define TL_JOBS_H_INCLUDED
 

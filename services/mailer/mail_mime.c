@@ -15,7 +15,7 @@
 #include <sodium.h>
 
 #include "mail_mime.h"
-#include "mailer_limits.h"
+#include "tl_limits.h"
 #include "tl_error.h"
 
 #define S_HEADER_LINE_MAX   78      //  RFC 5322 2.1.1 SHOULD

@@ -12,7 +12,7 @@
 
 #include "mail_mime.h"
 #include "mail_smtp.h"
-#include "mailer_limits.h"
+#include "tl_limits.h"
 #include "tl_error.h"
 
 #define S_REPLY_MAX     256         //  bytes of a server answer we quote

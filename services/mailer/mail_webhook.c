@@ -14,7 +14,7 @@
 #include <jansson.h>
 
 #include "mail_webhook.h"
-#include "mailer_limits.h"
+#include "tl_limits.h"
 #include "tl_error.h"
 
 //  What one POST saw.

@@ -98,6 +98,7 @@ class Cluster:
             "TALLY_MESH_BIND": f"tcp://127.0.0.1:{mesh_port}",
             "TALLY_GATEWAY_NAME": name,
             "TALLY_PROTO_EXTRA": TEST_PROTO,
+            "TALLY_PROTO_BUILTIN": "0",     # the platform alone, no product services
             "TALLY_CORS_ORIGINS": "https://app.example",
         }
         base.update(env or {})

@@ -44,9 +44,9 @@ def test_python_client_sees_instances_in_mesh_status(mesh):
     names = sorted(i["instance"] for i in testsvc["instances"])
     assert len(names) == 2 and all(n.startswith("testsvc") for n in names)
     for inst in testsvc["instances"]:
-        assert inst["capacity"] == 4
+        assert 4 <= inst["capacity"] <= 256            # TALLY_WORKERS=4 (or more: prefetch)
         assert inst["db_ok"] is True
-        assert 0 <= inst["in_flight"] <= 4
+        assert 0 <= inst["in_flight"] <= inst["capacity"]
         assert inst["last_seen_ms"] < 5000
     assert len(services["auth"]["instances"]) == 1
 

@@ -317,6 +317,7 @@ typedef struct {
     tl_call_t *call;
     const char *text;
     int max_attempts;
+    int64_t run_at_ms;
     bool rollback;
 } s_note_request_t;
 
@@ -329,13 +330,15 @@ s_notes_enqueue_tx (tl_db_t *db, void *arg)
     const char *payload = tl_msg_body_raw (tl_call_request (req->call), &size);
     int rc = s_note_insert (db, req->text, "request", 0, NULL, 0);
     if (rc == 0)
-        rc = tl_jobs_enqueue (db, "test.note", payload, size, NULL, 0, req->max_attempts);
+        rc = tl_jobs_enqueue (db, "test.note", payload, size, NULL, req->run_at_ms,
+                              req->max_attempts);
     if (rc >= 0 && req->rollback)
         rc = TL_ENOTFOUND;      //  anything negative rolls back
     return rc < 0 ? rc : 0;
 }
 
-//  notes.enqueue: body {text, fail?, rollback?, sleep_ms?, max_attempts?}.
+//  notes.enqueue: body {text, fail?, rollback?, sleep_ms?, max_attempts?,
+//  run_at? (RFC 3339)}.
 static void
 s_notes_enqueue (tl_call_t *call)
 {
@@ -355,8 +358,18 @@ s_notes_enqueue (tl_call_t *call)
         tl_call_field_error (call, 400, "invalid", "max_attempts", "must be 1..100");
         return;
     }
+    char *run_at = tl_mp_strdup (tl_mp_get (body, "run_at"), 64);
+    int64_t run_at_ms = 0;
+    bool bad_time = tl_mp_get (body, "run_at")
+                 && (!run_at || tl_jobs_parse_time (run_at, &run_at_ms) != 0);
+    free (run_at);
+    if (bad_time) {
+        free (text);
+        tl_call_field_error (call, 400, "invalid", "run_at", "must be an RFC 3339 time");
+        return;
+    }
     s_note_request_t req = {
-        call, text, (int) max_attempts,
+        call, text, (int) max_attempts, run_at_ms,
         rollback && rollback->type == MSGPACK_OBJECT_BOOLEAN && rollback->via.boolean
     };
     int rc = tl_db_tx (tl_call_db (call), s_notes_enqueue_tx, &req);
