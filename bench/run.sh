@@ -2,7 +2,8 @@
 #  run.sh BUILD_DIR — `make bench`: Tally's gateway against an HTTP ceiling,
 #  side by side in one run on this machine (see bench/README.md).
 #
-#    (a) nginx answering a fixed 200 "ok" (worker_processes 1, and auto)
+#    (a) nginx answering a fixed 200 "ok" (worker_processes 1, and auto);
+#        for reference, nginx proxying to that nginx (one proxied hop)
 #    (b) tally-gateway answering GET /healthz
 #    (c) tally-gateway answering GET /api/v1/test/echo, a round trip through
 #        the mesh to a tally-testsvc worker (TALLY_WORKERS=2)
@@ -14,9 +15,9 @@
 #  Every HTTP case: wrk -t$BENCH_THREADS -c$BENCH_CONNECTIONS, a
 #  $BENCH_WARMUP s warm-up then $BENCH_DURATION s measured, --latency. All
 #  servers run for the whole script and the cases are measured in turn,
-#  $BENCH_ROUNDS rounds of (a) (a') (b) (c); each case reports its best
-#  round (the one least disturbed by anything else on the machine) and the
-#  range over rounds.
+#  $BENCH_ROUNDS rounds of (a) (b) (c) — the reference rows (a') (a'') in the
+#  first round only; each case reports its best round (the one least
+#  disturbed by anything else on the machine) and the range over rounds.
 #  Prints a markdown table and writes it to bench/results-latest.md.
 #  Everything it starts (nginx, PostgreSQL, gateway, testsvc) is stopped on
 #  exit. Only 127.0.0.1 is ever targeted.
@@ -163,7 +164,12 @@ say "machine: $ncpu CPU(s), $cpu_model; load average $load_before"
 
 #  --- (a) nginx: started now, measured below with the others ------------
 nginx_start () {
-    local key=$1 workers=$2 port dir="$tmp/nginx-$1"
+    local key=$1 workers=$2 upstream=${3:-} port dir="$tmp/nginx-$1"
+    local location='return 200 "ok";' upstream_block=''
+    if [[ -n "$upstream" ]]; then
+        location='proxy_pass http://upstream; proxy_http_version 1.1; proxy_set_header Connection "";'
+        upstream_block="upstream upstream { server $upstream; keepalive 64; }"
+    fi
     port=$(free_port)
     mkdir -p "$dir/logs"
     cat >"$dir/nginx.conf" <<EOF
@@ -180,9 +186,10 @@ http {
     fastcgi_temp_path $dir/fastcgi;
     uwsgi_temp_path $dir/uwsgi;
     scgi_temp_path $dir/scgi;
+    $upstream_block
     server {
         listen 127.0.0.1:$port;
-        location / { return 200 "ok"; }
+        location / { $location }
     }
 }
 EOF
@@ -190,10 +197,12 @@ EOF
     pids+=("$!")
     wait_200 "http://127.0.0.1:$port/" 10 || die "nginx did not start: $(cat "$dir/logs/error.log")"
     URL[$key]="http://127.0.0.1:$port/"
+    PORT[$key]=$port
 }
-declare -A URL
+declare -A URL PORT
 nginx_start nginx1 1
 nginx_start nginxauto auto
+nginx_start proxy 1 "127.0.0.1:${PORT[nginx1]}"
 
 #  --- PostgreSQL, gateway, testsvc ------------------------------------------
 pg_port=$(free_port)
@@ -228,7 +237,9 @@ check_both () {
 URL[healthz]="http://127.0.0.1:$http_port/healthz"
 URL[echo]="http://127.0.0.1:$http_port/api/v1/test/echo"
 for round in $(seq "$ROUNDS"); do
-    for key in nginx1 nginxauto healthz echo; do
+    cases="nginx1 healthz echo"
+    [[ $round == 1 ]] && cases="nginx1 nginxauto proxy healthz echo"
+    for key in $cases; do
         run_wrk "$key" "${URL[$key]}" "$round"
     done
     check_both
@@ -288,12 +299,13 @@ report="$tmp/report.md"
     echo
     echo "Machine: $ncpu CPU(s), $cpu_model, Linux $(uname -r); load average before $load_before, after $load_after."
     echo "Tree: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')$(git -C "$root" diff --quiet HEAD 2>/dev/null || echo ' (+ local changes)'), build $build; $versions."
-    echo "HTTP: wrk -t$THREADS -c$CONNS -d${DURATION}s --latency after a ${WARMUP}s warm-up, same for every row, $ROUNDS rounds of all four in turn; each row is its best round (p50/p99 from that run). wrk and the servers share the machine."
+    echo "HTTP: wrk -t$THREADS -c$CONNS -d${DURATION}s --latency after a ${WARMUP}s warm-up, same for every row; $ROUNDS rounds of (a) (b) (c) in turn, (a') and (a'') in the first round only; each row is its best round (p50/p99 from that run). wrk and the servers share the machine."
     echo
     echo "| case | req/s (best of $ROUNDS) | range over rounds | p50 ms | p99 ms | errors | vs (a) nginx, 1 worker |"
     echo "|---|---:|---:|---:|---:|---:|---:|"
     echo "| (a) nginx \`return 200\`, worker_processes 1 | ${RPS[nginx1]} | ${MINRPS[nginx1]}–${RPS[nginx1]} | ${P50[nginx1]} | ${P99[nginx1]} | ${ERR[nginx1]} | 1.00 |"
     echo "| (a') nginx \`return 200\`, worker_processes auto ($ncpu) | ${RPS[nginxauto]} | ${MINRPS[nginxauto]}–${RPS[nginxauto]} | ${P50[nginxauto]} | ${P99[nginxauto]} | ${ERR[nginxauto]} | $(ratio "${RPS[nginxauto]}" "${RPS[nginx1]}") |"
+    echo "| (a'') nginx \`proxy_pass\` → (a), upstream keep-alive: one proxied hop, for reference | ${RPS[proxy]} | ${MINRPS[proxy]}–${RPS[proxy]} | ${P50[proxy]} | ${P99[proxy]} | ${ERR[proxy]} | $(ratio "${RPS[proxy]}" "${RPS[nginx1]}") |"
     echo "| (b) gateway GET /healthz | ${RPS[healthz]} | ${MINRPS[healthz]}–${RPS[healthz]} | ${P50[healthz]} | ${P99[healthz]} | ${ERR[healthz]} | $r_b |"
     echo "| (c) gateway GET /api/v1/test/echo (mesh → testsvc, $WORKERS workers) | ${RPS[echo]} | ${MINRPS[echo]}–${RPS[echo]} | ${P50[echo]} | ${P99[echo]} | ${ERR[echo]} | $r_c |"
     echo

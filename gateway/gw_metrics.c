@@ -61,6 +61,14 @@ void
 gw_metrics_record (gw_metrics_t *self, const char *route, const char *method,
                    int status, double seconds)
 {
+    //  Only known methods become labels: a client must not be able to
+    //  mint series (and memory) with made-up ones.
+    static const char *known [] = { "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS" };
+    const char *label = "other";
+    for (size_t i = 0; i < sizeof known / sizeof known [0]; i++)
+        if (strcmp (method, known [i]) == 0)
+            label = known [i];
+    method = label;
     char key [512];
     snprintf (key, sizeof key, "%s %s", method, route);
     s_series_t *series = (s_series_t *) zhashx_lookup (self->series, key);
@@ -127,6 +135,8 @@ gw_metrics_test (bool verbose)
     gw_metrics_record (metrics, "/healthz", "GET", 200, 0.0002);
     gw_metrics_record (metrics, "/healthz", "GET", 200, 0.3);
     gw_metrics_record (metrics, "/healthz", "GET", 503, 20);
+    gw_metrics_record (metrics, "/healthz", "XQZRTAB", 405, 0.001);
+    gw_metrics_record (metrics, "/healthz", "ABCDEFG", 405, 0.001);
     char *text = gw_metrics_render (metrics);
     assert (text);
     assert (strstr (text, "http_requests_total{route=\"/healthz\",method=\"GET\",code=\"200\"} 2\n"));
@@ -135,6 +145,8 @@ gw_metrics_test (bool verbose)
     assert (strstr (text, "le=\"0.5\"} 2\n"));
     assert (strstr (text, "le=\"+Inf\"} 3\n"));
     assert (strstr (text, "http_request_duration_seconds_count{route=\"/healthz\",method=\"GET\"} 3\n"));
+    assert (strstr (text, "method=\"other\",code=\"405\"} 2\n"));
+    assert (!strstr (text, "XQZRTAB"));
     free (text);
     gw_metrics_destroy (&metrics);
     gw_metrics_destroy (&metrics);

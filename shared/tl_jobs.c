@@ -969,14 +969,62 @@ tl_jobs_parse_time (const char *text, int64_t *ms)
 //  ---------------------------------------------------------------------
 //  The job in hand
 
-tl_db_t *tl_job_ctx_db (tl_job_ctx_t *self) { return self->db; }
-int64_t tl_job_ctx_id (tl_job_ctx_t *self) { return self->id; }
-const char *tl_job_ctx_kind (tl_job_ctx_t *self) { return self->kind; }
-const char *tl_job_ctx_unique_key (tl_job_ctx_t *self) { return self->unique_key; }
-int tl_job_ctx_attempt (tl_job_ctx_t *self) { return self->attempt; }
-int tl_job_ctx_max_attempts (tl_job_ctx_t *self) { return self->max_attempts; }
-int64_t tl_job_ctx_run_at_ms (tl_job_ctx_t *self) { return self->run_at_ms; }
-int64_t tl_job_ctx_now_ms (tl_job_ctx_t *self) { return self->now_ms; }
+tl_db_t *
+tl_job_ctx_db (tl_job_ctx_t *self)
+{
+    assert (self);
+    return self->db;
+}
+
+int64_t
+tl_job_ctx_id (tl_job_ctx_t *self)
+{
+    assert (self);
+    return self->id;
+}
+
+const char *
+tl_job_ctx_kind (tl_job_ctx_t *self)
+{
+    assert (self);
+    return self->kind;
+}
+
+const char *
+tl_job_ctx_unique_key (tl_job_ctx_t *self)
+{
+    assert (self);
+    return self->unique_key;
+}
+
+int
+tl_job_ctx_attempt (tl_job_ctx_t *self)
+{
+    assert (self);
+    return self->attempt;
+}
+
+int
+tl_job_ctx_max_attempts (tl_job_ctx_t *self)
+{
+    assert (self);
+    return self->max_attempts;
+}
+
+int64_t
+tl_job_ctx_run_at_ms (tl_job_ctx_t *self)
+{
+    assert (self);
+    return self->run_at_ms;
+}
+
+int64_t
+tl_job_ctx_now_ms (tl_job_ctx_t *self)
+{
+    assert (self);
+    return self->now_ms;
+}
+
 
 const msgpack_object *
 tl_job_ctx_payload (tl_job_ctx_t *self)

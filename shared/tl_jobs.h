@@ -173,20 +173,33 @@ int tl_jobs_parse_time (const char *text, int64_t *ms);
 
 //  --- The job in hand (tl_job_ctx_t) --------------------------------------
 
-//  The handler's connection, inside the job's transaction. Borrowed.
+//  The handler's connection, inside the job's transaction (NULL outside
+//  tl_jobs_run). Borrowed.
 tl_db_t *tl_job_ctx_db (tl_job_ctx_t *self);
+
+//  The job's id (the jobs table's).
 int64_t tl_job_ctx_id (tl_job_ctx_t *self);
+
+//  The job's kind. Borrowed.
 const char *tl_job_ctx_kind (tl_job_ctx_t *self);
+
 //  The unique key, or NULL. Borrowed.
 const char *tl_job_ctx_unique_key (tl_job_ctx_t *self);
+
 //  The payload, unpacked, or NULL when there is none (or it is corrupt).
 //  Owned by the job.
 const msgpack_object *tl_job_ctx_payload (tl_job_ctx_t *self);
+
 //  This run's attempt, 1 on the first.
 int tl_job_ctx_attempt (tl_job_ctx_t *self);
+
+//  How many attempts the job has in all; this run's failure is its last
+//  when attempt == max_attempts.
 int tl_job_ctx_max_attempts (tl_job_ctx_t *self);
+
 //  When the job was due, ms since the Unix epoch.
 int64_t tl_job_ctx_run_at_ms (tl_job_ctx_t *self);
+
 //  The clock of this run: the `now_ms` it was claimed with (0: real time).
 int64_t tl_job_ctx_now_ms (tl_job_ctx_t *self);
 

@@ -41,9 +41,6 @@
 #define TL_WORKER_THREADS_DEFAULT  4
 #define TL_WORKER_THREADS_MAX      64
 #define TL_WORKER_BACKLOG          256      //  requests queued locally
-#define TL_WORKER_PREFETCH         2        //  capacity announced per thread:
-                                            //  the next request is already here
-                                            //  when a thread finishes
 
 //  ---------------------------------------------------------------------
 //  HTTP (gateway)

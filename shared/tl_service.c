@@ -3,7 +3,9 @@
 //  Threads: the main thread owns every ZeroMQ socket to the gateways (one
 //  DEALER per gateway, "links") and runs a zloop; N handler threads each own
 //  a database connection and run one request at a time; a health thread
-//  pings the database once a second so that heartbeats can say db_ok.
+//  pings the database once a second so that heartbeats can say db_ok; a
+//  jobs thread (when the service has job kinds or schedules) runs its
+//  durable jobs (tl_jobs.h) with a connection of its own.
 //  The main thread hands a decoded request to an idle handler thread over an
 //  inproc PAIR socket as a pointer, and gets the reply back the same way:
 //  nothing is copied or encoded twice.
@@ -81,6 +83,7 @@ struct _tl_service_t {
     zlistx_t *backlog;          //  s_job_t *
     bool draining;
     uint64_t drain_started;
+    bool stopped;               //  drained: leave the loop
     //  Health thread
     pthread_t health;
     bool health_started;
@@ -409,6 +412,7 @@ s_health_thread (void *arg)
 //  Links to gateways (main thread)
 
 static int s_link_readable (zloop_t *loop, zsock_t *sock, void *arg);
+static void s_link_message (tl_service_t *self, int index, zmsg_t **zmsg_p);
 static void s_nested_reply (tl_service_t *self, tl_msg_t **reply_p);
 
 static void
@@ -421,8 +425,7 @@ s_link_send (tl_service_t *self, int index, tl_msg_kind_t kind)
     tl_msg_set_str (msg, TL_MSG_INSTANCE, self->instance);
     if (kind == TL_MSG_READY) {
         tl_msg_set_str (msg, TL_MSG_SERVICE, self->name);
-        int capacity = self->nthreads * TL_WORKER_PREFETCH;
-        tl_msg_set_capacity (msg, capacity < TL_MAX_CAPACITY ? capacity : TL_MAX_CAPACITY);
+        tl_msg_set_capacity (msg, self->nthreads);
     }
     if (kind != TL_MSG_DISCONNECT)
         tl_msg_set_db_ok (msg, atomic_load (&self->db_ok));
@@ -537,11 +540,24 @@ s_link_readable (zloop_t *loop, zsock_t *sock, void *arg)
 {
     tl_service_t *self = (tl_service_t *) arg;
     int index = s_link_index (self, sock);
-    zmsg_t *zmsg = zmsg_recv (sock);
-    if (!zmsg || index < 0) {
-        zmsg_destroy (&zmsg);
+    if (index < 0)
         return 0;
+    //  Everything waiting, in one wake-up (bounded, to stay fair).
+    for (int i = 0; i < 256; i++) {
+        zmsg_t *zmsg = zmsg_recv_nowait (sock);
+        if (!zmsg)
+            break;
+        s_link_message (self, index, &zmsg);
     }
+    return 0;
+}
+
+//  Handles one message from gateway `index`. Takes the message.
+static void
+s_link_message (tl_service_t *self, int index, zmsg_t **zmsg_p)
+{
+    zmsg_t *zmsg = *zmsg_p;
+    *zmsg_p = NULL;
     s_link_t *link = &self->links [index];
     link->last_heard = s_mono_ms ();
     zframe_t *frame = zmsg_first (zmsg);
@@ -553,7 +569,7 @@ s_link_readable (zloop_t *loop, zsock_t *sock, void *arg)
     if (rc) {
         tl_log (TL_LOG_WARN, NULL, "bad message from gateway %s: %s",
                 link->endpoint, tl_strerror (rc));
-        return 0;
+        return;
     }
     switch (tl_msg_kind (msg)) {
         case TL_MSG_REQUEST:
@@ -575,7 +591,6 @@ s_link_readable (zloop_t *loop, zsock_t *sock, void *arg)
             break;              //  heartbeat: liveness already noted
     }
     tl_msg_destroy (&msg);
-    return 0;
 }
 
 //  A handler thread's nested call: sent on the link its request came from,
@@ -677,12 +692,13 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
                           ||  now - self->links [i].last_heard
                                 > TL_HEARTBEAT_MSEC * TL_HEARTBEAT_LIVENESS);
         if (quiet && s_idle (self))
-            return -1;
+            self->stopped = true;
+        else
         if (now - self->drain_started > TL_DRAIN_GRACE_MSEC) {
             tl_log (TL_LOG_WARN, NULL, "drain grace period over, leaving work unfinished");
-            return -1;
+            self->stopped = true;
         }
-        return 0;
+        return self->stopped ? -1 : 0;
     }
     for (int i = 0; i < self->nlinks; i++) {
         s_link_t *link = &self->links [i];
@@ -1083,7 +1099,10 @@ tl_service_run (tl_service_t *self)
         tl_log (TL_LOG_INFO, NULL, "instance %s serving %d method(s) on %d thread(s) via %d gateway(s)",
                 self->instance, self->nmethods, self->nthreads, self->nlinks);
         zloop_timer (self->loop, TL_HEARTBEAT_MSEC / 4, 0, s_tick, self);
-        zloop_start (self->loop);
+        //  zloop_start also returns when a signal interrupts its poll,
+        //  nonstop or not: go back in until s_tick says the drain is done.
+        while (!self->stopped)
+            zloop_start (self->loop);
         tl_log (TL_LOG_INFO, NULL, "instance %s stopped", self->instance);
     }
     s_stop_threads (self);

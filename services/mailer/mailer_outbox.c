@@ -7,6 +7,7 @@
 #include "mail_webhook.h"
 #include "tl_error.h"
 #include "tl_jobs.h"
+#include "tl_json.h"
 #include "tl_limits.h"
 #include "tl_log.h"
 #include "tl_mp.h"
@@ -77,7 +78,7 @@ s_prepare (tl_db_t *db, void *arg)
     rc |= tl_db_prepare (db, "outbox_get",
         "SELECT id, kind, recipients, sender, message, status, last_error, "
         "to_char (created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-        "to_char (sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), idem_key "
+        "to_char (sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
         "FROM outbox WHERE id = $1", 1);
     rc |= tl_db_prepare (db, "outbox_sent",
         "UPDATE outbox SET status = 'sent', sent_at = now (), last_error = NULL "
@@ -342,6 +343,16 @@ done:
     free (key);
 }
 
+static bool
+s_is_json (const char *text)
+{
+    char errbuf [64];
+    int err = 0;
+    json_t *value = tl_json_parse (text, strlen (text), errbuf, sizeof errbuf, &err);
+    json_decref (value);
+    return value != NULL;
+}
+
 //  webhook.send {key, url, json}: json is a JSON text (string) to POST.
 static void
 s_webhook_send (tl_call_t *call)
@@ -355,7 +366,7 @@ s_webhook_send (tl_call_t *call)
     if (!url || mail_webhook_check_url (url) != 0)
         tl_call_field_error (call, 400, "invalid", "url", "must be an http(s) URL");
     else
-    if (!json)
+    if (!json || !s_is_json (json))
         tl_call_field_error (call, 400, "invalid", "json", "must be a JSON text of at most 64 KiB");
     else {
         char id [37];
@@ -451,8 +462,18 @@ s_outcome (tl_job_ctx_t *job, const char *id, const char *what, int rc, const ch
         tl_log (TL_LOG_WARN, NULL, "%s %s refused: %s", what, id, errbuf);
         return s_record (job, id, false, errbuf);
     }
+    if (tl_job_ctx_attempt (job) >= tl_job_ctx_max_attempts (job)) {
+        //  The last attempt: say so in the outbox too, for good.
+        char final [600];
+        snprintf (final, sizeof final, "gave up after %d attempts: %s",
+                  tl_job_ctx_attempt (job), *errbuf ? errbuf : tl_strerror (rc));
+        tl_log (TL_LOG_WARN, NULL, "%s %s: %s", what, id, final);
+        return s_record (job, id, false, final);
+    }
+    //  Temporary: the job runs again after its back-off. (Not TL_ERETRY,
+    //  which would mean a database conflict and re-run the transaction.)
     tl_job_ctx_error (job, "%s", *errbuf ? errbuf : tl_strerror (rc));
-    return rc < 0 ? rc : TL_ERETRY;
+    return TL_EIO;
 }
 
 static int
@@ -513,11 +534,10 @@ s_webhook_deliver (tl_job_ctx_t *job)
     size_t size = 0;
     unsigned char *json = PQunescapeBytea ((const unsigned char *) PQgetvalue (res, 0, 4), &size);
     char errbuf [512] = "";
-    //  The outbox key goes along as the Idempotency-Key: every retry of one
-    //  delivery carries the same one.
+    //  The outbox id goes along as the Idempotency-Key: every retry of one
+    //  delivery carries the same one, whatever the sender's key looks like.
     int rc = json ? mail_webhook_post (tl_db_value (res, 0, 2), (const char *) json, size,
-                                       tl_db_value (res, 0, 9), s_webhook_flags,
-                                       errbuf, sizeof errbuf)
+                                       id, s_webhook_flags, errbuf, sizeof errbuf)
                   : TL_ENOMEM;
     PQfreemem (json);
     PQclear (res);

@@ -268,3 +268,45 @@ def psql(sql):
                          text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip()
+
+
+# ---------------------------------------------------------------------------
+# The mailer (services/mailer): started like `Cluster.service` starts
+# tally-testsvc, with its own settings.
+
+def mailer_binary():
+    path = os.path.join(BUILD, "services", "mailer", "tally-mailer")
+    if not os.path.exists(path):
+        raise FileNotFoundError(path)
+    return path
+
+
+def mailer(cluster, gateways, smtp_url=None, data_dir=None, env=None, name=None,
+           workers=2, database_url=None):
+    """Starts tally-mailer serving `gateways` (a list, or one gateway).
+    TALLY_SMTP_URL is set only when `smtp_url` is given (without it mail goes
+    to $TALLY_DATA_DIR/mail); TALLY_DATA_DIR only when `data_dir` is given.
+    `database_url` defaults to DATABASE_URL; `env` adds or overrides
+    anything (TALLY_MAIL_FROM, TALLY_WEBHOOK_ALLOW_PRIVATE, ...)."""
+    if not isinstance(gateways, (list, tuple)):
+        gateways = [gateways]
+    cluster.counter += 1
+    name = name or f"mailer{cluster.counter}"
+    base = {
+        "DATABASE_URL": database_url or DATABASE_URL,
+        "TALLY_MESH": ",".join(g.mesh for g in gateways),
+        "TALLY_WORKERS": str(workers),
+        "TALLY_INSTANCE": name,
+    }
+    if smtp_url:
+        base["TALLY_SMTP_URL"] = smtp_url
+    if data_dir:
+        base["TALLY_DATA_DIR"] = data_dir
+    base.update(env or {})
+    # Not inherited from the test run's own environment by accident
+    inherited = {k: "" for k in ("TALLY_SMTP_URL", "TALLY_DATA_DIR", "TALLY_MAIL_FROM",
+                                 "TALLY_WEBHOOK_ALLOW_PRIVATE") if k not in base}
+    inherited.update(base)
+    proc = Process(name, [mailer_binary()], inherited, cluster.logdir)
+    cluster.processes.append(proc)
+    return proc

@@ -52,4 +52,5 @@ def test_instances_serve_both_gateways_and_survive_a_gateway_restart(cluster):
     wait_instances(a2, 2, timeout=15)
     assert serve_all(a2) == {"one", "two"}
     assert serve_all(b) == {"one", "two"}
-    wait_for(lambda: requests.get(a2.url + "/readyz", timeout=5).status_code == 200, "a2 ready")
+    wait_for(lambda: requests.get(a2.url + "/readyz", timeout=5).status_code == 200,
+             "a2 ready: " + requests.get(a2.url + "/readyz", timeout=5).text)
