@@ -10,7 +10,7 @@
 
 //  Migrates `schema` in one transaction: takes the advisory lock
 //  hashtext('tally.migrate.' || schema), creates the schema, its
-//  schema_migrations table and the runtime's own tables (idempotency_keys)
+//  schema_migrations table and the runtime's own tables (idempotency_keys, jobs)
 //  if missing, then applies, in version order, every file of `files` (a
 //  table ended by a NULL name; NULL means none) that schema_migrations does
 //  not list, each with search_path set to `schema, public`, and records it.
