@@ -469,6 +469,19 @@ tl_db_exec (tl_db_t *self, const char *name, int nparams,
     return tl_db_exec_bin (self, name, nparams, values, NULL, NULL, err);
 }
 
+long
+tl_db_exec_count (tl_db_t *self, const char *name, int nparams,
+                  const char *const *values)
+{
+    int err = 0;
+    PGresult *r = tl_db_exec (self, name, nparams, values, &err);
+    if (!r)
+        return err;
+    long count = strtol (PQcmdTuples (r), NULL, 10);
+    PQclear (r);
+    return count >= 0 ? count : TL_EDB;
+}
+
 PGresult *
 tl_db_query (tl_db_t *self, const char *sql, int nparams,
              const char *const *values, int *err)

@@ -66,6 +66,11 @@ PGresult *tl_db_exec_bin (tl_db_t *self, const char *name, int nparams,
                           const char *const *values, const int *lengths,
                           const int *formats, int *err);
 
+//  Runs a prepared statement that changes rows and returns how many it
+//  changed (PQcmdTuples), or a negative code as tl_db_exec.
+long tl_db_exec_count (tl_db_t *self, const char *name, int nparams,
+                       const char *const *values);
+
 //  As tl_db_exec for one unprepared, parameterised statement (PQexecParams):
 //  for rare statements and DDL. `sql` holds one statement.
 PGresult *tl_db_query (tl_db_t *self, const char *sql, int nparams,

@@ -199,12 +199,8 @@ tl_idem_purge (tl_db_t *db)
     snprintf (ttl, sizeof ttl, "%d", TL_IDEM_TTL_HOURS);
     snprintf (batch, sizeof batch, "%d", TL_IDEM_PURGE_BATCH);
     const char *values [] = { ttl, batch };
-    PGresult *r = tl_db_exec (db, "tl_idem_purge", 2, values, &rc);
-    if (!r)
-        return rc;
-    long count = strtol (PQcmdTuples (r), NULL, 10);
-    PQclear (r);
-    return count >= 0 && count <= TL_IDEM_PURGE_BATCH ? (int) count : TL_EDB;
+    long count = tl_db_exec_count (db, "tl_idem_purge", 2, values);
+    return count <= TL_IDEM_PURGE_BATCH ? (int) count : TL_EDB;
 }
 
 void

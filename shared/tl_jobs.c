@@ -885,12 +885,8 @@ tl_jobs_purge (tl_db_t *db)
     snprintf (hours, sizeof hours, "%d", TL_JOBS_DONE_TTL_HOURS);
     snprintf (batch, sizeof batch, "%d", TL_JOBS_PURGE_BATCH);
     const char *values [] = { hours, batch };
-    PGresult *r = tl_db_exec (db, "tl_jobs_purge", 2, values, &rc);
-    if (!r)
-        return rc;
-    long count = strtol (PQcmdTuples (r), NULL, 10);
-    PQclear (r);
-    return count >= 0 && count <= TL_JOBS_PURGE_BATCH ? (int) count : TL_EDB;
+    long count = tl_db_exec_count (db, "tl_jobs_purge", 2, values);
+    return count <= TL_JOBS_PURGE_BATCH ? (int) count : TL_EDB;
 }
 
 //  Reads exactly `width` digits into *value.

@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "mail_mime.h"
+#include "tl_json.h"
 #include "tl_limits.h"
 #include "tl_error.h"
 
@@ -59,55 +60,6 @@ typedef struct {
 
 //  --------------------------------------------------------------------------
 //  Small checks
-
-//  Returns true when `text` (size bytes) is well-formed UTF-8: no overlong
-//  forms, no surrogates, nothing above U+10FFFF.
-
-static bool
-s_utf8_valid (const char *text, size_t size)
-{
-    const unsigned char *s = (const unsigned char *) text;
-    size_t i = 0;
-    while (i < size) {
-        unsigned char c = s [i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t extra;
-        uint32_t cp;
-        if (c >= 0xc2 && c <= 0xdf) {
-            extra = 1;
-            cp = c & 0x1f;
-        }
-        else
-        if (c >= 0xe0 && c <= 0xef) {
-            extra = 2;
-            cp = c & 0x0f;
-        }
-        else
-        if (c >= 0xf0 && c <= 0xf4) {
-            extra = 3;
-            cp = c & 0x07;
-        }
-        else
-            return false;
-        if (size - i <= extra)
-            return false;
-        for (size_t k = 1; k <= extra; k++) {
-            if ((s [i + k] & 0xc0) != 0x80)
-                return false;
-            cp = (cp << 6) | (s [i + k] & 0x3f);
-        }
-        if ((extra == 2 && cp < 0x800)
-        ||  (extra == 3 && (cp < 0x10000 || cp > 0x10ffff))
-        ||  (cp >= 0xd800 && cp <= 0xdfff))
-            return false;
-        i += extra + 1;
-    }
-    return true;
-}
-
 
 //  Returns true when `text` has a C0 control character (CR and LF among
 //  them) or DEL: such a value can never go into a header.
@@ -292,7 +244,7 @@ mail_mime_set_from (mail_mime_t *self, const char *address, const char *name)
     if (name) {
         size_t size = strlen (name);
         if (size > MAIL_MAX_DISPLAY_NAME_LEN || s_has_control (name)
-        ||  !s_utf8_valid (name, size))
+        ||  !tl_json_utf8_valid (name, size))
             return TL_EINVAL;
         if (size == 0)
             name = NULL;
@@ -338,7 +290,7 @@ mail_mime_set_subject (mail_mime_t *self, const char *subject)
     assert (self);
     assert (subject);
     size_t size = strlen (subject);
-    if (s_has_control (subject) || !s_utf8_valid (subject, size))
+    if (s_has_control (subject) || !tl_json_utf8_valid (subject, size))
         return TL_EINVAL;
     if (size > MAIL_MAX_SUBJECT_LEN)
         return TL_ETOOBIG;
@@ -416,7 +368,7 @@ s_set_body (char **field, const char *body)
     size_t size = strlen (body);
     if (size > MAIL_MAX_BODY_BYTES)
         return TL_ETOOBIG;
-    if (!s_utf8_valid (body, size))
+    if (!tl_json_utf8_valid (body, size))
         return TL_EINVAL;
     return s_replace (field, body);
 }
@@ -456,7 +408,7 @@ mail_mime_add_attachment (mail_mime_t *self, const char *name,
     assert (content_type);
     assert (data || size == 0);
     size_t name_size = strlen (name);
-    if (name_size == 0 || s_has_control (name) || !s_utf8_valid (name, name_size)
+    if (name_size == 0 || s_has_control (name) || !tl_json_utf8_valid (name, name_size)
     ||  strchr (name, '/') || strchr (name, '\\'))
         return TL_EINVAL;
     if (!s_content_type_valid (content_type))
