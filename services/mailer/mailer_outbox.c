@@ -12,6 +12,7 @@
 #include "tl_log.h"
 #include "tl_mp.h"
 
+#include <czmq.h>
 #include <libpq-fe.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -564,6 +565,10 @@ mailer_outbox_register (tl_service_t *svc)
     snprintf (s_spool_dir, sizeof s_spool_dir, "%s/mail", data && *data ? data : "var");
     const char *allow = getenv ("TALLY_WEBHOOK_ALLOW_PRIVATE");
     s_webhook_flags = allow && strcmp (allow, "1") == 0 ? MAIL_WEBHOOK_ALLOW_PRIVATE : 0;
+    if (!s_smtp_url && zsys_dir_create ("%s", s_spool_dir) != 0) {
+        tl_log (TL_LOG_ERROR, NULL, "cannot create the mail folder %s", s_spool_dir);
+        return TL_ECONFIG;
+    }
     tl_log (TL_LOG_INFO, NULL, "mail goes to %s", s_smtp_url ? "the SMTP relay" : s_spool_dir);
 
     tl_service_set_thread_init (svc, s_prepare, NULL);

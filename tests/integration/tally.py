@@ -188,6 +188,7 @@ def gateway_at(cluster, http_port, mesh_port, env=None, name=None):
         "TALLY_MESH_BIND": f"tcp://127.0.0.1:{mesh_port}",
         "TALLY_GATEWAY_NAME": name,
         "TALLY_PROTO_EXTRA": TEST_PROTO,
+        "TALLY_PROTO_BUILTIN": "0",     # as Cluster.gateway
         "TALLY_CORS_ORIGINS": "https://app.example",
     }
     base.update(env or {})
