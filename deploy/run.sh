@@ -74,6 +74,7 @@ count=0
 for bin in "$build"/services/*/tally-*; do
     [ -x "$bin" ] || continue
     name=$(basename "$bin")
+    case "$name" in *selftest*) continue ;; esac
     supervise "$name" "$bin"
     count=$((count + 1))
 done
