@@ -102,6 +102,15 @@ static const struct {
         " AND unique_key IS NULL LIMIT $2 FOR UPDATE SKIP LOCKED)", 2 },
     {   "tl_jobs_channel",
         "SELECT " S_CHANNEL, 0 },
+    //  The local date of "now" in zone $2, plus $4 days, and the instant
+    //  at which the local time $3 falls on that date (PostgreSQL moves a
+    //  time in a spring-forward gap past the gap, and takes one of the two
+    //  instants of a fall-back hour: never none, never both).
+    {   "tl_jobs_local_daily",
+        "SELECT to_char (d, 'YYYY-MM-DD'),"
+        " (extract (epoch FROM ((d + $3::time) AT TIME ZONE $2)) * 1000)::bigint"
+        " FROM (SELECT ((coalesce (to_timestamp ($1::bigint / 1000.0), now ()) AT TIME ZONE $2)::date"
+        "              + $4::int) AS d) AS local", 4 },
 };
 
 typedef enum { S_EVERY, S_MONTHLY, S_YEARLY } s_period_t;
@@ -280,6 +289,35 @@ tl_jobs_enqueue (tl_db_t *db, const char *kind, const void *payload, size_t size
     int enqueued = PQntuples (r) == 1 ? 1 : 0;
     PQclear (r);
     return enqueued;
+}
+
+int
+tl_jobs_enqueue_local_daily (tl_db_t *db, const char *kind, const char *subject,
+                             const char *timezone, const char *local_time,
+                             int days_ahead, int64_t now_ms,
+                             const void *payload, size_t size)
+{
+    assert (db);
+    if (!subject || !*subject || !timezone || !local_time
+    ||  strlen (subject) > TL_MAX_ID_LEN || strlen (timezone) > 64
+    ||  strlen (local_time) != 5 || days_ahead < 0 || days_ahead > 366)
+        return TL_EINVAL;
+    int rc = s_prepare (db);
+    if (rc)
+        return rc;
+    char now_text [24], days [8];
+    snprintf (days, sizeof days, "%d", days_ahead);
+    const char *values [] = { s_clock (now_ms, now_text, sizeof now_text),
+                              timezone, local_time, days };
+    //  A bad zone or time is the caller's data: TL_EINVAL, not a crash.
+    PGresult *r = tl_db_exec (db, "tl_jobs_local_daily", 4, values, &rc);
+    if (!r)
+        return rc;
+    char key [TL_JOBS_MAX_KEY_LEN + 1];
+    snprintf (key, sizeof key, "%s:%s:%s", kind, subject, tl_db_value (r, 0, 0));
+    int64_t run_at = strtoll (tl_db_value (r, 0, 1), NULL, 10);
+    PQclear (r);
+    return tl_jobs_enqueue (db, kind, payload, size, key, run_at > 0 ? run_at : 1, 0);
 }
 
 //  ---------------------------------------------------------------------
@@ -1213,6 +1251,56 @@ s_test_racer (void *arg)
     return NULL;
 }
 
+//  The local-time daily occurrence: one job per local date, at the right
+//  instant, across both daylight-saving changes of New York.
+static int64_t
+s_test_run_at (tl_db_t *db, const char *key)
+{
+    const char *values [] = { key };
+    int err = 0;
+    PGresult *r = tl_db_query (db, "SELECT (extract (epoch FROM run_at) * 1000)::bigint"
+                                   " FROM jobs WHERE unique_key = $1", 1, values, &err);
+    assert (r && PQntuples (r) == 1);
+    int64_t ms = strtoll (tl_db_value (r, 0, 0), NULL, 10);
+    PQclear (r);
+    return ms;
+}
+
+static void
+s_test_local_daily (tl_db_t *db)
+{
+    int64_t t = 0;
+    const char *ny = "America/New_York";
+    //  An ordinary day: 20:00 EST is 01:00Z the next day.
+    assert (tl_jobs_parse_time ("2026-01-15T12:00Z", &t) == 0);
+    assert (tl_jobs_enqueue_local_daily (db, "test.remind", "u1", ny, "20:00", 0, t, NULL, 0) == 1);
+    assert (tl_jobs_enqueue_local_daily (db, "test.remind", "u1", ny, "20:00", 0, t, NULL, 0) == 0);
+    int64_t expect = 0;
+    assert (tl_jobs_parse_time ("2026-01-16T01:00Z", &expect) == 0);
+    assert (s_test_run_at (db, "test.remind:u1:2026-01-15") == expect);
+    //  Spring forward (2026-03-08, 02:00 → 03:00): 02:30 does not exist;
+    //  the job still runs that day, once, just after the gap.
+    assert (tl_jobs_parse_time ("2026-03-08T05:00Z", &t) == 0);
+    assert (tl_jobs_enqueue_local_daily (db, "test.remind", "u1", ny, "02:30", 0, t, NULL, 0) == 1);
+    assert (tl_jobs_parse_time ("2026-03-08T07:30Z", &expect) == 0);
+    assert (s_test_run_at (db, "test.remind:u1:2026-03-08") == expect);
+    //  Fall back (2026-11-01, 01:00-02:00 twice): 01:30 happens twice; one
+    //  job, whichever clock reading asks (EDT or EST).
+    assert (tl_jobs_parse_time ("2026-11-01T05:10Z", &t) == 0);     //  01:10 EDT
+    assert (tl_jobs_enqueue_local_daily (db, "test.remind", "u1", ny, "01:30", 0, t, NULL, 0) == 1);
+    assert (tl_jobs_parse_time ("2026-11-01T06:10Z", &t) == 0);     //  01:10 EST
+    assert (tl_jobs_enqueue_local_daily (db, "test.remind", "u1", ny, "01:30", 0, t, NULL, 0) == 0);
+    //  Tomorrow's occurrence has its own key.
+    assert (tl_jobs_enqueue_local_daily (db, "test.remind", "u1", ny, "01:30", 1, t, NULL, 0) == 1);
+    assert (s_test_run_at (db, "test.remind:u1:2026-11-02") > 0);
+    //  Bad zone or time: refused, nothing enqueued.
+    assert (tl_jobs_enqueue_local_daily (db, "test.remind", "u2", "Mars/Olympus", "20:00", 0, t, NULL, 0) < 0);
+    assert (tl_jobs_enqueue_local_daily (db, "test.remind", "u2", ny, "25:00", 0, t, NULL, 0) < 0);
+    assert (tl_jobs_enqueue_local_daily (db, "test.remind", "u2", ny, "8pm", 0, t, NULL, 0) == TL_EINVAL);
+    PGresult *r = tl_db_query (db, "DELETE FROM jobs WHERE kind = 'test.remind'", 0, NULL, &(int) { 0 });
+    PQclear (r);
+}
+
 void
 tl_jobs_test (bool verbose)
 {
@@ -1291,6 +1379,7 @@ tl_jobs_test (bool verbose)
     tl_db_t *db = tl_db_new (url, schema);
     assert (db);
     assert (tl_migrate (db, schema, NULL) == 0);        //  creates jobs
+    s_test_local_daily (db);
     tl_db_t *other = tl_db_new (url, schema);
     assert (other);
     s_test_exec (db, "CREATE TABLE t (job bigint, attempt int)", NULL);
