@@ -30,6 +30,7 @@ test:
 bench: build
 	deploy/bootstrap.sh bench
 	bench/run.sh $(BUILD)
+	bench/mail_jobs.sh $(BUILD)
 
 fuzz:
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DTALLY_FUZZ=ON >/dev/null
