@@ -15,7 +15,7 @@ export TALLY_HTTP_ADDR="${TALLY_HTTP_ADDR:-127.0.0.1:8080}"
 export TALLY_MESH_BIND="${TALLY_MESH_BIND:-tcp://127.0.0.1:5555}"
 export TALLY_MESH="${TALLY_MESH:-$TALLY_MESH_BIND}"
 export TALLY_PUBLIC_URL="${TALLY_PUBLIC_URL:-http://$TALLY_HTTP_ADDR}"
-export TALLY_MAIL_FROM="${TALLY_MAIL_FROM:-Tally <tally@localhost>}"
+export TALLY_MAIL_FROM="${TALLY_MAIL_FROM:-Tally <tally@tally.localhost>}"
 pg_port="${TALLY_PG_PORT:-55432}"
 
 say () { printf 'tally: %s\n' "$*" >&2; }
@@ -28,45 +28,35 @@ fi
 
 own_db=0
 if [ -z "${DATABASE_URL:-}" ]; then
-    DATABASE_URL=$("$root/deploy/pg.sh" start "$data" "$pg_port")
+    DATABASE_URL=$("$root/deploy/pg.sh" start "$data" "$pg_port" 9>&-)
     own_db=1
 fi
 export DATABASE_URL
 mkdir -p "$data/logs" "$data/mail"
 
 pids=()
-stopping=0
+stopped=0
 stop_all () {
-    [ "$stopping" = 1 ] && return
-    stopping=1
+    [ "$stopped" = 1 ] && return
+    stopped=1
     say "stopping"
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     if [ "$own_db" = 1 ]; then "$root/deploy/pg.sh" stop "$data"; fi
     say "stopped"
 }
-trap 'stop_all; exit 0' INT TERM
+#  A signal only ends the wait below; the stopping happens in the main
+#  flow (bash runs traps between commands, and exit from a trap is fragile).
+quit=0
+sleeper=
+trap 'quit=1; kill $sleeper 2>/dev/null' INT TERM
 trap 'stop_all' EXIT
 
-#  supervise NAME CMD...: runs CMD, restarting it after a crash with a
-#  back-off that doubles up to 30 s and resets after a minute of good health.
+#  supervise NAME CMD...: runs CMD under deploy/supervise.sh (restart with
+#  back-off after a crash). Children never hold the run lock (fd 9).
 supervise () {
     local name=$1; shift
-    (
-        child=0
-        trap 'kill -TERM $child 2>/dev/null; wait $child 2>/dev/null; exit 0' INT TERM
-        backoff=1
-        while true; do
-            started=$(date +%s)
-            "$@" >>"$data/logs/$name.log" 2>&1 &
-            child=$!
-            rc=0; wait $child || rc=$?
-            if [ $(( $(date +%s) - started )) -ge 60 ]; then backoff=1; fi
-            say "$name exited ($rc); restarting in ${backoff}s"
-            sleep "$backoff" & wait $! || true
-            backoff=$(( backoff * 2 > 30 ? 30 : backoff * 2 ))
-        done
-    ) &
+    "$root/deploy/supervise.sh" "$data/logs/$name.log" "$name" "$@" 9>&- &
     pids+=($!)
 }
 
@@ -86,4 +76,9 @@ for _ in $(seq 1 100); do
 done
 say "$count service(s) and the gateway are up; logs in $data/logs"
 say "serving on http://$TALLY_HTTP_ADDR  (readiness: /readyz, metrics: /metrics; Ctrl-C stops)"
-while true; do sleep 3600 & wait $! || true; done
+while [ "$quit" = 0 ]; do
+    sleep 3600 9>&- &
+    sleeper=$!
+    wait $sleeper || true
+done
+stop_all

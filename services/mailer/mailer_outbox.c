@@ -557,7 +557,7 @@ mailer_outbox_register (tl_service_t *svc)
         s_smtp_url = strdup (url);
     }
     const char *from = getenv ("TALLY_MAIL_FROM");
-    if (s_parse_from (from && *from ? from : "Tally <tally@localhost.localdomain>") != 0) {
+    if (s_parse_from (from && *from ? from : "Tally <tally@tally.localhost>") != 0) {
         tl_log (TL_LOG_ERROR, NULL, "TALLY_MAIL_FROM must be an address or \"Name <address>\"");
         return TL_ECONFIG;
     }
