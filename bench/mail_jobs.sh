@@ -89,19 +89,7 @@ cleanup () {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-used_ports=" "
-free_port () {
-    local port
-    while true; do
-        port=$(( 20000 + RANDOM % 40000 ))
-        [[ "$used_ports" == *" $port "* ]] && continue
-        if [[ -z "$(ss -Htan "( sport = :$port )" 2>/dev/null)" ]]; then
-            used_ports+="$port "
-            echo "$port"
-            return
-        fi
-    done
-}
+. "$root/bench/lib.sh"
 
 started=$(date +%s)
 cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
