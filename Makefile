@@ -3,13 +3,14 @@
 #    make test    build with ASan+UBSan and run every test
 #    make bench   the benchmarks of bench/README.md
 #    make fuzz    build the libFuzzer targets with clang
+#    make openapi regenerate proto/openapi.yaml from the declarations
 BUILD      ?= build
 TEST_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
 JOBS       ?= $(shell nproc 2>/dev/null || echo 2)
 WERROR     ?= $(if $(CI),ON,OFF)
 
-.PHONY: all build run test bench fuzz format clean
+.PHONY: all build run test bench fuzz openapi format clean
 
 all: build
 
@@ -35,6 +36,9 @@ bench: build
 fuzz:
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DTALLY_FUZZ=ON >/dev/null
 	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz-json fuzz-router fuzz-envelope
+
+openapi: build
+	TALLY_LOG_LEVEL=error $(BUILD)/gateway/tally-gateway --openapi > proto/openapi.yaml
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -7,6 +7,7 @@
 #include "gw_broker.h"
 #include "gw_http.h"
 #include "gw_metrics.h"
+#include "gw_openapi.h"
 #include "gw_router.h"
 #include "tl_embed.h"
 #include "tl_limits.h"
@@ -62,7 +63,7 @@ s_load_routes (gw_router_t *router, gw_broker_t *broker)
     }
     const char *names [256];
     size_t count = gw_router_services (router, names, 256);
-    for (size_t i = 0; i < count; i++)
+    for (size_t i = 0; broker && i < count; i++)
         gw_broker_declare (broker, names [i]);
     tl_log (TL_LOG_INFO, NULL, "%zu route(s) for %zu service(s)", gw_router_size (router), count);
     return 0;
@@ -91,6 +92,18 @@ main (int argc, char *argv [])
     long shutdown_delay = atol (s_env ("TALLY_SHUTDOWN_DELAY_MS", "0"));
 
     int rc = 1;
+    if (argc == 2 && streq (argv [1], "--openapi")) {
+        //  The API document derived from the declarations, to stdout.
+        gw_router_t *router = gw_router_new ();
+        gw_broker_t *none = NULL;
+        char *text = router && s_load_routes (router, none) == 0
+                   ? gw_openapi_render (router) : NULL;
+        if (text)
+            printf ("%s\n", text);
+        free (text);
+        gw_router_destroy (&router);
+        return text ? 0 : 1;
+    }
     gw_router_t *router = gw_router_new ();
     gw_metrics_t *metrics = gw_metrics_new ();
     gw_broker_t *broker = gw_broker_new (mesh_bind, name);
