@@ -6,7 +6,7 @@
 #        for reference, nginx proxying to that nginx (one proxied hop)
 #    (b) tally-gateway answering GET /healthz
 #    (c) tally-gateway answering GET /api/v1/test/echo, a round trip through
-#        the mesh to a tally-testsvc worker (TALLY_WORKERS=2)
+#        the mesh to a tally-testsvc worker (TALLY_WORKERS=$BENCH_WORKERS, default 8)
 #    (d) the mesh round trip alone (bench-mesh: a tl_client calling
 #        testsvc echo.get through the gateway's backend) against a bare
 #        ZeroMQ REQ/REP round trip of the same sizes (bench-zmq); also
@@ -26,7 +26,7 @@
 #    BENCH_DURATION=10 BENCH_WARMUP=2 BENCH_CONNECTIONS=50 BENCH_THREADS=1
 #    BENCH_ROUNDS=2
 #    BENCH_N=20000 BENCH_MESH_WARMUP=1000 (per round) BENCH_MESH_ROUNDS=4
-#    BENCH_WORKERS=2
+#    BENCH_WORKERS=8
 #    BENCH_KEEP=1      keep the temp folder (logs, wrk output) for a look
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -40,7 +40,7 @@ ROUNDS=${BENCH_ROUNDS:-2}
 N=${BENCH_N:-20000}
 MESH_WARMUP=${BENCH_MESH_WARMUP:-1000}
 MESH_ROUNDS=${BENCH_MESH_ROUNDS:-4}
-WORKERS=${BENCH_WORKERS:-2}
+WORKERS=${BENCH_WORKERS:-8}
 
 say () { printf 'bench: %s\n' "$*" >&2; }
 die () { printf 'bench: error: %s\n' "$*" >&2; exit 1; }

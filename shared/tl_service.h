@@ -58,7 +58,7 @@ int tl_service_schedule (tl_service_t *self, const char *name, const char *kind,
 //  no more work, finishes what is in flight (up to TL_DRAIN_GRACE_MSEC) and
 //  returns. Configuration (environment): DATABASE_URL (required),
 //  TALLY_MESH (gateway backends, default tcp://127.0.0.1:5555),
-//  TALLY_WORKERS (handler threads, default 4), TALLY_INSTANCE (instance
+//  TALLY_WORKERS (handler threads, default 8), TALLY_INSTANCE (instance
 //  id, default <service>@<host>:<pid>). Returns 0, or a negative code when
 //  it could not start (bad config, database unreachable, migration failed).
 //  Every service also answers the operators' methods (mesh only, never on
