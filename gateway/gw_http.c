@@ -884,6 +884,10 @@ s_no_unescape (void *cls, struct MHD_Connection *conn, char *text)
 
 static void
 s_mhd_log (void *cls, const char *format, va_list args)
+    __attribute__ ((format (printf, 2, 0)));
+
+static void
+s_mhd_log (void *cls, const char *format, va_list args)
 {
     char text [512];
     vsnprintf (text, sizeof text, format, args);

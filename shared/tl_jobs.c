@@ -293,13 +293,13 @@ tl_jobs_enqueue (tl_db_t *db, const char *kind, const void *payload, size_t size
 
 int
 tl_jobs_enqueue_local_daily (tl_db_t *db, const char *kind, const char *subject,
-                             const char *timezone, const char *local_time,
+                             const char *zone, const char *local_time,
                              int days_ahead, int64_t now_ms,
                              const void *payload, size_t size)
 {
     assert (db);
-    if (!subject || !*subject || !timezone || !local_time
-    ||  strlen (subject) > TL_MAX_ID_LEN || strlen (timezone) > 64
+    if (!subject || !*subject || !zone || !local_time
+    ||  strlen (subject) > TL_MAX_ID_LEN || strlen (zone) > 64
     ||  strlen (local_time) != 5 || days_ahead < 0 || days_ahead > 366)
         return TL_EINVAL;
     int rc = s_prepare (db);
@@ -308,7 +308,7 @@ tl_jobs_enqueue_local_daily (tl_db_t *db, const char *kind, const char *subject,
     char now_text [24], days [8];
     snprintf (days, sizeof days, "%d", days_ahead);
     const char *values [] = { s_clock (now_ms, now_text, sizeof now_text),
-                              timezone, local_time, days };
+                              zone, local_time, days };
     //  A bad zone or time is the caller's data: TL_EINVAL, not a crash.
     PGresult *r = tl_db_exec (db, "tl_jobs_local_daily", 4, values, &rc);
     if (!r)

@@ -66,7 +66,7 @@ int tl_jobs_enqueue (tl_db_t *db, const char *kind, const void *payload, size_t 
                      const char *unique_key, int64_t run_at_ms, int max_attempts);
 
 //  Enqueues the daily occurrence, for `subject` (a user id, say), of the
-//  local time `local_time` ("HH:MM") in IANA zone `timezone`, on the local
+//  local time `local_time` ("HH:MM") in IANA zone `zone`, on the local
 //  date of `now_ms` (0 = the database's now) plus `days_ahead` days, under
 //  the unique key "<kind>:<subject>:<local date>". PostgreSQL's time zone
 //  rules place it: a local time skipped by a spring-forward change runs
@@ -74,7 +74,7 @@ int tl_jobs_enqueue (tl_db_t *db, const char *kind, const void *payload, size_t 
 //  daily job per subject is neither skipped nor doubled by daylight
 //  saving. Returns as tl_jobs_enqueue; a bad zone or time is an error.
 int tl_jobs_enqueue_local_daily (tl_db_t *db, const char *kind, const char *subject,
-                                 const char *timezone, const char *local_time,
+                                 const char *zone, const char *local_time,
                                  int days_ahead, int64_t now_ms,
                                  const void *payload, size_t size);
 
