@@ -909,21 +909,38 @@ s_jobs_run_due (tl_call_t *call)
         tl_call_error (call, 409, "in_transaction", "jobs run in their own transactions");
         return;
     }
-    int failed = 0;
-    int ran = s_jobs_registry
-            ? tl_jobs_run_due (s_jobs_registry, tl_call_db (call), now_ms,
-                               TL_JOBS_RUN_DUE_MAX, &failed)
-            : 0;
-    if (ran < 0) {
-        tl_call_error (call, 503, "database", "could not run due jobs: %s", tl_strerror (ran));
-        return;
+    //  In slices of a few jobs, stopping short of the request's deadline
+    //  ("more": true then says that due jobs may remain).
+    int ran = 0, failed = 0;
+    bool more = false;
+    while (s_jobs_registry && ran < TL_JOBS_RUN_DUE_MAX) {
+        if (tl_msg_now_ms () + 500 >= tl_call_deadline (call)) {
+            more = true;
+            break;
+        }
+        int slice_failed = 0;
+        int slice = tl_jobs_run_due (s_jobs_registry, tl_call_db (call), now_ms, 10,
+                                     &slice_failed);
+        if (slice < 0 && ran == 0) {
+            tl_call_error (call, 503, "database", "could not run due jobs: %s",
+                           tl_strerror (slice));
+            return;
+        }
+        if (slice <= 0)
+            break;
+        ran += slice;
+        failed += slice_failed;
+        if (slice < 10)
+            break;
     }
     msgpack_packer *pk = tl_call_reply (call, 200);
-    msgpack_pack_map (pk, 2);
+    msgpack_pack_map (pk, 3);
     tl_mp_pack_str (pk, "ran");
     msgpack_pack_int (pk, ran);
     tl_mp_pack_str (pk, "failed");
     msgpack_pack_int (pk, failed);
+    tl_mp_pack_str (pk, "more");
+    if (more) msgpack_pack_true (pk); else msgpack_pack_false (pk);
 }
 
 //  Registers the jobs.* methods and signs claims with the instance id.
