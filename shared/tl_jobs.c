@@ -67,6 +67,9 @@ static const struct {
         " FROM claimed ORDER BY run_at, id", 5 },
     {   "tl_jobs_own",
         "SELECT 1 FROM jobs WHERE " S_MINE " FOR UPDATE", 3 },
+    {   "tl_jobs_release",
+        "UPDATE jobs SET locked_until = NULL, locked_by = NULL, attempts = attempts - 1"
+        " WHERE " S_MINE, 3 },
     {   "tl_jobs_complete",
         "UPDATE jobs SET done_at = now (), locked_until = NULL WHERE " S_MINE, 3 },
     {   "tl_jobs_fail",
@@ -644,6 +647,15 @@ tl_jobs_complete (tl_db_t *db, tl_job_ctx_t *job)
     assert (db);
     assert (job);
     int rows = s_mine (db, "tl_jobs_complete", job, NULL, 0, NULL);
+    return rows < 0 ? rows : rows == 1 ? 0 : TL_EBUSY;
+}
+
+int
+tl_jobs_release (tl_db_t *db, tl_job_ctx_t *job)
+{
+    assert (db);
+    assert (job);
+    int rows = s_mine (db, "tl_jobs_release", job, NULL, 0, NULL);
     return rows < 0 ? rows : rows == 1 ? 0 : TL_EBUSY;
 }
 
@@ -1266,6 +1278,26 @@ s_test_run_at (tl_db_t *db, const char *key)
     return ms;
 }
 
+//  A released claim is taken again at once, its attempt not counted.
+static void
+s_test_release (tl_jobs_t *jobs, tl_db_t *db)
+{
+    assert (tl_jobs_enqueue (db, "test.ok", NULL, 0, "release-me", 0, 0) == 1);
+    tl_job_ctx_t *claimed [1];
+    assert (tl_jobs_claim (jobs, db, 0, 1, claimed) == 1);
+    assert (streq (tl_job_ctx_unique_key (claimed [0]), "release-me"));
+    assert (tl_job_ctx_attempt (claimed [0]) == 1);
+    assert (tl_jobs_release (db, claimed [0]) == 0);
+    assert (tl_jobs_release (db, claimed [0]) == TL_EBUSY);     //  once
+    tl_job_ctx_destroy (&claimed [0]);
+    assert (tl_jobs_claim (jobs, db, 0, 1, claimed) == 1);
+    assert (tl_job_ctx_attempt (claimed [0]) == 1);
+    assert (tl_jobs_complete (db, claimed [0]) == 0);
+    tl_job_ctx_destroy (&claimed [0]);
+    PQclear (tl_db_query (db, "DELETE FROM jobs WHERE unique_key = 'release-me'", 0, NULL,
+                          &(int) { 0 }));
+}
+
 static void
 s_test_local_daily (tl_db_t *db)
 {
@@ -1380,6 +1412,7 @@ tl_jobs_test (bool verbose)
     assert (db);
     assert (tl_migrate (db, schema, NULL) == 0);        //  creates jobs
     s_test_local_daily (db);
+    s_test_release (jobs, db);
     tl_db_t *other = tl_db_new (url, schema);
     assert (other);
     s_test_exec (db, "CREATE TABLE t (job bigint, attempt int)", NULL);

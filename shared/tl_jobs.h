@@ -140,6 +140,11 @@ int tl_jobs_run_due (tl_jobs_t *self, tl_db_t *db, int64_t now_ms, int max, int 
 //  Returns 0, TL_EBUSY if the lease was lost, or a database code.
 int tl_jobs_complete (tl_db_t *db, tl_job_ctx_t *job);
 
+//  Gives back a claimed job that was not run (a draining worker): the lease
+//  ends and the attempt is not counted, so another worker takes it at once.
+//  Returns 0, TL_EBUSY when the job is no longer this claim's, or a code.
+int tl_jobs_release (tl_db_t *db, tl_job_ctx_t *job);
+
 //  Records a claimed job failed with `error` (one line, at most
 //  TL_JOBS_MAX_ERROR_LEN bytes kept): retried at the claim's now +
 //  back-off (TL_JOBS_BACKOFF_BASE_MS * 2^(attempt-1), capped at

@@ -95,6 +95,7 @@
 #define TL_JOBS_MAX_HANDLERS       64       //  job kinds of one service
 #define TL_JOBS_MAX_SCHEDULES      64
 #define TL_JOBS_CLAIM_MAX          100      //  jobs one claim takes
+#define TL_JOBS_CLAIM_BATCH        8        //  jobs thread: one claim, then run each
 #define TL_JOBS_RUN_DUE_MAX        1000     //  jobs one jobs.run_due runs
 #define TL_JOBS_DONE_TTL_HOURS     (7 * 24) //  done jobs without a key
 #define TL_JOBS_PURGE_BATCH        10000

@@ -779,12 +779,22 @@ s_jobs_thread (void *arg)
         if (rc < 0 && db)
             tl_log (TL_LOG_WARN, NULL, "schedules not materialised: %s: %s",
                     tl_strerror (rc), tl_db_errmsg (db));
+        //  A few jobs a claim (one commit for all), each then run in its
+        //  own transaction; on a drain the ones not started are given back.
         while (db && !s_jobs_stopping (self)) {
-            tl_job_ctx_t *job = NULL;
-            if (tl_jobs_claim (self->jobs, db, 0, 1, &job) <= 0)
+            tl_job_ctx_t *jobs [TL_JOBS_CLAIM_BATCH];
+            int count = tl_jobs_claim (self->jobs, db, 0, TL_JOBS_CLAIM_BATCH, jobs);
+            if (count <= 0)
                 break;
-            tl_jobs_run (self->jobs, db, job);
-            tl_job_ctx_destroy (&job);
+            for (int i = 0; i < count; i++) {
+                if (s_jobs_stopping (self))
+                    tl_jobs_release (db, jobs [i]);
+                else
+                    tl_jobs_run (self->jobs, db, jobs [i]);
+                tl_job_ctx_destroy (&jobs [i]);
+            }
+            if (count < TL_JOBS_CLAIM_BATCH)
+                break;
         }
         if (db && zclock_mono () >= next_purge) {
             int purged = tl_jobs_purge (db);
