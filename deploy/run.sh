@@ -49,7 +49,7 @@ stop_all () {
 #  flow (bash runs traps between commands, and exit from a trap is fragile).
 quit=0
 sleeper=
-trap 'quit=1; kill $sleeper 2>/dev/null' INT TERM
+trap 'quit=1; if [ -n "$sleeper" ]; then kill "$sleeper" 2>/dev/null || true; fi' INT TERM
 trap 'stop_all' EXIT
 
 #  supervise NAME CMD...: runs CMD under deploy/supervise.sh (restart with
@@ -71,6 +71,7 @@ done
 supervise tally-gateway "$build/gateway/tally-gateway"
 
 for _ in $(seq 1 100); do
+    [ "$quit" = 1 ] && break
     if curl -fsS "http://$TALLY_HTTP_ADDR/healthz" >/dev/null 2>&1; then break; fi
     sleep 0.1
 done
