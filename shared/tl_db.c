@@ -34,6 +34,8 @@ struct _tl_db_t {
     int tx_error;               //  first failure in the transaction, or 0
     int nstmts;
     s_stmt_t stmts [TL_DB_MAX_PREPARED];
+    const tl_db_statement_t *tables [TL_DB_MAX_TABLES];    //  fully prepared
+    int ntables;
     char errmsg [TL_DB_MAX_ERRMSG];
 };
 
@@ -383,6 +385,23 @@ tl_db_destroy (tl_db_t **self_p)
     free (self->schema);
     free (self);
     *self_p = NULL;
+}
+
+int
+tl_db_prepare_all (tl_db_t *self, const tl_db_statement_t *table, size_t count)
+{
+    assert (self);
+    for (int i = 0; i < self->ntables; i++)
+        if (self->tables [i] == table)
+            return 0;
+    for (size_t i = 0; i < count; i++) {
+        int rc = tl_db_prepare (self, table [i].name, table [i].sql, table [i].nparams);
+        if (rc != 0 && rc != TL_EEXIST)
+            return rc;
+    }
+    if (self->ntables < TL_DB_MAX_TABLES)
+        self->tables [self->ntables++] = table;
+    return 0;
 }
 
 int
@@ -876,6 +895,21 @@ tl_db_test_url (const char *prefix, char *schema, size_t size)
     snprintf (schema, size, "%s_%02x%02x%02x%02x", prefix,
               random [0], random [1], random [2], random [3]);
     return url;
+}
+
+int64_t
+tl_db_test_scalar (tl_db_t *db, const char *sql, const char *param)
+{
+    const char *values [] = { param };
+    int err = 0;
+    PGresult *r = tl_db_query (db, sql, param ? 1 : 0, values, &err);
+    if (!r)
+        fprintf (stderr, "\n%s: %s\n", sql, tl_db_errmsg (db));
+    assert (r);
+    const char *value = tl_db_value (r, 0, 0);
+    int64_t n = value ? strtoll (value, NULL, 10) : -1;
+    PQclear (r);
+    return n;
 }
 
 void

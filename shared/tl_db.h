@@ -10,6 +10,7 @@
 #define TL_DB_H_INCLUDED
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <libpq-fe.h>
 
@@ -39,6 +40,19 @@ void tl_db_destroy (tl_db_t **self_p);
 //  TL_EINVAL for a bad argument; or the code of the server's error (a bad
 //  statement is not registered; see tl_db_errmsg).
 int tl_db_prepare (tl_db_t *self, const char *name, const char *sql, int nparams);
+
+//  One statement of a table handed to tl_db_prepare_all.
+typedef struct {
+    const char *name;
+    const char *sql;
+    int nparams;
+} tl_db_statement_t;
+
+//  Registers every statement of `table` (`count` entries, static storage)
+//  that this connection does not have yet. A table once prepared costs
+//  nothing on later calls, so a class may call this before each use.
+//  Returns 0 or the first error of tl_db_prepare (TL_EEXIST is not one).
+int tl_db_prepare_all (tl_db_t *self, const tl_db_statement_t *table, size_t count);
 
 //  Runs prepared statement `name` with `nparams` text parameters (a NULL
 //  value is SQL NULL; `values` may be NULL when nparams is 0). Returns the
@@ -121,6 +135,11 @@ const char *tl_db_test_url (const char *prefix, char *schema, size_t size);
 
 //  For self-tests: drops a throwaway schema and everything in it.
 void tl_db_test_drop (tl_db_t *db, const char *schema);
+
+//  For self-tests: runs `sql` (with one text parameter, or none when
+//  `param` is NULL), asserting success; returns the first value as an
+//  integer, or -1 when there is none.
+int64_t tl_db_test_scalar (tl_db_t *db, const char *sql, const char *param);
 
 //  Self-test: needs TALLY_TEST_DATABASE_URL, skipped without it.
 void tl_db_test (bool verbose);

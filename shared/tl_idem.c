@@ -20,11 +20,7 @@
 
 //  The statements, prepared on a connection the first time it needs them.
 //  Unqualified names: the connection's search_path leads to the schema.
-static const struct {
-    const char *name;
-    const char *sql;
-    int nparams;
-} s_statements [] = {
+static const tl_db_statement_t s_statements [] = {
     {   "tl_idem_expire",
         "DELETE FROM idempotency_keys WHERE caller = $1 AND key = $2"
         " AND created_at < now() - make_interval(hours => $3::int)", 3 },
@@ -47,13 +43,7 @@ static const struct {
 static int
 s_prepare (tl_db_t *db)
 {
-    for (size_t i = 0; i < sizeof s_statements / sizeof s_statements [0]; i++) {
-        int rc = tl_db_prepare (db, s_statements [i].name, s_statements [i].sql,
-                                s_statements [i].nparams);
-        if (rc != 0 && rc != TL_EEXIST)
-            return rc;
-    }
-    return 0;
+    return tl_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements [0]);
 }
 
 //  Checks one text argument: present, not empty, at most `max` bytes.

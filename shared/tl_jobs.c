@@ -37,11 +37,7 @@
 #define S_MINE "id = $1 AND locked_by = $2 AND attempts = $3" \
                " AND done_at IS NULL AND dead_at IS NULL"
 
-static const struct {
-    const char *name;
-    const char *sql;
-    int nparams;
-} s_statements [] = {
+static const tl_db_statement_t s_statements [] = {
     {   "tl_jobs_enqueue",
         "WITH job AS ("
         " INSERT INTO jobs (kind, payload, unique_key, run_at, max_attempts)"
@@ -164,13 +160,7 @@ struct _tl_job_ctx_t {
 static int
 s_prepare (tl_db_t *db)
 {
-    for (size_t i = 0; i < sizeof s_statements / sizeof s_statements [0]; i++) {
-        int rc = tl_db_prepare (db, s_statements [i].name, s_statements [i].sql,
-                                s_statements [i].nparams);
-        if (rc != 0 && rc != TL_EEXIST)
-            return rc;
-    }
-    return 0;
+    return tl_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements [0]);
 }
 
 //  A kind or schedule name: [a-z0-9_.:-]{1,TL_JOBS_MAX_KIND_LEN}.
@@ -1162,21 +1152,6 @@ s_test_steal (tl_job_ctx_t *job)
     return 0;
 }
 
-static int64_t
-s_test_int (tl_db_t *db, const char *sql, const char *param)
-{
-    const char *values [] = { param };
-    int err = 0;
-    PGresult *r = tl_db_query (db, sql, param ? 1 : 0, values, &err);
-    if (!r)
-        fprintf (stderr, "\n%s: %s\n", sql, tl_db_errmsg (db));
-    assert (r);
-    const char *value = tl_db_value (r, 0, 0);
-    int64_t n = value ? strtoll (value, NULL, 10) : -1;
-    PQclear (r);
-    return n;
-}
-
 static void
 s_test_exec (tl_db_t *db, const char *sql, const char *param)
 {
@@ -1194,7 +1169,7 @@ s_test_job_int (tl_db_t *db, const char *sql, int64_t id)
 {
     char text [24];
     snprintf (text, sizeof text, "%" PRId64, id);
-    return s_test_int (db, sql, text);
+    return tl_db_test_scalar (db, sql, text);
 }
 
 //  Claims exactly `expected` (0 or 1) job at `now_ms`; returns it or NULL.
@@ -1229,8 +1204,8 @@ s_test_outbox_tx (tl_db_t *db, void *arg)
 {
     s_test_outbox_t *outbox = (s_test_outbox_t *) arg;
     assert (tl_jobs_enqueue (db, "test.other", NULL, 0, "outbox", 0, 0) == 1);
-    assert (s_test_int (db, "SELECT count(*) FROM jobs WHERE unique_key = 'outbox'", NULL) == 1);
-    assert (s_test_int (outbox->other, "SELECT count(*) FROM jobs WHERE unique_key = 'outbox'",
+    assert (tl_db_test_scalar (db, "SELECT count(*) FROM jobs WHERE unique_key = 'outbox'", NULL) == 1);
+    assert (tl_db_test_scalar (outbox->other, "SELECT count(*) FROM jobs WHERE unique_key = 'outbox'",
                         NULL) == 0);
     assert (tl_jobs_wait (outbox->other, outbox->listener, 200) == 0);
     return outbox->result;
@@ -1443,7 +1418,7 @@ tl_jobs_test (bool verbose)
     assert (tl_jobs_enqueue (db, "test.ok", NULL, 0, NULL, 0, -1) == TL_EINVAL);
     assert (tl_jobs_enqueue (db, "test.ok", NULL, 0, NULL, 0, TL_JOBS_MAX_ATTEMPTS_MAX + 1)
             == TL_ETOOBIG);
-    assert (s_test_int (db, "SELECT count(*) FROM jobs", NULL) == 0);
+    assert (tl_db_test_scalar (db, "SELECT count(*) FROM jobs", NULL) == 0);
     assert (tl_jobs_wait (other, &listener, 50) == 0);
 
     //  Enqueue outside a transaction; the unique key holds in any state.
@@ -1451,8 +1426,8 @@ tl_jobs_test (bool verbose)
     assert (tl_jobs_enqueue (db, "test.other", NULL, 0, "once", 0, 0) == 1);
     assert (tl_jobs_wait (other, &listener, 2000) == 1);       //  woken at once
     assert (tl_jobs_enqueue (db, "test.other", NULL, 0, "once", 0, 0) == 0);
-    assert (s_test_int (db, "SELECT count(*) FROM jobs WHERE unique_key = 'once'", NULL) == 1);
-    assert (s_test_int (db, "SELECT max_attempts FROM jobs WHERE unique_key = 'once'", NULL)
+    assert (tl_db_test_scalar (db, "SELECT count(*) FROM jobs WHERE unique_key = 'once'", NULL) == 1);
+    assert (tl_db_test_scalar (db, "SELECT max_attempts FROM jobs WHERE unique_key = 'once'", NULL)
             == TL_JOBS_MAX_ATTEMPTS_DEFAULT);
     s_test_quiet (other, &listener);
 
@@ -1460,11 +1435,11 @@ tl_jobs_test (bool verbose)
     //  and wakes nobody; a committed one does both, at its commit
     s_test_outbox_t outbox = { other, &listener, TL_ENOTFOUND };
     assert (tl_db_tx (db, s_test_outbox_tx, &outbox) == TL_ENOTFOUND);
-    assert (s_test_int (db, "SELECT count(*) FROM jobs WHERE unique_key = 'outbox'", NULL) == 0);
+    assert (tl_db_test_scalar (db, "SELECT count(*) FROM jobs WHERE unique_key = 'outbox'", NULL) == 0);
     assert (tl_jobs_wait (other, &listener, 300) == 0);
     outbox.result = 0;
     assert (tl_db_tx (db, s_test_outbox_tx, &outbox) == 0);
-    assert (s_test_int (db, "SELECT count(*) FROM jobs WHERE unique_key = 'outbox'", NULL) == 1);
+    assert (tl_db_test_scalar (db, "SELECT count(*) FROM jobs WHERE unique_key = 'outbox'", NULL) == 1);
     assert (tl_jobs_wait (other, &listener, 2000) == 1);
     s_test_quiet (other, &listener);
 
@@ -1551,7 +1526,7 @@ tl_jobs_test (bool verbose)
         char expected [64];
         snprintf (expected, sizeof expected, "broken on attempt %d?", attempt);
         const char *values [] = { expected };
-        assert (s_test_int (db, "SELECT count(*) FROM jobs WHERE unique_key = 'failing'"
+        assert (tl_db_test_scalar (db, "SELECT count(*) FROM jobs WHERE unique_key = 'failing'"
                                 " AND last_error = $1 AND locked_until IS NULL", values [0]) == 1);
         assert (s_test_job_int (db, "SELECT count(*) FROM t WHERE job = $1", id) == 0);
         if (attempt < 3) {
@@ -1603,7 +1578,7 @@ tl_jobs_test (bool verbose)
     assert (tl_jobs_run (jobs, db, job) == TL_JOBS_DEAD);
     tl_job_ctx_destroy (&job);
     assert (tl_jobs_retry (db, 999999999) == TL_ENOTFOUND);
-    int64_t done = s_test_int (db, "SELECT min(id) FROM jobs WHERE done_at IS NOT NULL", NULL);
+    int64_t done = tl_db_test_scalar (db, "SELECT min(id) FROM jobs WHERE done_at IS NOT NULL", NULL);
     assert (tl_jobs_retry (db, done) == TL_EBUSY);     //  done
 
     //  Schedules: the latest occurrence only, once; a gap runs once
@@ -1613,12 +1588,12 @@ tl_jobs_test (bool verbose)
     assert (tl_jobs_materialise (jobs, db, at + 40 * 60000) == 0);
     atomic_store (&jobs->schedules [0].last_ms, -1);   //  past the cache: the key
     assert (tl_jobs_materialise (jobs, db, at + 40 * 60000) == 0);
-    assert (s_test_int (db, "SELECT count(*) FROM jobs"
+    assert (tl_db_test_scalar (db, "SELECT count(*) FROM jobs"
                             " WHERE unique_key = 'tick@2026-12-01T00:00:00Z'"
                             " AND run_at = '2026-12-01T00:00:00Z'", NULL) == 1);
     assert (tl_jobs_materialise (jobs, db, hour + 5 * 3600000 + 60000) == 1);
-    assert (s_test_int (db, "SELECT count(*) FROM jobs WHERE unique_key LIKE 'tick@%'", NULL) == 2);
-    assert (s_test_int (db, "SELECT count(*) FROM jobs"
+    assert (tl_db_test_scalar (db, "SELECT count(*) FROM jobs WHERE unique_key LIKE 'tick@%'", NULL) == 2);
+    assert (tl_db_test_scalar (db, "SELECT count(*) FROM jobs"
                             " WHERE unique_key = 'tick@2026-12-01T05:00:00Z'", NULL) == 1);
     //  ... run at that clock: both occurrences are due, each runs once
     s_test.ran = 0;
@@ -1639,7 +1614,7 @@ tl_jobs_test (bool verbose)
     assert (tl_jobs_schedule (calendar, "month", "test.ok", "monthly") == 0);
     assert (tl_jobs_schedule (calendar, "year", "test.ok", "yearly") == 0);
     assert (tl_jobs_materialise (calendar, db, march) == 2);
-    assert (s_test_int (db, "SELECT count(*) FROM jobs WHERE unique_key IN"
+    assert (tl_db_test_scalar (db, "SELECT count(*) FROM jobs WHERE unique_key IN"
                             " ('month@2026-03-01T00:00:00Z', 'year@2026-01-01T00:00:00Z')",
                         NULL) == 2);
     tl_jobs_destroy (&calendar);
@@ -1663,17 +1638,17 @@ tl_jobs_test (bool verbose)
         pthread_barrier_destroy (&start);
         assert (total == 1);
     }
-    assert (s_test_int (db, "SELECT count(*) FROM jobs WHERE unique_key LIKE 'race@%'", NULL) == 3);
+    assert (tl_db_test_scalar (db, "SELECT count(*) FROM jobs WHERE unique_key LIKE 'race@%'", NULL) == 3);
 
     //  Purge: old done jobs without a key go; keyed ones are the memory
     s_test_exec (db, "UPDATE jobs SET done_at = now () - interval '30 days'"
                      " WHERE done_at IS NOT NULL", NULL);
-    int64_t unkeyed = s_test_int (db, "SELECT count(*) FROM jobs WHERE done_at IS NOT NULL"
+    int64_t unkeyed = tl_db_test_scalar (db, "SELECT count(*) FROM jobs WHERE done_at IS NOT NULL"
                                       " AND unique_key IS NULL", NULL);
     assert (unkeyed == 1);
     assert (tl_jobs_purge (db) == 1);
     assert (tl_jobs_purge (db) == 0);
-    assert (s_test_int (db, "SELECT count(*) FROM jobs WHERE unique_key LIKE 'tick@%'", NULL) == 2);
+    assert (tl_db_test_scalar (db, "SELECT count(*) FROM jobs WHERE unique_key LIKE 'tick@%'", NULL) == 2);
 
     tl_jobs_destroy (&thief);
     tl_jobs_destroy (&jobs);

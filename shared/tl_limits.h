@@ -62,6 +62,7 @@
 #define TL_DB_STATEMENT_TIMEOUT_MS 5000
 #define TL_DB_TX_RETRIES           5        //  serialization / deadlock
 #define TL_DB_MAX_PREPARED         256
+#define TL_DB_MAX_TABLES           16       //  statement tables remembered as prepared
 #define TL_IDEM_TTL_HOURS          24
 #define TL_MAX_MIGRATIONS          1000
 #define TL_DB_CONNECT_TIMEOUT_SEC  5        //  libpq connect_timeout default

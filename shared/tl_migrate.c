@@ -310,21 +310,6 @@ s_test_racer (void *arg)
     return NULL;
 }
 
-static int
-s_test_count (tl_db_t *db, const char *sql, const char *param)
-{
-    const char *values [] = { param };
-    int err = 0;
-    PGresult *r = tl_db_query (db, sql, param ? 1 : 0, values, &err);
-    if (!r)
-        fprintf (stderr, "\n%s: %s\n", sql, tl_db_errmsg (db));
-    assert (r);
-    const char *value = tl_db_value (r, 0, 0);
-    int n = value ? atoi (value) : -1;
-    PQclear (r);
-    return n;
-}
-
 static bool
 s_test_table (tl_db_t *db, const char *schema, const char *table)
 {
@@ -377,7 +362,7 @@ tl_migrate_test (bool verbose)
     free (many);
     assert (tl_migrate (db, "", NULL) == TL_EINVAL);
     //  none of that touched the database
-    assert (s_test_count (db, "SELECT count(*) FROM pg_namespace WHERE nspname = $1",
+    assert (tl_db_test_scalar (db, "SELECT count(*) FROM pg_namespace WHERE nspname = $1",
                           schema) == 0);
 
     //  Instances starting together: each file applied exactly once. The
@@ -406,9 +391,9 @@ tl_migrate_test (bool verbose)
         total += racers [i].result;
     }
     assert (total == 3);
-    assert (s_test_count (db, "SELECT count(*) FROM items", NULL) == 3);
+    assert (tl_db_test_scalar (db, "SELECT count(*) FROM items", NULL) == 3);
     int runtime = (int) (sizeof s_runtime / sizeof s_runtime [0]) - 1;
-    assert (s_test_count (db, "SELECT count(*) FROM schema_migrations", NULL) == 3 + runtime);
+    assert (tl_db_test_scalar (db, "SELECT count(*) FROM schema_migrations", NULL) == 3 + runtime);
     assert (s_test_table (db, schema, "idempotency_keys"));
     assert (s_test_table (db, schema, "jobs"));
     assert (s_test_table (db, schema, "schema_migrations"));
@@ -426,7 +411,7 @@ tl_migrate_test (bool verbose)
         { 0 }
     };
     assert (tl_migrate (db, schema, ordered) == 2);
-    assert (s_test_count (db, "SELECT count(*) FROM later", NULL) == 1);
+    assert (tl_db_test_scalar (db, "SELECT count(*) FROM later", NULL) == 1);
 
     //  A failing file rolls back the whole run, earlier files included
     const tl_embed_t failing [] = {
@@ -437,7 +422,7 @@ tl_migrate_test (bool verbose)
     assert (tl_migrate (db, schema, failing) == TL_EDB);
     assert (!s_test_table (db, schema, "fine"));
     assert (!s_test_table (db, schema, "broken"));
-    assert (s_test_count (db, "SELECT count(*) FROM schema_migrations"
+    assert (tl_db_test_scalar (db, "SELECT count(*) FROM schema_migrations"
                               " WHERE version = $1", "1001_fine.sql") == 0);
 
     //  A fresh schema with no files still gets the runtime's tables

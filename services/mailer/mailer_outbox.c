@@ -67,27 +67,29 @@ s_uuid (char out [37])
               b [8], b [9], b [10], b [11], b [12], b [13], b [14], b [15]);
 }
 
+static const tl_db_statement_t s_statements [] = {
+    { "outbox_insert",
+      "INSERT INTO outbox (id, idem_key, kind, recipients, sender, subject, message) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (idem_key) DO NOTHING RETURNING id", 7 },
+    { "outbox_by_key",
+      "SELECT id, status FROM outbox WHERE idem_key = $1", 1 },
+    { "outbox_get",
+      "SELECT id, kind, recipients, sender, message, status, last_error, "
+      "to_char (created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
+      "to_char (sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+      "FROM outbox WHERE id = $1", 1 },
+    { "outbox_sent",
+      "UPDATE outbox SET status = 'sent', sent_at = now (), last_error = NULL "
+      "WHERE id = $1 AND status = 'pending'", 1 },
+    { "outbox_failed",
+      "UPDATE outbox SET status = 'failed', last_error = $2 "
+      "WHERE id = $1 AND status = 'pending'", 2 },
+};
+
 static int
 s_prepare (tl_db_t *db, void *arg)
 {
-    int rc = 0;
-    rc |= tl_db_prepare (db, "outbox_insert",
-        "INSERT INTO outbox (id, idem_key, kind, recipients, sender, subject, message) "
-        "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (idem_key) DO NOTHING RETURNING id", 7);
-    rc |= tl_db_prepare (db, "outbox_by_key",
-        "SELECT id, status FROM outbox WHERE idem_key = $1", 1);
-    rc |= tl_db_prepare (db, "outbox_get",
-        "SELECT id, kind, recipients, sender, message, status, last_error, "
-        "to_char (created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), "
-        "to_char (sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
-        "FROM outbox WHERE id = $1", 1);
-    rc |= tl_db_prepare (db, "outbox_sent",
-        "UPDATE outbox SET status = 'sent', sent_at = now (), last_error = NULL "
-        "WHERE id = $1 AND status = 'pending'", 1);
-    rc |= tl_db_prepare (db, "outbox_failed",
-        "UPDATE outbox SET status = 'failed', last_error = $2 "
-        "WHERE id = $1 AND status = 'pending'", 2);
-    return rc ? TL_EDB : 0;
+    return tl_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements [0]);
 }
 
 //  ---------------------------------------------------------------------

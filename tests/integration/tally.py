@@ -90,24 +90,8 @@ class Cluster:
         self.counter = 0
 
     def gateway(self, env=None, name=None):
-        http_port, mesh_port = free_port(), free_port()
-        self.counter += 1
-        name = name or f"gateway{self.counter}"
-        base = {
-            "TALLY_HTTP_ADDR": f"127.0.0.1:{http_port}",
-            "TALLY_MESH_BIND": f"tcp://127.0.0.1:{mesh_port}",
-            "TALLY_GATEWAY_NAME": name,
-            "TALLY_PROTO_EXTRA": TEST_PROTO,
-            "TALLY_PROTO_BUILTIN": "0",     # the platform alone, no product services
-            "TALLY_CORS_ORIGINS": "https://app.example",
-        }
-        base.update(env or {})
-        proc = Process(name, [binary("tally-gateway")], base, self.logdir)
-        proc.url = f"http://127.0.0.1:{http_port}"
-        proc.mesh = f"tcp://127.0.0.1:{mesh_port}"
-        self.processes.append(proc)
-        wait_for(lambda: _get_ok(proc.url + "/healthz"), f"{name} up", proc=proc)
-        return proc
+        """A gateway on fresh ports (see gateway_at)."""
+        return gateway_at(self, free_port(), free_port(), env=env, name=name)
 
     def service(self, gateways, role=None, workers=2, env=None, name=None):
         self.counter += 1
@@ -180,7 +164,7 @@ def unique(prefix="u"):
 # Helpers added for the integration suite (nothing above depends on them).
 
 def gateway_at(cluster, http_port, mesh_port, env=None, name=None):
-    """Starts a gateway on given ports (to restart one where it was)."""
+    """Starts a gateway on given ports (also to restart one where it was)."""
     cluster.counter += 1
     name = name or f"gateway{cluster.counter}"
     base = {
@@ -188,7 +172,7 @@ def gateway_at(cluster, http_port, mesh_port, env=None, name=None):
         "TALLY_MESH_BIND": f"tcp://127.0.0.1:{mesh_port}",
         "TALLY_GATEWAY_NAME": name,
         "TALLY_PROTO_EXTRA": TEST_PROTO,
-        "TALLY_PROTO_BUILTIN": "0",     # as Cluster.gateway
+        "TALLY_PROTO_BUILTIN": "0",     # the platform alone, no product services
         "TALLY_CORS_ORIGINS": "https://app.example",
     }
     base.update(env or {})

@@ -120,31 +120,33 @@ s_whoami (tl_call_t *call)
 
 //  --- Items: PostgreSQL through the runtime --------------------------------
 
+static const tl_db_statement_t s_statements [] = {
+    { "items_insert",
+      "INSERT INTO items (owner, name) VALUES ($1, $2) "
+      "RETURNING id, name, to_char (created_at AT TIME ZONE 'UTC', "
+      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')", 2 },
+    { "items_get",
+      "SELECT id, name, to_char (created_at AT TIME ZONE 'UTC', "
+      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM items WHERE id = $1 AND owner = $2", 2 },
+    { "items_list",
+      "SELECT id, name, to_char (created_at AT TIME ZONE 'UTC', "
+      "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM items WHERE owner = $1 "
+      "ORDER BY created_at DESC, id LIMIT $2", 2 },
+    { "items_delete",
+      "DELETE FROM items WHERE id = $1 AND owner = $2", 2 },
+    { "notes_insert",
+      "INSERT INTO notes (text, source, job_id, job_key, attempt) "
+      "VALUES ($1, $2, $3, $4, $5)", 5 },
+    { "notes_list",
+      "SELECT id, text, source, job_id, job_key, attempt, "
+      "to_char (created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
+      "FROM notes WHERE $1::text IS NULL OR text = $1 ORDER BY id LIMIT $2", 2 },
+};
+
 static int
 s_prepare (tl_db_t *db, void *arg)
 {
-    int rc = 0;
-    rc |= tl_db_prepare (db, "items_insert",
-        "INSERT INTO items (owner, name) VALUES ($1, $2) "
-        "RETURNING id, name, to_char (created_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')", 2);
-    rc |= tl_db_prepare (db, "items_get",
-        "SELECT id, name, to_char (created_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM items WHERE id = $1 AND owner = $2", 2);
-    rc |= tl_db_prepare (db, "items_list",
-        "SELECT id, name, to_char (created_at AT TIME ZONE 'UTC', "
-        "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM items WHERE owner = $1 "
-        "ORDER BY created_at DESC, id LIMIT $2", 2);
-    rc |= tl_db_prepare (db, "items_delete",
-        "DELETE FROM items WHERE id = $1 AND owner = $2", 2);
-    rc |= tl_db_prepare (db, "notes_insert",
-        "INSERT INTO notes (text, source, job_id, job_key, attempt) "
-        "VALUES ($1, $2, $3, $4, $5)", 5);
-    rc |= tl_db_prepare (db, "notes_list",
-        "SELECT id, text, source, job_id, job_key, attempt, "
-        "to_char (created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') "
-        "FROM notes WHERE $1::text IS NULL OR text = $1 ORDER BY id LIMIT $2", 2);
-    return rc ? TL_EDB : 0;
+    return tl_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements [0]);
 }
 
 static void
