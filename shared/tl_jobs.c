@@ -1155,13 +1155,7 @@ s_test_steal (tl_job_ctx_t *job)
 static void
 s_test_exec (tl_db_t *db, const char *sql, const char *param)
 {
-    const char *values [] = { param };
-    int err = 0;
-    PGresult *r = tl_db_query (db, sql, param ? 1 : 0, values, &err);
-    if (!r)
-        fprintf (stderr, "\n%s: %s\n", sql, tl_db_errmsg (db));
-    assert (r);
-    PQclear (r);
+    tl_db_test_scalar (db, sql, param);     //  asserts success
 }
 
 static int64_t
