@@ -32,6 +32,7 @@ bench: build
 	deploy/bootstrap.sh bench
 	bench/run.sh $(BUILD)
 	bench/mail_jobs.sh $(BUILD)
+	bench/auth.sh $(BUILD)
 
 fuzz:
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DTALLY_FUZZ=ON >/dev/null

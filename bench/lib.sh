@@ -1,4 +1,35 @@
-#  lib.sh — what the benchmark scripts share (sourced, not run).
+#  lib.sh — what the benchmark scripts share (sourced, not run, after the
+#  script has defined say, die, $tmp and, for run_wrk, THREADS CONNS
+#  WARMUP DURATION).
+
+#  cleanup: the EXIT trap. Stops the processes in $pids and those a driver
+#  listed in $tmp/pids (TERM, then KILL after 5 s), the PostgreSQL cluster
+#  in $tmp/pg when $pg_started is 1, and removes $tmp unless BENCH_KEEP=1.
+cleanup () {
+    local pid i all
+    #  Ours, then whatever the driver started (it lists each child's pid)
+    all=("${pids[@]}")
+    if [[ -f "$tmp/pids" ]]; then
+        while read -r pid; do all+=("$pid"); done <"$tmp/pids"
+    fi
+    for pid in "${all[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in "${all[@]}"; do
+        for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    pids=()
+    rm -f "$tmp/pids"
+    if [[ $pg_started == 1 ]]; then
+        "$root/deploy/pg.sh" stop "$tmp/pg" >/dev/null 2>&1 || true
+        pg_started=0
+    fi
+    if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
+        say "kept $tmp"
+    else
+        rm -rf "$tmp"
+    fi
+}
 
 #  A TCP port on 127.0.0.1 that nothing listens on (and not given out yet).
 used_ports=" "
@@ -14,3 +45,62 @@ free_port () {
         fi
     done
 }
+
+#  wait_200 URL SECONDS: until URL answers 200.
+wait_200 () {
+    local url=$1 limit=$2 i code
+    for i in $(seq $(( limit * 10 ))); do
+        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" || true)
+        [[ "$code" == 200 ]] && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+#  wrk latency value ("812.00us", "1.23ms", "1.01s") in milliseconds.
+to_ms () {
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /m$/) n *= 60000;
+        else if (v ~ /s$/) n *= 1000
+        printf "%.3f", n }'
+}
+
+#  alive: dies when a process we started has gone (something outside
+#  stopped it, or it crashed): its figures would be meaningless.
+alive () {
+    local name=$1 pid=$2 log=$3
+    kill -0 "$pid" 2>/dev/null \
+        || die "$name (pid $pid) is no longer running: $(tail -n 3 "$log")"
+}
+
+#  run_wrk KEY URL ROUND [WRK OPTIONS]: warm-up, then the measured run. Keeps, per KEY,
+#  the round with the most requests/s: RPS[KEY], P50[KEY], P99[KEY] (ms),
+#  ERR[KEY] (non-2xx answers plus socket errors, summed over rounds), and
+#  MINRPS[KEY] for the range.
+declare -A RPS P50 P99 ERR MINRPS
+run_wrk () {
+    local key=$1 url=$2 round=$3 out="$tmp/wrk-$1-$3.txt"
+    shift 3                     #  the rest: more wrk options (-s, -H, -c)
+    wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "$@" "$url" >"$tmp/wrk-$key-$round-warmup.txt" 2>&1 || true
+    wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$@" "$url" >"$out" 2>&1 \
+        || die "wrk failed on $url: $(cat "$out")"
+    local rps p50 p99 non2xx errs
+    rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
+    [[ -n "$rps" ]] || die "no figures from wrk on $url: $(cat "$out")"
+    p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
+    p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
+    non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
+    errs=$(awk '/Socket errors:/ {gsub(/,/, ""); print $4 + $6 + $8 + $10}' "$out")
+    ERR[$key]=$(( ${ERR[$key]:-0} + ${non2xx:-0} + ${errs:-0} ))
+    if [[ -z "${RPS[$key]:-}" ]] || (( rps > RPS[$key] )); then
+        RPS[$key]=$rps; P50[$key]=$p50; P99[$key]=$p99
+    fi
+    if [[ -z "${MINRPS[$key]:-}" ]] || (( rps < MINRPS[$key] )); then
+        MINRPS[$key]=$rps
+    fi
+    say "round $round $key: $rps req/s, p50 $p50 ms, p99 $p99 ms, errors $(( ${non2xx:-0} + ${errs:-0} ))"
+}
+
+#  ratio A B: A / B with two decimals.
+ratio () { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }

@@ -61,35 +61,9 @@ tmp=$(mktemp -d /tmp/tally-mailbench.XXXXXX)
 chmod 755 "$tmp"
 pids=()
 pg_started=0
-cleanup () {
-    local pid i all
-    #  Ours, then whatever the driver started (it lists each child's pid)
-    all=("${pids[@]}")
-    if [[ -f "$tmp/pids" ]]; then
-        while read -r pid; do all+=("$pid"); done <"$tmp/pids"
-    fi
-    for pid in "${all[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${all[@]}"; do
-        for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    pids=()
-    rm -f "$tmp/pids"
-    if [[ $pg_started == 1 ]]; then
-        "$root/deploy/pg.sh" stop "$tmp/pg" >/dev/null 2>&1 || true
-        pg_started=0
-    fi
-    if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
-        say "kept $tmp"
-    else
-        rm -rf "$tmp"
-    fi
-}
+. "$root/bench/lib.sh"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-. "$root/bench/lib.sh"
 
 started=$(date +%s)
 cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)

@@ -61,84 +61,9 @@ tmp=$(mktemp -d /tmp/tally-bench.XXXXXX)
 chmod 755 "$tmp"
 pids=()
 pg_started=0
-cleanup () {
-    local pid i
-    for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-    for pid in "${pids[@]}"; do
-        for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    pids=()
-    if [[ $pg_started == 1 ]]; then
-        "$root/deploy/pg.sh" stop "$tmp/pg" >/dev/null 2>&1 || true
-        pg_started=0
-    fi
-    if [[ "${BENCH_KEEP:-0}" == 1 ]]; then
-        say "kept $tmp"
-    else
-        rm -rf "$tmp"
-    fi
-}
+. "$root/bench/lib.sh"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-
-. "$root/bench/lib.sh"
-
-#  wait_200 URL SECONDS: until URL answers 200.
-wait_200 () {
-    local url=$1 limit=$2 i code
-    for i in $(seq $(( limit * 10 ))); do
-        code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" || true)
-        [[ "$code" == 200 ]] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
-#  wrk latency value ("812.00us", "1.23ms", "1.01s") in milliseconds.
-to_ms () {
-    awk -v v="$1" 'BEGIN {
-        n = v + 0
-        if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /m$/) n *= 60000;
-        else if (v ~ /s$/) n *= 1000
-        printf "%.3f", n }'
-}
-
-#  alive: dies when a process we started has gone (something outside
-#  stopped it, or it crashed): its figures would be meaningless.
-alive () {
-    local name=$1 pid=$2 log=$3
-    kill -0 "$pid" 2>/dev/null \
-        || die "$name (pid $pid) is no longer running: $(tail -n 3 "$log")"
-}
-
-#  run_wrk KEY URL ROUND: warm-up, then the measured run. Keeps, per KEY,
-#  the round with the most requests/s: RPS[KEY], P50[KEY], P99[KEY] (ms),
-#  ERR[KEY] (non-2xx answers plus socket errors, summed over rounds), and
-#  MINRPS[KEY] for the range.
-declare -A RPS P50 P99 ERR MINRPS
-run_wrk () {
-    local key=$1 url=$2 round=$3 out="$tmp/wrk-$1-$3.txt"
-    wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "$url" >"$tmp/wrk-$1-$3-warmup.txt" 2>&1 || true
-    wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$out" 2>&1 \
-        || die "wrk failed on $url: $(cat "$out")"
-    local rps p50 p99 non2xx errs
-    rps=$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$out")
-    [[ -n "$rps" ]] || die "no figures from wrk on $url: $(cat "$out")"
-    p50=$(to_ms "$(awk '$1 == "50%" {print $2}' "$out")")
-    p99=$(to_ms "$(awk '$1 == "99%" {print $2}' "$out")")
-    non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
-    errs=$(awk '/Socket errors:/ {gsub(/,/, ""); print $4 + $6 + $8 + $10}' "$out")
-    ERR[$key]=$(( ${ERR[$key]:-0} + ${non2xx:-0} + ${errs:-0} ))
-    if [[ -z "${RPS[$key]:-}" ]] || (( rps > RPS[$key] )); then
-        RPS[$key]=$rps; P50[$key]=$p50; P99[$key]=$p99
-    fi
-    if [[ -z "${MINRPS[$key]:-}" ]] || (( rps < MINRPS[$key] )); then
-        MINRPS[$key]=$rps
-    fi
-    say "round $round $key: $rps req/s, p50 $p50 ms, p99 $p99 ms, errors $(( ${non2xx:-0} + ${errs:-0} ))"
-}
 
 started=$(date +%s)
 versions=$( { printf 'nginx %s, wrk %s, ' "$(nginx -v 2>&1 | sed 's,.*/,,')" "$(wrk -v 2>&1 | awk 'NR==1 {print $2}')"
@@ -269,7 +194,6 @@ ping_bytes="$(field req_bytes "$ping_line")/$(field rep_bytes "$ping_line")"
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 #  --- Report ---------------------------------------------------------------
-ratio () { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 verdict () {   # verdict VALUE OP LIMIT
     awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
         ok = (op == ">=") ? (v >= l) : (v <= l); print ok ? "**met**" : "**missed**" }'

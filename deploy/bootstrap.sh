@@ -11,12 +11,14 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config
     libzmq3-dev libczmq-dev libmsgpack-dev libpq-dev libmicrohttpd-dev
-    libcurl4-openssl-dev libsodium-dev libjansson-dev
+    libcurl4-openssl-dev libsodium-dev libjansson-dev libcairo2-dev libcsv-dev
+    fonts-dejavu-core tzdata
     postgresql postgresql-contrib curl util-linux
 )
 case "${1:-}" in
     test)  packages+=(python3 python3-pytest python3-requests python3-zmq
-                      python3-msgpack python3-aiosmtpd docker-compose) ;;
+                      python3-msgpack python3-aiosmtpd docker-compose
+                      poppler-utils) ;;
     bench) packages+=(wrk nginx-light python3) ;;
 esac
 

@@ -140,10 +140,11 @@ s_keygen (const char *name, const char *dir)
 }
 
 //  Calls SERVICE.method with `params` (name, value pairs, NULL-ended) and
-//  returns the reply (the caller's), or NULL after printing why.
+//  `body` (one packed MessagePack value, or NULL) and returns a 2xx reply
+//  (the caller's), or NULL after printing why.
 static tl_msg_t *
-s_jobs_call (const char *service, const char *method, const char *const *params,
-             int timeout_ms)
+s_call (const char *service, const char *method, const char *const *params,
+        const msgpack_sbuffer *body, int timeout_ms)
 {
     tl_msg_t *request = tl_msg_new (TL_MSG_REQUEST);
     tl_client_t *client = tl_client_new (s_mesh ());
@@ -157,6 +158,8 @@ s_jobs_call (const char *service, const char *method, const char *const *params,
     tl_msg_set_str (request, TL_MSG_METHOD, method);
     for (int i = 0; params [i]; i += 2)
         tl_msg_add_param (request, params [i], params [i + 1]);
+    if (body)
+        tl_msg_set_body (request, body->data, body->size);
     tl_msg_set_deadline (request, tl_msg_now_ms () + (uint64_t) timeout_ms);
     tl_msg_t *reply = NULL;
     int rc = tl_client_call (client, request, &reply);
@@ -179,6 +182,13 @@ s_jobs_call (const char *service, const char *method, const char *const *params,
         tl_msg_destroy (&reply);
     }
     return reply;
+}
+
+static tl_msg_t *
+s_jobs_call (const char *service, const char *method, const char *const *params,
+             int timeout_ms)
+{
+    return s_call (service, method, params, NULL, timeout_ms);
 }
 
 //  Prints a str field padded to `width` ("-" when it is not a str).
@@ -286,6 +296,66 @@ s_jobs (int argc, char *argv [])
     return -1;
 }
 
+//  tallyctl user create --username U --email E [--super-admin]: the
+//  password comes from stdin (one line), or a prompt on a terminal. The
+//  first super admin is made this way, never by an open endpoint.
+static int
+s_user_create (int argc, char *argv [])
+{
+    const char *username = NULL, *email = NULL;
+    bool super_admin = false;
+    for (int i = 3; i < argc; i++) {
+        if (streq (argv [i], "--super-admin"))
+            super_admin = true;
+        else
+        if (streq (argv [i], "--username") && i + 1 < argc)
+            username = argv [++i];
+        else
+        if (streq (argv [i], "--email") && i + 1 < argc)
+            email = argv [++i];
+        else
+            return -1;
+    }
+    if (argc < 3 || !streq (argv [2], "create") || !username || !email)
+        return -1;
+    char password [1024] = "";
+    if (isatty (STDIN_FILENO)) {
+        const char *typed = getpass ("Password: ");
+        snprintf (password, sizeof password, "%s", typed ? typed : "");
+    }
+    else
+    if (!fgets (password, sizeof password, stdin))
+        password [0] = 0;
+    password [strcspn (password, "\r\n")] = 0;
+
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 4);
+    tl_mp_pack_kv (&pk, "username", username);
+    tl_mp_pack_kv (&pk, "email", email);
+    tl_mp_pack_kv (&pk, "password", password);
+    tl_mp_pack_str (&pk, "super_admin");
+    if (super_admin)
+        msgpack_pack_true (&pk);
+    else
+        msgpack_pack_false (&pk);
+    memset (password, 0, sizeof password);
+    const char *params [] = { NULL, NULL };
+    tl_msg_t *reply = s_call ("auth", "admin.user.create", params, &body, 30000);
+    memset (body.data, 0, body.size);
+    msgpack_sbuffer_destroy (&body);
+    if (!reply)
+        return 1;
+    const msgpack_object *id = tl_mp_get (tl_msg_body (reply), "id");
+    printf ("created %s%s ", super_admin ? "super admin " : "user ", username);
+    s_print_field (id, 0);
+    printf ("\n");
+    tl_msg_destroy (&reply);
+    return 0;
+}
+
 static void
 s_usage (void)
 {
@@ -295,7 +365,9 @@ s_usage (void)
         "       tallyctl keygen NAME [DIR] write a CURVE certificate pair\n"
         "       tallyctl jobs list SERVICE [--state due|running|dead|done|all] [--limit N]\n"
         "       tallyctl jobs retry SERVICE ID\n"
-        "       tallyctl jobs run-due SERVICE [--at RFC3339-TIME]\n");
+        "       tallyctl jobs run-due SERVICE [--at RFC3339-TIME]\n"
+        "       tallyctl user create --username U --email E [--super-admin]\n"
+        "                                  (the password on stdin, or typed)\n");
 }
 
 int
@@ -317,8 +389,8 @@ main (int argc, char *argv [])
     if (streq (argv [1], "keygen") && argc >= 3)
         rc = s_keygen (argv [2], argc >= 4 ? argv [3] : ".");
     else
-    if (streq (argv [1], "jobs")) {
-        rc = s_jobs (argc, argv);
+    if (streq (argv [1], "jobs") || streq (argv [1], "user")) {
+        rc = streq (argv [1], "jobs") ? s_jobs (argc, argv) : s_user_create (argc, argv);
         if (rc < 0) {
             s_usage ();
             rc = 2;

@@ -280,9 +280,16 @@ s_respond_reply (s_req_t *req, tl_msg_t *reply)
         //  Headers a service may set; the rest belong to the gateway.
         if (strcasecmp (name, "Location") == 0 || strcasecmp (name, "Retry-After") == 0
         ||  strcasecmp (name, "Content-Disposition") == 0
-        ||  strcasecmp (name, "Set-Cookie") == 0
         ||  (strcasecmp (name, "Cache-Control") == 0 && !*etag))
             MHD_add_response_header (response, name, value);
+        else
+        if (strcasecmp (name, "Set-Cookie") == 0) {
+            //  Behind TLS every cookie is Secure, whatever the service says.
+            char cookie [TL_MAX_HEADER_VALUE_LEN + 16];
+            snprintf (cookie, sizeof cookie, "%s%s", value,
+                      req->http->config.secure_cookies ? "; Secure" : "");
+            MHD_add_response_header (response, name, cookie);
+        }
     }
     s_respond (req, status, response);
 }
@@ -415,6 +422,38 @@ s_submit (s_req_t *req, tl_msg_t **msg_p)
         s_error (req, 503, "no_instance", "the service is not available", NULL);
 }
 
+//  Writes the client's address into `ip`: the peer's, or behind a trusted
+//  proxy the last (proxy-appended) address of X-Forwarded-For.
+static void
+s_client_ip (s_req_t *req, char ip [INET6_ADDRSTRLEN])
+{
+    if (req->http->config.trust_proxy) {
+        const char *list = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND,
+                                                        "X-Forwarded-For");
+        const char *last = list ? strrchr (list, ',') : NULL;
+        last = last ? last + 1 : list;
+        while (last && *last == ' ')
+            last++;
+        unsigned char addr [sizeof (struct in6_addr)];
+        if (last && strlen (last) < INET6_ADDRSTRLEN
+        &&  (inet_pton (AF_INET, last, addr) == 1 || inet_pton (AF_INET6, last, addr) == 1)) {
+            strcpy (ip, last);
+            return;
+        }
+    }
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (req->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (info && info->client_addr) {
+        if (info->client_addr->sa_family == AF_INET)
+            inet_ntop (AF_INET, &((struct sockaddr_in *) info->client_addr)->sin_addr,
+                       ip, INET6_ADDRSTRLEN);
+        else
+        if (info->client_addr->sa_family == AF_INET6)
+            inet_ntop (AF_INET6, &((struct sockaddr_in6 *) info->client_addr)->sin6_addr,
+                       ip, INET6_ADDRSTRLEN);
+    }
+}
+
 static const char *
 s_bearer_token (s_req_t *req)
 {
@@ -442,6 +481,14 @@ s_dispatch (s_req_t *req)
     tl_msg_set_idempotent (msg, route->idempotent);
     for (int i = 0; i < req->params.count; i++)
         tl_msg_add_param (msg, req->params.items [i].name, req->params.items [i].value);
+    if (route->credentials) {
+        //  Before the query's: a client cannot set these.
+        const char *token = s_bearer_token (req);
+        char ip [INET6_ADDRSTRLEN] = "-";
+        s_client_ip (req, ip);
+        tl_msg_add_param (msg, "session_token", token && strlen (token) <= 512 ? token : "");
+        tl_msg_add_param (msg, "client_ip", ip);
+    }
     s_query_t query = { msg, false };
     MHD_get_connection_values (req->conn, MHD_GET_ARGUMENT_KIND, s_query_arg, &query);
     if (query.bad) {
@@ -794,16 +841,8 @@ s_access_log (s_req_t *req, struct MHD_Connection *conn, int64_t micros)
 {
     char fields [1024];
     size_t pos = 0;
-    const union MHD_ConnectionInfo *info =
-        MHD_get_connection_info (conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
     char ip [INET6_ADDRSTRLEN] = "-";
-    if (info && info->client_addr) {
-        if (info->client_addr->sa_family == AF_INET)
-            inet_ntop (AF_INET, &((struct sockaddr_in *) info->client_addr)->sin_addr, ip, sizeof ip);
-        else
-        if (info->client_addr->sa_family == AF_INET6)
-            inet_ntop (AF_INET6, &((struct sockaddr_in6 *) info->client_addr)->sin6_addr, ip, sizeof ip);
-    }
+    s_client_ip (req, ip);
     pos += (size_t) snprintf (fields, sizeof fields,
                      "\"msg\":\"access\",\"trace\":\"%s\",\"method\":\"%s\",\"route\":\"",
                      req->request_id, req->method);

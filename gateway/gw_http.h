@@ -20,6 +20,7 @@ typedef struct {
     const char *cors_origins;       //  comma-separated exact origins, or NULL
     bool access_log;                //  one JSON line per request
     bool secure_cookies;            //  served behind TLS
+    bool trust_proxy;               //  client address from X-Forwarded-For
 } gw_http_config_t;
 
 typedef struct _gw_http_t gw_http_t;

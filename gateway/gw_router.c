@@ -337,7 +337,7 @@ s_check_method (s_route_t *route, const json_t *decl, char *why, size_t why_size
 {
     static const char *keys [] = {
         "name", "route", "auth", "idempotent", "body", "fields", "timeout_ms",
-        "description", "summary", NULL
+        "credentials", "description", "summary", NULL
     };
     const char *unknown;
     if (!s_keys_known (decl, keys, &unknown)) {
@@ -371,6 +371,18 @@ s_check_method (s_route_t *route, const json_t *decl, char *why, size_t why_size
             return TL_EINVAL;
         }
         route->pub.auth = json_is_true (value);
+    }
+    if ((value = json_object_get (decl, "credentials"))) {
+        if (!json_is_boolean (value)) {
+            snprintf (why, why_size, "\"credentials\" must be true or false");
+            return TL_EINVAL;
+        }
+        //  The session token goes to the service that issues it, no other.
+        if (json_is_true (value) && !s_streq (route->pub.service, "auth")) {
+            snprintf (why, why_size, "\"credentials\" are for the auth service only");
+            return TL_EINVAL;
+        }
+        route->pub.credentials = json_is_true (value);
     }
     if ((value = json_object_get (decl, "idempotent"))) {
         if (!json_is_boolean (value)) {

@@ -29,6 +29,7 @@ typedef struct {
     const char *pattern;        //  "/api/v1/trackers/{id}"; NULL likewise
     bool auth;                  //  needs a session (default true)
     bool idempotent;            //  safe to run twice
+    bool credentials;           //  auth only: pass session_token and client_ip
     gw_body_kind_t body;
     int timeout_ms;             //  1 .. TL_MAX_DEADLINE_MSEC
     const json_t *fields;       //  NULL when none
@@ -61,7 +62,7 @@ void gw_router_destroy (gw_router_t **self_p);
 //  and method `[a-z][a-z0-9_.]*` names (at most TL_MAX_NAME_LEN), route
 //  "METHOD /path" with METHOD one of GET POST PUT PATCH DELETE and each
 //  segment a literal `[A-Za-z0-9._~-]+` (not "." or "..") or a whole
-//  `{name}`, field declarations ({type, required, max}, "max" only for
+//  `{name}`, "credentials" only for service "auth", field declarations ({type, required, max}, "max" only for
 //  strings and arrays, only with body "json"), timeout_ms 1..120000, no
 //  service or method declared twice, no two routes with the same method and
 //  shape. A method without "route" is reachable over the mesh only

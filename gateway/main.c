@@ -87,6 +87,7 @@ main (int argc, char *argv [])
         .cors_origins = s_env ("TALLY_CORS_ORIGINS", NULL),
         .access_log = strcmp (s_env ("TALLY_ACCESS_LOG", "1"), "0") != 0,
         .secure_cookies = strncmp (s_env ("TALLY_PUBLIC_URL", ""), "https:", 6) == 0,
+        .trust_proxy = strcmp (s_env ("TALLY_TRUST_PROXY", "0"), "1") == 0,
     };
     const char *mesh_bind = s_env ("TALLY_MESH_BIND", "tcp://127.0.0.1:5555");
     long shutdown_delay = atol (s_env ("TALLY_SHUTDOWN_DELAY_MS", "0"));

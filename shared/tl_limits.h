@@ -101,13 +101,41 @@
 #define TL_JOBS_DONE_TTL_HOURS     (7 * 24) //  done jobs without a key
 #define TL_JOBS_PURGE_BATCH        10000
 
+//  ---------------------------------------------------------------------
+//  User-typed values (tl_valid)
+#define TL_MAX_EMAIL_LEN           254      //  RFC 5321 path limit
+#define TL_MAX_EMAIL_LOCAL_LEN     64       //  RFC 5321 4.5.3.1.1
+#define TL_USERNAME_MIN            3
+#define TL_USERNAME_MAX            32
+#define TL_MAX_TIMEZONE_LEN        64       //  "America/Argentina/ComodRivadavia" is 32
+#define TL_MAX_URL_LEN             2048     //  webhook and SMTP URLs
+
+//  =====================================================================
+//  Auth service (services/auth)
+#define AUTH_PASSWORD_MIN          12       //  characters
+#define AUTH_PASSWORD_MAX          128
+#define AUTH_TOKEN_BYTES           32       //  session tokens and mailed codes
+#define AUTH_TOKEN_TEXT_LEN        43       //  base64url, no padding
+#define AUTH_SESSION_IDLE_DAYS     30       //  a session unused this long ends
+#define AUTH_SESSION_TOUCH_SEC     60       //  last_used_at written at most this often
+#define AUTH_MAX_SESSIONS_PER_USER 100      //  the oldest end beyond this
+#define AUTH_VERIFY_CODE_HOURS     24
+#define AUTH_RESET_CODE_MINUTES    30
+#define AUTH_THROTTLE_FAILURES     10       //  failures in the window before 429
+#define AUTH_THROTTLE_IP_FAILURES  30       //  ... from one address (offices share one)
+#define AUTH_THROTTLE_WINDOW_SEC   (15 * 60)
+#define AUTH_HASHES_DEFAULT        2        //  argon2id hashes at once (64 MiB each)
+#define AUTH_HASHES_MAX            64
+#define AUTH_HASH_WAIT_MS          2000     //  a login waits this long for a slot, then 503
+#define AUTH_MAX_SUBSCRIBERS       16       //  services told of a deleted user
+#define AUTH_DELETE_ATTEMPTS       1000     //  back-off capped at 1 h: about 40 days
+
 //  =====================================================================
 //  Mailer service (services/mailer)
 
 //  ---------------------------------------------------------------------
 //  Messages (mail_mime)
-#define MAIL_MAX_ADDRESS_LEN        254      //  RFC 5321 path limit
-#define MAIL_MAX_LOCAL_PART_LEN     64       //  RFC 5321 4.5.3.1.1
+#define MAIL_MAX_ADDRESS_LEN        TL_MAX_EMAIL_LEN
 #define MAIL_MAX_RECIPIENTS         50       //  To: addresses of one message
 #define MAIL_MAX_DISPLAY_NAME_LEN   128      //  bytes of the From: name
 #define MAIL_MAX_SUBJECT_LEN        512      //  bytes of UTF-8, before encoding
@@ -123,7 +151,7 @@
 //  SMTP delivery (mail_smtp)
 #define MAIL_SMTP_CONNECT_TIMEOUT_SEC  10
 #define MAIL_SMTP_TIMEOUT_SEC          60    //  the whole conversation
-#define MAIL_MAX_URL_LEN               2048  //  SMTP and webhook URLs
+#define MAIL_MAX_URL_LEN               TL_MAX_URL_LEN  //  SMTP and webhook URLs
 
 //  ---------------------------------------------------------------------
 //  Spool folder (mail_spool)
@@ -143,5 +171,58 @@
 #define MAIL_WEBHOOK_MAX_BODY             (64L * 1024)   //  JSON we send
 #define MAIL_WEBHOOK_MAX_REPLY            (64L * 1024)   //  reply bytes read, then hang up
 #define MAIL_WEBHOOK_MAX_REPLY_QUOTE      200            //  reply bytes kept for errbuf
+
+//  =====================================================================
+//  Tracker service (services/tracker)
+
+//  ---------------------------------------------------------------------
+//  Charts (trk_chart)
+#define TRK_CHART_MIN_WIDTH         200      //  pixels of a PNG or SVG chart
+#define TRK_CHART_MAX_WIDTH         2000
+#define TRK_CHART_MIN_HEIGHT        150
+#define TRK_CHART_MAX_HEIGHT        1500
+#define TRK_CHART_DEFAULT_WIDTH     800
+#define TRK_CHART_DEFAULT_HEIGHT    400
+#define TRK_CHART_MAX_POINTS        100000   //  points of a line chart
+#define TRK_CHART_MAX_BARS          64       //  bars of a bar chart
+#define TRK_CHART_MAX_TITLE         100      //  Unicode characters of a title
+#define TRK_CHART_MAX_LABEL         100      //  ... of a bar's label
+#define TRK_CHART_MAX_UNIT          32       //  ... of the y axis unit
+#define TRK_CHART_MAX_VALUE         1e15     //  magnitude of a point or bar value
+#define TRK_CHART_MIN_TIME_MS       (-2208988800000LL)  //  1900-01-01T00:00Z
+#define TRK_CHART_MAX_TIME_MS       253402300799999LL   //  9999-12-31T23:59:59.999Z
+#define TRK_CHART_MAX_OUTPUT        (16L * 1024 * 1024)  //  PNG or SVG bytes
+
+//  ---------------------------------------------------------------------
+//  Mood boards (trk_board)
+#define TRK_BOARD_MIN_YEAR          1900
+#define TRK_BOARD_MAX_YEAR          9999
+#define TRK_BOARD_MAX_TITLE         100      //  Unicode characters of a title
+#define TRK_BOARD_MAX_MOODS_PER_DAY 2
+#define TRK_BOARD_PNG_WIDTH         960      //  pixels of board.png
+#define TRK_BOARD_PNG_HEIGHT        480
+
+//  ---------------------------------------------------------------------
+//  PDF documents (trk_doc)
+#define TRK_DOC_MAX_BLOCKS          512      //  headings, paragraphs, charts, boards
+#define TRK_DOC_MAX_TITLE           200      //  Unicode characters of the title
+#define TRK_DOC_MAX_HEADING         200      //  ... of a heading
+#define TRK_DOC_MAX_TEXT            (16L * 1024)    //  bytes of one paragraph
+#define TRK_DOC_MAX_TOTAL_TEXT      (256L * 1024)   //  bytes of all text together
+#define TRK_DOC_MAX_PAGES           500
+#define TRK_DOC_MAX_OUTPUT          (32L * 1024 * 1024)  //  PDF bytes
+
+//  ---------------------------------------------------------------------
+//  Tracker service: CSV and log values (trk_csv, trk_value)
+#define TRK_CSV_MAX_BYTES           (10L * 1024 * 1024)  //  an import body
+#define TRK_CSV_MAX_ROWS            100000   //  log rows of an import
+#define TRK_CSV_MAX_RECORDS         (TRK_CSV_MAX_ROWS + 1)  //  ... and its header
+#define TRK_CSV_MAX_FIELD           8192     //  bytes of one field
+#define TRK_CSV_MAX_FIELDS          16       //  fields of one record
+#define TRK_VALUE_MAX_ABS           1e15     //  magnitude of a numerical value
+#define TRK_DURATION_MAX_SEC        316224000   //  ten years of 366 days
+#define TRK_VALUE_MAX_NUMBER_TEXT   64       //  bytes of a number written as text
+#define TRK_MAX_CHOICES             50       //  choices of a multiple_choice tracker
+#define TRK_CHOICE_MAX_LEN          100      //  bytes of one choice
 
 #endif

@@ -95,6 +95,11 @@ struct _tl_service_t {
     bool jobs_started;
 };
 
+//  The running service's gateways, for tl_service_call; each thread that
+//  calls keeps its own client.
+static char *s_mesh_endpoints;
+static __thread tl_client_t *s_thread_client;
+
 static uint64_t
 s_mono_ms (void)
 {
@@ -151,6 +156,8 @@ tl_service_destroy (tl_service_t **self_p)
     free (self->db_url);
     free (self);
     *self_p = NULL;
+    free (s_mesh_endpoints);
+    s_mesh_endpoints = NULL;
 }
 
 int
@@ -338,6 +345,8 @@ s_handle (tl_service_t *self, tl_db_t *db, void *to_main, void *from_main,
     return reply;
 }
 
+static void s_thread_client_close (void);
+
 static void *
 s_worker_thread (void *arg)
 {
@@ -377,6 +386,7 @@ s_worker_thread (void *arg)
         zmq_send (zsock_resolve (notes), &note, sizeof note, 0);
     }
     tl_db_destroy (&db);
+    s_thread_client_close ();
     zsock_destroy (&notes);
     zsock_destroy (&pipe);
     return NULL;
@@ -721,6 +731,38 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
 //  their call): one service runs per process.
 static tl_jobs_t *s_jobs_registry;
 
+
+int
+tl_service_call (const char *service, const char *method, const void *body,
+                 size_t size, int timeout_ms, tl_msg_t **reply_p)
+{
+    *reply_p = NULL;
+    if (!s_mesh_endpoints)
+        return TL_EUNAVAIL;
+    if (!s_thread_client)
+        s_thread_client = tl_client_new (s_mesh_endpoints);
+    tl_msg_t *request = s_thread_client ? tl_msg_new (TL_MSG_REQUEST) : NULL;
+    if (!request)
+        return TL_EUNAVAIL;
+    int rc = tl_msg_set_str (request, TL_MSG_SERVICE, service);
+    rc = rc ? rc : tl_msg_set_str (request, TL_MSG_METHOD, method);
+    if (rc == 0 && body)
+        rc = tl_msg_set_body (request, body, size);
+    if (rc == 0) {
+        tl_msg_set_deadline (request, tl_msg_now_ms () + (uint64_t) timeout_ms);
+        rc = tl_client_call (s_thread_client, request, reply_p);
+    }
+    tl_msg_destroy (&request);
+    return rc;
+}
+
+//  Closes the calling thread's mesh client, if it made one.
+static void
+s_thread_client_close (void)
+{
+    tl_client_destroy (&s_thread_client);
+}
+
 static tl_jobs_t *
 s_jobs (tl_service_t *self)
 {
@@ -813,6 +855,7 @@ s_jobs_thread (void *arg)
         }
     }
     tl_db_destroy (&db);
+    s_thread_client_close ();
     return NULL;
 }
 
@@ -997,6 +1040,8 @@ s_configure (tl_service_t *self)
     }
     const char *mesh = getenv ("TALLY_MESH");
     char *list = strdup (mesh && *mesh ? mesh : "tcp://127.0.0.1:5555");
+    free (s_mesh_endpoints);
+    s_mesh_endpoints = strdup (list);
     char *save = NULL;
     for (char *ep = strtok_r (list, ",", &save); ep; ep = strtok_r (NULL, ",", &save)) {
         if (self->nlinks == TL_MAX_GATEWAYS) {

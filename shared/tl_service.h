@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include "tl_call.h"
+#include "tl_client.h"
 #include "tl_embed.h"
 #include "tl_jobs.h"
 
@@ -67,6 +68,17 @@ int tl_service_schedule (tl_service_t *self, const char *name, const char *kind,
 //  runs on the handler thread every job due at that time; {ran, failed}).
 //  One service runs per process.
 int tl_service_run (tl_service_t *self);
+
+//  Calls `service`.`method` on the mesh on this service's own behalf (no
+//  user: the callee sees an operator-like caller), from a handler or job
+//  thread of a running service: for what a job tells another service
+//  (send this mail, this user is gone). `body` is one packed MessagePack
+//  value or NULL. Each thread has its own mesh client, made on first use
+//  with TALLY_MESH's gateways and closed when the thread ends. Waits up to
+//  `timeout_ms`. Returns 0 and the reply in *reply_p (the caller's, any
+//  status), TL_ETIMEDOUT, TL_EIO, or TL_EUNAVAIL outside a running service.
+int tl_service_call (const char *service, const char *method, const void *body,
+                     size_t size, int timeout_ms, tl_msg_t **reply_p);
 
 //  Self-test.
 void tl_service_test (bool verbose);

@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "mail_mime.h"
+#include "tl_valid.h"
 #include "tl_json.h"
 #include "tl_limits.h"
 #include "tl_error.h"
@@ -88,14 +89,6 @@ s_is_printable_ascii (const char *text)
 
 //  RFC 5322 atext, the characters of a dot-atom local part.
 
-static bool
-s_is_atext (int c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
-        || (c >= '0' && c <= '9') || (c && strchr ("!#$%&'*+/=?^_`{|}~-", c));
-}
-
-
 //  RFC 2045 token character (printable ASCII but tspecials and space).
 
 static bool
@@ -120,58 +113,6 @@ s_content_type_valid (const char *type)
         if (s != slash && !s_is_token_char ((unsigned char) *s))
             return false;
     return true;
-}
-
-
-//  --------------------------------------------------------------------------
-//  Returns true when `address` is a plain addr-spec (see the header).
-
-bool
-mail_mime_address_valid (const char *address)
-{
-    if (!address)
-        return false;
-    size_t size = strlen (address);
-    if (size < 5 || size > MAIL_MAX_ADDRESS_LEN)
-        return false;
-    const char *at = strchr (address, '@');
-    if (!at || strchr (at + 1, '@'))
-        return false;
-    size_t local = (size_t) (at - address);
-    if (local == 0 || local > MAIL_MAX_LOCAL_PART_LEN)
-        return false;
-    //  Local part: dot-atom.
-    for (size_t i = 0; i < local; i++) {
-        char c = address [i];
-        if (c == '.') {
-            if (i == 0 || i == local - 1 || address [i + 1] == '.')
-                return false;
-        }
-        else
-        if (!s_is_atext ((unsigned char) c))
-            return false;
-    }
-    //  Domain: labels of letters, digits and inner hyphens; at least two.
-    const char *domain = at + 1;
-    size_t labels = 0;
-    size_t label_size = 0;
-    for (const char *s = domain;; s++) {
-        if (*s == '.' || *s == 0) {
-            if (label_size == 0 || label_size > 63 || s [-1] == '-')
-                return false;
-            labels++;
-            label_size = 0;
-            if (*s == 0)
-                break;
-            continue;
-        }
-        bool alnum = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')
-                  || (*s >= '0' && *s <= '9');
-        if (!alnum && !(*s == '-' && label_size > 0))
-            return false;
-        label_size++;
-    }
-    return labels >= 2;
 }
 
 
@@ -239,7 +180,7 @@ int
 mail_mime_set_from (mail_mime_t *self, const char *address, const char *name)
 {
     assert (self);
-    if (!mail_mime_address_valid (address))
+    if (!tl_valid_email (address))
         return TL_EINVAL;
     if (name) {
         size_t size = strlen (name);
@@ -269,7 +210,7 @@ int
 mail_mime_add_to (mail_mime_t *self, const char *address)
 {
     assert (self);
-    if (!mail_mime_address_valid (address))
+    if (!tl_valid_email (address))
         return TL_EINVAL;
     if (self->nto == MAIL_MAX_RECIPIENTS)
         return TL_ETOOBIG;
@@ -1048,28 +989,28 @@ mail_mime_test (bool verbose)
     assert (sodium_init () >= 0);
 
     //  Addresses: the strict addr-spec check.
-    assert (mail_mime_address_valid ("ana@example.com"));
-    assert (mail_mime_address_valid ("o'brien+tally@mail.example.co.uk"));
-    assert (mail_mime_address_valid ("a.b-c_d@x-y.example"));
-    assert (!mail_mime_address_valid (NULL));
-    assert (!mail_mime_address_valid (""));
-    assert (!mail_mime_address_valid ("ana"));
-    assert (!mail_mime_address_valid ("ana@localhost"));
-    assert (!mail_mime_address_valid ("ana@@example.com"));
-    assert (!mail_mime_address_valid ("a@b@example.com"));
-    assert (!mail_mime_address_valid ("@example.com"));
-    assert (!mail_mime_address_valid ("ana @example.com"));
-    assert (!mail_mime_address_valid ("ana@exa mple.com"));
-    assert (!mail_mime_address_valid ("ana@example.com\r\nBcc: x@y.com"));
-    assert (!mail_mime_address_valid ("<ana@example.com>"));
-    assert (!mail_mime_address_valid (".ana@example.com"));
-    assert (!mail_mime_address_valid ("ana.@example.com"));
-    assert (!mail_mime_address_valid ("an..a@example.com"));
-    assert (!mail_mime_address_valid ("ana@example..com"));
-    assert (!mail_mime_address_valid ("ana@example.com."));
-    assert (!mail_mime_address_valid ("ana@-example.com"));
-    assert (!mail_mime_address_valid ("ana@example-.com"));
-    assert (!mail_mime_address_valid ("an\xc3\xa1@example.com"));
+    assert (tl_valid_email ("ana@example.com"));
+    assert (tl_valid_email ("o'brien+tally@mail.example.co.uk"));
+    assert (tl_valid_email ("a.b-c_d@x-y.example"));
+    assert (!tl_valid_email (NULL));
+    assert (!tl_valid_email (""));
+    assert (!tl_valid_email ("ana"));
+    assert (!tl_valid_email ("ana@localhost"));
+    assert (!tl_valid_email ("ana@@example.com"));
+    assert (!tl_valid_email ("a@b@example.com"));
+    assert (!tl_valid_email ("@example.com"));
+    assert (!tl_valid_email ("ana @example.com"));
+    assert (!tl_valid_email ("ana@exa mple.com"));
+    assert (!tl_valid_email ("ana@example.com\r\nBcc: x@y.com"));
+    assert (!tl_valid_email ("<ana@example.com>"));
+    assert (!tl_valid_email (".ana@example.com"));
+    assert (!tl_valid_email ("ana.@example.com"));
+    assert (!tl_valid_email ("an..a@example.com"));
+    assert (!tl_valid_email ("ana@example..com"));
+    assert (!tl_valid_email ("ana@example.com."));
+    assert (!tl_valid_email ("ana@-example.com"));
+    assert (!tl_valid_email ("ana@example-.com"));
+    assert (!tl_valid_email ("an\xc3\xa1@example.com"));
     char long_address [MAIL_MAX_ADDRESS_LEN + 2];
     memset (long_address, 'a', sizeof long_address);
     memcpy (long_address, "ana@", 4);
@@ -1077,11 +1018,11 @@ mail_mime_test (bool verbose)
         long_address [i] = '.';
     memcpy (long_address + sizeof long_address - 5, ".com", 5);
     assert (strlen (long_address) == MAIL_MAX_ADDRESS_LEN + 1);
-    assert (!mail_mime_address_valid (long_address));
+    assert (!tl_valid_email (long_address));
     long_address [MAIL_MAX_ADDRESS_LEN - 4] = 0;
     strcat (long_address, ".com");
     assert (strlen (long_address) == MAIL_MAX_ADDRESS_LEN);
-    assert (mail_mime_address_valid (long_address));
+    assert (tl_valid_email (long_address));
 
     //  Header injection is refused at the setter, the message unchanged.
     mail_mime_t *mime = mail_mime_new ();

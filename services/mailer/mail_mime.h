@@ -19,13 +19,6 @@
 
 typedef struct _mail_mime_t mail_mime_t;
 
-//  Returns true when `address` is an addr-spec this mailer accepts: ASCII
-//  local@domain, local part of RFC 5322 atext with single inner dots (at
-//  most 64 bytes), a domain of two or more LDH labels, no spaces or control
-//  characters, at most MAIL_MAX_ADDRESS_LEN bytes. Deliberately stricter
-//  than RFC 5322 (no quoted local parts, no address literals).
-bool mail_mime_address_valid (const char *address);
-
 //  Creates an empty message. Returns NULL on allocation failure.
 mail_mime_t *mail_mime_new (void);
 

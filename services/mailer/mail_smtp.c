@@ -12,6 +12,7 @@
 
 #include "mail_mime.h"
 #include "mail_smtp.h"
+#include "tl_valid.h"
 #include "tl_limits.h"
 #include "tl_error.h"
 
@@ -173,7 +174,7 @@ mail_smtp_send (const char *url, const char *from, const char *const *to,
         tl_error_format (errbuf, errsize, "bad SMTP URL (smtp:// or smtps:// with a host)");
         return rc;
     }
-    if (!mail_mime_address_valid (from)) {
+    if (!tl_valid_email (from)) {
         tl_error_format (errbuf, errsize, "bad sender address");
         return TL_EINVAL;
     }
@@ -182,7 +183,7 @@ mail_smtp_send (const char *url, const char *from, const char *const *to,
         return TL_EINVAL;
     }
     for (size_t i = 0; i < nto; i++)
-        if (!mail_mime_address_valid (to [i])) {
+        if (!tl_valid_email (to [i])) {
             tl_error_format (errbuf, errsize, "bad recipient address #%zu", i + 1);
             return TL_EINVAL;
         }

@@ -10,6 +10,7 @@
 #include "tl_json.h"
 #include "tl_limits.h"
 #include "tl_log.h"
+#include "tl_valid.h"
 #include "tl_mp.h"
 
 #include <czmq.h>
@@ -51,7 +52,7 @@ s_parse_from (const char *text)
         strcpy (s_from_address, text);
     else
         return TL_ECONFIG;
-    return mail_mime_address_valid (s_from_address) ? 0 : TL_ECONFIG;
+    return tl_valid_email (s_from_address) ? 0 : TL_ECONFIG;
 }
 
 //  A random (version 4) UUID in its text form.

@@ -256,42 +256,71 @@ def psql(sql):
 
 
 # ---------------------------------------------------------------------------
-# The mailer (services/mailer): started like `Cluster.service` starts
-# tally-testsvc, with its own settings.
+# The product services (services/<name>/tally-<name>), started like
+# `Cluster.service` starts tally-testsvc, each with its own settings.
 
-def mailer_binary():
-    path = os.path.join(BUILD, "services", "mailer", "tally-mailer")
+def service_binary(service):
+    path = os.path.join(BUILD, "services", service, f"tally-{service}")
     if not os.path.exists(path):
         raise FileNotFoundError(path)
     return path
 
 
-def mailer(cluster, gateways, smtp_url=None, data_dir=None, env=None, name=None,
-           workers=2, database_url=None):
-    """Starts tally-mailer serving `gateways` (a list, or one gateway).
-    TALLY_SMTP_URL is set only when `smtp_url` is given (without it mail goes
-    to $TALLY_DATA_DIR/mail); TALLY_DATA_DIR only when `data_dir` is given.
-    `database_url` defaults to DATABASE_URL; `env` adds or overrides
-    anything (TALLY_MAIL_FROM, TALLY_WEBHOOK_ALLOW_PRIVATE, ...)."""
+def mailer_binary():
+    return service_binary("mailer")
+
+
+def program(cluster, service, gateways, env=None, name=None, workers=2, database_url=None,
+            blank=()):
+    """Starts tally-<service> serving `gateways` (a list, or one gateway).
+    `env` adds or overrides anything; the variables named in `blank` are
+    emptied unless `env` sets them, so that the test run's own environment
+    never leaks in by accident."""
     if not isinstance(gateways, (list, tuple)):
         gateways = [gateways]
     cluster.counter += 1
-    name = name or f"mailer{cluster.counter}"
-    base = {
+    name = name or f"{service}{cluster.counter}"
+    base = {k: "" for k in blank}
+    base.update({
         "DATABASE_URL": database_url or DATABASE_URL,
         "TALLY_MESH": ",".join(g.mesh for g in gateways),
         "TALLY_WORKERS": str(workers),
         "TALLY_INSTANCE": name,
-    }
-    if smtp_url:
-        base["TALLY_SMTP_URL"] = smtp_url
-    if data_dir:
-        base["TALLY_DATA_DIR"] = data_dir
+    })
     base.update(env or {})
-    # Not inherited from the test run's own environment by accident
-    inherited = {k: "" for k in ("TALLY_SMTP_URL", "TALLY_DATA_DIR", "TALLY_MAIL_FROM",
-                                 "TALLY_WEBHOOK_ALLOW_PRIVATE") if k not in base}
-    inherited.update(base)
-    proc = Process(name, [mailer_binary()], inherited, cluster.logdir)
+    proc = Process(name, [service_binary(service)], base, cluster.logdir)
     cluster.processes.append(proc)
     return proc
+
+
+def mailer(cluster, gateways, smtp_url=None, data_dir=None, env=None, name=None,
+           workers=2, database_url=None):
+    """Starts tally-mailer serving `gateways`. TALLY_SMTP_URL is set only
+    when `smtp_url` is given (without it mail goes to $TALLY_DATA_DIR/mail);
+    TALLY_DATA_DIR only when `data_dir` is given. `env` adds or overrides
+    anything (TALLY_MAIL_FROM, TALLY_WEBHOOK_ALLOW_PRIVATE, ...)."""
+    settings = {}
+    if smtp_url:
+        settings["TALLY_SMTP_URL"] = smtp_url
+    if data_dir:
+        settings["TALLY_DATA_DIR"] = data_dir
+    settings.update(env or {})
+    return program(cluster, "mailer", gateways, env=settings, name=name, workers=workers,
+                   database_url=database_url,
+                   blank=("TALLY_SMTP_URL", "TALLY_DATA_DIR", "TALLY_MAIL_FROM",
+                          "TALLY_WEBHOOK_ALLOW_PRIVATE"))
+
+
+def auth(cluster, gateways, env=None, name=None, workers=4):
+    """Starts tally-auth. By default users are verified by mail, links
+    point at http://tally.test, and a deleted user is announced to testsvc
+    (the data-holding service of the platform tests)."""
+    settings = {
+        "TALLY_PUBLIC_URL": "http://tally.test",
+        "TALLY_REQUIRE_VERIFICATION": "true",
+        "TALLY_USER_DATA_SERVICES": "testsvc",
+    }
+    settings.update(env or {})
+    return program(cluster, "auth", gateways, env=settings, name=name, workers=workers,
+                   blank=("TALLY_ARGON2_OPSLIMIT", "TALLY_ARGON2_MEMLIMIT",
+                          "TALLY_AUTH_MAX_HASHES"))

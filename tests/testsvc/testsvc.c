@@ -134,6 +134,7 @@ static const tl_db_statement_t s_statements [] = {
       "ORDER BY created_at DESC, id LIMIT $2", 2 },
     { "items_delete",
       "DELETE FROM items WHERE id = $1 AND owner = $2", 2 },
+    { "items_forget_owner", "DELETE FROM items WHERE owner = $1", 1 },
     { "notes_insert",
       "INSERT INTO notes (text, source, job_id, job_key, attempt) "
       "VALUES ($1, $2, $3, $4, $5)", 5 },
@@ -197,6 +198,30 @@ s_items_create (tl_call_t *call)
     tl_call_header (call, "Location", location);
     s_pack_item (tl_call_reply (call, 201), res, 0);
     PQclear (res);
+}
+
+//  user.deleted {user_id}: the auth service says a user is gone (mesh,
+//  never on a user's behalf); idempotent.
+static void
+s_user_deleted (tl_call_t *call)
+{
+    char *user = tl_mp_strdup (tl_mp_get (tl_call_body (call), "user_id"), 64);
+    if (tl_call_user (call) || !user) {
+        free (user);
+        tl_call_error (call, tl_call_user (call) ? 403 : 400, "refused", "services only, with user_id");
+        return;
+    }
+    long count = tl_db_exec_count (tl_call_db (call), "items_forget_owner", 1,
+                                   (const char *const *) &user);
+    free (user);
+    if (count < 0) {
+        tl_call_error (call, 503, "database", "could not forget the user");
+        return;
+    }
+    msgpack_packer *pk = tl_call_reply (call, 200);
+    msgpack_pack_map (pk, 1);
+    tl_mp_pack_str (pk, "deleted");
+    msgpack_pack_int64 (pk, count);
 }
 
 static void
@@ -510,6 +535,7 @@ main (void)
         tl_service_on (svc, "items.get", s_items_get);
         tl_service_on (svc, "items.list", s_items_list);
         tl_service_on (svc, "items.delete", s_items_delete);
+        tl_service_on (svc, "user.deleted", s_user_deleted);
         tl_service_on (svc, "upload", s_upload);
         tl_service_on (svc, "binary", s_binary);
         tl_service_on (svc, "notes.enqueue", s_notes_enqueue);

@@ -1,0 +1,93 @@
+//  auth_common.c — the user object, body fields, password rules, error
+//  answers and job payloads that the auth service's handlers share.
+#include "auth_service.h"
+#include "tl_error.h"
+#include "tl_jobs.h"
+#include "tl_mp.h"
+#include "tl_valid.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+auth_config_t auth_config;
+
+bool
+auth_col_true (const PGresult *res, int row, int col)
+{
+    const char *value = tl_db_value (res, row, col);
+    return value && value [0] == 't';
+}
+
+static void
+s_pack_bool (msgpack_packer *pk, const char *key, bool value)
+{
+    tl_mp_pack_str (pk, key);
+    if (value)
+        msgpack_pack_true (pk);
+    else
+        msgpack_pack_false (pk);
+}
+
+void
+auth_pack_user (msgpack_packer *pk, const PGresult *res, int row, bool with_email)
+{
+    msgpack_pack_map (pk, with_email ? 8 : 7);
+    tl_mp_pack_kv (pk, "id", tl_db_value (res, row, AUTH_COL_ID));
+    tl_mp_pack_kv (pk, "username", tl_db_value (res, row, AUTH_COL_USERNAME));
+    if (with_email)
+        tl_mp_pack_kv (pk, "email", tl_db_value (res, row, AUTH_COL_EMAIL));
+    s_pack_bool (pk, "verified", auth_col_true (res, row, AUTH_COL_VERIFIED));
+    s_pack_bool (pk, "is_admin", auth_col_true (res, row, AUTH_COL_IS_ADMIN));
+    s_pack_bool (pk, "is_super_admin", auth_col_true (res, row, AUTH_COL_IS_SUPER_ADMIN));
+    tl_mp_pack_kv (pk, "created_at", tl_db_value (res, row, AUTH_COL_CREATED_AT));
+    tl_mp_pack_str (pk, "settings");
+    msgpack_pack_map (pk, 6);
+    tl_mp_pack_kv (pk, "timezone", tl_db_value (res, row, AUTH_COL_TIMEZONE));
+    s_pack_bool (pk, "play_sounds", auth_col_true (res, row, AUTH_COL_PLAY_SOUNDS));
+    tl_mp_pack_kv (pk, "report_format", tl_db_value (res, row, AUTH_COL_REPORT_FORMAT));
+    tl_mp_pack_kv (pk, "reminder_channel", tl_db_value (res, row, AUTH_COL_REMINDER_CHANNEL));
+    tl_mp_pack_kv (pk, "webhook_url", tl_db_value (res, row, AUTH_COL_WEBHOOK_URL));
+    tl_mp_pack_kv (pk, "reminder_time", tl_db_value (res, row, AUTH_COL_REMINDER_TIME));
+}
+
+char *
+auth_body_text (tl_call_t *call, const char *field, size_t max)
+{
+    return tl_mp_strdup (tl_mp_get (tl_call_body (call), field), max);
+}
+
+bool
+auth_password_acceptable (tl_call_t *call, const char *field, const char *password)
+{
+    long chars = password ? tl_valid_utf8_chars (password, strlen (password)) : -1;
+    if (chars >= AUTH_PASSWORD_MIN && chars <= AUTH_PASSWORD_MAX)
+        return true;
+    tl_call_field_error (call, 400, "weak_password", field,
+                         "must be 12 to 128 characters");
+    return false;
+}
+
+void
+auth_db_error (tl_call_t *call, int err)
+{
+    if (err == TL_ETIMEDOUT)
+        tl_call_error (call, 504, "timeout", "the database did not answer in time");
+    else
+        tl_call_error (call, 503, "database", "the accounts database is not available");
+}
+
+int
+auth_enqueue (tl_db_t *db, const char *kind, const char *const *pairs, int count,
+              const char *unique_key, int max_attempts)
+{
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, (size_t) count);
+    for (int i = 0; i < count; i++)
+        tl_mp_pack_kv (&pk, pairs [2 * i], pairs [2 * i + 1]);
+    int rc = tl_jobs_enqueue (db, kind, sbuf.data, sbuf.size, unique_key, 0, max_attempts);
+    msgpack_sbuffer_destroy (&sbuf);
+    return rc;
+}

@@ -1,0 +1,98 @@
+//  auth_service.h — what the auth service's files share: its configuration,
+//  the user row and its JSON shape, and the registration of each file's
+//  methods and jobs. Private to services/auth.
+#ifndef AUTH_SERVICE_H_INCLUDED
+#define AUTH_SERVICE_H_INCLUDED
+
+#include <stdbool.h>
+#include <libpq-fe.h>
+#include <msgpack.h>
+
+#include "tl_limits.h"
+#include "tl_service.h"
+
+//  Configuration, read once by main() before any thread starts.
+typedef struct {
+    char public_url [TL_MAX_URL_LEN + 1];   //  links in mails: <url>/verify?code=
+    bool require_verification;              //  TALLY_REQUIRE_VERIFICATION
+    int subscriber_count;                   //  services told of a deleted user
+    char subscribers [AUTH_MAX_SUBSCRIBERS][TL_MAX_NAME_LEN + 1];
+} auth_config_t;
+
+extern auth_config_t auth_config;
+
+//  The columns of a user, in this order, for every statement that returns
+//  one (AUTH_COL_* index them).
+#define AUTH_USER_COLUMNS \
+    "id, username, email, verified, is_admin, is_super_admin, " \
+    "to_char (created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), " \
+    "timezone, play_sounds, report_format, reminder_channel, webhook_url, " \
+    "reminder_time, password_hash"
+enum {
+    AUTH_COL_ID, AUTH_COL_USERNAME, AUTH_COL_EMAIL, AUTH_COL_VERIFIED,
+    AUTH_COL_IS_ADMIN, AUTH_COL_IS_SUPER_ADMIN, AUTH_COL_CREATED_AT,
+    AUTH_COL_TIMEZONE, AUTH_COL_PLAY_SOUNDS, AUTH_COL_REPORT_FORMAT,
+    AUTH_COL_REMINDER_CHANNEL, AUTH_COL_WEBHOOK_URL, AUTH_COL_REMINDER_TIME,
+    AUTH_COL_PASSWORD_HASH
+};
+
+//  Packs the user of `row` as API.md's user object: {id, username, email,
+//  verified, is_admin, is_super_admin, created_at, settings{...}}. Without
+//  `with_email` the email is left out (a list other users see). Never the
+//  password hash.
+void auth_pack_user (msgpack_packer *pk, const PGresult *res, int row, bool with_email);
+
+//  True when a boolean column of `row` is true.
+bool auth_col_true (const PGresult *res, int row, int col);
+
+//  The string `field` of the call's body, copied (the caller frees), or
+//  NULL when it is missing, not a string, holds a NUL or passes `max`
+//  bytes.
+char *auth_body_text (tl_call_t *call, const char *field, size_t max);
+
+//  Checks a new password's length (AUTH_PASSWORD_MIN..MAX characters of
+//  UTF-8). Answers 400 on `field` and returns false when it is weak.
+bool auth_password_acceptable (tl_call_t *call, const char *field, const char *password);
+
+//  Answers the error a database code calls for (503, or 504 on a timeout).
+void auth_db_error (tl_call_t *call, int err);
+
+//  Enqueues an auth job whose payload is a map of the `count` string pairs
+//  in `pairs` (key, value, key, value...), in db's current transaction.
+//  Returns as tl_jobs_enqueue.
+int auth_enqueue (tl_db_t *db, const char *kind, const char *const *pairs, int count,
+                  const char *unique_key, int max_attempts);
+
+//  What auth_password_try found.
+#define AUTH_PASSWORD_WRONG  0          //  not answered: the caller says 401
+#define AUTH_PASSWORD_RIGHT  1
+
+//  Checks `password` against `stored` (NULL: no such user, checked against
+//  the dummy at the same cost) under the failure throttle of `keys` (1 or
+//  2 of them): a locked key answers 429 with Retry-After before any hash
+//  runs; a failure counts against every key; a success clears keys [0]
+//  only (an address stays counted). Returns AUTH_PASSWORD_RIGHT or _WRONG,
+//  or a negative code once it has answered (429, 503).
+int auth_password_try (tl_call_t *call, const char *const *keys, int nkeys,
+                       const char *stored, const char *password);
+
+//  Starts a session for `user_id` and writes its token into `token`.
+//  Returns 0 or a database code.
+int auth_session_create (tl_db_t *db, const char *user_id,
+                         char token [AUTH_TOKEN_TEXT_LEN + 1]);
+
+//  Adds the Set-Cookie header that gives (token) or takes back (NULL) the
+//  web session cookie.
+void auth_session_cookie (tl_call_t *call, const char *token);
+
+//  The service's statements, prepared on each thread (main.c's init).
+int auth_accounts_prepare (tl_db_t *db);
+int auth_sessions_prepare (tl_db_t *db);
+int auth_jobs_prepare (tl_db_t *db);
+
+//  Registration of each file's methods and jobs. Return 0 or a code.
+int auth_accounts_register (tl_service_t *svc);
+int auth_sessions_register (tl_service_t *svc);
+int auth_jobs_register (tl_service_t *svc);
+
+#endif

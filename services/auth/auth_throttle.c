@@ -1,0 +1,194 @@
+//  auth_throttle.c — failed-login counters in PostgreSQL (see
+//  auth_throttle.h).
+#include "auth_throttle.h"
+#include "tl_error.h"
+#include "tl_migrate.h"         //  self-test only
+
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const tl_db_statement_t s_statements [] = {
+    //  $1 key, $2 limit, $3 window seconds: the seconds left, if locked
+    { "throttle_check",
+      "SELECT greatest (1, ceil (extract (epoch FROM window_start "
+      "  + make_interval (secs => $3::int) - now ())))::int "
+      "FROM throttle WHERE key = $1 AND failures >= $2::int "
+      "AND window_start > now () - make_interval (secs => $3::int)", 3 },
+    //  $1 key, $2 window seconds
+    { "throttle_fail",
+      "INSERT INTO throttle AS t (key, failures, window_start) VALUES ($1, 1, now ()) "
+      "ON CONFLICT (key) DO UPDATE SET "
+      "  failures = CASE WHEN t.window_start > now () - make_interval (secs => $2::int) "
+      "                  THEN t.failures + 1 ELSE 1 END, "
+      "  window_start = CASE WHEN t.window_start > now () - make_interval (secs => $2::int) "
+      "                  THEN t.window_start ELSE now () END "
+      "RETURNING failures", 2 },
+    { "throttle_clear", "DELETE FROM throttle WHERE key = $1", 1 },
+    { "throttle_purge",
+      "DELETE FROM throttle WHERE window_start < now () - 2 * make_interval (secs => $1::int)", 1 },
+};
+
+static int
+s_prepare (tl_db_t *db)
+{
+    return tl_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements [0]);
+}
+
+//  Runs a statement that returns one integer (or no row: 0).
+static int
+s_scalar (tl_db_t *db, const char *name, int nparams, const char *const *values)
+{
+    int rc = s_prepare (db);
+    if (rc)
+        return rc;
+    PGresult *res = tl_db_exec (db, name, nparams, values, &rc);
+    if (!res)
+        return rc;
+    const char *value = tl_db_value (res, 0, 0);
+    int result = value ? atoi (value) : 0;
+    PQclear (res);
+    return result;
+}
+
+int
+auth_throttle_check (tl_db_t *db, const char *key, int limit, int window)
+{
+    if (!key || strlen (key) > AUTH_THROTTLE_MAX_KEY)
+        return TL_EINVAL;
+    char limit_text [16], window_text [16];
+    snprintf (limit_text, sizeof limit_text, "%d", limit);
+    snprintf (window_text, sizeof window_text, "%d", window);
+    const char *values [] = { key, limit_text, window_text };
+    return s_scalar (db, "throttle_check", 3, values);
+}
+
+int
+auth_throttle_fail (tl_db_t *db, const char *key, int window)
+{
+    if (!key || strlen (key) > AUTH_THROTTLE_MAX_KEY)
+        return TL_EINVAL;
+    char window_text [16];
+    snprintf (window_text, sizeof window_text, "%d", window);
+    const char *values [] = { key, window_text };
+    return s_scalar (db, "throttle_fail", 2, values);
+}
+
+int
+auth_throttle_clear (tl_db_t *db, const char *key)
+{
+    if (!key || strlen (key) > AUTH_THROTTLE_MAX_KEY)
+        return TL_EINVAL;
+    int rc = s_prepare (db);
+    if (rc)
+        return rc;
+    long count = tl_db_exec_count (db, "throttle_clear", 1, &key);
+    return count < 0 ? (int) count : 0;
+}
+
+int
+auth_throttle_purge (tl_db_t *db, int window)
+{
+    int rc = s_prepare (db);
+    if (rc)
+        return rc;
+    char window_text [16];
+    snprintf (window_text, sizeof window_text, "%d", window);
+    const char *values [] = { window_text };
+    long count = tl_db_exec_count (db, "throttle_purge", 1, values);
+    return (int) count;
+}
+
+//  --------------------------------------------------------------------------
+//  Self-test. It checks with assert whatever the build type.
+
+//  Reads the auth schema's first migration from the source tree.
+static char *
+s_read_migration (size_t *size)
+{
+    FILE *file = fopen (TALLY_SOURCE_DIR "/services/auth/migrations/001_init.sql", "rb");
+    assert (file);
+    char *data = (char *) calloc (1, 64 * 1024);
+    assert (data);
+    *size = fread (data, 1, 64 * 1024 - 1, file);
+    fclose (file);
+    return data;
+}
+
+//  Moves a key's window `seconds` into the past, as if time had passed.
+static void
+s_age (tl_db_t *db, const char *key, int seconds)
+{
+    char sql [200];
+    snprintf (sql, sizeof sql, "UPDATE throttle SET window_start = window_start "
+              "- make_interval (secs => %d) WHERE key = $1", seconds);
+    tl_db_test_scalar (db, sql, key);
+}
+
+void
+auth_throttle_test (bool verbose)
+{
+    char schema [40];
+    const char *url = tl_db_test_url ("auth_throttle_test", schema, sizeof schema);
+    if (!url)
+        return;
+    tl_db_t *db = tl_db_new (url, schema);
+    assert (db);
+    size_t size = 0;
+    char *sql = s_read_migration (&size);
+    tl_embed_t files [] = { { "001_init.sql", sql, size }, { NULL, NULL, 0 } };
+    assert (tl_migrate (db, schema, files) == 1);
+
+    const int limit = 3, window = 900;
+    //  Under the limit: allowed; at the limit: the seconds left
+    assert (auth_throttle_check (db, "login:ann", limit, window) == 0);
+    assert (auth_throttle_fail (db, "login:ann", window) == 1);
+    assert (auth_throttle_fail (db, "login:ann", window) == 2);
+    assert (auth_throttle_check (db, "login:ann", limit, window) == 0);
+    assert (auth_throttle_fail (db, "login:ann", window) == 3);
+    int wait = auth_throttle_check (db, "login:ann", limit, window);
+    assert (wait > window - 10 && wait <= window);
+    //  Keys are independent
+    assert (auth_throttle_check (db, "login:bob", limit, window) == 0);
+    assert (auth_throttle_check (db, "ip:127.0.0.1", limit, window) == 0);
+    //  Time passes: the wait shrinks, then the window ends and a new one opens
+    s_age (db, "login:ann", 600);
+    wait = auth_throttle_check (db, "login:ann", limit, window);
+    assert (wait > 290 && wait <= 300);
+    s_age (db, "login:ann", 301);
+    assert (auth_throttle_check (db, "login:ann", limit, window) == 0);
+    assert (auth_throttle_fail (db, "login:ann", window) == 1);      //  a new window
+    //  A success clears the key
+    assert (auth_throttle_fail (db, "login:bob", window) == 1);
+    assert (auth_throttle_fail (db, "login:bob", window) == 2);
+    assert (auth_throttle_fail (db, "login:bob", window) == 3);
+    assert (auth_throttle_check (db, "login:bob", limit, window) > 0);
+    assert (auth_throttle_clear (db, "login:bob") == 0);
+    assert (auth_throttle_check (db, "login:bob", limit, window) == 0);
+    assert (auth_throttle_clear (db, "login:nobody") == 0);
+    //  Two connections (two instances) count together
+    tl_db_t *other = tl_db_new (url, schema);
+    assert (other);
+    assert (auth_throttle_fail (other, "ip:10.0.0.1", window) == 1);
+    assert (auth_throttle_fail (db, "ip:10.0.0.1", window) == 2);
+    assert (auth_throttle_fail (other, "ip:10.0.0.1", window) == 3);
+    assert (auth_throttle_check (db, "ip:10.0.0.1", limit, window) > 0);
+    tl_db_destroy (&other);
+    //  Purge keeps live windows, drops long-ended ones
+    s_age (db, "login:ann", 2 * window + 5);
+    assert (auth_throttle_purge (db, window) == 1);
+    assert (tl_db_test_scalar (db, "SELECT count (*) FROM throttle", NULL) == 1);
+    //  Bounds
+    char long_key [AUTH_THROTTLE_MAX_KEY + 2];
+    memset (long_key, 'k', sizeof long_key - 1);
+    long_key [sizeof long_key - 1] = 0;
+    assert (auth_throttle_fail (db, long_key, window) == TL_EINVAL);
+    assert (auth_throttle_check (db, NULL, limit, window) == TL_EINVAL);
+
+    tl_db_test_drop (db, schema);
+    tl_db_destroy (&db);
+    free (sql);
+    if (verbose)
+        printf ("(auth_throttle: limit, window, clear, two connections, purge) ");
+}
