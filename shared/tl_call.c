@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <ctype.h>
 #include <string.h>
 #include <zmq.h>
 
@@ -165,6 +166,69 @@ tl_call_field_error (tl_call_t *self, int status, const char *code,
     s_error (self, status, code, message, field, why);
 }
 
+//  True for the text form of a UUID.
+static bool
+s_is_uuid (const char *text, size_t size)
+{
+    if (size != 36)
+        return false;
+    for (size_t i = 0; i < 36; i++) {
+        char c = text [i];
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash ? c != '-' : !isxdigit ((unsigned char) c))
+            return false;
+    }
+    return true;
+}
+
+bool
+tl_call_page (tl_call_t *self, tl_page_t *page)
+{
+    memset (page, 0, sizeof *page);
+    page->limit = TL_LIST_LIMIT_DEFAULT;
+    const char *limit = tl_call_param (self, "limit");
+    if (limit) {
+        char *end = NULL;
+        page->limit = strtol (limit, &end, 10);
+        if (!*limit || *end || page->limit < 1 || page->limit > TL_LIST_LIMIT_MAX) {
+            tl_call_field_error (self, 400, "invalid", "limit", "must be 1 to 500");
+            return false;
+        }
+    }
+    const char *cursor = tl_call_param (self, "cursor");
+    if (cursor && *cursor) {
+        //  "YYYY-MM-DDTHH:MM:SS.ffffffZ_<uuid>": digits and separators only
+        const char *sep = strrchr (cursor, '_');
+        size_t time_size = sep ? (size_t) (sep - cursor) : 0;
+        bool ok = sep && time_size >= 20 && time_size <= 32
+               && s_is_uuid (sep + 1, strlen (sep + 1));
+        for (size_t i = 0; ok && i < time_size; i++)
+            ok = isdigit ((unsigned char) cursor [i]) || strchr ("-:.TZ+", cursor [i]);
+        if (!ok) {
+            tl_call_field_error (self, 400, "invalid", "cursor", "is not a cursor from this list");
+            return false;
+        }
+        memcpy (page->after_buf, cursor, time_size);
+        page->after_buf [time_size] = 0;
+        strcpy (page->after_buf + time_size + 1, sep + 1);
+        page->after_time = page->after_buf;
+        page->after_id = page->after_buf + time_size + 1;
+    }
+    return true;
+}
+
+void
+tl_call_pack_cursor (msgpack_packer *pk, bool more, const char *time, const char *id)
+{
+    if (!more || !time || !id) {
+        msgpack_pack_nil (pk);
+        return;
+    }
+    char cursor [128];
+    snprintf (cursor, sizeof cursor, "%s_%s", time, id);
+    tl_mp_pack_str (pk, cursor);
+}
+
 int
 tl_call_call (tl_call_t *self, const char *service, const char *method,
               const void *body, size_t body_size, tl_msg_t **reply_p)
@@ -289,6 +353,64 @@ tl_call_test (bool verbose)
     tl_msg_destroy (&reply);
     tl_call_destroy (&call);
     tl_call_destroy (&call);
+
+    //  Pages: limit and cursor, and what is refused
+    struct { const char *limit, *cursor; bool ok; long want; } pages [] = {
+        { NULL, NULL, true, TL_LIST_LIMIT_DEFAULT },
+        { "1", NULL, true, 1 }, { "500", NULL, true, 500 },
+        { "0", NULL, false, 0 }, { "501", NULL, false, 0 }, { "", NULL, false, 0 },
+        { "5x", NULL, false, 0 }, { "-3", NULL, false, 0 },
+        { NULL, "2026-11-23T18:05:00.123456Z_0b7e7c5e-62a4-4a63-9a7b-2b1c7f0e9d11", true, 50 },
+        { NULL, "2026-11-23T18:05:00Z_not-a-uuid", false, 0 },
+        { NULL, "x_0b7e7c5e-62a4-4a63-9a7b-2b1c7f0e9d11", false, 0 },
+        { NULL, "2026-11-23T18:05:00.123456Z'; DROP TABLE x;--_0b7e7c5e-62a4-4a63-9a7b-2b1c7f0e9d11",
+          false, 0 },
+        { NULL, "", true, 50 },
+    };
+    for (size_t i = 0; i < sizeof pages / sizeof pages [0]; i++) {
+        req = tl_msg_new (TL_MSG_REQUEST);
+        if (pages [i].limit)
+            tl_msg_add_param (req, "limit", pages [i].limit);
+        if (pages [i].cursor)
+            tl_msg_add_param (req, "cursor", pages [i].cursor);
+        call = tl_call_new (&req, NULL);
+        tl_page_t page;
+        bool ok = tl_call_page (call, &page);
+        assert (ok == pages [i].ok);
+        if (ok) {
+            assert (page.limit == pages [i].want);
+            if (pages [i].cursor && *pages [i].cursor) {
+                assert (strcmp (page.after_time, "2026-11-23T18:05:00.123456Z") == 0);
+                assert (strcmp (page.after_id, "0b7e7c5e-62a4-4a63-9a7b-2b1c7f0e9d11") == 0);
+            }
+            else
+                assert (!page.after_time && !page.after_id);
+        }
+        else {
+            reply = tl_call_take_reply (call);
+            assert (tl_msg_status (reply) == 400);
+            tl_msg_destroy (&reply);
+        }
+        tl_call_destroy (&call);
+    }
+    //  A next cursor reads back as the page after
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+    tl_call_pack_cursor (&pk, true, "2026-01-02T03:04:05.000006Z",
+                         "0b7e7c5e-62a4-4a63-9a7b-2b1c7f0e9d11");
+    tl_call_pack_cursor (&pk, false, "x", "y");
+    msgpack_unpacked unpacked;
+    msgpack_unpacked_init (&unpacked);
+    size_t offset = 0;
+    assert (msgpack_unpack_next (&unpacked, sbuf.data, sbuf.size, &offset) == MSGPACK_UNPACK_SUCCESS);
+    assert (tl_mp_str_eq (&unpacked.data,
+            "2026-01-02T03:04:05.000006Z_0b7e7c5e-62a4-4a63-9a7b-2b1c7f0e9d11"));
+    assert (msgpack_unpack_next (&unpacked, sbuf.data, sbuf.size, &offset) == MSGPACK_UNPACK_SUCCESS);
+    assert (unpacked.data.type == MSGPACK_OBJECT_NIL);
+    msgpack_unpacked_destroy (&unpacked);
+    msgpack_sbuffer_destroy (&sbuf);
     if (verbose)
         printf ("(call ok) ");
 }

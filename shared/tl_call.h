@@ -59,6 +59,26 @@ void tl_call_field_error (tl_call_t *self, int status, const char *code,
 
 int tl_call_status (tl_call_t *self);
 
+//  --- Lists (API.md: ?limit= default 50, max 500, and ?cursor=) ------------
+
+//  A page request. A cursor is "<RFC 3339 time with microseconds>_<uuid>":
+//  the sort key of the last row of the page before (keyset paging), opaque
+//  to clients.
+typedef struct {
+    long limit;                 //  1..TL_LIST_LIMIT_MAX
+    const char *after_time;     //  NULL on the first page; else into after_buf
+    const char *after_id;       //  likewise
+    char after_buf [80];
+} tl_page_t;
+
+//  Reads the call's `limit` and `cursor` params into *page. Answers 400
+//  (field limit or cursor) and returns false when one is malformed.
+bool tl_call_page (tl_call_t *self, tl_page_t *page);
+
+//  Packs the "next_cursor" value of a page: the cursor of the row (time
+//  text with microseconds, id) when `more`, else nil.
+void tl_call_pack_cursor (msgpack_packer *pk, bool more, const char *time, const char *id);
+
 //  --- Calling another service --------------------------------------------
 
 //  Calls `service`.`method` through the mesh on behalf of this call's

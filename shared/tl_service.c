@@ -897,15 +897,11 @@ s_jobs_list (tl_call_t *call)
     if (!s_jobs_allowed (call))
         return;
     const char *state = tl_call_param (call, "state");
-    const char *limit_text = tl_call_param (call, "limit");
-    char *end = NULL;
-    long limit = limit_text ? strtol (limit_text, &end, 10) : TL_LIST_LIMIT_DEFAULT;
-    if (limit_text && (!*limit_text || *end || limit < 1 || limit > TL_LIST_LIMIT_MAX)) {
-        tl_call_field_error (call, 400, "invalid", "limit", "must be 1..500");
+    tl_page_t page;
+    if (!tl_call_page (call, &page))
         return;
-    }
     msgpack_packer *pk = tl_call_reply (call, 200);
-    int rc = tl_jobs_list (tl_call_db (call), state ? state : "all", (int) limit, pk);
+    int rc = tl_jobs_list (tl_call_db (call), state ? state : "all", (int) page.limit, pk);
     if (rc == TL_EINVAL)
         tl_call_field_error (call, 400, "invalid", "state",
                              "must be due, running, dead, done or all");

@@ -635,28 +635,12 @@ s_admin_users_list (tl_call_t *call)
         tl_call_error (call, 403, "forbidden", "staff only");
         return;
     }
-    const char *limit_text = tl_call_param (call, "limit");
-    char *end = NULL;
-    long limit = limit_text ? strtol (limit_text, &end, 10) : TL_LIST_LIMIT_DEFAULT;
-    if (limit_text && (!*limit_text || *end || limit < 1 || limit > TL_LIST_LIMIT_MAX)) {
-        tl_call_field_error (call, 400, "invalid", "limit", "must be 1 to 500");
+    tl_page_t page;
+    if (!tl_call_page (call, &page))
         return;
-    }
-    //  The cursor: "<created_at with microseconds>_<id>" of the last row
-    const char *cursor = tl_call_param (call, "cursor");
-    char after [40] = "", after_id [40] = "";
-    if (cursor && *cursor) {
-        const char *sep = strchr (cursor, '_');
-        if (!sep || sep - cursor >= (long) sizeof after || !s_is_uuid (sep + 1)) {
-            tl_call_field_error (call, 400, "invalid", "cursor", "is not a cursor from this list");
-            return;
-        }
-        memcpy (after, cursor, (size_t) (sep - cursor));
-        strcpy (after_id, sep + 1);
-    }
     char fetch [16];
-    snprintf (fetch, sizeof fetch, "%ld", limit + 1);
-    const char *values [] = { *after ? after : NULL, *after ? after_id : NULL, fetch };
+    snprintf (fetch, sizeof fetch, "%ld", page.limit + 1);
+    const char *values [] = { page.after_time, page.after_id, fetch };
     int err = 0;
     PGresult *res = tl_db_exec (tl_call_db (call), "users_page", 3, values, &err);
     if (!res) {
@@ -667,9 +651,9 @@ s_admin_users_list (tl_call_t *call)
         return;
     }
     int rows = PQntuples (res);
-    bool more = rows > limit;
+    bool more = rows > page.limit;
     if (more)
-        rows = (int) limit;
+        rows = (int) page.limit;
     const char *self = tl_call_user (call);
     msgpack_packer *pk = tl_call_reply (call, 200);
     msgpack_pack_map (pk, 2);
@@ -678,14 +662,8 @@ s_admin_users_list (tl_call_t *call)
     for (int row = 0; row < rows; row++)
         auth_pack_user (pk, res, row, self && strcmp (self, tl_db_value (res, row, AUTH_COL_ID)) == 0);
     tl_mp_pack_str (pk, "next_cursor");
-    if (more) {
-        char next [96];
-        snprintf (next, sizeof next, "%s_%s", tl_db_value (res, rows - 1, AUTH_COL_PASSWORD_HASH + 1),
-                  tl_db_value (res, rows - 1, AUTH_COL_ID));
-        tl_mp_pack_str (pk, next);
-    }
-    else
-        msgpack_pack_nil (pk);
+    tl_call_pack_cursor (pk, more, tl_db_value (res, rows - 1, AUTH_COL_PASSWORD_HASH + 1),
+                         tl_db_value (res, rows - 1, AUTH_COL_ID));
     PQclear (res);
 }
 
