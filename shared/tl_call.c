@@ -3,6 +3,7 @@
 #include "tl_error.h"
 #include "tl_limits.h"
 #include "tl_mp.h"
+#include "tl_valid.h"
 
 #include <errno.h>
 
@@ -166,21 +167,6 @@ tl_call_field_error (tl_call_t *self, int status, const char *code,
     s_error (self, status, code, message, field, why);
 }
 
-//  True for the text form of a UUID.
-static bool
-s_is_uuid (const char *text, size_t size)
-{
-    if (size != 36)
-        return false;
-    for (size_t i = 0; i < 36; i++) {
-        char c = text [i];
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? c != '-' : !isxdigit ((unsigned char) c))
-            return false;
-    }
-    return true;
-}
-
 bool
 tl_call_page (tl_call_t *self, tl_page_t *page)
 {
@@ -195,13 +181,14 @@ tl_call_page (tl_call_t *self, tl_page_t *page)
             return false;
         }
     }
+    snprintf (page->fetch, sizeof page->fetch, "%ld", page->limit + 1);
     const char *cursor = tl_call_param (self, "cursor");
     if (cursor && *cursor) {
         //  "YYYY-MM-DDTHH:MM:SS.ffffffZ_<uuid>": digits and separators only
         const char *sep = strrchr (cursor, '_');
         size_t time_size = sep ? (size_t) (sep - cursor) : 0;
         bool ok = sep && time_size >= 20 && time_size <= 32
-               && s_is_uuid (sep + 1, strlen (sep + 1));
+               && tl_valid_uuid (sep + 1);
         for (size_t i = 0; ok && i < time_size; i++)
             ok = isdigit ((unsigned char) cursor [i]) || strchr ("-:.TZ+", cursor [i]);
         if (!ok) {
@@ -217,9 +204,25 @@ tl_call_page (tl_call_t *self, tl_page_t *page)
     return true;
 }
 
-void
-tl_call_pack_cursor (msgpack_packer *pk, bool more, const char *time, const char *id)
+int
+tl_call_page_reply (tl_call_t *self, const tl_page_t *page, int rows, bool *more,
+                    msgpack_packer **pk_p)
 {
+    *more = rows > page->limit;
+    if (*more)
+        rows = (int) page->limit;
+    msgpack_packer *pk = tl_call_reply (self, 200);
+    msgpack_pack_map (pk, 2);
+    tl_mp_pack_str (pk, "items");
+    msgpack_pack_array (pk, (size_t) rows);
+    *pk_p = pk;
+    return rows;
+}
+
+void
+tl_call_page_end (msgpack_packer *pk, bool more, const char *time, const char *id)
+{
+    tl_mp_pack_str (pk, "next_cursor");
     if (!more || !time || !id) {
         msgpack_pack_nil (pk);
         return;
@@ -398,17 +401,30 @@ tl_call_test (bool verbose)
     msgpack_sbuffer_init (&sbuf);
     msgpack_packer pk;
     msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
-    tl_call_pack_cursor (&pk, true, "2026-01-02T03:04:05.000006Z",
-                         "0b7e7c5e-62a4-4a63-9a7b-2b1c7f0e9d11");
-    tl_call_pack_cursor (&pk, false, "x", "y");
+    msgpack_pack_map (&pk, 1);
+    tl_call_page_end (&pk, true, "2026-01-02T03:04:05.000006Z",
+                      "0b7e7c5e-62a4-4a63-9a7b-2b1c7f0e9d11");
+    msgpack_pack_map (&pk, 1);
+    tl_call_page_end (&pk, false, "x", "y");
     msgpack_unpacked unpacked;
     msgpack_unpacked_init (&unpacked);
     size_t offset = 0;
     assert (msgpack_unpack_next (&unpacked, sbuf.data, sbuf.size, &offset) == MSGPACK_UNPACK_SUCCESS);
-    assert (tl_mp_str_eq (&unpacked.data,
+    assert (tl_mp_str_eq (tl_mp_get (&unpacked.data, "next_cursor"),
             "2026-01-02T03:04:05.000006Z_0b7e7c5e-62a4-4a63-9a7b-2b1c7f0e9d11"));
     assert (msgpack_unpack_next (&unpacked, sbuf.data, sbuf.size, &offset) == MSGPACK_UNPACK_SUCCESS);
-    assert (unpacked.data.type == MSGPACK_OBJECT_NIL);
+    assert (tl_mp_get (&unpacked.data, "next_cursor")->type == MSGPACK_OBJECT_NIL);
+    //  A page of 3 rows fetched for a limit of 2: two shown, more after
+    req = tl_msg_new (TL_MSG_REQUEST);
+    tl_msg_add_param (req, "limit", "2");
+    call = tl_call_new (&req, NULL);
+    tl_page_t two;
+    assert (tl_call_page (call, &two) && strcmp (two.fetch, "3") == 0);
+    bool more = false;
+    msgpack_packer *page_pk = NULL;
+    assert (tl_call_page_reply (call, &two, 3, &more, &page_pk) == 2 && more && page_pk);
+    assert (tl_call_page_reply (call, &two, 2, &more, &page_pk) == 2 && !more);
+    tl_call_destroy (&call);
     msgpack_unpacked_destroy (&unpacked);
     msgpack_sbuffer_destroy (&sbuf);
     if (verbose)

@@ -66,6 +66,7 @@ int tl_call_status (tl_call_t *self);
 //  to clients.
 typedef struct {
     long limit;                 //  1..TL_LIST_LIMIT_MAX
+    char fetch [24];            //  limit + 1 as text: the query's LIMIT
     const char *after_time;     //  NULL on the first page; else into after_buf
     const char *after_id;       //  likewise
     char after_buf [80];
@@ -75,9 +76,18 @@ typedef struct {
 //  (field limit or cursor) and returns false when one is malformed.
 bool tl_call_page (tl_call_t *self, tl_page_t *page);
 
-//  Packs the "next_cursor" value of a page: the cursor of the row (time
-//  text with microseconds, id) when `more`, else nil.
-void tl_call_pack_cursor (msgpack_packer *pk, bool more, const char *time, const char *id);
+//  Starts the 200 reply of a page, {"items": [...], "next_cursor": ...},
+//  for a query that fetched `rows` rows with LIMIT page->fetch: packs the
+//  map's head and the items array's head, sets *more when there is a page
+//  after this one, and returns how many items the caller packs next (the
+//  extra row is not shown). The packer is the call's, borrowed.
+int tl_call_page_reply (tl_call_t *self, const tl_page_t *page, int rows, bool *more,
+                        msgpack_packer **pk_p);
+
+//  Ends a page's reply: packs "next_cursor", the cursor of the last item
+//  shown (its sort time with microseconds, and its id) when `more`, else
+//  nil.
+void tl_call_page_end (msgpack_packer *pk, bool more, const char *time, const char *id);
 
 //  --- Calling another service --------------------------------------------
 

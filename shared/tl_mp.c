@@ -142,6 +142,17 @@ tl_mp_str_eq (const msgpack_object *obj, const char *text)
     return obj->via.str.size == len && memcmp (obj->via.str.ptr, text, len) == 0;
 }
 
+bool
+tl_mp_copy (const msgpack_object *obj, char *buf, size_t size)
+{
+    if (!obj || obj->type != MSGPACK_OBJECT_STR || obj->via.str.size >= size
+    ||  memchr (obj->via.str.ptr, 0, obj->via.str.size))
+        return false;
+    memcpy (buf, obj->via.str.ptr, obj->via.str.size);
+    buf [obj->via.str.size] = 0;
+    return true;
+}
+
 char *
 tl_mp_strdup (const msgpack_object *obj, size_t max)
 {

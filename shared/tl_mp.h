@@ -35,6 +35,10 @@ bool tl_mp_str_eq (const msgpack_object *obj, const char *text);
 //  it is not a str, contains a NUL byte, or is longer than `max` bytes.
 char *tl_mp_strdup (const msgpack_object *obj, size_t max);
 
+//  Copies a str object into `buf` (`size` bytes with the NUL). Returns
+//  false when it is absent, not a str, holds a NUL or does not fit.
+bool tl_mp_copy (const msgpack_object *obj, char *buf, size_t size);
+
 //  Reads an unsigned integer (positive fixint/uint). Returns 0 or TL_ETYPE.
 int tl_mp_uint (const msgpack_object *obj, uint64_t *value);
 

@@ -171,6 +171,21 @@ tl_valid_http_url (const char *url)
     return ok;
 }
 
+bool
+tl_valid_uuid (const char *text)
+{
+    if (!text || strlen (text) != 36)
+        return false;
+    for (int i = 0; i < 36; i++) {
+        char c = text [i];
+        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+        bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+        if (dash ? c != '-' : !hex)
+            return false;
+    }
+    return true;
+}
+
 //  --------------------------------------------------------------------------
 //  Self-test. It checks with assert whatever the build type.
 
@@ -268,6 +283,15 @@ tl_valid_test (bool verbose)
     memset (long_url + 20, 'a', sizeof long_url - 21);
     long_url [sizeof long_url - 1] = 0;
     assert (!tl_valid_http_url (long_url));
+    //  UUIDs
+    assert (tl_valid_uuid ("0b7e7c5e-62a4-4a63-9a7b-2b1c7f0e9d11"));
+    assert (tl_valid_uuid ("0B7E7C5E-62A4-4A63-9A7B-2B1C7F0E9D11"));
+    assert (!tl_valid_uuid ("0b7e7c5e-62a4-4a63-9a7b-2b1c7f0e9d1"));
+    assert (!tl_valid_uuid ("0b7e7c5e-62a4-4a63-9a7b-2b1c7f0e9d111"));
+    assert (!tl_valid_uuid ("0b7e7c5e_62a4-4a63-9a7b-2b1c7f0e9d11"));
+    assert (!tl_valid_uuid ("0b7e7c5e-62a4-4a63-9a7b-2b1c7f0e9dxz"));
+    assert (!tl_valid_uuid (""));
+    assert (!tl_valid_uuid (NULL));
     if (verbose)
-        printf ("(tl_valid: email, username, utf8, zone, time, url) ");
+        printf ("(tl_valid: email, username, utf8, zone, time, url, uuid) ");
 }

@@ -36,6 +36,11 @@ bool tl_valid_local_time (const char *text);
 //  TL_MAX_URL_LEN bytes of visible ASCII (libcurl's URL parser decides).
 bool tl_valid_http_url (const char *url);
 
+//  True for the text form of a UUID (8-4-4-4-12 hex digits, any case):
+//  ids from clients are checked before PostgreSQL sees them, so that a
+//  malformed one is a 404 or a 400, never a database error.
+bool tl_valid_uuid (const char *text);
+
 //  Self-test.
 void tl_valid_test (bool verbose);
 

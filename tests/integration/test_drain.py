@@ -63,7 +63,7 @@ def test_sigterm_lets_the_gateway_finish_a_request_in_flight(cluster):
     result = {}
 
     def call():
-        r = requests.get(gw.url + "/api/v1/test/sleep?ms=1500", timeout=10)
+        r = requests.get(gw.url + "/api/v1/test/sleep-long?ms=1500", timeout=10)
         result["r"] = r
 
     t = threading.Thread(target=call)

@@ -14,6 +14,7 @@
 #include "tl_limits.h"
 #include "tl_mp.h"
 #include "tl_service.h"
+#include "tl_valid.h"
 
 #include <czmq.h>
 #include <libpq-fe.h>
@@ -159,19 +160,6 @@ s_pack_item (msgpack_packer *pk, PGresult *res, int row)
     tl_mp_pack_kv (pk, "created_at", tl_db_value (res, row, 2));
 }
 
-static bool
-s_is_uuid (const char *text)
-{
-    if (!text || strlen (text) != 36)
-        return false;
-    for (int i = 0; i < 36; i++) {
-        bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-        if (dash ? text [i] != '-' : !isxdigit ((unsigned char) text [i]))
-            return false;
-    }
-    return true;
-}
-
 static void
 s_items_create (tl_call_t *call)
 {
@@ -228,7 +216,7 @@ static void
 s_items_get (tl_call_t *call)
 {
     const char *id = tl_call_param (call, "id");
-    if (!s_is_uuid (id)) {
+    if (!tl_valid_uuid (id)) {
         tl_call_error (call, 404, "not_found", "no such item");
         return;
     }
@@ -277,7 +265,7 @@ static void
 s_items_delete (tl_call_t *call)
 {
     const char *id = tl_call_param (call, "id");
-    if (!s_is_uuid (id)) {
+    if (!tl_valid_uuid (id)) {
         tl_call_error (call, 404, "not_found", "no such item");
         return;
     }
