@@ -1,6 +1,7 @@
 //  mail_mime.c — builds one RFC 5322 / MIME message (see mail_mime.h).
 //  Layout: a lone body part, or multipart/alternative (text, html), inside
-//  multipart/mixed when there are attachments. Bodies are quoted-printable,
+//  multipart/mixed when there are attachments. The html, when it has
+//  inline parts, is a multipart/related of the html and those parts. Bodies are quoted-printable,
 //  attachments base64 in 76-character lines. Boundaries are "=_tally_" and
 //  32 random hex digits: quoted-printable never writes "=_" (its '=' is
 //  followed by two hex digits or a line end) and base64 never writes '_',
@@ -32,6 +33,7 @@
 typedef struct {
     char *name;
     char *content_type;
+    char *content_id;               //  an inline part's, or NULL
     unsigned char *data;
     size_t size;
 } s_attachment_t;
@@ -147,6 +149,7 @@ mail_mime_destroy (mail_mime_t **self_p)
         for (size_t i = 0; i < self->nattachments; i++) {
             free (self->attachments [i].name);
             free (self->attachments [i].content_type);
+            free (self->attachments [i].content_id);
             free (self->attachments [i].data);
         }
         free (self);
@@ -337,12 +340,34 @@ mail_mime_set_html (mail_mime_t *self, const char *html)
 }
 
 
-//  --------------------------------------------------------------------------
-//  Adds an attachment.
+//  Returns true for a content id: "left@right", each side one or more of
+//  [A-Za-z0-9._-], at most MAIL_MAX_OUTBOX_ID_LEN bytes in all.
 
-int
-mail_mime_add_attachment (mail_mime_t *self, const char *name,
-                          const char *content_type, const void *data, size_t size)
+static bool
+s_content_id_valid (const char *id)
+{
+    size_t size = strlen (id);
+    const char *at = strchr (id, '@');
+    if (size > MAIL_MAX_OUTBOX_ID_LEN || !at || at == id || at [1] == 0
+    ||  strchr (at + 1, '@'))
+        return false;
+    for (const char *s = id; *s; s++) {
+        bool ok = (*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z')
+               || (*s >= '0' && *s <= '9') || *s == '.' || *s == '_' || *s == '-'
+               || s == at;
+        if (!ok)
+            return false;
+    }
+    return true;
+}
+
+
+//  Checks and stores an attachment, or an inline part when `content_id`
+//  is not NULL.
+
+static int
+s_add_part (mail_mime_t *self, const char *name, const char *content_type,
+            const char *content_id, const void *data, size_t size)
 {
     assert (self);
     assert (name);
@@ -354,18 +379,29 @@ mail_mime_add_attachment (mail_mime_t *self, const char *name,
         return TL_EINVAL;
     if (!s_content_type_valid (content_type))
         return TL_EINVAL;
+    if (content_id) {
+        if (!s_content_id_valid (content_id))
+            return TL_EINVAL;
+        for (size_t i = 0; i < self->nattachments; i++)
+            if (self->attachments [i].content_id
+            &&  strcasecmp (self->attachments [i].content_id, content_id) == 0)
+                return TL_EINVAL;
+    }
     if (name_size > MAIL_MAX_ATTACHMENT_NAME || size > MAIL_MAX_ATTACHMENT_BYTES
     ||  self->nattachments == MAIL_MAX_ATTACHMENTS)
         return TL_ETOOBIG;
     s_attachment_t attachment = {
         .name = strdup (name),
         .content_type = strdup (content_type),
+        .content_id = content_id? strdup (content_id): NULL,
         .data = (unsigned char *) malloc (size? size: 1),
         .size = size
     };
-    if (!attachment.name || !attachment.content_type || !attachment.data) {
+    if (!attachment.name || !attachment.content_type || !attachment.data
+    ||  (content_id && !attachment.content_id)) {
         free (attachment.name);
         free (attachment.content_type);
+        free (attachment.content_id);
         free (attachment.data);
         return TL_ENOMEM;
     }
@@ -373,6 +409,29 @@ mail_mime_add_attachment (mail_mime_t *self, const char *name,
         memcpy (attachment.data, data, size);
     self->attachments [self->nattachments++] = attachment;
     return 0;
+}
+
+
+//  --------------------------------------------------------------------------
+//  Adds an attachment.
+
+int
+mail_mime_add_attachment (mail_mime_t *self, const char *name,
+                          const char *content_type, const void *data, size_t size)
+{
+    return s_add_part (self, name, content_type, NULL, data, size);
+}
+
+
+//  --------------------------------------------------------------------------
+//  Adds an inline part of the HTML body.
+
+int
+mail_mime_add_inline (mail_mime_t *self, const char *name, const char *content_type,
+                      const char *content_id, const void *data, size_t size)
+{
+    assert (content_id);
+    return s_add_part (self, name, content_type, content_id, data, size);
 }
 
 
@@ -697,8 +756,75 @@ s_put_text_part (s_out_t *out, const char *subtype, const char *text)
 }
 
 
-//  Writes the body: one text part, or multipart/alternative of both. The
-//  content ends without a CRLF (the enclosing delimiter brings one).
+//  True when part `i` goes inside the multipart/related of the html.
+
+static bool
+s_is_related (mail_mime_t *self, size_t i)
+{
+    return self->html && self->attachments [i].content_id;
+}
+
+
+//  Counts the parts that go into the multipart/related (`related`) or
+//  into the multipart/mixed (not `related`).
+
+static size_t
+s_count_parts (mail_mime_t *self, bool related)
+{
+    size_t count = 0;
+    for (size_t i = 0; i < self->nattachments; i++)
+        if (s_is_related (self, i) == related)
+            count++;
+    return count;
+}
+
+
+//  Writes one attachment or inline part: its headers, a blank line and
+//  its base64 content.
+
+static void
+s_put_file_part (s_out_t *out, s_attachment_t *attachment, bool inline_part)
+{
+    s_putf (out, "Content-Type: %s\r\n", attachment->content_type);
+    s_puts (out, "Content-Transfer-Encoding: base64\r\n");
+    if (attachment->content_id)
+        s_putf (out, "Content-ID: <%s>\r\n", attachment->content_id);
+    s_puts (out, inline_part? "Content-Disposition: inline;\r\n"
+                            : "Content-Disposition: attachment;\r\n");
+    s_put_filename (out, attachment->name);
+    s_puts (out, "\r\n\r\n");
+    s_put_base64 (out, attachment->data, attachment->size);
+}
+
+
+//  Writes the html: one text/html part, or multipart/related of the html
+//  and its inline parts. Ends without a CRLF, as s_put_body.
+
+static void
+s_put_html (s_out_t *out, mail_mime_t *self)
+{
+    if (s_count_parts (self, true) == 0) {
+        s_put_text_part (out, "html", self->html);
+        return;
+    }
+    char boundary [S_BOUNDARY_LEN + 1];
+    s_new_boundary (boundary);
+    s_putf (out, "Content-Type: multipart/related; type=\"text/html\";\r\n"
+                 " boundary=\"%s\"\r\n\r\n", boundary);
+    s_putf (out, "--%s\r\n", boundary);
+    s_put_text_part (out, "html", self->html);
+    for (size_t i = 0; i < self->nattachments; i++)
+        if (s_is_related (self, i)) {
+            s_putf (out, "\r\n--%s\r\n", boundary);
+            s_put_file_part (out, &self->attachments [i], true);
+        }
+    s_putf (out, "\r\n--%s--", boundary);
+}
+
+
+//  Writes the body: one text part, the html (s_put_html), or
+//  multipart/alternative of both. The content ends without a CRLF (the
+//  enclosing delimiter brings one).
 
 static void
 s_put_body (s_out_t *out, mail_mime_t *self)
@@ -711,12 +837,14 @@ s_put_body (s_out_t *out, mail_mime_t *self)
         s_putf (out, "--%s\r\n", boundary);
         s_put_text_part (out, "plain", self->text);
         s_putf (out, "\r\n--%s\r\n", boundary);
-        s_put_text_part (out, "html", self->html);
+        s_put_html (out, self);
         s_putf (out, "\r\n--%s--", boundary);
     }
     else
-        s_put_text_part (out, self->text? "plain": "html",
-                         self->text? self->text: self->html);
+    if (self->html)
+        s_put_html (out, self);
+    else
+        s_put_text_part (out, "plain", self->text);
 }
 
 
@@ -740,7 +868,7 @@ mail_mime_build (mail_mime_t *self, tl_buf_t *buf)
     s_put_date (&out, self->has_date? self->date: time (NULL));
     s_putf (&out, "Message-ID: %s\r\n", self->message_id);
     s_puts (&out, "MIME-Version: 1.0\r\n");
-    if (self->nattachments == 0) {
+    if (s_count_parts (self, false) == 0) {
         s_put_body (&out, self);
         //  A lone part is the whole body: end it with one CRLF, not two.
         size_t size = tl_buf_size (buf);
@@ -754,16 +882,11 @@ mail_mime_build (mail_mime_t *self, tl_buf_t *buf)
                       " boundary=\"%s\"\r\n\r\n", boundary);
         s_putf (&out, "--%s\r\n", boundary);
         s_put_body (&out, self);
-        for (size_t i = 0; i < self->nattachments; i++) {
-            s_attachment_t *attachment = &self->attachments [i];
-            s_putf (&out, "\r\n--%s\r\n", boundary);
-            s_putf (&out, "Content-Type: %s\r\n", attachment->content_type);
-            s_puts (&out, "Content-Transfer-Encoding: base64\r\n");
-            s_puts (&out, "Content-Disposition: attachment;\r\n");
-            s_put_filename (&out, attachment->name);
-            s_puts (&out, "\r\n\r\n");
-            s_put_base64 (&out, attachment->data, attachment->size);
-        }
+        for (size_t i = 0; i < self->nattachments; i++)
+            if (!s_is_related (self, i)) {
+                s_putf (&out, "\r\n--%s\r\n", boundary);
+                s_put_file_part (&out, &self->attachments [i], false);
+            }
         s_putf (&out, "\r\n--%s--\r\n", boundary);
     }
     if (out.rc)
@@ -1319,5 +1442,149 @@ mail_mime_test (bool verbose)
     assert (strncmp (string, "From: <tally@example.com>\r\n", 27) == 0);
     free (string);
     mail_mime_destroy (&mime);
+
+    //  Inline parts: content ids are checked, and unique in a message.
+    mime = mail_mime_new ();
+    assert (mime);
+    const unsigned char png [] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 1, 2 };
+    assert (mail_mime_add_inline (mime, "a.png", "image/png", "chart", png, sizeof png) == TL_EINVAL);
+    assert (mail_mime_add_inline (mime, "a.png", "image/png", "@tally", png, sizeof png) == TL_EINVAL);
+    assert (mail_mime_add_inline (mime, "a.png", "image/png", "a@", png, sizeof png) == TL_EINVAL);
+    assert (mail_mime_add_inline (mime, "a.png", "image/png", "a@b@c", png, sizeof png) == TL_EINVAL);
+    assert (mail_mime_add_inline (mime, "a.png", "image/png", "a>\r\nX: y@b", png, sizeof png)
+            == TL_EINVAL);
+    assert (mail_mime_add_inline (mime, "a.png", "image/png", "<a@b>", png, sizeof png) == TL_EINVAL);
+    char long_id [MAIL_MAX_OUTBOX_ID_LEN + 2];
+    memset (long_id, 'c', sizeof long_id - 1);
+    long_id [sizeof long_id - 1] = 0;
+    long_id [10] = '@';
+    assert (mail_mime_add_inline (mime, "a.png", "image/png", long_id, png, sizeof png) == TL_EINVAL);
+    long_id [MAIL_MAX_OUTBOX_ID_LEN] = 0;       //  exactly the limit
+    assert (mail_mime_add_inline (mime, "a.png", "image/png", long_id, png, sizeof png) == 0);
+    assert (mail_mime_add_inline (mime, "b.png", "image/png", "chart-1@tally", png, sizeof png) == 0);
+    assert (mail_mime_add_inline (mime, "c.png", "image/png", "Chart-1@Tally", png, sizeof png)
+            == TL_EINVAL);
+    mail_mime_destroy (&mime);
+
+    //  Text, html with two inline images, and a PDF: mixed [alternative
+    //  [text, related [html, image, image]], pdf].
+    mime = mail_mime_new ();
+    assert (mime);
+    assert (mail_mime_set_from (mime, "tally@example.com", NULL) == 0);
+    assert (mail_mime_add_to (mime, "ana@example.com") == 0);
+    assert (mail_mime_set_message_id (mime, "r1") == 0);
+    assert (mail_mime_set_text (mime, "Your report\n") == 0);
+    const char *report = "<p><img src=\"cid:chart-1@tally\"><img src=\"cid:chart-2@tally\"></p>";
+    assert (mail_mime_set_html (mime, report) == 0);
+    assert (mail_mime_add_inline (mime, "chart-1.png", "image/png", "chart-1@tally",
+                                  png, sizeof png) == 0);
+    assert (mail_mime_add_attachment (mime, "report.pdf", "application/pdf", "%PDF", 4) == 0);
+    assert (mail_mime_add_inline (mime, "chart-2.png", "image/png", "chart-2@tally",
+                                  png, sizeof png) == 0);
+    assert (mail_mime_build_str (mime, &string, &size) == 0);
+    if (verbose)
+        printf ("\n%s", string);
+    s_test_lines (string, size, S_HEADER_LINE_MAX);
+    value = s_test_header (string, "Content-Type");
+    assert (strncmp (value, "multipart/mixed;", 16) == 0);
+    mixed = s_test_boundary (value);
+    free (value);
+    assert (s_test_split (strstr (string, "\r\n\r\n") + 4, mixed, parts, sizes, 8) == 2);
+    part = strndup (parts [0], sizes [0]);
+    value = s_test_header (part, "Content-Type");
+    assert (strncmp (value, "multipart/alternative;", 22) == 0);
+    alternative = s_test_boundary (value);
+    free (value);
+    assert (s_test_split (strstr (part, "\r\n\r\n") + 4, alternative,
+                          alt_parts, alt_sizes, 4) == 2);
+    char *related_part = strndup (alt_parts [1], alt_sizes [1]);
+    value = s_test_header (related_part, "Content-Type");
+    const char *related_type = "multipart/related; type=\"text/html\";";
+    assert (strncmp (value, related_type, strlen (related_type)) == 0);
+    char *related = s_test_boundary (value);
+    free (value);
+    const char *rel_parts [4];
+    size_t rel_sizes [4];
+    assert (s_test_split (strstr (related_part, "\r\n\r\n") + 4, related,
+                          rel_parts, rel_sizes, 4) == 3);
+    html_part = strndup (rel_parts [0], rel_sizes [0]);
+    value = s_test_header (html_part, "Content-Type");
+    assert (strcmp (value, "text/html; charset=UTF-8") == 0);
+    free (value);
+    content = strstr (html_part, "\r\n\r\n") + 4;
+    decoded = s_test_qp_decode (content, strlen (content));
+    assert (strcmp (decoded, report) == 0);
+    free (decoded);
+    free (html_part);
+    for (int i = 0; i < 2; i++) {
+        char *image = strndup (rel_parts [1 + i], rel_sizes [1 + i]);
+        char expected_id [32], expected_name [64];
+        snprintf (expected_id, sizeof expected_id, "<chart-%d@tally>", i + 1);
+        snprintf (expected_name, sizeof expected_name, "inline; filename=\"chart-%d.png\"", i + 1);
+        value = s_test_header (image, "Content-ID");
+        assert (strcmp (value, expected_id) == 0);
+        free (value);
+        value = s_test_header (image, "Content-Type");
+        assert (strcmp (value, "image/png") == 0);
+        free (value);
+        value = s_test_header (image, "Content-Disposition");
+        assert (strcmp (value, expected_name) == 0);
+        free (value);
+        content = strstr (image, "\r\n\r\n") + 4;
+        back_size = 0;
+        assert (sodium_base642bin (back, sizeof back, content, strlen (content), "\r\n",
+                                   &back_size, NULL, sodium_base64_VARIANT_ORIGINAL) == 0);
+        assert (back_size == sizeof png && memcmp (back, png, sizeof png) == 0);
+        free (image);
+    }
+    free (related);
+    free (related_part);
+    free (alternative);
+    free (part);
+    part = strndup (parts [1], sizes [1]);
+    value = s_test_header (part, "Content-Disposition");
+    assert (strcmp (value, "attachment; filename=\"report.pdf\"") == 0);
+    free (value);
+    value = s_test_header (part, "Content-ID");
+    assert (value == NULL);
+    free (part);
+    free (mixed);
+    free (string);
+    mail_mime_destroy (&mime);
+
+    //  Html alone with an inline image: the message is one multipart/related.
+    //  Without html, an inline part is an attachment that keeps its id.
+    for (int with_html = 1; with_html >= 0; with_html--) {
+        mime = mail_mime_new ();
+        assert (mime);
+        assert (mail_mime_set_from (mime, "tally@example.com", NULL) == 0);
+        assert (mail_mime_add_to (mime, "ana@example.com") == 0);
+        assert (mail_mime_set_message_id (mime, "r2") == 0);
+        if (with_html)
+            assert (mail_mime_set_html (mime, "<img src=\"cid:b@t\">") == 0);
+        else
+            assert (mail_mime_set_text (mime, "see the image") == 0);
+        assert (mail_mime_add_inline (mime, "b.png", "image/png", "b@t", png, sizeof png) == 0);
+        assert (mail_mime_build_str (mime, &string, &size) == 0);
+        s_test_lines (string, size, S_HEADER_LINE_MAX);
+        assert (strcmp (string + size - 2, "\r\n") == 0);
+        value = s_test_header (string, "Content-Type");
+        assert (strncmp (value, with_html? "multipart/related;": "multipart/mixed;",
+                         with_html? 18: 16) == 0);
+        char *top = s_test_boundary (value);
+        free (value);
+        assert (s_test_split (strstr (string, "\r\n\r\n") + 4, top, parts, sizes, 8) == 2);
+        part = strndup (parts [1], sizes [1]);
+        value = s_test_header (part, "Content-ID");
+        assert (strcmp (value, "<b@t>") == 0);
+        free (value);
+        value = s_test_header (part, "Content-Disposition");
+        assert (strncmp (value, with_html? "inline;": "attachment;", with_html? 7: 11) == 0);
+        free (value);
+        free (part);
+        free (top);
+        free (string);
+        mail_mime_destroy (&mime);
+    }
     tl_buf_destroy (&buf);
 }

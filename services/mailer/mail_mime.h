@@ -1,6 +1,7 @@
 //  mail_mime.h — builds one RFC 5322 / MIME message: From, To, Subject
 //  (RFC 2047 encoded-words when needed), Date, Message-ID, a text and/or
-//  HTML body (quoted-printable, UTF-8, CRLF) and base64 attachments.
+//  HTML body (quoted-printable, UTF-8, CRLF), base64 attachments, and
+//  inline parts that the HTML refers to by Content-ID (RFC 2387, 2392).
 //  Every value is checked when it is set: an address that is not a plain
 //  addr-spec, or a header value with CR, LF or another control character,
 //  is refused with TL_EINVAL, so a built message cannot carry an injected
@@ -73,6 +74,21 @@ int mail_mime_set_html (mail_mime_t *self, const char *html);
 //  too big, or name too long) or TL_ENOMEM.
 int mail_mime_add_attachment (mail_mime_t *self, const char *name,
                               const char *content_type, const void *data, size_t size);
+
+//  Adds an inline part of the HTML body (copied), such as an image the
+//  HTML shows with <img src="cid:CONTENT_ID">. `content_id` is "left@right",
+//  each side one or more of [A-Za-z0-9._-], at most MAIL_MAX_OUTBOX_ID_LEN
+//  bytes in all (so that its Content-ID: line stays within 78 characters),
+//  and differs from every other part's; `name` and `content_type` are as
+//  for mail_mime_add_attachment, and inline parts count against
+//  MAIL_MAX_ATTACHMENTS with the attachments. With an HTML body, the HTML
+//  and its inline parts are built as one multipart/related (inside the
+//  multipart/alternative when there is a text body too); without one, an
+//  inline part goes out as an attachment that keeps its Content-ID.
+//  Returns 0, TL_EINVAL (a bad name, type or content id, or one already
+//  used), TL_ETOOBIG or TL_ENOMEM.
+int mail_mime_add_inline (mail_mime_t *self, const char *name, const char *content_type,
+                          const char *content_id, const void *data, size_t size);
 
 //  Appends the built message to `out` (CRLF line ends, ends with CRLF).
 //  Returns 0; TL_EINVAL when From, To, Message-ID or a body is missing;

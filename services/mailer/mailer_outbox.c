@@ -279,14 +279,25 @@ s_attachments (tl_call_t *call, mail_mime_t *mime)
         char *name = tl_mp_strdup (tl_mp_get (item, "name"), MAIL_MAX_ATTACHMENT_NAME);
         char *type = tl_mp_strdup (tl_mp_get (item, "content_type"), MAIL_MAX_CONTENT_TYPE_LEN);
         const msgpack_object *data = tl_mp_get (item, "data");
-        int rc = name && type && data && data->type == MSGPACK_OBJECT_BIN
-               ? mail_mime_add_attachment (mime, name, type, data->via.bin.ptr, data->via.bin.size)
-               : TL_EINVAL;
+        //  With a content_id, an inline part the html shows as cid:<id>
+        const msgpack_object *cid = tl_mp_get (item, "content_id");
+        char *content_id = cid && cid->type != MSGPACK_OBJECT_NIL
+                         ? tl_mp_strdup (cid, MAIL_MAX_OUTBOX_ID_LEN) : NULL;
+        int rc = TL_EINVAL;
+        if (name && type && data && data->type == MSGPACK_OBJECT_BIN
+        &&  (content_id || !cid || cid->type == MSGPACK_OBJECT_NIL))
+            rc = content_id
+               ? mail_mime_add_inline (mime, name, type, content_id,
+                                       data->via.bin.ptr, data->via.bin.size)
+               : mail_mime_add_attachment (mime, name, type, data->via.bin.ptr,
+                                           data->via.bin.size);
         free (name);
         free (type);
+        free (content_id);
         if (rc) {
             tl_call_field_error (call, 400, "invalid", "attachments",
-                                 "each needs name, content_type and data (bytes)");
+                                 "each needs name, content_type and data (bytes), and "
+                                 "an optional content_id (left@right), unique in the mail");
             return rc;
         }
     }
@@ -294,6 +305,7 @@ s_attachments (tl_call_t *call, mail_mime_t *mime)
 }
 
 //  mail.send {key, to, template + vars | subject + text + html, attachments?}
+//  An attachment with a content_id is an inline part of the html.
 static void
 s_mail_send (tl_call_t *call)
 {

@@ -285,6 +285,50 @@ def test_attachments_arrive_byte_for_byte(env, sink):
     env.wait_outbox(body["id"], "sent")
 
 
+def test_inline_images_go_with_the_html_in_a_multipart_related(env, sink):
+    env.mailer(smtp_url=sink.url)
+    png1 = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+    png2 = b"\x89PNG\r\n\x1a\n" + bytes(reversed(range(256))) * 8
+    to = f"inline.{unique()}@example.com"
+    html = ('<p>Charts:</p><img src="cid:chart-1@tally" alt="one">'
+            '<img src="cid:chart-2@tally" alt="two">')
+    status, body = env.send(key=unique("k"), to=to, subject="Report", text="Charts.",
+                            html=html, attachments=[
+                                {"name": "chart-1.png", "content_type": "image/png",
+                                 "data": png1, "content_id": "chart-1@tally"},
+                                {"name": "report.pdf", "content_type": "application/pdf",
+                                 "data": b"%PDF-1.4\n%%EOF\n"},
+                                {"name": "chart-2.png", "content_type": "image/png",
+                                 "data": png2, "content_id": "chart-2@tally"}])
+    assert status == 202, body
+    msg = parse(sink.wait_for(1, rcpt=to)[0].data)
+    assert msg.get_content_type() == "multipart/mixed"
+    alternative, pdf = msg.get_payload()
+    assert alternative.get_content_type() == "multipart/alternative"
+    text, related = alternative.get_payload()
+    assert text.get_content().strip() == "Charts."
+    assert related.get_content_type() == "multipart/related"
+    assert related.get_param("type") == "text/html"
+    html_part, *images = related.get_payload()
+    assert html_part.get_content().strip() == html
+    # Each cid: in the html names one inline part, with the right bytes
+    cids = re.findall(r'src="cid:([^"]+)"', html_part.get_content())
+    by_id = {p["Content-ID"].strip("<>"): p for p in images}
+    assert sorted(cids) == sorted(by_id) == ["chart-1@tally", "chart-2@tally"]
+    assert by_id["chart-1@tally"].get_content() == png1
+    assert by_id["chart-2@tally"].get_content() == png2
+    assert all(p.get_content_disposition() == "inline" for p in images)
+    assert pdf.get_filename() == "report.pdf" and pdf.get_content_disposition() == "attachment"
+    # Bad or repeated content ids are refused, nothing stored for them
+    image = {"name": "a.png", "content_type": "image/png", "data": png1}
+    for n, cids in enumerate([["no-at-sign"], ["<a@b>"], ["a@b\r\nBcc: x@example.com"],
+                              ["x" * 60 + "@tally"], ["same@t", "same@t"], [17]]):
+        status, reply = env.send(key=f"bad-cid-{n}", to=to, subject="s", html="<p>x</p>",
+                                 attachments=[{**image, "content_id": c} for c in cids])
+        assert status == 400 and "attachments" in reply["error"]["fields"], (cids, reply)
+    assert sink.count(rcpt=to) == 1
+
+
 # ---------------------------------------------------------------------------
 # 3. One key, one mail
 
@@ -663,7 +707,7 @@ def test_bad_input_is_refused_and_nothing_is_stored(env, sink):
                                             "template": "verify_email",
                                             "vars": {**vars_ok, "link": "javascript:alert(1)"}},
          422, None),
-        ("11 attachments", {**good, "key": "bad-9", "attachments": [pdf] * 11}, 400,
+        ("65 attachments", {**good, "key": "bad-9", "attachments": [pdf] * 65}, 400,
          "attachments"),
         ("an attachment without data", {**good, "key": "bad-10",
                                         "attachments": [{"name": "a", "content_type": "a/b"}]},
