@@ -662,6 +662,35 @@ def test_session_check_is_not_reachable_over_http(acc):
         assert acc.post(path, {"token": "A" * 43}).status_code in (404, 405)
 
 
+def test_users_lookup_gives_services_many_users_with_settings_and_no_http_route(acc):
+    from mesh_client import MeshClient
+    (a_name, a_email, _, a_id), (b_name, b_email, _, b_id) = \
+        acc.verified_user(), acc.verified_user()
+    token = acc.login(b_name)
+    r = acc.request("PATCH", "/me", {"settings": {"timezone": "Europe/Paris",
+                                                 "reminder_time": "20:30"}}, token=token)
+    assert r.status_code == 200, r.text
+    gone = "0b7e6a2c-1f00-4b51-9a3e-7d1c2e3f4a5b"
+    with MeshClient(acc.gw.mesh) as mesh:
+        reply = mesh.call("auth", "users.lookup",
+                          body={"ids": [a_id, b_id, gone, "not-a-uuid", a_id]})
+        assert reply["status"] == 200, reply
+        items = {u["id"]: u for u in reply["body"]["items"]}
+        assert sorted(items) == sorted([a_id, b_id])
+        assert items[a_id]["username"] == a_name and items[a_id]["email"] == a_email
+        assert items[b_id]["email"] == b_email
+        assert items[b_id]["settings"]["timezone"] == "Europe/Paris"
+        assert items[b_id]["settings"]["reminder_time"] == "20:30"
+        assert set(items[a_id]["settings"]) >= {"timezone", "reminder_channel", "webhook_url",
+                                               "reminder_time", "report_format", "play_sounds"}
+        assert "password_hash" not in json.dumps(reply["body"])
+        for bad in ({"ids": [a_id] * 501}, {"ids": "x"}, {}, {"ids": [1]}):
+            assert mesh.call("auth", "users.lookup", body=bad)["status"] == 400, bad
+        assert mesh.call("auth", "users.lookup", body={"ids": []})["body"] == {"items": []}
+    for path in ("/users.lookup", "/auth/users.lookup", "/users/lookup"):
+        assert acc.post(path, {"ids": [a_id]}, token=token).status_code in (404, 405)
+
+
 # ---------------------------------------------------------------------------
 # Without verification (a private install)
 
