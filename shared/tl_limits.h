@@ -140,7 +140,7 @@
 #define MAIL_MAX_DISPLAY_NAME_LEN   128      //  bytes of the From: name
 #define MAIL_MAX_SUBJECT_LEN        512      //  bytes of UTF-8, before encoding
 #define MAIL_MAX_BODY_BYTES         (1L * 1024 * 1024)   //  text or html part
-#define MAIL_MAX_ATTACHMENTS        10
+#define MAIL_MAX_ATTACHMENTS        64       //  a report: a chart per tracker (50) and boards
 #define MAIL_MAX_ATTACHMENT_BYTES   (8L * 1024 * 1024)   //  one attachment
 #define MAIL_MAX_ATTACHMENT_NAME    128      //  bytes of a file name
 #define MAIL_MAX_CONTENT_TYPE_LEN   127      //  "type/subtype"
@@ -224,5 +224,31 @@
 #define TRK_VALUE_MAX_NUMBER_TEXT   64       //  bytes of a number written as text
 #define TRK_MAX_CHOICES             50       //  choices of a multiple_choice tracker
 #define TRK_CHOICE_MAX_LEN          100      //  bytes of one choice
+
+//  ---------------------------------------------------------------------
+//  Tracker service: reminders and monthly reports (tracker_reports.c)
+#define TRK_PLAN_BATCH              500      //  users one tracker.plan job plans (a users.lookup)
+#define TRK_REMIND_MAX_LATE_SEC     (2 * 3600)   //  a reminder later than this is dropped
+#define TRK_REPORT_MAX_TRACKERS     50       //  trackers in one report (the oldest first)
+#define TRK_REPORT_MAX_BYTES        (8L * 1024 * 1024)  //  an HTML or PDF report; a report mail's files
+#define TRK_REPORT_MIN_YEAR         1970     //  months a report can be asked for
+#define TRK_REPORT_MAX_YEAR         9998
+#define TRK_REPORT_CALL_TIMEOUT_MS  30000    //  a job's call to auth or the mailer
+
+//  ---------------------------------------------------------------------
+//  Tracker service: CSV export and import (tracker_csv)
+#define TRK_CSV_MAX_EXPORT_BYTES    (11L * 1024 * 1024)  //  413 above; under TL_MAX_FRAME_BYTES
+#define TRK_CSV_EXPORT_PAGE         1000     //  logs (or trackers) read per statement
+#define TRK_CSV_MAX_ERRORS          1000     //  bad lines an import's 422 lists ("more": the rest)
+#define TRK_CSV_BATCH_ROWS          1000     //  rows of one INSERT of an import
+#define TRK_CSV_BATCH_BYTES         (1L * 1024 * 1024)   //  ... or this much array text
+
+//  ---------------------------------------------------------------------
+//  Tracker service: trackers and logs (the schema's CHECKs agree)
+#define TRK_NAME_MAX                100      //  characters of a tracker's name
+#define TRK_DESCRIPTION_MAX         2000     //  ... of its description
+#define TRK_UNIT_MAX                32       //  ... of its unit
+#define TRK_NOTE_MAX                2000     //  characters of a log's note
+#define TRK_LOG_FUTURE_SLACK_MS     (24LL * 3600 * 1000)  //  a log's time may be this far ahead
 
 #endif

@@ -6,7 +6,9 @@
 //  Line charts with more points than pixel columns are decimated: each
 //  column keeps its first, lowest, highest and last point, so that the
 //  line looks the same at a fraction of the cost.
+#define _GNU_SOURCE                 //  memmem
 #include <assert.h>
+#include <ctype.h>
 #include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
@@ -1235,6 +1237,67 @@ trk_chart_render_png (trk_chart_t *self, unsigned char **data_p, size_t *size_p)
 //  --------------------------------------------------------------------------
 //  Renders the chart as SVG.
 
+//  cairo numbers the surfaces of a process with one counter, so the same
+//  chart drawn twice reads <g id="surface1"> and then <g id="surface6">:
+//  renumbers every "surface<N>" of a document by order of appearance, so
+//  that the same chart always gives the same bytes (and the same ETag).
+//  Takes and replaces *data_p. Returns 0 or TL_ENOMEM.
+static int
+s_svg_stable_ids (unsigned char **data_p, size_t *size_p)
+{
+    static const char word [] = "surface";
+    const size_t word_size = sizeof word - 1;
+    unsigned char *in = *data_p;
+    size_t size = *size_p;
+    tl_buf_t *out = tl_buf_new (size + 64 * 16);
+    if (!out)
+        return TL_ENOMEM;
+    long seen [64];
+    int nseen = 0, rc = 0;
+    size_t i = 0;
+    while (rc == 0 && i < size) {
+        //  Copy up to the next "surface<digit>", then renumber it
+        const unsigned char *hit = (const unsigned char *) memmem (in + i, size - i, word, word_size);
+        while (hit && (size_t) (hit - in) + word_size < size && !isdigit (hit [word_size]))
+            hit = (const unsigned char *) memmem (hit + 1, size - (size_t) (hit + 1 - in),
+                                                   word, word_size);
+        size_t at = hit && (size_t) (hit - in) + word_size < size ? (size_t) (hit - in) : size;
+        rc = tl_buf_append (out, in + i, at - i);
+        if (rc || at == size)
+            break;
+        size_t j = at + word_size;
+        long number = 0;
+        while (j < size && isdigit (in [j]) && number < 100000000)
+            number = number * 10 + (in [j++] - '0');
+        int index = 0;
+        while (index < nseen && seen [index] != number)
+            index++;
+        if (index == nseen && nseen < 64)
+            seen [nseen++] = number;
+        char text [32];
+        int len = snprintf (text, sizeof text, "%s%d", word, index + 1);
+        rc = tl_buf_append (out, text, (size_t) len);
+        i = j;
+    }
+    if (rc) {
+        tl_buf_destroy (&out);
+        return rc;
+    }
+    size_t new_size = tl_buf_size (out);
+    unsigned char *copy = (unsigned char *) malloc (new_size ? new_size : 1);
+    if (!copy) {
+        tl_buf_destroy (&out);
+        return TL_ENOMEM;
+    }
+    memcpy (copy, tl_buf_data (out), new_size);
+    tl_buf_destroy (&out);
+    free (*data_p);
+    *data_p = copy;
+    *size_p = new_size;
+    return 0;
+}
+
+
 int
 trk_chart_render_svg (trk_chart_t *self, unsigned char **data_p, size_t *size_p)
 {
@@ -1264,7 +1327,8 @@ trk_chart_render_svg (trk_chart_t *self, unsigned char **data_p, size_t *size_p)
         tl_buf_destroy (&sink.buf);
         return rc;
     }
-    return s_sink_end (&sink, status, data_p, size_p);
+    rc = s_sink_end (&sink, status, data_p, size_p);
+    return rc ? rc : s_svg_stable_ids (data_p, size_p);
 }
 
 
@@ -1527,6 +1591,15 @@ trk_chart_test (bool verbose)
     assert (svg_text && strstr (svg_text, "<svg") && strstr (svg_text, "</svg>"));
     assert (strstr (svg_text, "width=\"640") && strstr (svg_text, "height=\"360"));
     free (svg_text);
+    //  The same chart gives the same bytes (cairo's surface counter is
+    //  process-wide: the ids are renumbered), so its ETag is stable.
+    for (int again = 0; again < 2; again++) {
+        unsigned char *twin = NULL;
+        size_t twin_size = 0;
+        assert (trk_chart_render_svg (chart, &twin, &twin_size) == 0);
+        assert (twin_size == svg_size && memcmp (twin, svg, svg_size) == 0);
+        free (twin);
+    }
     trk_chart_t *bare = trk_chart_new (TRK_CHART_LINE, "Weight");
     assert (bare);
     assert (trk_chart_set_size (bare, 640, 360) == 0);

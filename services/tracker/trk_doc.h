@@ -30,6 +30,12 @@ void trk_doc_destroy (trk_doc_t **self_p);
 //  line (line breaks become spaces). Returns 0; TL_EINVAL for bad UTF-8;
 //  TL_ETOOBIG for a long heading, past TRK_DOC_MAX_BLOCKS blocks or
 //  TRK_DOC_MAX_TOTAL_TEXT bytes of text; TL_ENOMEM.
+//  Sets the PDF's creation (and modification) date, ISO 8601 such as
+//  "2026-12-01T00:00:00Z": the same document then always gives the same
+//  bytes (and ETag). Without it the PDF carries the time it was rendered.
+//  Returns 0 or TL_EINVAL.
+int trk_doc_set_date (trk_doc_t *self, const char *date);
+
 int trk_doc_heading (trk_doc_t *self, const char *text);
 
 //  Adds a paragraph: UTF-8 of at most TRK_DOC_MAX_TEXT bytes; "\n" breaks

@@ -32,3 +32,16 @@ def system():
     yield c
     failures = c.stop()
     assert not failures, "\n".join(failures)
+
+
+@pytest.fixture(scope="module")
+def tracker_system():
+    """Gateways, auth, mailer (to a real SMTP server) and the tracker
+    service, shared by a test module (tracker_system.py)."""
+    from tracker_system import TrackerSystem
+    c = Cluster()
+    system = TrackerSystem(c)
+    yield system
+    failures = c.stop()
+    system.stop()
+    assert not failures, "\n".join(failures)

@@ -324,3 +324,8 @@ def auth(cluster, gateways, env=None, name=None, workers=4):
     return program(cluster, "auth", gateways, env=settings, name=name, workers=workers,
                    blank=("TALLY_ARGON2_OPSLIMIT", "TALLY_ARGON2_MEMLIMIT",
                           "TALLY_AUTH_MAX_HASHES"))
+
+
+def tracker(cluster, gateways, env=None, name=None, workers=4):
+    """Starts tally-tracker."""
+    return program(cluster, "tracker", gateways, env=env, name=name, workers=workers)

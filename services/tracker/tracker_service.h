@@ -1,0 +1,135 @@
+//  tracker_service.h — what the tracker service's files share: the tracker
+//  row, log values in SQL, the caller's time zone, time ranges, and the
+//  registration of each file's methods and jobs. Private to
+//  services/tracker.
+#ifndef TRACKER_SERVICE_H_INCLUDED
+#define TRACKER_SERVICE_H_INCLUDED
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <libpq-fe.h>
+#include <msgpack.h>
+
+#include "tl_limits.h"
+#include "tl_service.h"
+#include "trk_value.h"
+
+//  One tracker, as the handlers need it.
+typedef struct {
+    char id [37];
+    char owner [TL_MAX_ID_LEN + 1];
+    char name [TRK_NAME_MAX * 4 + 1];           //  UTF-8
+    trk_type_t type;
+    char unit [TRK_UNIT_MAX * 4 + 1];           //  "" when none
+    size_t nchoices;
+    char *choices [TRK_MAX_CHOICES];            //  multiple_choice; owned
+} tracker_t;
+
+//  The columns of a tracker for tracker_from_row, in this order.
+#define TRACKER_ROW_COLUMNS "id, owner, name, type, coalesce (unit, ''), choices"
+
+//  Reads tracker `id` of the caller into *tracker. Answers 404 (not the
+//  caller's, or no such tracker: never told apart) or 503 and returns
+//  false when it cannot. `lock` takes the row FOR UPDATE (writes that
+//  check a rule across logs: mood days, type changes). Free with
+//  tracker_clear.
+bool tracker_load (tl_call_t *call, const char *id, bool lock, tracker_t *tracker);
+
+//  The same on any connection for a known owner (jobs); 0, TL_ENOTFOUND or
+//  a database code. tracker_lock_db also takes the row FOR UPDATE (inside a
+//  transaction: writes that check a rule across logs take turns).
+int tracker_load_db (tl_db_t *db, const char *owner, const char *id, tracker_t *tracker);
+int tracker_lock_db (tl_db_t *db, const char *owner, const char *id, tracker_t *tracker);
+
+//  Fills a tracker from row `row` of a result with TRACKER_ROW_COLUMNS at
+//  column `col`. Returns 0 or TL_ENOMEM / TL_EINVAL.
+int tracker_from_row (const PGresult *res, int row, int col, tracker_t *tracker);
+
+//  Frees a tracker's choices.
+void tracker_clear (tracker_t *tracker);
+
+//  A value's SQL parameters (num, flag, choice: two of them NULL), pointing
+//  into `num_text` for a number.
+void tracker_value_params (const trk_value_t *value, char num_text [40],
+                           const char **num, const char **flag, const char **choice);
+
+//  Reads the value of a log row whose num, flag and choice columns start at
+//  `col`, for a tracker of `type`. Returns 0 or TL_EINVAL (a row that
+//  breaks the schema's rules).
+int tracker_value_from_row (const PGresult *res, int row, int col, trk_type_t type,
+                            trk_value_t *value);
+
+//  A user as the auth service tells it (user.get, users.lookup): what the
+//  tracker needs of their account and settings.
+typedef struct {
+    char id [TL_MAX_ID_LEN + 1];
+    char username [TL_USERNAME_MAX + 1];
+    char email [TL_MAX_EMAIL_LEN + 1];
+    char zone [TL_MAX_TIMEZONE_LEN + 1];
+    char channel [16];                          //  email, webhook, none
+    char webhook_url [TL_MAX_URL_LEN + 1];      //  "" when none
+    char reminder_time [8];                     //  HH:MM
+    char report_format [8];                     //  html, pdf
+} tracker_user_t;
+
+//  Reads one user object (auth's shape). Returns false for one without an
+//  id, user name or address; settings that are missing or malformed read
+//  as auth's defaults (UTC, reminders by email at 20:00, HTML).
+bool tracker_user_from_mp (const msgpack_object *obj, tracker_user_t *user);
+
+//  The caller's account and settings, asked of the auth service on the
+//  caller's behalf; auth's defaults when it has no such user. Answers
+//  503 / 504 and returns false when auth cannot be asked.
+bool tracker_user_get (tl_call_t *call, tracker_user_t *user);
+
+//  The caller's IANA time zone (tracker_user_get's).
+bool tracker_user_zone (tl_call_t *call, char zone [TL_MAX_TIMEZONE_LEN + 1]);
+
+//  Reads the optional `from` and `to` params (RFC 3339) into ms since the
+//  epoch (INT64_MIN / INT64_MAX when absent). Answers 400 and returns
+//  false when one is malformed or from > to.
+bool tracker_range (tl_call_t *call, int64_t *from_ms, int64_t *to_ms);
+
+//  Writes ms since the epoch as SQL text for `to_timestamp ($n::float8 /
+//  1000)`: "-infinity"/"infinity" for the extremes.
+void tracker_ms_text (int64_t ms, char text [32]);
+
+//  Answers the error a database code calls for (504 on a timeout, else 503).
+void tracker_db_error (tl_call_t *call, int err);
+
+//  --- Shared by tracker_stats.c (which defines them) and the reports ----
+
+typedef struct _trk_chart_t trk_chart_t;
+typedef struct _trk_board_t trk_board_t;
+
+//  Packs a tracker's stats over [from_ms, to_ms] (INT64_MIN / INT64_MAX:
+//  unbounded) by the local days of IANA `zone`, exactly as GET
+//  /trackers/{id}/stats answers them. Returns 0 or a database code.
+int tracker_stats_pack (tl_db_t *db, const tracker_t *tracker, const char *zone,
+                        int64_t from_ms, int64_t to_ms, msgpack_packer *pk);
+
+//  Builds the tracker's chart over [from_ms, to_ms] (line for numerical and
+//  duration, bars otherwise), dates in `zone`. Returns 0 with the chart in
+//  *chart_p (the caller's), or a code.
+int tracker_chart_build (tl_db_t *db, const tracker_t *tracker, const char *zone,
+                         int64_t from_ms, int64_t to_ms, trk_chart_t **chart_p);
+
+//  Builds a mood tracker's board of `year` (local days of `zone`).
+//  Returns 0 with the board in *board_p (the caller's), or a code.
+int tracker_board_build (tl_db_t *db, const tracker_t *tracker, const char *zone,
+                         int year, trk_board_t **board_p);
+
+//  Registration of each file's methods and jobs, and its statements (each
+//  handler and job thread's init). Return 0 or a code.
+int tracker_trackers_register (tl_service_t *svc);
+int tracker_trackers_prepare (tl_db_t *db);
+int tracker_logs_register (tl_service_t *svc);
+int tracker_logs_prepare (tl_db_t *db);
+int tracker_stats_register (tl_service_t *svc);     //  stats, charts, boards
+int tracker_stats_prepare (tl_db_t *db);
+int tracker_csv_register (tl_service_t *svc);       //  CSV export and import
+int tracker_csv_prepare (tl_db_t *db);
+int tracker_reports_register (tl_service_t *svc);   //  reminders, monthly reports
+int tracker_reports_prepare (tl_db_t *db);
+
+#endif
