@@ -33,6 +33,7 @@ bench: build
 	bench/run.sh $(BUILD)
 	bench/mail_jobs.sh $(BUILD)
 	bench/auth.sh $(BUILD)
+	bench/tracker.sh $(BUILD)
 
 fuzz:
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DTALLY_FUZZ=ON >/dev/null

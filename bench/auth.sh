@@ -49,32 +49,15 @@ for bin in "$gateway_bin" "$auth_bin" "$testsvc_bin" "$argon2_bin"; do
     [[ -x "$bin" ]] || die "$bin not built (cmake --build $build)"
 done
 
-tmp=$(mktemp -d /tmp/tally-bench-auth.XXXXXX)
-chmod 755 "$tmp"
-pids=()
-pg_started=0
 . "$root/bench/lib.sh"
+bench_begin tally-bench-auth
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-started=$(date +%s)
-ncpu=$(nproc)
-cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 
 #  --- PostgreSQL, gateway, auth, testsvc -------------------------------------
-say "starting PostgreSQL"
-database_url=$("$root/deploy/pg.sh" start "$tmp/pg" "$(free_port)" 2>"$tmp/pg.log") \
-    || die "PostgreSQL did not start: $(cat "$tmp/pg.log")"
-pg_started=1
-http_port=$(free_port)
-mesh="tcp://127.0.0.1:$(free_port)"
-base="http://127.0.0.1:$http_port"
-TALLY_HTTP_ADDR="127.0.0.1:$http_port" TALLY_MESH_BIND="$mesh" TALLY_ACCESS_LOG=0 \
-TALLY_GATEWAY_NAME=bench-gateway TALLY_PROTO_EXTRA="$root/tests/proto/testsvc.json" \
-    "$gateway_bin" >"$tmp/gateway.log" 2>&1 &
-pids+=("$!"); gateway_pid=$!
-wait_200 "$base/healthz" 10 || die "the gateway did not start: $(tail -n 5 "$tmp/gateway.log")"
+bench_pg
+bench_gateway "$gateway_bin" TALLY_PROTO_EXTRA="$root/tests/proto/testsvc.json"
 DATABASE_URL="$database_url" TALLY_MESH="$mesh" TALLY_WORKERS="$WORKERS" TALLY_INSTANCE=bench-auth \
 TALLY_REQUIRE_VERIFICATION=false TALLY_AUTH_MAX_HASHES="$ncpu" TALLY_USER_DATA_SERVICES=testsvc \
     "$auth_bin" >"$tmp/auth.log" 2>&1 &

@@ -31,6 +31,45 @@ cleanup () {
     fi
 }
 
+#  bench_begin PREFIX: the run's temp folder $tmp (under /tmp, readable by
+#  the `postgres` user who runs the cluster), empty $pids, and the
+#  machine's figures for the report: $started, $ncpu, $cpu_model,
+#  $load_before. Then the script sets `trap cleanup EXIT`.
+bench_begin () {
+    tmp=$(mktemp -d "/tmp/$1.XXXXXX")
+    chmod 755 "$tmp"
+    pids=()
+    pg_started=0
+    started=$(date +%s)
+    ncpu=$(nproc)
+    cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+    load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+}
+
+#  bench_pg: a private PostgreSQL cluster in $tmp/pg; sets $database_url.
+bench_pg () {
+    say "starting PostgreSQL"
+    database_url=$("$root/deploy/pg.sh" start "$tmp/pg" "$(free_port)" 2>"$tmp/pg.log") \
+        || die "PostgreSQL did not start: $(cat "$tmp/pg.log")"
+    pg_started=1
+}
+
+#  bench_gateway BINARY [VAR=VALUE...]: a gateway on free ports (more
+#  environment in the arguments); sets $http_port, $mesh, $base and
+#  $gateway_pid once /healthz answers.
+bench_gateway () {
+    local bin=$1
+    shift
+    http_port=$(free_port)
+    mesh="tcp://127.0.0.1:$(free_port)"
+    base="http://127.0.0.1:$http_port"
+    env TALLY_HTTP_ADDR="127.0.0.1:$http_port" TALLY_MESH_BIND="$mesh" TALLY_ACCESS_LOG=0 \
+        TALLY_GATEWAY_NAME=bench-gateway "$@" "$bin" >"$tmp/gateway.log" 2>&1 &
+    gateway_pid=$!
+    pids+=("$gateway_pid")
+    wait_200 "$base/healthz" 10 || die "the gateway did not start: $(tail -n 5 "$tmp/gateway.log")"
+}
+
 #  A TCP port on 127.0.0.1 that nothing listens on (and not given out yet).
 used_ports=" "
 free_port () {

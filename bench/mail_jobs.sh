@@ -56,38 +56,15 @@ build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt" 2>/
 grep -q '^TALLY_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null \
     && say "warning: $build is a sanitizer build: figures will be far below a release build's"
 
-#  Under /tmp: the PostgreSQL cluster runs as `postgres`, who must reach it.
-tmp=$(mktemp -d /tmp/tally-mailbench.XXXXXX)
-chmod 755 "$tmp"
-pids=()
-pg_started=0
 . "$root/bench/lib.sh"
+bench_begin tally-mailbench
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-started=$(date +%s)
-cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 say "machine: $(nproc) CPU(s), $cpu_model; load average $load_before"
 
-pg_port=$(free_port)
-say "starting PostgreSQL"
-database_url=$("$root/deploy/pg.sh" start "$tmp/pg" "$pg_port" 2>"$tmp/pg.log") \
-    || die "PostgreSQL did not start: $(cat "$tmp/pg.log")"
-pg_started=1
-
-http_port=$(free_port)
-mesh_port=$(free_port)
-mesh="tcp://127.0.0.1:$mesh_port"
-TALLY_HTTP_ADDR="127.0.0.1:$http_port" TALLY_MESH_BIND="$mesh" TALLY_ACCESS_LOG=0 \
-TALLY_GATEWAY_NAME=bench-gateway TALLY_PROTO_EXTRA="$root/tests/proto/testsvc.json" \
-    "$gateway_bin" >"$tmp/gateway.log" 2>&1 &
-pids+=("$!")
-for i in $(seq 100); do
-    curl -sf -o /dev/null --max-time 1 "http://127.0.0.1:$http_port/healthz" && break
-    kill -0 "${pids[-1]}" 2>/dev/null || die "the gateway died: $(tail -n 5 "$tmp/gateway.log")"
-    sleep 0.1
-done
+bench_pg
+bench_gateway "$gateway_bin" TALLY_PROTO_EXTRA="$root/tests/proto/testsvc.json"
 
 #  --- The driver: starts the sink, the mailer and testsvc instances (their
 #  pids go to $tmp/pids), measures, writes $tmp/results.json ---------------

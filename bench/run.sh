@@ -56,22 +56,14 @@ for bin in "$gateway_bin" "$testsvc_bin" "$mesh_bin" "$zmq_bin"; do
     [[ -x "$bin" ]] || die "$bin not built (cmake --build $build)"
 done
 
-#  Under /tmp: the PostgreSQL cluster runs as `postgres`, who must reach it.
-tmp=$(mktemp -d /tmp/tally-bench.XXXXXX)
-chmod 755 "$tmp"
-pids=()
-pg_started=0
 . "$root/bench/lib.sh"
+bench_begin tally-bench
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-started=$(date +%s)
 versions=$( { printf 'nginx %s, wrk %s, ' "$(nginx -v 2>&1 | sed 's,.*/,,')" "$(wrk -v 2>&1 | awk 'NR==1 {print $2}')"
               printf 'libmicrohttpd %s, libzmq %s' "$(pkg-config --modversion libmicrohttpd 2>/dev/null || echo '?')" \
                      "$(pkg-config --modversion libzmq 2>/dev/null || echo '?')"; } )
-cpu_model=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)
-ncpu=$(nproc)
-load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 say "machine: $ncpu CPU(s), $cpu_model; load average $load_before"
 
 #  --- (a) nginx: started now, measured below with the others ------------
@@ -117,22 +109,8 @@ nginx_start nginxauto auto
 nginx_start proxy 1 "127.0.0.1:${PORT[nginx1]}"
 
 #  --- PostgreSQL, gateway, testsvc ------------------------------------------
-pg_port=$(free_port)
-say "starting PostgreSQL"
-database_url=$("$root/deploy/pg.sh" start "$tmp/pg" "$pg_port" 2>"$tmp/pg.log") \
-    || die "PostgreSQL did not start: $(cat "$tmp/pg.log")"
-pg_started=1
-
-http_port=$(free_port)
-mesh_port=$(free_port)
-mesh="tcp://127.0.0.1:$mesh_port"
-TALLY_HTTP_ADDR="127.0.0.1:$http_port" TALLY_MESH_BIND="$mesh" TALLY_ACCESS_LOG=0 \
-TALLY_GATEWAY_NAME=bench-gateway TALLY_PROTO_EXTRA="$root/tests/proto/testsvc.json" \
-    "$gateway_bin" >"$tmp/gateway.log" 2>&1 &
-gateway_pid=$!
-pids+=("$gateway_pid")
-wait_200 "http://127.0.0.1:$http_port/healthz" 10 \
-    || die "the gateway did not start: $(tail -n 5 "$tmp/gateway.log")"
+bench_pg
+bench_gateway "$gateway_bin" TALLY_PROTO_EXTRA="$root/tests/proto/testsvc.json"
 
 DATABASE_URL="$database_url" TALLY_MESH="$mesh" TALLY_WORKERS="$WORKERS" \
 TALLY_INSTANCE=bench-testsvc "$testsvc_bin" >"$tmp/testsvc.log" 2>&1 &
