@@ -72,19 +72,26 @@ check_all () {
     alive tally-testsvc "$testsvc_pid" "$tmp/testsvc.log"
 }
 
-#  One user, and a token for the GETs
-user="bench$$"
+#  Two users: one logs in over and over (a user keeps their newest 100
+#  sessions, so the GETs' token belongs to the other)
 password="correct horse battery"
-body="{\"username\": \"$user\", \"email\": \"$user@example.com\", \"password\": \"$password\"}"
-for i in $(seq 100); do
-    code=$(curl -s -o "$tmp/register.json" -w '%{http_code}' -H 'Content-Type: application/json' \
-           --data "$body" "$base/api/v1/auth/register" || true)
-    [[ $code == 201 ]] && break
-    sleep 0.2
-done
-[[ $code == 201 ]] || die "register answered $code: $(cat "$tmp/register.json")"
+register () {
+    local body="{\"username\": \"$1\", \"email\": \"$1@example.com\", \"password\": \"$password\"}" code
+    for i in $(seq 100); do
+        code=$(curl -s -o "$tmp/register.json" -w '%{http_code}' -H 'Content-Type: application/json' \
+               --data "$body" "$base/api/v1/auth/register" || true)
+        [[ $code == 201 ]] && return 0
+        sleep 0.2
+    done
+    die "register answered $code: $(cat "$tmp/register.json")"
+}
+user="bench$$"
+reader="reader$$"
+register "$user"
+register "$reader"
 login_body="{\"login\": \"$user\", \"password\": \"$password\"}"
-token=$(curl -s -H 'Content-Type: application/json' --data "$login_body" "$base/api/v1/auth/login" \
+token=$(curl -s -H 'Content-Type: application/json' \
+        --data "{\"login\": \"$reader\", \"password\": \"$password\"}" "$base/api/v1/auth/login" \
         | sed -n 's/.*"token": *"\([A-Za-z0-9_-]*\)".*/\1/p')
 [[ ${#token} == 43 ]] || die "no token from login"
 cat >"$tmp/login.lua" <<EOF

@@ -168,6 +168,22 @@ tl_call_field_error (tl_call_t *self, int status, const char *code,
 }
 
 bool
+tl_call_text (tl_call_t *self, const msgpack_object *map, const char *name,
+              const char *field, size_t max, char **out, bool *given)
+{
+    const msgpack_object *value = tl_mp_get (map ? map : tl_call_body (self), name);
+    if (given)
+        *given = value != NULL;
+    if (!value || value->type == MSGPACK_OBJECT_NIL)
+        return true;
+    *out = tl_mp_strdup (value, max);
+    if (*out)
+        return true;
+    tl_call_field_error (self, 400, "invalid", field ? field : name, "must be a string");
+    return false;
+}
+
+bool
 tl_call_page (tl_call_t *self, tl_page_t *page)
 {
     memset (page, 0, sizeof *page);

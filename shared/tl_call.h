@@ -29,6 +29,14 @@ const char *tl_call_user (tl_call_t *self);
 bool tl_call_has_role (tl_call_t *self, const char *role);
 //  The request id for logs (X-Request-Id), never NULL.
 const char *tl_call_trace (tl_call_t *self);
+//  Reads the optional string `name` of `map` (a map of the body; the body
+//  itself when NULL) into *out (the caller's; left NULL when absent or
+//  null), and tells in *given (may be NULL) whether it was there at all,
+//  null included. Answers 400 on `field` (`name` when NULL) and returns
+//  false when it is there but not a string of at most `max` bytes without
+//  NUL.
+bool tl_call_text (tl_call_t *self, const msgpack_object *map, const char *name,
+                   const char *field, size_t max, char **out, bool *given);
 uint64_t tl_call_deadline (tl_call_t *self);
 //  The handler thread's database connection (search_path = the service's
 //  schema). Borrowed; inside a transaction when the call carries an

@@ -756,6 +756,26 @@ tl_service_call (const char *service, const char *method, const void *body,
     return rc;
 }
 
+int
+tl_service_job_call (tl_job_ctx_t *job, const char *service, const char *method,
+                     const void *body, size_t size, int timeout_ms, int *status,
+                     tl_msg_t **reply_p)
+{
+    tl_msg_t *reply = NULL;
+    *status = 0;
+    int rc = tl_service_call (service, method, body, size, timeout_ms, &reply);
+    if (rc) {
+        tl_job_ctx_error (job, "%s.%s: %s", service, method, tl_strerror (rc));
+        return rc;
+    }
+    *status = tl_msg_status (reply);
+    if (reply_p)
+        *reply_p = reply;
+    else
+        tl_msg_destroy (&reply);
+    return 0;
+}
+
 //  Closes the calling thread's mesh client, if it made one.
 static void
 s_thread_client_close (void)

@@ -80,6 +80,14 @@ int tl_service_run (tl_service_t *self);
 int tl_service_call (const char *service, const char *method, const void *body,
                      size_t size, int timeout_ms, tl_msg_t **reply_p);
 
+//  tl_service_call for a job handler: on no answer it also sets the job's
+//  error ("service.method: TL_ETIMEDOUT") and returns the code; else it
+//  returns 0 with the reply's status in *status and the reply in *reply_p
+//  (the caller's), or dropped when reply_p is NULL.
+int tl_service_job_call (tl_job_ctx_t *job, const char *service, const char *method,
+                         const void *body, size_t size, int timeout_ms, int *status,
+                         tl_msg_t **reply_p);
+
 //  Self-test.
 void tl_service_test (bool verbose);
 

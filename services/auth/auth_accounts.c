@@ -367,22 +367,6 @@ s_patch_free (s_patch_t *patch)
     PQclear (patch->res);
 }
 
-//  Reads optional string `name` of `map` into *out. Returns false (and
-//  answers 400 on `field`) when present but not a string of at most `max`.
-static bool
-s_optional_text (tl_call_t *call, const msgpack_object *map, const char *name,
-                 const char *field, size_t max, char **out)
-{
-    const msgpack_object *value = tl_mp_get (map, name);
-    if (!value || value->type == MSGPACK_OBJECT_NIL)
-        return true;
-    *out = tl_mp_strdup (value, max);
-    if (*out)
-        return true;
-    tl_call_field_error (call, 400, "invalid", field, "must be a string");
-    return false;
-}
-
 //  Reads and checks the body. Returns false once it has answered 400.
 static bool
 s_patch_read (tl_call_t *call, s_patch_t *patch)
@@ -392,8 +376,8 @@ s_patch_read (tl_call_t *call, s_patch_t *patch)
         tl_call_field_error (call, 400, "invalid", "body", "must be a JSON object");
         return false;
     }
-    if (!s_optional_text (call, body, "username", "username", TL_USERNAME_MAX + 1, &patch->username)
-    ||  !s_optional_text (call, body, "email", "email", TL_MAX_EMAIL_LEN + 1, &patch->email))
+    if (!tl_call_text (call, body, "username", NULL, TL_USERNAME_MAX + 1, &patch->username, NULL)
+    ||  !tl_call_text (call, body, "email", NULL, TL_MAX_EMAIL_LEN + 1, &patch->email, NULL))
         return false;
     if (patch->username && !tl_valid_username (patch->username)) {
         tl_call_field_error (call, 400, "invalid", "username",
@@ -411,14 +395,14 @@ s_patch_read (tl_call_t *call, s_patch_t *patch)
         tl_call_field_error (call, 400, "invalid", "settings", "must be an object");
         return false;
     }
-    if (!s_optional_text (call, settings, "timezone", "settings.timezone",
-                          TL_MAX_TIMEZONE_LEN + 1, &patch->timezone)
-    ||  !s_optional_text (call, settings, "report_format", "settings.report_format", 16,
-                          &patch->report_format)
-    ||  !s_optional_text (call, settings, "reminder_channel", "settings.reminder_channel", 16,
-                          &patch->reminder_channel)
-    ||  !s_optional_text (call, settings, "reminder_time", "settings.reminder_time", 16,
-                          &patch->reminder_time))
+    if (!tl_call_text (call, settings, "timezone", "settings.timezone",
+                       TL_MAX_TIMEZONE_LEN + 1, &patch->timezone, NULL)
+    ||  !tl_call_text (call, settings, "report_format", "settings.report_format", 16,
+                       &patch->report_format, NULL)
+    ||  !tl_call_text (call, settings, "reminder_channel", "settings.reminder_channel", 16,
+                       &patch->reminder_channel, NULL)
+    ||  !tl_call_text (call, settings, "reminder_time", "settings.reminder_time", 16,
+                       &patch->reminder_time, NULL))
         return false;
     if (patch->timezone && !tl_valid_timezone (patch->timezone)) {
         tl_call_field_error (call, 400, "invalid", "settings.timezone",

@@ -39,14 +39,11 @@ auth_jobs_prepare (tl_db_t *db)
 static int
 s_call (tl_job_ctx_t *job, const char *service, const char *method, msgpack_sbuffer *body)
 {
-    tl_msg_t *reply = NULL;
-    int rc = tl_service_call (service, method, body->data, body->size, S_CALL_TIMEOUT_MS, &reply);
-    if (rc) {
-        tl_job_ctx_error (job, "%s.%s: %s", service, method, tl_strerror (rc));
+    int status = 0;
+    int rc = tl_service_job_call (job, service, method, body->data, body->size,
+                                  S_CALL_TIMEOUT_MS, &status, NULL);
+    if (rc)
         return rc;
-    }
-    int status = tl_msg_status (reply);
-    tl_msg_destroy (&reply);
     if (status >= 200 && status < 300)
         return 0;
     tl_job_ctx_error (job, "%s.%s answered %d", service, method, status);

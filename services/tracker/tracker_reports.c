@@ -181,29 +181,6 @@ s_puts (tl_buf_t *out, const char *text)
 //  ---------------------------------------------------------------------
 //  Users, as users.lookup (auth) tells them
 
-//  Calls service.method with the packed `body` on the service's own
-//  behalf. Returns 0 with the reply's status in *status (and the reply in
-//  *reply_p when reply_p is not NULL), or a negative code with the job's
-//  error set when no answer came.
-static int
-s_call (tl_job_ctx_t *job, const char *service, const char *method,
-        const msgpack_sbuffer *body, int *status, tl_msg_t **reply_p)
-{
-    tl_msg_t *reply = NULL;
-    int rc = tl_service_call (service, method, body->data, body->size,
-                              TRK_REPORT_CALL_TIMEOUT_MS, &reply);
-    if (rc) {
-        tl_job_ctx_error (job, "%s.%s: %s", service, method, tl_strerror (rc));
-        return rc;
-    }
-    *status = tl_msg_status (reply);
-    if (reply_p)
-        *reply_p = reply;
-    else
-        tl_msg_destroy (&reply);
-    return 0;
-}
-
 //  Asks auth about `count` users. Returns 0 with the reply (status 200) in
 //  *reply_p, or a negative code with the job's error set.
 static int
@@ -219,7 +196,8 @@ s_lookup (tl_job_ctx_t *job, const char *const *ids, size_t count, tl_msg_t **re
     for (size_t i = 0; i < count; i++)
         tl_mp_pack_str (&pk, ids [i]);
     int status = 0;
-    int rc = s_call (job, "auth", "users.lookup", &body, &status, reply_p);
+    int rc = tl_service_job_call (job, "auth", "users.lookup", body.data, body.size,
+                                  TRK_REPORT_CALL_TIMEOUT_MS, &status, reply_p);
     msgpack_sbuffer_destroy (&body);
     if (rc == 0 && status != 200) {
         tl_job_ctx_error (job, "auth.users.lookup answered %d", status);
@@ -377,7 +355,8 @@ s_mailer_send (tl_job_ctx_t *job, const char *method, const msgpack_sbuffer *bod
                const char *key, int *status_p)
 {
     int status = 0;
-    int rc = s_call (job, "mailer", method, body, &status, NULL);
+    int rc = tl_service_job_call (job, "mailer", method, body->data, body->size,
+                                  TRK_REPORT_CALL_TIMEOUT_MS, &status, NULL);
     if (status_p)
         *status_p = status;
     if (rc)

@@ -222,23 +222,6 @@ s_array_literal (const msgpack_object *array)
     return buf;
 }
 
-//  Reads an optional string field. Returns false (having answered 400) when
-//  it is present but not a string of at most `max` bytes.
-static bool
-s_optional (tl_call_t *call, const char *field, size_t max, char **out, bool *given)
-{
-    const msgpack_object *value = tl_mp_get (tl_call_body (call), field);
-    if (given)
-        *given = value != NULL;
-    if (!value || value->type == MSGPACK_OBJECT_NIL)
-        return true;
-    *out = tl_mp_strdup (value, max);
-    if (*out)
-        return true;
-    tl_call_field_error (call, 400, "invalid", field, "must be a string");
-    return false;
-}
-
 //  Reads and checks the body (every field optional here; POST checks its
 //  required ones). Returns false once it has answered 400.
 static bool
@@ -249,10 +232,12 @@ s_body_read (tl_call_t *call, s_body_t *body)
         tl_call_field_error (call, 400, "invalid", "body", "must be a JSON object");
         return false;
     }
-    if (!s_optional (call, "name", TRK_NAME_MAX * 4, &body->name, NULL)
-    ||  !s_optional (call, "description", TRK_DESCRIPTION_MAX * 4, &body->description, NULL)
-    ||  !s_optional (call, "type", 32, &body->type_name, NULL)
-    ||  !s_optional (call, "unit", TRK_UNIT_MAX * 4, &body->unit, &body->unit_given))
+    if (!tl_call_text (call, NULL, "name", NULL, TRK_NAME_MAX * 4, &body->name, NULL)
+    ||  !tl_call_text (call, NULL, "description", NULL, TRK_DESCRIPTION_MAX * 4,
+                       &body->description, NULL)
+    ||  !tl_call_text (call, NULL, "type", NULL, 32, &body->type_name, NULL)
+    ||  !tl_call_text (call, NULL, "unit", NULL, TRK_UNIT_MAX * 4, &body->unit,
+                       &body->unit_given))
         return false;
     if (body->name && !s_text_ok (body->name, 1, TRK_NAME_MAX, false)) {
         tl_call_field_error (call, 400, "invalid", "name", "must be 1 to 100 characters");

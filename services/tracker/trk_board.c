@@ -362,56 +362,17 @@ trk_board_render_png (trk_board_t *self, unsigned char **data_p, size_t *size_p)
 //  --------------------------------------------------------------------------
 //  Self-test
 
-typedef struct {
-    const unsigned char *data;
-    size_t size;
-    size_t offset;
-} s_source_t;
-
-//  Reads the next `length` bytes of the PNG in memory.
-
-static cairo_status_t
-s_source_read (void *closure, unsigned char *data, unsigned int length)
-{
-    s_source_t *source = (s_source_t *) closure;
-    if (length > source->size - source->offset)
-        return CAIRO_STATUS_READ_ERROR;
-    memcpy (data, source->data + source->offset, length);
-    source->offset += length;
-    return CAIRO_STATUS_SUCCESS;
-}
-
-//  Renders a board as PNG and decodes it.
-
 static cairo_surface_t *
 s_test_render (trk_board_t *self)
 {
     unsigned char *png = NULL;
     size_t size = 0;
     assert (trk_board_render_png (self, &png, &size) == 0);
-    assert (size > 8 && memcmp (png, "\x89PNG\r\n\x1a\n", 8) == 0);
-    s_source_t source = { png, size, 0 };
-    cairo_surface_t *image = cairo_image_surface_create_from_png_stream (s_source_read, &source);
+    cairo_surface_t *image = trk_chart_test_decode (png, size, TRK_BOARD_PNG_WIDTH,
+                                                    TRK_BOARD_PNG_HEIGHT);
     free (png);
-    assert (cairo_surface_status (image) == CAIRO_STATUS_SUCCESS);
-    assert (cairo_image_surface_get_width (image) == TRK_BOARD_PNG_WIDTH);
-    assert (cairo_image_surface_get_height (image) == TRK_BOARD_PNG_HEIGHT);
     cairo_surface_flush (image);
     return image;
-}
-
-//  Returns the 0xRRGGBB colour of a pixel of an opaque image.
-
-static uint32_t
-s_test_pixel (cairo_surface_t *image, double x, double y)
-{
-    const unsigned char *data = cairo_image_surface_get_data (image);
-    int stride = cairo_image_surface_get_stride (image);
-    assert ((int) x >= 0 && (int) x < cairo_image_surface_get_width (image));
-    assert ((int) y >= 0 && (int) y < cairo_image_surface_get_height (image));
-    uint32_t pixel;
-    memcpy (&pixel, data + (int) y * stride + (int) x * 4, 4);
-    return pixel & 0xffffff;
 }
 
 //  Returns the colour at a fraction (fx, fy) of a day's square.
@@ -422,7 +383,7 @@ s_test_day (cairo_surface_t *image, const s_layout_t *layout, int month, int day
 {
     double x, y, side;
     s_day_rect (layout, month, day, &x, &y, &side);
-    return s_test_pixel (image, x + side * fx, y + side * fy);
+    return trk_chart_test_pixel (image, x + side * fx, y + side * fy);
 }
 
 //  Checks the dates, the moods and the colours each day gets.
@@ -527,13 +488,13 @@ trk_board_test (bool verbose)
     //  Between squares: a white line.
     double x, y, side;
     s_day_rect (&layout, 3, 14, &x, &y, &side);
-    assert (s_test_pixel (image, x + side + 0.5, y + side / 2) == S_RGB_BACKGROUND);
+    assert (trk_chart_test_pixel (image, x + side + 0.5, y + side / 2) == S_RGB_BACKGROUND);
     //  The legend shows each mood's colour below the grid.
     for (int mood = 1; mood <= S_MOODS; mood++) {
         size_t found = 0;
         for (double row = layout.grid_y + 12 * layout.cell; row < TRK_BOARD_PNG_HEIGHT; row++)
             for (int col = 0; col < TRK_BOARD_PNG_WIDTH; col++)
-                found += s_test_pixel (image, col, row) == trk_board_mood_rgb (mood);
+                found += trk_chart_test_pixel (image, col, row) == trk_board_mood_rgb (mood);
         assert (found >= 25);
     }
     cairo_surface_destroy (image);

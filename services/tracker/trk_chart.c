@@ -1358,8 +1358,8 @@ s_source_read (void *closure, unsigned char *data, unsigned int length)
 
 //  Decodes a PNG, checking its signature and size.
 
-static cairo_surface_t *
-s_test_decode (const unsigned char *png, size_t size, int width, int height)
+cairo_surface_t *
+trk_chart_test_decode (const unsigned char *png, size_t size, int width, int height)
 {
     assert (size > 8 && memcmp (png, "\x89PNG\r\n\x1a\n", 8) == 0);
     s_source_t source = { png, size, 0 };
@@ -1372,8 +1372,8 @@ s_test_decode (const unsigned char *png, size_t size, int width, int height)
 
 //  Returns the 0xRRGGBB colour of a pixel of an opaque image.
 
-static uint32_t
-s_test_pixel (cairo_surface_t *image, double x, double y)
+uint32_t
+trk_chart_test_pixel (cairo_surface_t *image, double x, double y)
 {
     cairo_surface_flush (image);
     const unsigned char *data = cairo_image_surface_get_data (image);
@@ -1393,7 +1393,7 @@ s_test_count (cairo_surface_t *image, int x, int y, int width, int height, uint3
     size_t count = 0;
     for (int row = y; row < y + height; row++)
         for (int col = x; col < x + width; col++)
-            if (s_test_pixel (image, col, row) == rgb)
+            if (trk_chart_test_pixel (image, col, row) == rgb)
                 count++;
     return count;
 }
@@ -1421,7 +1421,7 @@ s_test_render (trk_chart_t *self, s_frame_t *frame)
     unsigned char *png = NULL;
     size_t size = 0;
     assert (trk_chart_render_png (self, &png, &size) == 0);
-    cairo_surface_t *image = s_test_decode (png, size, self->width, self->height);
+    cairo_surface_t *image = trk_chart_test_decode (png, size, self->width, self->height);
     free (png);
     cairo_t *cr = cairo_create (image);
     s_frame (self, cr, 0, 0, self->width, self->height, frame);
@@ -1554,7 +1554,7 @@ trk_chart_test (bool verbose)
     assert (s_test_count (empty, px, py, pw, ph, S_RGB_SERIES) == 0);
     //  ... the message in the middle, and the axis in its place.
     assert (s_test_count (empty, px, py + ph / 2 - 12, pw, 20, S_RGB_BACKGROUND) < (size_t) pw * 20);
-    assert (s_test_pixel (empty, floor (frame.plot_x), frame.plot_y + 10) != S_RGB_BACKGROUND);
+    assert (trk_chart_test_pixel (empty, floor (frame.plot_x), frame.plot_y + 10) != S_RGB_BACKGROUND);
     //  ... the title (100 characters, cut to fit) above, within its margins.
     assert (s_test_count (empty, 0, 6, 640, 24, S_RGB_BACKGROUND) < 640 * 24 - 200);
     assert (s_test_count (empty, 0, 6, 10, 24, S_RGB_BACKGROUND) == 10 * 24);
@@ -1576,8 +1576,8 @@ trk_chart_test (bool verbose)
     assert (s_test_count (drawn, px, py, pw, ph, S_RGB_SERIES) > 100);     //  the dots
     //  The dot of Nov 2 (71) is where the axes put it.
     int64_t t = nov_1 + 1 * S_DAY_MS + 12 * S_HOUR_MS;
-    assert (s_test_pixel (drawn, s_time_x (&frame, t), s_value_y (&frame, 71)) == S_RGB_SERIES);
-    assert (s_test_pixel (drawn, s_time_x (&frame, t), s_value_y (&frame, 71) - 40)
+    assert (trk_chart_test_pixel (drawn, s_time_x (&frame, t), s_value_y (&frame, 71)) == S_RGB_SERIES);
+    assert (trk_chart_test_pixel (drawn, s_time_x (&frame, t), s_value_y (&frame, 71) - 40)
             != S_RGB_SERIES);
     cairo_surface_destroy (empty);
     cairo_surface_destroy (drawn);
@@ -1668,9 +1668,9 @@ trk_chart_test (bool verbose)
     for (size_t i = 0; i < 3; i++) {
         double x, y, width, height;
         s_bar_rect (chart, &frame, i, &x, &y, &width, &height);
-        assert (s_test_pixel (drawn, x + width / 2, y + height / 2) == colours [i]);
-        assert (s_test_pixel (drawn, x + width / 2, y - 20) != colours [i]);
-        assert (s_test_pixel (empty, x + width / 2, y + height / 2) != colours [i]);
+        assert (trk_chart_test_pixel (drawn, x + width / 2, y + height / 2) == colours [i]);
+        assert (trk_chart_test_pixel (drawn, x + width / 2, y - 20) != colours [i]);
+        assert (trk_chart_test_pixel (empty, x + width / 2, y + height / 2) != colours [i]);
     }
     cairo_surface_destroy (empty);
     cairo_surface_destroy (drawn);
@@ -1689,7 +1689,7 @@ trk_chart_test (bool verbose)
     unsigned char *png = NULL;
     size_t png_size = 0;
     assert (trk_chart_render_png (chart, &png, &png_size) == 0);
-    cairo_surface_destroy (s_test_decode (png, png_size, TRK_CHART_DEFAULT_WIDTH,
+    cairo_surface_destroy (trk_chart_test_decode (png, png_size, TRK_CHART_DEFAULT_WIDTH,
                                           TRK_CHART_DEFAULT_HEIGHT));
     free (png);
     trk_chart_destroy (&chart);

@@ -119,4 +119,11 @@ void trk_chart_release_fonts (void);
 //  Self-test, run by ctest.
 void trk_chart_test (bool verbose);
 
+//  For self-tests (this class's and trk_board's): decodes a PNG, asserting
+//  its signature and size (the caller destroys the surface), and reads the
+//  0xRRGGBB colour of one pixel of an opaque image.
+cairo_surface_t *trk_chart_test_decode (const unsigned char *png, size_t size,
+                                        int width, int height);
+uint32_t trk_chart_test_pixel (cairo_surface_t *image, double x, double y);
+
 #endif
