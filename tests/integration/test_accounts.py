@@ -695,7 +695,9 @@ def test_users_lookup_gives_services_many_users_with_settings_and_no_http_route(
 # Without verification (a private install)
 
 def test_without_verification_a_new_account_logs_in_at_once(cluster):
-    gw = cluster.gateway(env={"TALLY_PROTO_BUILTIN": "1"})
+    # Served behind TLS (the public URL is https): the cookie is Secure too
+    gw = cluster.gateway(env={"TALLY_PROTO_BUILTIN": "1",
+                              "TALLY_PUBLIC_URL": "https://tally.example"})
     tally.auth(cluster, [gw], env={"TALLY_REQUIRE_VERIFICATION": "false"}, workers=2)
     wait_instances(gw, 1, service="auth", timeout=60)
     name = unique("p")
@@ -706,3 +708,5 @@ def test_without_verification_a_new_account_logs_in_at_once(cluster):
     login = requests.post(gw.url + API + "/auth/login",
                           json={"login": name, "password": PASSWORD}, timeout=30)
     assert login.status_code == 200
+    cookie = login.headers["Set-Cookie"]
+    assert cookie.endswith("; Secure") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
