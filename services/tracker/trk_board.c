@@ -55,22 +55,6 @@ static const struct {
     { "great", 0x1a9850 },      //  green
 };
 
-static const char *s_month_names [12] = {
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
-};
-
-
-//  Sets the source colour to 0xRRGGBB.
-
-static void
-s_set_rgb (cairo_t *cr, uint32_t rgb)
-{
-    cairo_set_source_rgb (cr, ((rgb >> 16) & 0xff) / 255.0,
-                              ((rgb >> 8) & 0xff) / 255.0, (rgb & 0xff) / 255.0);
-}
-
-
 //  Returns the number of days of `month` (1..12) in `year`.
 
 static int
@@ -214,7 +198,7 @@ s_draw_title (trk_board_t *self, cairo_t *cr, const s_layout_t *layout)
     char year [32];
     snprintf (year, sizeof year, "%s%d", self->title? " \xe2\x80\x94 ": "", self->year);
     trk_chart_font (cr, cell * 0.62, true);
-    s_set_rgb (cr, S_RGB_TEXT);
+    trk_chart_set_rgb (cr, S_RGB_TEXT);
     cairo_text_extents_t extents;
     cairo_text_extents (cr, year, &extents);
     double year_width = extents.x_advance;
@@ -250,11 +234,11 @@ s_draw_legend (cairo_t *cr, const s_layout_t *layout)
     }
     double x = layout->grid_x + (31 * cell - total) / 2;
     for (int i = 0; i < S_MOODS; i++) {
-        s_set_rgb (cr, s_moods [i].rgb);
+        trk_chart_set_rgb (cr, s_moods [i].rgb);
         cairo_rectangle (cr, x, y, swatch, swatch);
         cairo_fill (cr);
         x += swatch + cell * 0.25;
-        s_set_rgb (cr, S_RGB_TEXT);
+        trk_chart_set_rgb (cr, S_RGB_TEXT);
         cairo_move_to (cr, x, y + swatch * 0.85);
         cairo_show_text (cr, s_moods [i].name);
         x += names [i] + cell;
@@ -279,7 +263,7 @@ trk_board_draw (trk_board_t *self, cairo_t *cr,
     cairo_save (cr);
     cairo_rectangle (cr, x, y, width, height);
     cairo_clip (cr);
-    s_set_rgb (cr, S_RGB_BACKGROUND);
+    trk_chart_set_rgb (cr, S_RGB_BACKGROUND);
     cairo_paint (cr);
 
     s_layout_t layout;
@@ -289,7 +273,7 @@ trk_board_draw (trk_board_t *self, cairo_t *cr,
 
     //  Day numbers along the top, month names down the left.
     trk_chart_font (cr, cell * 0.4, false);
-    s_set_rgb (cr, S_RGB_MUTED);
+    trk_chart_set_rgb (cr, S_RGB_MUTED);
     for (int day = 1; day <= 31; day++) {
         char number [4];
         snprintf (number, sizeof number, "%d", day);
@@ -298,7 +282,7 @@ trk_board_draw (trk_board_t *self, cairo_t *cr,
     }
     trk_chart_font (cr, cell * 0.45, false);
     for (int month = 1; month <= 12; month++)
-        trk_chart_text_show (cr, s_month_names [month - 1], layout.left,
+        trk_chart_text_show (cr, trk_chart_month_name (month), layout.left,
                              layout.grid_y + (month - 0.32) * cell,
                              layout.grid_x - layout.left - cell * 0.3, 1);
 
@@ -310,11 +294,11 @@ trk_board_draw (trk_board_t *self, cairo_t *cr,
             s_day_rect (&layout, month, day, &left, &top, &side);
             int count = self->count [month - 1][day - 1];
             const unsigned char *moods = self->moods [month - 1][day - 1];
-            s_set_rgb (cr, count? s_moods [moods [0] - 1].rgb: S_RGB_EMPTY);
+            trk_chart_set_rgb (cr, count? s_moods [moods [0] - 1].rgb: S_RGB_EMPTY);
             cairo_rectangle (cr, left, top, side, side);
             cairo_fill (cr);
             if (count == 2) {
-                s_set_rgb (cr, s_moods [moods [1] - 1].rgb);
+                trk_chart_set_rgb (cr, s_moods [moods [1] - 1].rgb);
                 cairo_move_to (cr, left + side, top);
                 cairo_line_to (cr, left + side, top + side);
                 cairo_line_to (cr, left, top + side);

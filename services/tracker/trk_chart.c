@@ -97,14 +97,20 @@ static const char *s_month_names [12] = {
     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"
 };
 
+const char *
+trk_chart_month_name (int month)
+{
+    return month >= 1 && month <= 12 ? s_month_names [month - 1] : NULL;
+}
+
 
 //  --------------------------------------------------------------------------
 //  Small helpers
 
 //  Sets the source colour to 0xRRGGBB.
 
-static void
-s_set_rgb (cairo_t *cr, uint32_t rgb)
+void
+trk_chart_set_rgb (cairo_t *cr, uint32_t rgb)
 {
     cairo_set_source_rgb (cr, ((rgb >> 16) & 0xff) / 255.0,
                               ((rgb >> 8) & 0xff) / 255.0, (rgb & 0xff) / 255.0);
@@ -566,17 +572,12 @@ trk_chart_text_show (cairo_t *cr, const char *text,
 
 //  Output into memory: a cairo write function over a capped tl_buf.
 
-typedef struct {
-    tl_buf_t *buf;
-    int rc;                 //  the first append error
-} s_sink_t;
-
 //  Appends what cairo writes; fails past the buffer's cap.
 
-static cairo_status_t
-s_sink_write (void *closure, const unsigned char *data, unsigned int length)
+cairo_status_t
+trk_chart_sink_write (void *closure, const unsigned char *data, unsigned int length)
 {
-    s_sink_t *sink = (s_sink_t *) closure;
+    trk_chart_sink_t *sink = (trk_chart_sink_t *) closure;
     int rc = tl_buf_append (sink->buf, data, length);
     if (rc) {
         if (!sink->rc)
@@ -590,8 +591,9 @@ s_sink_write (void *closure, const unsigned char *data, unsigned int length)
 //  Ends a write: on success hands the content to *data_p. Returns the
 //  sink's error, else the status's, else 0; destroys the sink's buffer.
 
-static int
-s_sink_end (s_sink_t *sink, cairo_status_t status, unsigned char **data_p, size_t *size_p)
+int
+trk_chart_sink_end (trk_chart_sink_t *sink, cairo_status_t status, unsigned char **data_p,
+                    size_t *size_p)
 {
     int rc = sink->rc? sink->rc: s_status_rc (status);
     if (rc == 0) {
@@ -616,11 +618,11 @@ trk_chart_surface_png (cairo_surface_t *surface, unsigned char **data_p, size_t 
     assert (size_p);
     *data_p = NULL;
     *size_p = 0;
-    s_sink_t sink = { tl_buf_new (TRK_CHART_MAX_OUTPUT), 0 };
+    trk_chart_sink_t sink = { tl_buf_new (TRK_CHART_MAX_OUTPUT), 0 };
     if (!sink.buf)
         return TL_ENOMEM;
-    cairo_status_t status = cairo_surface_write_to_png_stream (surface, s_sink_write, &sink);
-    return s_sink_end (&sink, status, data_p, size_p);
+    cairo_status_t status = cairo_surface_write_to_png_stream (surface, trk_chart_sink_write, &sink);
+    return trk_chart_sink_end (&sink, status, data_p, size_p);
 }
 
 
@@ -954,20 +956,20 @@ s_draw_axes (trk_chart_t *self, cairo_t *cr, const s_frame_t *frame)
             double value = frame->axis.lo + i * frame->axis.step;
             double y = floor (s_value_y (frame, value)) + 0.5;
             if (i > 0) {
-                s_set_rgb (cr, S_RGB_GRID);
+                trk_chart_set_rgb (cr, S_RGB_GRID);
                 cairo_move_to (cr, frame->plot_x, y);
                 cairo_line_to (cr, frame->plot_x + frame->plot_w, y);
                 cairo_stroke (cr);
             }
             char label [64];
             s_format_tick (&frame->axis, value, label, sizeof label);
-            s_set_rgb (cr, S_RGB_MUTED);
+            trk_chart_set_rgb (cr, S_RGB_MUTED);
             trk_chart_text_show (cr, label, frame->x + 4, y + 4,
                                  frame->plot_x - 6 - (frame->x + 4), 1);
         }
     }
     //  The axes themselves, and the zero line when values go below it.
-    s_set_rgb (cr, S_RGB_AXIS);
+    trk_chart_set_rgb (cr, S_RGB_AXIS);
     double left = floor (frame->plot_x) + 0.5;
     cairo_move_to (cr, left, frame->plot_y);
     cairo_line_to (cr, left, floor (bottom) + 0.5);
@@ -984,7 +986,7 @@ s_draw_axes (trk_chart_t *self, cairo_t *cr, const s_frame_t *frame)
         cairo_save (cr);
         cairo_translate (cr, frame->x + 18, frame->plot_y + frame->plot_h / 2);
         cairo_rotate (cr, -M_PI / 2);
-        s_set_rgb (cr, S_RGB_TEXT);
+        trk_chart_set_rgb (cr, S_RGB_TEXT);
         trk_chart_text_show (cr, self->unit, -frame->plot_h / 2, 0, frame->plot_h, 0.5);
         cairo_restore (cr);
     }
@@ -996,7 +998,7 @@ s_draw_axes (trk_chart_t *self, cairo_t *cr, const s_frame_t *frame)
         double clear = frame->x;
         for (int i = 0; i < count; i++) {
             double x = floor (s_time_x (frame, ticks [i])) + 0.5;
-            s_set_rgb (cr, S_RGB_AXIS);
+            trk_chart_set_rgb (cr, S_RGB_AXIS);
             cairo_move_to (cr, x, bottom);
             cairo_line_to (cr, x, bottom + 4);
             cairo_stroke (cr);
@@ -1007,7 +1009,7 @@ s_draw_axes (trk_chart_t *self, cairo_t *cr, const s_frame_t *frame)
             double start = x - extents.x_advance / 2;
             if (start < clear || start + extents.x_advance > frame->x + frame->width)
                 continue;
-            s_set_rgb (cr, S_RGB_MUTED);
+            trk_chart_set_rgb (cr, S_RGB_MUTED);
             cairo_move_to (cr, start, bottom + 17);
             cairo_show_text (cr, label);
             clear = start + extents.x_advance + 8;
@@ -1028,7 +1030,7 @@ s_draw_line (trk_chart_t *self, cairo_t *cr, const s_frame_t *frame)
     size_t columns = (size_t) ceil (frame->plot_w);
     if (columns < 1)
         columns = 1;
-    s_set_rgb (cr, S_RGB_SERIES);
+    trk_chart_set_rgb (cr, S_RGB_SERIES);
     cairo_set_line_width (cr, 2);
     cairo_set_line_join (cr, CAIRO_LINE_JOIN_ROUND);
     if (count > 2 * columns) {
@@ -1122,7 +1124,7 @@ s_draw_bars (trk_chart_t *self, cairo_t *cr, const s_frame_t *frame)
         const s_bar_t *bar = &self->bars [i];
         double x, y, width, height;
         s_bar_rect (self, frame, i, &x, &y, &width, &height);
-        s_set_rgb (cr, bar->rgb? bar->rgb: S_RGB_SERIES);
+        trk_chart_set_rgb (cr, bar->rgb? bar->rgb: S_RGB_SERIES);
         cairo_rectangle (cr, x, y, width, height);
         cairo_fill (cr);
         double centre = x + width / 2;
@@ -1133,7 +1135,7 @@ s_draw_bars (trk_chart_t *self, cairo_t *cr, const s_frame_t *frame)
             trk_chart_font (cr, S_VALUE_SIZE, false);
             cairo_text_extents (cr, value, &extents);
             if (extents.x_advance <= slot - 2) {
-                s_set_rgb (cr, S_RGB_TEXT);
+                trk_chart_set_rgb (cr, S_RGB_TEXT);
                 cairo_move_to (cr, centre - extents.x_advance / 2,
                                bar->value < 0? y + height + 12: y - 4);
                 cairo_show_text (cr, value);
@@ -1141,7 +1143,7 @@ s_draw_bars (trk_chart_t *self, cairo_t *cr, const s_frame_t *frame)
         }
         if (*bar->label && slot > 12) {
             trk_chart_font (cr, S_LABEL_SIZE, false);
-            s_set_rgb (cr, S_RGB_MUTED);
+            trk_chart_set_rgb (cr, S_RGB_MUTED);
             trk_chart_text_show (cr, bar->label, centre - (slot - 4) / 2, bottom + 17,
                                  slot - 4, 0.5);
         }
@@ -1170,7 +1172,7 @@ trk_chart_draw (trk_chart_t *self, cairo_t *cr,
     cairo_save (cr);
     cairo_rectangle (cr, x, y, width, height);
     cairo_clip (cr);
-    s_set_rgb (cr, S_RGB_BACKGROUND);
+    trk_chart_set_rgb (cr, S_RGB_BACKGROUND);
     cairo_paint (cr);
 
     s_frame_t frame;
@@ -1178,7 +1180,7 @@ trk_chart_draw (trk_chart_t *self, cairo_t *cr,
     int rc = 0;
     if (self->title) {
         trk_chart_font (cr, S_TITLE_SIZE, true);
-        s_set_rgb (cr, S_RGB_TEXT);
+        trk_chart_set_rgb (cr, S_RGB_TEXT);
         trk_chart_text_show (cr, self->title, x + 10, frame.title_y, width - 20, 0.5);
         trk_chart_font (cr, S_LABEL_SIZE, false);
     }
@@ -1196,7 +1198,7 @@ trk_chart_draw (trk_chart_t *self, cairo_t *cr,
         cairo_restore (cr);
         if (frame.empty) {
             trk_chart_font (cr, S_MESSAGE_SIZE, false);
-            s_set_rgb (cr, S_RGB_MUTED);
+            trk_chart_set_rgb (cr, S_RGB_MUTED);
             trk_chart_text_show (cr, S_EMPTY_MESSAGE, frame.plot_x,
                                  frame.plot_y + frame.plot_h / 2 + 5, frame.plot_w, 0.5);
         }
@@ -1306,11 +1308,11 @@ trk_chart_render_svg (trk_chart_t *self, unsigned char **data_p, size_t *size_p)
     assert (size_p);
     *data_p = NULL;
     *size_p = 0;
-    s_sink_t sink = { tl_buf_new (TRK_CHART_MAX_OUTPUT), 0 };
+    trk_chart_sink_t sink = { tl_buf_new (TRK_CHART_MAX_OUTPUT), 0 };
     if (!sink.buf)
         return TL_ENOMEM;
     cairo_surface_t *surface = cairo_svg_surface_create_for_stream (
-        s_sink_write, &sink, self->width, self->height);
+        trk_chart_sink_write, &sink, self->width, self->height);
 #if CAIRO_VERSION >= CAIRO_VERSION_ENCODE (1, 16, 0)
     cairo_svg_surface_set_document_unit (surface, CAIRO_SVG_UNIT_PX);
 #endif
@@ -1327,7 +1329,7 @@ trk_chart_render_svg (trk_chart_t *self, unsigned char **data_p, size_t *size_p)
         tl_buf_destroy (&sink.buf);
         return rc;
     }
-    rc = s_sink_end (&sink, status, data_p, size_p);
+    rc = trk_chart_sink_end (&sink, status, data_p, size_p);
     return rc ? rc : s_svg_stable_ids (data_p, size_p);
 }
 

@@ -17,6 +17,8 @@
 #include <stdint.h>
 #include <cairo.h>
 
+#include "tl_buf.h"
+
 typedef enum {
     TRK_CHART_LINE,         //  points over time
     TRK_CHART_BAR,          //  labelled bars
@@ -108,6 +110,27 @@ void trk_chart_text_show (cairo_t *cr, const char *text,
 
 //  Writes `surface` as PNG into memory, as trk_chart_render_png.
 int trk_chart_surface_png (cairo_surface_t *surface, unsigned char **data_p, size_t *size_p);
+
+//  Sets cairo's source colour to 0xRRGGBB.
+void trk_chart_set_rgb (cairo_t *cr, uint32_t rgb);
+
+//  "Jan".."Dec" for months 1..12, NULL otherwise. Static.
+const char *trk_chart_month_name (int month);
+
+//  A cairo write stream into memory: make one with a bounded buffer
+//  ({ tl_buf_new (max), 0 }), hand trk_chart_sink_write and the sink to a
+//  *_for_stream surface, finish the surface, then trk_chart_sink_end:
+//  0 with the bytes in *data_p (the caller frees) and *size_p, or the first
+//  write error (TL_ETOOBIG past the bound) or cairo's status as a code.
+//  Either way the buffer is gone.
+typedef struct {
+    tl_buf_t *buf;
+    int rc;                 //  the first append error
+} trk_chart_sink_t;
+cairo_status_t trk_chart_sink_write (void *closure, const unsigned char *data,
+                                     unsigned int length);
+int trk_chart_sink_end (trk_chart_sink_t *sink, cairo_status_t status,
+                        unsigned char **data_p, size_t *size_p);
 
 //  Frees what cairo and fontconfig keep for the life of the process (font
 //  caches, fontconfig's configuration), so that LeakSanitizer reports

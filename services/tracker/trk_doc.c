@@ -74,16 +74,6 @@ typedef struct {
 } s_cursor_t;
 
 
-//  Sets the source colour to 0xRRGGBB.
-
-static void
-s_set_rgb (cairo_t *cr, uint32_t rgb)
-{
-    cairo_set_source_rgb (cr, ((rgb >> 16) & 0xff) / 255.0,
-                              ((rgb >> 8) & 0xff) / 255.0, (rgb & 0xff) / 255.0);
-}
-
-
 //  Checks user text and makes a copy with control characters as spaces
 //  ("\n" too unless `keep_newlines`). Returns 0, TL_EINVAL, TL_ETOOBIG or
 //  TL_ENOMEM; `max_chars` 0 means no limit on characters.
@@ -283,7 +273,7 @@ s_end_page (s_cursor_t *cursor)
     snprintf (foot, sizeof foot, "Page %d of %d", cursor->page, cursor->pages);
     cairo_save (cursor->cr);
     trk_chart_font (cursor->cr, S_FOOT_SIZE, false);
-    s_set_rgb (cursor->cr, S_RGB_MUTED);
+    trk_chart_set_rgb (cursor->cr, S_RGB_MUTED);
     trk_chart_text_show (cursor->cr, foot, S_MARGIN, S_FOOT_BASELINE, S_CONTENT_WIDTH, 0.5);
     cairo_restore (cursor->cr);
     cairo_show_page (cursor->cr);
@@ -392,11 +382,11 @@ s_layout (trk_doc_t *self, s_cursor_t *cursor)
     cursor->rc = 0;
     if (self->title) {
         trk_chart_font (cr, S_TITLE_SIZE, true);
-        s_set_rgb (cr, S_RGB_TEXT);
+        trk_chart_set_rgb (cr, S_RGB_TEXT);
         s_flow (cursor, self->title, S_TITLE_SIZE, S_TITLE_LINE);
         cursor->y += 4;
         if (cursor->draw) {
-            s_set_rgb (cr, S_RGB_RULE);
+            trk_chart_set_rgb (cr, S_RGB_RULE);
             cairo_set_line_width (cr, 0.75);
             cairo_move_to (cr, S_MARGIN, cursor->y);
             cairo_line_to (cr, S_MARGIN + S_CONTENT_WIDTH, cursor->y);
@@ -412,14 +402,14 @@ s_layout (trk_doc_t *self, s_cursor_t *cursor)
                 cursor->y += S_HEADING_BEFORE;
             s_need (cursor, S_HEADING_LINE + S_HEADING_AFTER + 2 * S_TEXT_LINE);
             trk_chart_font (cr, S_HEADING_SIZE, true);
-            s_set_rgb (cr, S_RGB_TEXT);
+            trk_chart_set_rgb (cr, S_RGB_TEXT);
             s_flow (cursor, block->text, S_HEADING_SIZE, S_HEADING_LINE);
             cursor->y += S_HEADING_AFTER;
         }
         else
         if (block->kind == S_TEXT) {
             trk_chart_font (cr, S_TEXT_SIZE, false);
-            s_set_rgb (cr, S_RGB_TEXT);
+            trk_chart_set_rgb (cr, S_RGB_TEXT);
             s_flow (cursor, block->text, S_TEXT_SIZE, S_TEXT_LINE);
             cursor->y += S_BLOCK_AFTER;
         }
@@ -445,28 +435,6 @@ s_layout (trk_doc_t *self, s_cursor_t *cursor)
 
 //  Output into memory: a cairo write function over a capped tl_buf.
 
-typedef struct {
-    tl_buf_t *buf;
-    int rc;                 //  the first append error
-} s_sink_t;
-
-//  Appends what cairo writes; fails past the buffer's cap.
-
-static cairo_status_t
-s_sink_write (void *closure, const unsigned char *data, unsigned int length)
-{
-    s_sink_t *sink = (s_sink_t *) closure;
-    int rc = tl_buf_append (sink->buf, data, length);
-    if (rc) {
-        if (!sink->rc)
-            sink->rc = rc;
-        return CAIRO_STATUS_WRITE_ERROR;
-    }
-    return CAIRO_STATUS_SUCCESS;
-}
-
-
-//  --------------------------------------------------------------------------
 //  Renders the document as PDF.
 
 int
@@ -477,7 +445,7 @@ trk_doc_render_pdf (trk_doc_t *self, unsigned char **data_p, size_t *size_p)
     assert (size_p);
     *data_p = NULL;
     *size_p = 0;
-    s_sink_t sink = { tl_buf_new (TRK_DOC_MAX_OUTPUT), 0 };
+    trk_chart_sink_t sink = { tl_buf_new (TRK_DOC_MAX_OUTPUT), 0 };
     char *line = (char *) malloc (TRK_DOC_MAX_TEXT + 1);
     if (!sink.buf || !line) {
         tl_buf_destroy (&sink.buf);
@@ -485,7 +453,7 @@ trk_doc_render_pdf (trk_doc_t *self, unsigned char **data_p, size_t *size_p)
         return TL_ENOMEM;
     }
     cairo_surface_t *surface = cairo_pdf_surface_create_for_stream (
-        s_sink_write, &sink, S_PAGE_WIDTH, S_PAGE_HEIGHT);
+        trk_chart_sink_write, &sink, S_PAGE_WIDTH, S_PAGE_HEIGHT);
     cairo_pdf_surface_set_metadata (surface, CAIRO_PDF_METADATA_CREATOR, "Tally");
     if (self->title)
         cairo_pdf_surface_set_metadata (surface, CAIRO_PDF_METADATA_TITLE, self->title);
@@ -511,19 +479,11 @@ trk_doc_render_pdf (trk_doc_t *self, unsigned char **data_p, size_t *size_p)
         status = cairo_surface_status (surface);
     cairo_surface_destroy (surface);
     free (line);
-    if (rc == 0)
-        rc = sink.rc;
-    if (rc == 0 && status != CAIRO_STATUS_SUCCESS)
-        rc = status == CAIRO_STATUS_NO_MEMORY? TL_ENOMEM: TL_EIO;
-    if (rc == 0) {
-        *data_p = (unsigned char *) tl_buf_steal (sink.buf, size_p);
-        if (!*data_p)
-            rc = TL_ENOMEM;
+    if (rc) {
+        tl_buf_destroy (&sink.buf);
+        return rc;
     }
-    tl_buf_destroy (&sink.buf);
-    if (rc)
-        *size_p = 0;
-    return rc;
+    return trk_chart_sink_end (&sink, status, data_p, size_p);
 }
 
 
