@@ -640,7 +640,7 @@ s_board_get (tl_call_t *call)
         msgpack_pack_array (pk, (size_t) total);
         for (int month = 1; month <= 12; month++)
             for (int day = 1; day <= s_month_days (year, month); day++) {
-                char date [16];
+                char date [40];                 //  room for any int, as the compiler sees it
                 snprintf (date, sizeof date, "%04d-%02d-%02d", year, month, day);
                 int count = days->count [month - 1][day - 1];
                 msgpack_pack_map (pk, 2);
