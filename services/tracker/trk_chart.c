@@ -1285,14 +1285,11 @@ s_svg_stable_ids (unsigned char **data_p, size_t *size_p)
         tl_buf_destroy (&out);
         return rc;
     }
-    size_t new_size = tl_buf_size (out);
-    unsigned char *copy = (unsigned char *) malloc (new_size ? new_size : 1);
-    if (!copy) {
-        tl_buf_destroy (&out);
-        return TL_ENOMEM;
-    }
-    memcpy (copy, tl_buf_data (out), new_size);
+    size_t new_size = 0;
+    unsigned char *copy = (unsigned char *) tl_buf_steal (out, &new_size);
     tl_buf_destroy (&out);
+    if (!copy)
+        return TL_ENOMEM;
     free (*data_p);
     *data_p = copy;
     *size_p = new_size;
