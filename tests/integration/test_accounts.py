@@ -691,6 +691,29 @@ def test_users_lookup_gives_services_many_users_with_settings_and_no_http_route(
         assert acc.post(path, {"ids": [a_id]}, token=token).status_code in (404, 405)
 
 
+def test_a_service_acting_for_a_user_sees_only_that_user(acc):
+    # testsvc's relay calls auth on the caller's behalf (the gateway derives
+    # the nested call's caller from the request in flight): a user may read
+    # their own account, never another's, and never the services' lookup
+    (a_name, _, _, a_id), (_, _, _, b_id) = acc.verified_user(), acc.verified_user()
+    token = acc.login(a_name)
+
+    def relay(to, uid):
+        r = acc.request("GET", f"/test/relay?to={to}&id={uid}", token=token)
+        assert r.status_code == 200, r.text
+        return r.json()
+
+    own = relay("auth:user.get", a_id)
+    assert own["status"] == 200 and own["relayed"]["id"] == a_id
+    other = relay("auth:user.get", b_id)
+    assert other["status"] == 404 and "email" not in json.dumps(other["relayed"])
+    lookup = relay("auth:users.lookup", a_id)
+    assert lookup["status"] == 403 and "items" not in lookup["relayed"]
+    check = relay("auth:session.check", a_id)
+    assert check["status"] == 403
+    assert acc.request("GET", "/test/relay?to=nonsense", token=token).status_code == 400
+
+
 # ---------------------------------------------------------------------------
 # Without verification (a private install)
 

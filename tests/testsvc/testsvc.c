@@ -82,11 +82,35 @@ s_sleep (tl_call_t *call)
 
 //  Calls this service's whoami through the mesh, as any service calls
 //  another: the nested call runs as this call's caller.
+//  relay: calls another method through the mesh on the caller's behalf:
+//  `to` = "service:method" (default testsvc:whoami), with the body
+//  {"id": id, "ids": [id]} when param `id` is given; answers the nested
+//  reply's status and body.
 static void
 s_relay (tl_call_t *call)
 {
+    const char *to = tl_call_param (call, "to");
+    const char *id = tl_call_param (call, "id");
+    char service [TL_MAX_NAME_LEN + 1] = "testsvc", method [TL_MAX_NAME_LEN + 1] = "whoami";
+    if (to && sscanf (to, "%64[a-z0-9_-]:%64[a-z0-9_.]", service, method) != 2) {
+        tl_call_field_error (call, 400, "invalid", "to", "must be service:method");
+        return;
+    }
+    msgpack_sbuffer request;
+    msgpack_sbuffer_init (&request);
+    if (id) {
+        msgpack_packer pk;
+        msgpack_packer_init (&pk, &request, msgpack_sbuffer_write);
+        msgpack_pack_map (&pk, 2);
+        tl_mp_pack_kv (&pk, "id", id);
+        tl_mp_pack_str (&pk, "ids");
+        msgpack_pack_array (&pk, 1);
+        tl_mp_pack_str (&pk, id);
+    }
     tl_msg_t *reply = NULL;
-    int rc = tl_call_call (call, "testsvc", "whoami", NULL, 0, &reply);
+    int rc = tl_call_call (call, service, method, id ? request.data : NULL, id ? request.size : 0,
+                           &reply);
+    msgpack_sbuffer_destroy (&request);
     if (rc) {
         tl_call_error (call, 504, "deadline", "the relayed call failed: %s", tl_strerror (rc));
         return;
