@@ -162,11 +162,13 @@ tl_valid_http_url (const char *url)
     if (!parsed)
         return false;
     bool ok = curl_url_set (parsed, CURLUPART_URL, url, 0) == CURLUE_OK;
-    char *host = NULL;
+    char *host = NULL, *fragment = NULL;
     if (ok)
         ok = curl_url_get (parsed, CURLUPART_HOST, &host, 0) == CURLUE_OK
-          && host && *host;
+          && host && *host
+          && curl_url_get (parsed, CURLUPART_FRAGMENT, &fragment, 0) == CURLUE_NO_FRAGMENT;
     curl_free (host);
+    curl_free (fragment);
     curl_url_cleanup (parsed);
     return ok;
 }
@@ -277,6 +279,7 @@ tl_valid_test (bool verbose)
     assert (!tl_valid_http_url ("https://exa mple.com/"));
     assert (!tl_valid_http_url ("https://example.com/\n"));
     assert (!tl_valid_http_url ("example.com"));
+    assert (!tl_valid_http_url ("https://example.com/hook#part"));   //  never sent
     assert (!tl_valid_http_url (NULL));
     char long_url [TL_MAX_URL_LEN + 10];
     strcpy (long_url, "https://example.com/");

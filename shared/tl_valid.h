@@ -32,8 +32,10 @@ bool tl_valid_timezone (const char *name);
 //  True for a local time of day "HH:MM", 00:00 to 23:59.
 bool tl_valid_local_time (const char *text);
 
-//  True for an absolute http or https URL with a host, at most
-//  TL_MAX_URL_LEN bytes of visible ASCII (libcurl's URL parser decides).
+//  True for an absolute http or https URL with a host and no fragment (it
+//  would never reach the server), at most TL_MAX_URL_LEN bytes of visible
+//  ASCII (libcurl's URL parser decides). The one rule for webhook URLs:
+//  the auth service checks settings with it, the mailer what it posts to.
 bool tl_valid_http_url (const char *url);
 
 //  True for the text form of a UUID (8-4-4-4-12 hex digits, any case):

@@ -14,6 +14,7 @@
 #include <jansson.h>
 
 #include "mail_webhook.h"
+#include "tl_valid.h"
 #include "tl_limits.h"
 #include "tl_error.h"
 
@@ -127,27 +128,7 @@ s_write (char *data, size_t size, size_t count, void *arg)
 int
 mail_webhook_check_url (const char *url)
 {
-    if (!url || strlen (url) > MAIL_MAX_URL_LEN)
-        return TL_EINVAL;
-    CURLU *parsed = curl_url ();
-    if (!parsed)
-        return TL_ENOMEM;
-    int rc = TL_EINVAL;
-    char *scheme = NULL;
-    char *host = NULL;
-    char *fragment = NULL;
-    if (curl_url_set (parsed, CURLUPART_URL, url, 0) == CURLUE_OK
-    &&  curl_url_get (parsed, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK
-    &&  curl_url_get (parsed, CURLUPART_HOST, &host, 0) == CURLUE_OK
-    &&  *host
-    &&  curl_url_get (parsed, CURLUPART_FRAGMENT, &fragment, 0) == CURLUE_NO_FRAGMENT
-    &&  (strcmp (scheme, "http") == 0 || strcmp (scheme, "https") == 0))
-        rc = 0;
-    curl_free (scheme);
-    curl_free (host);
-    curl_free (fragment);
-    curl_url_cleanup (parsed);
-    return rc;
+    return tl_valid_http_url (url) ? 0 : TL_EINVAL;
 }
 
 

@@ -446,6 +446,7 @@ BAD_SETTINGS = [
     {"reminder_time": "7:30"}, {"reminder_time": "07:30:00"},
     {"webhook_url": "ftp://example.com/x"}, {"webhook_url": "javascript:alert(1)"},
     {"webhook_url": "not a url"}, {"webhook_url": 12},
+    {"webhook_url": "https://hooks.example.com/t#fragment"},    # the mailer would refuse it
 ]
 
 
