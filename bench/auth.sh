@@ -38,18 +38,15 @@ LOGIN_CONNS=8
 say () { printf 'auth: %s\n' "$*" >&2; }
 die () { printf 'auth: error: %s\n' "$*" >&2; exit 1; }
 
-for tool in wrk curl ss; do
-    command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (deploy/bootstrap.sh bench installs it)"
-done
+. "$root/bench/lib.sh"
+bench_tools wrk curl ss
+
 gateway_bin="$build/gateway/tally-gateway"
 auth_bin="$build/services/auth/tally-auth"
 testsvc_bin="$build/tests/testsvc/tally-testsvc"
 argon2_bin="$build/bench/bench-argon2"
-for bin in "$gateway_bin" "$auth_bin" "$testsvc_bin" "$argon2_bin"; do
-    [[ -x "$bin" ]] || die "$bin not built (cmake --build $build)"
-done
+bench_built "$gateway_bin" "$auth_bin" "$testsvc_bin" "$argon2_bin"
 
-. "$root/bench/lib.sh"
 bench_begin tally-bench-auth
 trap cleanup EXIT
 trap 'exit 130' INT TERM

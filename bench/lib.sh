@@ -1,6 +1,6 @@
-#  lib.sh — what the benchmark scripts share (sourced, not run, after the
-#  script has defined say, die, $tmp and, for run_wrk, THREADS CONNS
-#  WARMUP DURATION).
+#  lib.sh — what the benchmark scripts share (sourced, not run, once the
+#  script has defined say, die, $root and $build; run_wrk also reads
+#  THREADS CONNS WARMUP DURATION).
 
 #  cleanup: the EXIT trap. Stops the processes in $pids and those a driver
 #  listed in $tmp/pids (TERM, then KILL after 5 s), the PostgreSQL cluster
@@ -29,6 +29,30 @@ cleanup () {
     else
         rm -rf "$tmp"
     fi
+}
+
+#  bench_tools TOOL...: dies unless every tool is on PATH.
+bench_tools () {
+    local tool
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null 2>&1 \
+            || die "$tool is missing (deploy/bootstrap.sh bench installs it)"
+    done
+}
+
+#  bench_built BINARY...: dies unless every program is built.
+bench_built () {
+    local bin
+    for bin in "$@"; do
+        [[ -x "$bin" ]] || die "$bin not built (cmake --build $build)"
+    done
+}
+
+#  bench_pgbench: sets $pgbench (PATH, or PostgreSQL's own bin folder).
+bench_pgbench () {
+    pgbench=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null \
+              | sort -V | tail -n 1 || true)
+    [[ -n "$pgbench" && -x "$pgbench" ]] || die "pgbench is missing (Debian: postgresql)"
 }
 
 #  bench_begin PREFIX: the run's temp folder $tmp (under /tmp, readable by

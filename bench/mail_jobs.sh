@@ -39,24 +39,22 @@ WORKERS=${BENCH_WORKERS:-2}
 say () { printf 'mail_jobs: %s\n' "$*" >&2; }
 die () { printf 'mail_jobs: error: %s\n' "$*" >&2; exit 1; }
 
+. "$root/bench/lib.sh"
+bench_tools ss
+bench_pgbench
+
 python=/usr/bin/python3
 [[ -x $python ]] || python=$(command -v python3) || die "python3 is missing"
 "$python" -c 'import aiosmtpd, zmq, msgpack' 2>/dev/null \
     || die "$python needs aiosmtpd, pyzmq and msgpack (Debian: python3-aiosmtpd python3-zmq python3-msgpack)"
-pgbench=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | sort -V | tail -n 1 || true)
-[[ -n "$pgbench" && -x "$pgbench" ]] || die "pgbench is missing (Debian: postgresql)"
-command -v ss >/dev/null || die "ss is missing (Debian: iproute2)"
 gateway_bin="$build/gateway/tally-gateway"
 mailer_bin="$build/services/mailer/tally-mailer"
 testsvc_bin="$build/tests/testsvc/tally-testsvc"
-for bin in "$gateway_bin" "$mailer_bin" "$testsvc_bin"; do
-    [[ -x "$bin" ]] || die "$bin not built (cmake --build $build)"
-done
+bench_built "$gateway_bin" "$mailer_bin" "$testsvc_bin"
 build_type=$(sed -n 's/^CMAKE_BUILD_TYPE:STRING=//p' "$build/CMakeCache.txt" 2>/dev/null || true)
 grep -q '^TALLY_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null \
     && say "warning: $build is a sanitizer build: figures will be far below a release build's"
 
-. "$root/bench/lib.sh"
 bench_begin tally-mailbench
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -45,18 +45,15 @@ WORKERS=${BENCH_WORKERS:-8}
 say () { printf 'bench: %s\n' "$*" >&2; }
 die () { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 
-for tool in wrk nginx curl ss; do
-    command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (deploy/bootstrap.sh bench installs it)"
-done
+. "$root/bench/lib.sh"
+bench_tools wrk nginx curl ss
+
 gateway_bin="$build/gateway/tally-gateway"
 testsvc_bin="$build/tests/testsvc/tally-testsvc"
 mesh_bin="$build/bench/bench-mesh"
 zmq_bin="$build/bench/bench-zmq"
-for bin in "$gateway_bin" "$testsvc_bin" "$mesh_bin" "$zmq_bin"; do
-    [[ -x "$bin" ]] || die "$bin not built (cmake --build $build)"
-done
+bench_built "$gateway_bin" "$testsvc_bin" "$mesh_bin" "$zmq_bin"
 
-. "$root/bench/lib.sh"
 bench_begin tally-bench
 trap cleanup EXIT
 trap 'exit 130' INT TERM

@@ -37,19 +37,15 @@ ROWS=100000
 say () { printf 'tracker: %s\n' "$*" >&2; }
 die () { printf 'tracker: error: %s\n' "$*" >&2; exit 1; }
 
-for tool in wrk nginx curl ss psql; do
-    command -v "$tool" >/dev/null 2>&1 || die "$tool is missing (deploy/bootstrap.sh bench installs it)"
-done
-pgbench=$(command -v pgbench || ls /usr/lib/postgresql/*/bin/pgbench 2>/dev/null | sort -V | tail -n 1 || true)
-[[ -n "$pgbench" && -x "$pgbench" ]] || die "pgbench is missing (Debian: postgresql)"
+. "$root/bench/lib.sh"
+bench_tools wrk nginx curl ss psql
+bench_pgbench
+
 gateway_bin="$build/gateway/tally-gateway"
 auth_bin="$build/services/auth/tally-auth"
 tracker_bin="$build/services/tracker/tally-tracker"
-for bin in "$gateway_bin" "$auth_bin" "$tracker_bin"; do
-    [[ -x "$bin" ]] || die "$bin not built (cmake --build $build)"
-done
+bench_built "$gateway_bin" "$auth_bin" "$tracker_bin"
 
-. "$root/bench/lib.sh"
 bench_begin tally-bench-tracker
 trap cleanup EXIT
 trap 'exit 130' INT TERM
