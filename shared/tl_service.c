@@ -1172,6 +1172,11 @@ tl_service_run (tl_service_t *self)
     int rc = s_configure (self);
     if (rc == 0)
         rc = s_migrate (self);
+    //  The migration just talked to the database: the first heartbeats say
+    //  so, before the health thread's first ping (else /readyz would call a
+    //  healthy new instance's database down for up to a second).
+    if (rc == 0)
+        atomic_store (&self->db_ok, true);
     if (rc == 0)
         rc = s_jobs_setup (self);
     if (rc) {
