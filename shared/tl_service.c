@@ -93,6 +93,7 @@ struct _tl_service_t {
     tl_jobs_t *jobs;
     pthread_t jobs_thread;
     bool jobs_started;
+    bool jobs_thread_off;               //  TALLY_RUN_JOBS=0: only jobs.run_due runs them
 };
 
 //  The running service's gateways, for tl_service_call; each thread that
@@ -879,13 +880,17 @@ s_jobs_thread (void *arg)
     return NULL;
 }
 
-//  Starts the jobs thread when the service has job kinds or schedules.
-//  Called with signals blocked.
+//  Starts the jobs thread when the service has job kinds or schedules
+//  (and TALLY_RUN_JOBS is not 0). Called with signals blocked.
 static int
 s_jobs_start (tl_service_t *self)
 {
     if (!self->jobs)
         return 0;
+    if (self->jobs_thread_off) {
+        tl_log (TL_LOG_INFO, NULL, "TALLY_RUN_JOBS=0: jobs run only through jobs.run_due");
+        return 0;
+    }
     if (pthread_create (&self->jobs_thread, NULL, s_jobs_thread, self))
         return TL_ENOMEM;
     self->jobs_started = true;
@@ -1068,6 +1073,8 @@ s_configure (tl_service_t *self)
         self->links [self->nlinks++].endpoint = strdup (ep);
     }
     free (list);
+    const char *run_jobs = getenv ("TALLY_RUN_JOBS");
+    self->jobs_thread_off = run_jobs && streq (run_jobs, "0");
     return self->nlinks ? 0 : TL_ECONFIG;
 }
 
