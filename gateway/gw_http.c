@@ -564,6 +564,7 @@ s_dispatch (s_req_t *req)
     }
 
     if (!route->auth) {
+        tl_msg_set_str (msg, TL_MSG_CALLER, "anonymous");
         req->state = S_WAITING;
         s_submit (req, &msg);
         return;
@@ -582,6 +583,7 @@ s_dispatch (s_req_t *req)
     }
     tl_msg_set_str (check, TL_MSG_SERVICE, "auth");
     tl_msg_set_str (check, TL_MSG_METHOD, "session.check");
+    tl_msg_set_str (check, TL_MSG_CALLER, "gateway");
     tl_msg_set_str (check, TL_MSG_TRACE, req->request_id);
     tl_msg_set_deadline (check, tl_msg_now_ms () + S_AUTH_TIMEOUT_MS);
     tl_msg_set_idempotent (check, true);
@@ -619,6 +621,7 @@ s_authenticated (s_req_t *req, tl_msg_t *reply)
     tl_msg_t *msg = req->request;
     req->request = NULL;
     tl_msg_clear_caller (msg);
+    tl_msg_set_str (msg, TL_MSG_CALLER, "user");
     tl_msg_set_str (msg, TL_MSG_USER_ID, user);
     free (user);
     const msgpack_object *roles = tl_mp_get (body, "roles");

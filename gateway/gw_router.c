@@ -337,7 +337,7 @@ s_check_method (s_route_t *route, const json_t *decl, char *why, size_t why_size
 {
     static const char *keys [] = {
         "name", "route", "auth", "idempotent", "body", "fields", "timeout_ms",
-        "credentials", "description", "summary", NULL
+        "credentials", "description", "summary", "callers", NULL
     };
     const char *unknown;
     if (!s_keys_known (decl, keys, &unknown)) {

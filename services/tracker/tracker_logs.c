@@ -451,10 +451,6 @@ s_forget_tx (tl_db_t *db, void *arg)
 static void
 s_user_deleted (tl_call_t *call)
 {
-    if (tl_call_user (call)) {
-        tl_call_error (call, 403, "forbidden", "user.deleted is for the auth service");
-        return;
-    }
     char *user = tl_mp_strdup (tl_mp_get (tl_call_body (call), "user_id"), TL_MAX_ID_LEN);
     if (!user || !*user) {
         free (user);

@@ -672,7 +672,7 @@ def test_users_lookup_gives_services_many_users_with_settings_and_no_http_route(
                                                  "reminder_time": "20:30"}}, token=token)
     assert r.status_code == 200, r.text
     gone = "0b7e6a2c-1f00-4b51-9a3e-7d1c2e3f4a5b"
-    with MeshClient(acc.gw.mesh) as mesh:
+    with MeshClient(acc.gw.mesh, peer="service:tracker") as mesh:
         reply = mesh.call("auth", "users.lookup",
                           body={"ids": [a_id, b_id, gone, "not-a-uuid", a_id]})
         assert reply["status"] == 200, reply

@@ -61,7 +61,7 @@ class Env:
         self.cluster = cluster
         self.db_url = db_url
         self.gw = cluster.gateway()
-        self.client = MeshClient(self.gw.mesh)
+        self.client = MeshClient(self.gw.mesh, peer="service:auth")   # as a service would
 
     def sql(self, statement):
         out = subprocess.run(["psql", self.db_url, "-XAtc", statement],
@@ -364,7 +364,7 @@ def test_the_same_key_sent_at_once_from_many_callers_makes_one_mail(env, sink):
     replies, start = [], threading.Barrier(8)
 
     def one(n):
-        with MeshClient(env.gw.mesh) as client:
+        with MeshClient(env.gw.mesh, peer="service:auth") as client:
             start.wait()
             r = client.call("mailer", "mail.send", timeout_ms=10000,
                             body={"key": key, "to": to, "subject": f"from {n}", "text": "x"})
