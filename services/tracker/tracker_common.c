@@ -7,6 +7,7 @@
 #include "tl_mp.h"
 #include "tl_valid.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -195,16 +196,20 @@ tracker_value_from_row (const PGresult *res, int row, int col, trk_type_t type,
                 return TL_EINVAL;
             strcpy (value->choice, choice);
             return 0;
-        case TRK_MOOD:
-            if (!num)
+        case TRK_MOOD: {
+            double mood = num ? strtod (num, NULL) : 0;
+            if (!(mood >= 1 && mood <= 5) || mood != floor (mood))
                 return TL_EINVAL;
-            value->mood = atoi (num);
-            return value->mood >= 1 && value->mood <= 5 ? 0 : TL_EINVAL;
+            value->mood = (int) mood;
+            return 0;
+        }
         default:
             if (!num)
                 return TL_EINVAL;
             value->number = strtod (num, NULL);
-            return 0;
+            double min = type == TRK_DURATION ? 0 : -TRK_VALUE_MAX_ABS;
+            double max = type == TRK_DURATION ? TRK_DURATION_MAX_SEC : TRK_VALUE_MAX_ABS;
+            return value->number >= min && value->number <= max ? 0 : TL_EINVAL;
     }
 }
 

@@ -105,8 +105,9 @@ typedef struct {
 
 //  Writes the log at `row` of a csv_logs_page result as one record: its
 //  timestamp, value and note, after the tracker's columns when `with_tracker`.
-//  Returns 0, TL_EINVAL for a row the schema should not allow, or the
-//  writer's TL_ETOOBIG / TL_ENOMEM.
+//  Returns 1 when written, 0 for a row skipped (its value does not fit the
+//  tracker's type: TRACKER_VALUE_FITS), or the writer's TL_ETOOBIG /
+//  TL_ENOMEM.
 static int
 s_write_log (const PGresult *res, int row, const tracker_t *tracker, bool with_tracker,
              tl_buf_t *out)
@@ -115,20 +116,20 @@ s_write_log (const PGresult *res, int row, const tracker_t *tracker, bool with_t
     char text [TRK_VALUE_TEXT_SIZE];
     if (tracker_value_from_row (res, row, 4, tracker->type, &value) != 0
     ||  trk_value_to_text (&value, text, sizeof text) < 0)
-        return TL_EINVAL;
+        return 0;
     const char *timestamp = tl_db_value (res, row, 0);
     const char *note = tl_db_value (res, row, 7);
     const char *fields [] = { tracker->id, tracker->name, trk_type_name (tracker->type),
                               tracker->unit, timestamp ? timestamp : "", text,
                               note ? note : "" };
-    return with_tracker ? trk_csv_write_record (out, fields, NULL, 7)
-                        : trk_csv_write_record (out, fields + 4, NULL, 3);
+    int rc = with_tracker ? trk_csv_write_record (out, fields, NULL, 7)
+                          : trk_csv_write_record (out, fields + 4, NULL, 3);
+    return rc ? rc : 1;
 }
 
 //  Writes every log of `tracker`, oldest first, reading them a page at a
 //  time. Returns 0 with the number written added to *rows, or TL_ETOOBIG
-//  (past the export's bound), TL_EINVAL (a corrupt row), TL_ENOMEM or a
-//  database code.
+//  (past the export's bound), TL_ENOMEM or a database code.
 static int
 s_write_logs (tl_db_t *db, const tracker_t *tracker, bool with_tracker, tl_buf_t *out,
               size_t *rows)
@@ -145,8 +146,11 @@ s_write_logs (tl_db_t *db, const tracker_t *tracker, bool with_tracker, tl_buf_t
         if (!res)
             return rc;
         int count = PQntuples (res);
-        for (int row = 0; rc == 0 && row < count; row++)
+        for (int row = 0; rc >= 0 && row < count; row++) {
             rc = s_write_log (res, row, tracker, with_tracker, out);
+            *rows += rc > 0 ? 1 : 0;
+        }
+        rc = rc < 0 ? rc : 0;
         if (rc == 0 && count > 0) {
             rc = s_key_copy (at, tl_db_value (res, count - 1, 1));
             rc = rc ? rc : s_key_copy (created, tl_db_value (res, count - 1, 2));
@@ -155,7 +159,6 @@ s_write_logs (tl_db_t *db, const tracker_t *tracker, bool with_tracker, tl_buf_t
         PQclear (res);
         if (rc)
             return rc;
-        *rows += (size_t) count;
         if (count < TRK_CSV_EXPORT_PAGE)
             return 0;
     }

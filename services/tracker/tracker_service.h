@@ -53,9 +53,26 @@ void tracker_clear (tracker_t *tracker);
 void tracker_value_params (const trk_value_t *value, char num_text [40],
                            const char **num, const char **flag, const char **choice);
 
+//  SQL: true when a log row's value (its num, flag and choice columns)
+//  fits tracker type `type_param` (a text parameter such as "$5"), by
+//  trk_value's rules; false or NULL otherwise. A row can break them (the
+//  schema checks only that one column is set: a type changed under a write
+//  before it was checked under the row lock, a hand-made row), and stats,
+//  charts, boards and reports skip such rows rather than read them.
+#define TRACKER_SQL_STR_(x) #x
+#define TRACKER_SQL_STR(x) TRACKER_SQL_STR_(x)
+#define TRACKER_VALUE_FITS(type_param) \
+    "CASE " type_param "::text WHEN 'boolean' THEN flag IS NOT NULL " \
+    "WHEN 'multiple_choice' THEN octet_length (choice) <= " \
+    TRACKER_SQL_STR (TRK_CHOICE_MAX_LEN) " " \
+    "WHEN 'mood' THEN num IN (1, 2, 3, 4, 5) " \
+    "WHEN 'duration' THEN num BETWEEN 0 AND " TRACKER_SQL_STR (TRK_DURATION_MAX_SEC) " " \
+    "ELSE num BETWEEN -" TRACKER_SQL_STR (TRK_VALUE_MAX_ABS) \
+    " AND " TRACKER_SQL_STR (TRK_VALUE_MAX_ABS) " END"
+
 //  Reads the value of a log row whose num, flag and choice columns start at
-//  `col`, for a tracker of `type`. Returns 0 or TL_EINVAL (a row that
-//  breaks the schema's rules).
+//  `col`, for a tracker of `type`. Returns 0 or TL_EINVAL (a row whose
+//  value does not fit the type: TRACKER_VALUE_FITS).
 int tracker_value_from_row (const PGresult *res, int row, int col, trk_type_t type,
                             trk_value_t *value);
 

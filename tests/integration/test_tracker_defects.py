@@ -119,3 +119,90 @@ def test_a_log_is_checked_against_the_type_its_tracker_has_under_the_lock(
     assert r.json()["error"]["code"] == code
     assert count_logs(t["id"]) == 0
     assert sys_.get(u, f"/trackers/{t['id']}/stats").status_code == 200
+
+
+# Rows no write of the service makes: a value of another type, or one out of
+# the type's bounds, each (num, flag, choice) with one column set as the
+# schema demands. Every tracker also gets one good log.
+BAD_ROWS = {
+    "numerical": ["NULL, true, NULL", "NULL, NULL, 'x'", "'NaN', NULL, NULL",
+                  "'Infinity', NULL, NULL", "'-Infinity', NULL, NULL", "1e300, NULL, NULL"],
+    "duration": ["-5, NULL, NULL", "'NaN', NULL, NULL", "NULL, false, NULL", "1e300, NULL, NULL"],
+    "boolean": ["1, NULL, NULL", "NULL, NULL, 'true'"],
+    "multiple_choice": ["NULL, true, NULL", "2, NULL, NULL", "NULL, NULL, repeat ('x', 5000)"],
+    "mood": ["7, NULL, NULL", "3.5, NULL, NULL", "0, NULL, NULL", "'NaN', NULL, NULL",
+             "1e300, NULL, NULL", "NULL, true, NULL", "NULL, NULL, 'great'"],
+}
+GOOD = {"numerical": 2.5, "duration": 60, "boolean": True, "multiple_choice": "a", "mood": 4}
+DAY = "2025-03-10"
+
+
+def insert_rows(user, tracker_id, rows, day=DAY):
+    for i, row in enumerate(rows):
+        psql(f"INSERT INTO tracker.logs (tracker_id, owner, at, num, flag, choice) VALUES "
+             f"('{tracker_id}', '{user.id}', '{day}T{10 + i % 10:02d}:00:00Z', {row})")
+
+
+def read_everything(sys_, user, tracker):
+    """Every read that adds logs up; each must answer 200."""
+    tid = tracker["id"]
+    paths = [f"/trackers/{tid}/stats", f"/trackers/{tid}/stats?from=2025-03-01T00:00:00Z"
+             f"&to=2025-03-31T23:59:59Z", f"/trackers/{tid}/chart.png",
+             f"/trackers/{tid}/chart.svg?from=2025-03-01T00:00:00Z&to=2025-03-31T23:59:59Z",
+             f"/trackers/{tid}/logs.csv", f"/trackers/{tid}/logs", f"/trackers/{tid}",
+             "/trackers", "/trackers.csv", "/reports/monthly?month=2025-03&format=html",
+             "/reports/monthly?month=2025-03&format=pdf"]
+    if tracker["type"] == "mood":
+        paths += [f"/trackers/{tid}/board?year=2025", f"/trackers/{tid}/board.png?year=2025"]
+    answers = {}
+    for path in paths:
+        r = sys_.get(user, path)
+        assert r.status_code == 200, (path, r.status_code, r.text[:300])
+        answers[path] = r
+    return answers
+
+
+@pytest.mark.parametrize("type_", sorted(BAD_ROWS))
+def test_rows_of_any_shape_are_skipped_by_stats_charts_boards_and_reports(sys_, type_):
+    u = sys_.user()
+    extra = {"choices": ["a", "b"]} if type_ == "multiple_choice" else {}
+    t = sys_.tracker(u, f"Odd {type_}", type_, **extra)
+    if type_ == "mood":       # a mood is logged on its own day only
+        insert_rows(u, t["id"], ["4, NULL, NULL"], day="2025-03-09")
+    else:
+        sys_.log(u, t["id"], GOOD[type_], timestamp=f"{DAY}T09:00:00Z")
+    insert_rows(u, t["id"], BAD_ROWS[type_])
+    got = read_everything(sys_, u, t)
+    stats = got[f"/trackers/{t['id']}/stats"].json()
+    assert stats["count"] == 1, stats            # the good log alone
+    if type_ in ("numerical", "duration"):
+        assert stats["min"] == stats["max"] == GOOD[type_]
+    if type_ == "boolean":
+        assert stats["true_count"] == 1 and stats["false_count"] == 0
+    if type_ == "multiple_choice":
+        assert stats["counts"] == {"a": 1, "b": 0}
+    if type_ == "mood":
+        assert stats["counts"] == {"awful": 0, "bad": 0, "okay": 0, "good": 1, "great": 0}
+        board = got[f"/trackers/{t['id']}/board?year=2025"].json()
+        assert [d["moods"] for d in board["days"] if d["moods"]] == [[4]]
+    csv = got[f"/trackers/{t['id']}/logs.csv"].text.strip().split("\r\n")
+    assert len(csv) == 2, csv                     # the header and the good log
+
+
+def test_a_row_with_no_value_at_all_is_skipped_too(sys_):
+    # The schema refuses such a row; lift its check for a moment to make one
+    u = sys_.user()
+    made = [sys_.tracker(u, "Numbers", "numerical"), sys_.tracker(u, "Mood", "mood"),
+            sys_.tracker(u, "Pick", "multiple_choice", choices=["a", "b"]),
+            sys_.tracker(u, "Flag", "boolean")]
+    psql("ALTER TABLE tracker.logs DROP CONSTRAINT logs_check")
+    try:
+        for t in made:
+            insert_rows(u, t["id"], ["NULL, NULL, NULL"])
+        for t in made:
+            stats = read_everything(sys_, u, t)[f"/trackers/{t['id']}/stats"].json()
+            assert stats["count"] == 0, stats
+    finally:
+        psql(f"DELETE FROM tracker.logs WHERE owner = '{u.id}'")
+        psql("ALTER TABLE tracker.logs ADD CONSTRAINT logs_check "
+             "CHECK (num_nonnulls (num, flag, choice) = 1)")
