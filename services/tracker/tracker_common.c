@@ -221,6 +221,9 @@ tracker_user_from_mp (const msgpack_object *obj, tracker_user_t *user)
     ||  !tl_mp_copy (tl_mp_get (obj, "username"), user->username, sizeof user->username)
     ||  !tl_mp_copy (tl_mp_get (obj, "email"), user->email, sizeof user->email))
         return false;
+    const msgpack_object *verified = tl_mp_get (obj, "verified");
+    user->verified = verified && verified->type == MSGPACK_OBJECT_BOOLEAN
+                  && verified->via.boolean;
     const msgpack_object *settings = tl_mp_get (obj, "settings");
     if (!tl_mp_copy (tl_mp_get (settings, "timezone"), user->zone, sizeof user->zone)
     ||  !tl_valid_timezone (user->zone))

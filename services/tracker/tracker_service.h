@@ -87,11 +87,13 @@ typedef struct {
     char webhook_url [TL_MAX_URL_LEN + 1];      //  "" when none
     char reminder_time [8];                     //  HH:MM
     char report_format [8];                     //  html, pdf
+    bool verified;                              //  the address is proven: mail may go
 } tracker_user_t;
 
 //  Reads one user object (auth's shape). Returns false for one without an
 //  id, user name or address; settings that are missing or malformed read
-//  as auth's defaults (UTC, reminders by email at 20:00, HTML).
+//  as auth's defaults (UTC, reminders by email at 20:00, HTML); an address
+//  is verified only when auth says `verified: true`.
 bool tracker_user_from_mp (const msgpack_object *obj, tracker_user_t *user);
 
 //  The caller's account and settings, asked of the auth service on the
