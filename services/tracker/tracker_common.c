@@ -17,6 +17,8 @@ static const tl_db_statement_t s_statements [] = {
       "SELECT " TRACKER_ROW_COLUMNS " FROM trackers WHERE id = $1 AND owner = $2", 2 },
     { "tracker_get_lock",
       "SELECT " TRACKER_ROW_COLUMNS " FROM trackers WHERE id = $1 AND owner = $2 FOR UPDATE", 2 },
+    { "tracker_log_count",
+      "SELECT count (*) FROM (SELECT 1 FROM logs WHERE tracker_id = $1 LIMIT $2::int) AS l", 2 },
 };
 
 static int
@@ -119,6 +121,24 @@ int
 tracker_lock_db (tl_db_t *db, const char *owner, const char *id, tracker_t *tracker)
 {
     return s_load_db (db, owner, id, true, tracker);
+}
+
+int
+tracker_log_count (tl_db_t *db, const char *id, long *count)
+{
+    *count = 0;
+    int rc = s_prepare (db);
+    if (rc)
+        return rc;
+    char limit [24];
+    snprintf (limit, sizeof limit, "%d", TRK_MAX_LOGS_PER_TRACKER + 1);
+    const char *values [] = { id, limit };
+    PGresult *res = tl_db_exec (db, "tracker_log_count", 2, values, &rc);
+    if (!res)
+        return rc;
+    *count = tl_db_value (res, 0, 0) ? atol (tl_db_value (res, 0, 0)) : 0;
+    PQclear (res);
+    return 0;
 }
 
 bool

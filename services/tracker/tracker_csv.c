@@ -329,7 +329,8 @@ typedef enum {
     S_CHANGED,                  //  became a mood tracker meanwhile: 409
     S_BAD_HEADER,               //  422 invalid_header
     S_BAD_ROWS,                 //  422 invalid_rows
-    S_TOO_MANY                  //  422 too_many_rows
+    S_TOO_MANY,                 //  422 too_many_rows
+    S_FULL                      //  past TRK_MAX_LOGS_PER_TRACKER: 422 too_many_logs
 } s_outcome_t;
 
 typedef struct {
@@ -742,6 +743,13 @@ s_import_tx (tl_db_t *db, void *arg)
     rc = s_read_body (import, s_insert_record, &reader);
     trk_csv_reader_destroy (&reader);
     rc = rc ? rc : s_flush (db, import);
+    //  The quota, counted with the rows in, under the row lock
+    long count = 0;
+    rc = rc ? rc : tracker_log_count (db, import->tracker.id, &count);
+    if (rc == 0 && count > TRK_MAX_LOGS_PER_TRACKER) {
+        import->outcome = S_FULL;
+        return TL_EINVAL;
+    }
     if (rc == 0)
         import->outcome = S_IMPORTED;
     return rc;
@@ -814,6 +822,11 @@ s_import_reply (tl_call_t *call, const s_import_t *import, int rc)
         case S_TOO_MANY:
             tl_call_error (call, 422, "too_many_rows",
                            "the file has more than %d rows: import it in parts", TRK_CSV_MAX_ROWS);
+            break;
+        case S_FULL:
+            tl_call_error (call, 422, "too_many_logs",
+                           "a tracker holds at most %d logs: nothing was imported",
+                           TRK_MAX_LOGS_PER_TRACKER);
             break;
         default:
             if (rc == TL_ENOMEM || rc == TL_EINVAL)

@@ -298,6 +298,7 @@ typedef struct {
     const char *refused;        //  a mood rule's code, or NULL
     bool missing;               //  no such tracker (or log)
     bool changed;               //  became a mood tracker since it was read: 409
+    bool full;                  //  the tracker has TRK_MAX_LOGS_PER_TRACKER logs: 422
     int status;                 //  the value does not fit the locked tracker:
     const char *why;            //  400 or 422, and why
     trk_type_t type;            //  the locked tracker's type, for the reply
@@ -338,10 +339,17 @@ s_write_tx (tl_db_t *db, void *arg)
     }
     if (rc)
         return rc;
-    write->changed = false;
+    write->changed = write->full = false;
     write->status = 0;
     if (!s_write_fits (write, &tracker))
         goto done;
+    if (write->kind == S_CREATE) {
+        long count = 0;
+        rc = tracker_log_count (db, tracker.id, &count);
+        write->full = rc == 0 && count >= TRK_MAX_LOGS_PER_TRACKER;
+        if (rc || write->full)
+            goto done;
+    }
     int err = 0;
     char now_text [32];
     snprintf (now_text, sizeof now_text, "%lld", (long long) tl_msg_now_ms ());
@@ -422,6 +430,10 @@ s_write (tl_call_t *call, s_write_kind_t kind)
     else
     if (write.status)
         tl_call_field_error (call, write.status, "invalid", "value", write.why);
+    else
+    if (write.full)
+        tl_call_error (call, 422, "too_many_logs", "a tracker holds at most %d logs",
+                       TRK_MAX_LOGS_PER_TRACKER);
     else
     if (write.refused)
         s_mood_refused (call, write.refused);

@@ -312,3 +312,99 @@ def test_monthly_reports_are_mailed_to_verified_addresses_only(sys_, fresh_plans
     wait_for(lambda: mails(sys_, verified, subject), "the verified user's report", timeout=60)
     time.sleep(2)
     assert sys_.sink.messages(rcpt=unverified.email) == []
+
+
+# ---------------------------------------------------------------------------
+# 2. Quotas (services/tracker/trk_limits.h)
+
+MAX_TRACKERS = 200
+MAX_LOGS = 100000
+
+
+def add_trackers(user, count):
+    psql(f"INSERT INTO tracker.trackers (owner, name, type) SELECT '{user.id}', 'T' || g, "
+         f"'numerical' FROM generate_series (1, {count}) AS g")
+
+
+def add_logs(user, tracker_id, count):
+    psql(f"INSERT INTO tracker.logs (tracker_id, owner, at, num) SELECT '{tracker_id}', "
+         f"'{user.id}', timestamptz '2024-01-01 00:00Z' + g * interval '1 minute', g "
+         f"FROM generate_series (1, {count}) AS g")
+
+
+def owners_trackers(user):
+    return int(psql(f"SELECT count (*) FROM tracker.trackers WHERE owner = '{user.id}'"))
+
+
+def test_a_user_has_at_most_200_trackers(sys_):
+    u = sys_.user()
+    add_trackers(u, MAX_TRACKERS - 1)
+    sys_.tracker(u, "The last one", "boolean")
+    r = sys_.post(u, "/trackers", {"name": "One too many", "type": "boolean"})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "too_many_trackers"
+    assert owners_trackers(u) == MAX_TRACKERS
+    # Room again once one goes
+    first = sys_.get(u, "/trackers?limit=1").json()["items"][0]
+    assert sys_.delete(u, f"/trackers/{first['id']}").status_code == 204
+    sys_.tracker(u, "In its place", "boolean")
+
+
+def test_two_concurrent_creates_cannot_pass_the_tracker_quota(sys_, session):
+    u = sys_.user()
+    add_trackers(u, MAX_TRACKERS - 1)
+    # Hold the owner's lock (the one creates take) while both are sent
+    session.run("BEGIN")
+    session.run(f"SELECT pg_advisory_xact_lock (hashtextextended ('tracker.trackers:{u.id}', 0))")
+    posts = [in_background(lambda: sys_.post(u, "/trackers", {"name": "Race", "type": "mood"}))
+             for _ in range(2)]
+    wait_for(lambda: waiting_for_lock() == 2, "both creates waiting for the owner's lock")
+    session.run("COMMIT")
+    statuses = sorted(post().status_code for post in posts)
+    assert statuses == [201, 422]
+    assert owners_trackers(u) == MAX_TRACKERS
+
+
+def test_a_tracker_holds_at_most_100000_logs(sys_):
+    u = sys_.user()
+    t = sys_.tracker(u, "Busy", "numerical")
+    add_logs(u, t["id"], MAX_LOGS - 1)
+    sys_.log(u, t["id"], 1, timestamp="2025-01-01T00:00:00Z")
+    r = sys_.post(u, f"/trackers/{t['id']}/logs", {"value": 2, "timestamp": "2025-01-02T00:00:00Z"})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "too_many_logs"
+    assert count_logs(t["id"]) == MAX_LOGS
+
+
+def test_a_csv_import_past_the_log_quota_imports_nothing(sys_):
+    u = sys_.user()
+    t = sys_.tracker(u, "Imported", "numerical")
+    add_logs(u, t["id"], MAX_LOGS - 1)
+    body = "timestamp,value,note\r\n2025-01-01T00:00:00Z,1,\r\n2025-01-02T00:00:00Z,2,\r\n"
+    r = sys_.post(u, f"/trackers/{t['id']}/logs.csv", data=body.encode(),
+                  headers={"Content-Type": "text/csv"})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "too_many_logs"
+    assert count_logs(t["id"]) == MAX_LOGS - 1
+    # One row still fits
+    one = "timestamp,value,note\r\n2025-01-01T00:00:00Z,1,\r\n"
+    r = sys_.post(u, f"/trackers/{t['id']}/logs.csv", data=one.encode(),
+                  headers={"Content-Type": "text/csv"})
+    assert r.status_code == 201, r.text
+    assert count_logs(t["id"]) == MAX_LOGS
+
+
+def test_two_concurrent_logs_cannot_pass_the_log_quota(sys_, session):
+    u = sys_.user()
+    t = sys_.tracker(u, "Raced", "numerical")
+    add_logs(u, t["id"], MAX_LOGS - 1)
+    session.run("BEGIN")
+    session.run(f"SELECT 1 FROM tracker.trackers WHERE id = '{t['id']}' FOR UPDATE")
+    posts = [in_background(lambda: sys_.post(u, f"/trackers/{t['id']}/logs",
+                                              {"value": 1, "timestamp": "2025-01-01T00:00:00Z"}))
+             for _ in range(2)]
+    wait_for(lambda: waiting_for_lock() == 2, "both writes waiting for the tracker's row")
+    session.run("COMMIT")
+    statuses = sorted(post().status_code for post in posts)
+    assert statuses == [201, 422]
+    assert count_logs(t["id"]) == MAX_LOGS
