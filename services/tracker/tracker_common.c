@@ -17,6 +17,11 @@ static const tl_db_statement_t s_statements [] = {
       "SELECT " TRACKER_ROW_COLUMNS " FROM trackers WHERE id = $1 AND owner = $2", 2 },
     { "tracker_get_lock",
       "SELECT " TRACKER_ROW_COLUMNS " FROM trackers WHERE id = $1 AND owner = $2 FOR UPDATE", 2 },
+    //  An expensive request's slot $2 of user $1 (tracker_expensive)
+    { "tracker_slot_take",
+      "SELECT pg_try_advisory_lock (hashtextextended ('tracker.expensive:' || $1 || ':' || $2, 0))", 2 },
+    { "tracker_slot_give",
+      "SELECT pg_advisory_unlock (hashtextextended ('tracker.expensive:' || $1 || ':' || $2, 0))", 2 },
     { "tracker_log_count",
       "SELECT count (*) FROM (SELECT 1 FROM logs WHERE tracker_id = $1 LIMIT $2::int) AS l", 2 },
 };
@@ -339,6 +344,57 @@ tracker_ms_text (int64_t ms, char text [32])
         strcpy (text, "infinity");
     else
         snprintf (text, 32, "%lld", (long long) ms);
+}
+
+//  Runs slot statement `name` for slot `slot` of `user`. Returns 1 when it
+//  answered true (taken, given back), 0 when false, or a database code.
+static int
+s_slot (tl_db_t *db, const char *name, const char *user, int slot)
+{
+    char text [16];
+    snprintf (text, sizeof text, "%d", slot);
+    const char *values [] = { user, text };
+    int rc = s_prepare (db);
+    PGresult *res = rc ? NULL : tl_db_exec (db, name, 2, values, &rc);
+    if (res) {
+        const char *answer = tl_db_value (res, 0, 0);
+        rc = answer && answer [0] == 't' ? 1 : 0;
+    }
+    PQclear (res);
+    return rc;
+}
+
+void
+tracker_expensive (tl_call_t *call, tl_handler_fn *fn)
+{
+    const char *user = tl_call_user (call);
+    if (!user) {
+        fn (call);
+        return;
+    }
+    tl_db_t *db = tl_call_db (call);
+    int slot = 1, rc = 0;
+    for (; slot <= TRK_MAX_EXPENSIVE_PER_USER; slot++) {
+        rc = s_slot (db, "tracker_slot_take", user, slot);
+        if (rc != 0)
+            break;
+    }
+    if (rc < 0) {
+        tracker_db_error (call, rc);
+        return;
+    }
+    if (rc == 0) {
+        tl_call_header (call, "Retry-After", TRK_EXPENSIVE_RETRY_AFTER);
+        tl_call_error (call, 429, "too_many_requests",
+                       "at most %d stats, charts, reports or CSV files at once: retry shortly",
+                       TRK_MAX_EXPENSIVE_PER_USER);
+        return;
+    }
+    fn (call);
+    //  A lost connection took the lock with it; anything else leaks it
+    if (s_slot (db, "tracker_slot_give", user, slot) != 1)
+        tl_log (TL_LOG_ERROR, tl_call_trace (call), "slot %d of %s not given back: %s",
+                slot, user, tl_db_errmsg (db));
 }
 
 void

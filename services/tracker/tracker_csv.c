@@ -907,11 +907,30 @@ s_logs_import (tl_call_t *call)
     free (import.bad);
 }
 
+//  Expensive requests take one of the caller's slots (tracker_expensive).
+static void
+s_logs_export_slotted (tl_call_t *call)
+{
+    tracker_expensive (call, s_logs_export);
+}
+
+static void
+s_logs_import_slotted (tl_call_t *call)
+{
+    tracker_expensive (call, s_logs_import);
+}
+
+static void
+s_trackers_export_slotted (tl_call_t *call)
+{
+    tracker_expensive (call, s_trackers_export);
+}
+
 int
 tracker_csv_register (tl_service_t *svc)
 {
-    int rc = tl_service_on (svc, "logs.export", s_logs_export);
-    rc = rc ? rc : tl_service_on (svc, "logs.import", s_logs_import);
-    rc = rc ? rc : tl_service_on (svc, "trackers.export", s_trackers_export);
+    int rc = tl_service_on (svc, "logs.export", s_logs_export_slotted);
+    rc = rc ? rc : tl_service_on (svc, "logs.import", s_logs_import_slotted);
+    rc = rc ? rc : tl_service_on (svc, "trackers.export", s_trackers_export_slotted);
     return rc;
 }

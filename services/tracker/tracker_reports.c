@@ -1493,6 +1493,13 @@ s_reports_monthly (tl_call_t *call)
 
 //  ---------------------------------------------------------------------
 
+//  Expensive requests take one of the caller's slots (tracker_expensive).
+static void
+s_reports_monthly_slotted (tl_call_t *call)
+{
+    tracker_expensive (call, s_reports_monthly);
+}
+
 //  Reads TALLY_PUBLIC_URL (links in mails; default http://127.0.0.1:8080)
 //  and registers reports.monthly, the three jobs and the hourly plan.
 int
@@ -1508,7 +1515,7 @@ tracker_reports_register (tl_service_t *svc)
     size_t size = strlen (s_public_url);
     while (size > 0 && s_public_url [size - 1] == '/')
         s_public_url [--size] = 0;
-    int rc = tl_service_on (svc, "reports.monthly", s_reports_monthly);
+    int rc = tl_service_on (svc, "reports.monthly", s_reports_monthly_slotted);
     rc = rc ? rc : tl_service_job (svc, "tracker.plan", s_plan);
     rc = rc ? rc : tl_service_job (svc, "tracker.remind", s_remind);
     rc = rc ? rc : tl_service_job (svc, "tracker.report", s_report_job);

@@ -120,6 +120,15 @@ bool tracker_range (tl_call_t *call, int64_t *from_ms, int64_t *to_ms);
 //  1000)`: "-infinity"/"infinity" for the extremes.
 void tracker_ms_text (int64_t ms, char text [32]);
 
+//  Runs handler `fn` as one of the caller's expensive requests: at most
+//  TRK_MAX_EXPENSIVE_PER_USER of them run at once, whatever the instance.
+//  Takes the first free slot of the caller, a session advisory lock on
+//  the call's connection keyed "tracker.expensive:<user>:<slot>", runs fn,
+//  then gives the slot back, whatever fn answered. With no slot free,
+//  answers 429 with Retry-After and does not run fn; 503 / 504 when the
+//  database cannot say. A call without a user (mesh) just runs fn.
+void tracker_expensive (tl_call_t *call, tl_handler_fn *fn);
+
 //  Answers the error a database code calls for (504 on a timeout, else 503).
 void tracker_db_error (tl_call_t *call, int err);
 

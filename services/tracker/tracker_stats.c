@@ -684,13 +684,38 @@ s_board_png (tl_call_t *call)
     tracker_clear (&tracker);
 }
 
+//  Expensive requests take one of the caller's slots (tracker_expensive).
+static void
+s_stats_get_slotted (tl_call_t *call)
+{
+    tracker_expensive (call, s_stats_get);
+}
+
+static void
+s_chart_png_slotted (tl_call_t *call)
+{
+    tracker_expensive (call, s_chart_png);
+}
+
+static void
+s_chart_svg_slotted (tl_call_t *call)
+{
+    tracker_expensive (call, s_chart_svg);
+}
+
+static void
+s_board_png_slotted (tl_call_t *call)
+{
+    tracker_expensive (call, s_board_png);
+}
+
 int
 tracker_stats_register (tl_service_t *svc)
 {
-    int rc = tl_service_on (svc, "stats.get", s_stats_get);
-    rc = rc ? rc : tl_service_on (svc, "charts.png", s_chart_png);
-    rc = rc ? rc : tl_service_on (svc, "charts.svg", s_chart_svg);
+    int rc = tl_service_on (svc, "stats.get", s_stats_get_slotted);
+    rc = rc ? rc : tl_service_on (svc, "charts.png", s_chart_png_slotted);
+    rc = rc ? rc : tl_service_on (svc, "charts.svg", s_chart_svg_slotted);
     rc = rc ? rc : tl_service_on (svc, "board.get", s_board_get);
-    rc = rc ? rc : tl_service_on (svc, "board.png", s_board_png);
+    rc = rc ? rc : tl_service_on (svc, "board.png", s_board_png_slotted);
     return rc;
 }

@@ -15,4 +15,11 @@
 //  row lock, which every log write takes.
 #define TRK_MAX_LOGS_PER_TRACKER    100000
 
+//  Expensive requests (stats, charts, board images, reports, CSV exports
+//  and imports) one user runs at once across every instance: 429 past it,
+//  with Retry-After in seconds. Each is a PostgreSQL session advisory lock
+//  on one of this many slots of the user (tracker_expensive).
+#define TRK_MAX_EXPENSIVE_PER_USER  2
+#define TRK_EXPENSIVE_RETRY_AFTER   "1"
+
 #endif

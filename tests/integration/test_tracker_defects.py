@@ -408,3 +408,79 @@ def test_two_concurrent_logs_cannot_pass_the_log_quota(sys_, session):
     statuses = sorted(post().status_code for post in posts)
     assert statuses == [201, 422]
     assert count_logs(t["id"]) == MAX_LOGS
+
+
+# ---------------------------------------------------------------------------
+# 3. At most two expensive requests per user at once
+
+def slot_key(user, slot):
+    return f"hashtextextended ('tracker.expensive:{user.id}:{slot}', 0)"
+
+
+def tracker_advisory_locks():
+    """Advisory locks the tracker service's connections hold."""
+    return int(psql("SELECT count (*) FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+                    "WHERE l.locktype = 'advisory' AND a.application_name = 'tally-tracker'"))
+
+
+def expensive_requests(sys_, user):
+    """One request of each expensive kind: (method, path, kwargs)."""
+    numbers = sys_.tracker(user, "Weight", "numerical")
+    mood = sys_.tracker(user, "Mood", "mood")
+    sys_.log(user, numbers["id"], 70, timestamp="2025-03-10T08:00:00Z")
+    csv = "timestamp,value,note\r\n2025-03-11T08:00:00Z,71,\r\n"
+    return [("GET", f"/trackers/{numbers['id']}/stats", {}),
+            ("GET", f"/trackers/{numbers['id']}/chart.png", {}),
+            ("GET", f"/trackers/{numbers['id']}/chart.svg", {}),
+            ("GET", f"/trackers/{mood['id']}/board.png?year=2025", {}),
+            ("GET", "/reports/monthly?month=2025-03&format=html", {}),
+            ("GET", f"/trackers/{numbers['id']}/logs.csv", {}),
+            ("GET", "/trackers.csv", {}),
+            ("POST", f"/trackers/{numbers['id']}/logs.csv",
+             {"data": csv.encode(), "headers": {"Content-Type": "text/csv"}})]
+
+
+def test_a_third_expensive_request_at_once_is_429_with_retry_after(sys_, session):
+    u = sys_.user()
+    requests_ = expensive_requests(sys_, u)
+    # Two requests of this user running elsewhere: both slots are taken
+    session.run(f"SELECT pg_advisory_lock ({slot_key(u, 1)}), pg_advisory_lock ({slot_key(u, 2)})")
+    for method, path, kw in requests_:
+        r = sys_.request(method, u, path, **kw)
+        assert r.status_code == 429, (path, r.status_code, r.text[:200])
+        assert r.json()["error"]["code"] == "too_many_requests"
+        assert r.headers["Retry-After"] == "1"
+    # Cheap reads and other users are not held back
+    assert sys_.get(u, "/trackers").status_code == 200
+    other = sys_.user()
+    assert sys_.get(other, "/trackers.csv").status_code == 200
+    # One slot free again: every kind runs, and gives its slot back
+    session.run(f"SELECT pg_advisory_unlock ({slot_key(u, 2)})")
+    for method, path, kw in requests_:
+        r = sys_.request(method, u, path, **kw)
+        assert r.status_code in (200, 201), (path, r.status_code, r.text[:200])
+    assert tracker_advisory_locks() == 0
+
+
+def test_an_expensive_request_gives_its_slot_back_on_every_answer(sys_, session):
+    u = sys_.user()
+    t = sys_.tracker(u, "Steps", "numerical")
+    session.run(f"SELECT pg_advisory_lock ({slot_key(u, 1)})")
+    failing = [("GET", "/trackers/00000000-0000-4000-8000-000000000000/stats", {}, 404),
+               ("GET", f"/trackers/{t['id']}/stats?from=yesterday", {}, 400),
+               ("GET", f"/trackers/{t['id']}/board.png", {}, 422),
+               ("GET", "/reports/monthly?month=2025-13", {}, 400),
+               ("POST", f"/trackers/{t['id']}/logs.csv",
+                {"data": b"timestamp,value,note\r\nnot a time,1,\r\n",
+                 "headers": {"Content-Type": "text/csv"}}, 422),
+               ("POST", f"/trackers/{t['id']}/logs.csv",
+                {"data": b"timestamp,value,note\r\nnot a time,1,\r\n",
+                 "headers": {"Content-Type": "text/csv", "Idempotency-Key": unique("k")}}, 422)]
+    for method, path, kw, status in failing:
+        r = sys_.request(method, u, path, **kw)
+        assert r.status_code == status, (path, r.status_code, r.text[:200])
+        assert tracker_advisory_locks() == 0, path
+    assert sys_.get(u, f"/trackers/{t['id']}/stats").status_code == 200
+    # ...and the slots still count
+    session.run(f"SELECT pg_advisory_lock ({slot_key(u, 2)})")
+    assert sys_.get(u, f"/trackers/{t['id']}/stats").status_code == 429
