@@ -304,23 +304,31 @@ typedef struct {
     trk_type_t type;            //  the locked tracker's type, for the reply
 } s_write_t;
 
-//  Checks the write against the locked `tracker`: its value against the
-//  type and choices it has now (a concurrent PATCH may have changed them
-//  since the body was read), and that a mood tracker's zone is known.
-//  Returns false with write->status / write->changed set when it does not
-//  fit.
-static bool
-s_write_fits (s_write_t *write, const tracker_t *tracker)
+//  Checks the write against the locked `tracker`, inside the write's
+//  transaction: its value against the type and choices the tracker has now
+//  (a concurrent PATCH may have changed them since the body was read), a
+//  mood tracker's zone is known, and a new log has room
+//  (TRK_MAX_LOGS_PER_TRACKER). Returns 0 when it may go on, 1 when not
+//  (write->changed, ->status or ->full says why), or a database code.
+static int
+s_write_checks (tl_db_t *db, s_write_t *write, const tracker_t *tracker)
 {
     write->type = tracker->type;
+    write->changed = write->full = false;
+    write->status = 0;
     if (tracker->type == TRK_MOOD && !write->zone) {
         write->changed = true;
-        return false;
+        return 1;
     }
     s_body_t *body = write->body;
     if (body && body->value_obj)
         write->status = s_value_read (tracker, body->value_obj, body, &write->why);
-    return write->status == 0;
+    if (write->status)
+        return 1;
+    long count = 0;
+    int rc = write->kind == S_CREATE ? tracker_log_count (db, tracker->id, &count) : 0;
+    write->full = rc == 0 && count >= TRK_MAX_LOGS_PER_TRACKER;
+    return rc ? rc : write->full ? 1 : 0;
 }
 
 static int
@@ -339,17 +347,9 @@ s_write_tx (tl_db_t *db, void *arg)
     }
     if (rc)
         return rc;
-    write->changed = write->full = false;
-    write->status = 0;
-    if (!s_write_fits (write, &tracker))
+    rc = s_write_checks (db, write, &tracker);
+    if (rc != 0)
         goto done;
-    if (write->kind == S_CREATE) {
-        long count = 0;
-        rc = tracker_log_count (db, tracker.id, &count);
-        write->full = rc == 0 && count >= TRK_MAX_LOGS_PER_TRACKER;
-        if (rc || write->full)
-            goto done;
-    }
     int err = 0;
     char now_text [32];
     snprintf (now_text, sizeof now_text, "%lld", (long long) tl_msg_now_ms ());
@@ -422,11 +422,11 @@ s_write (tl_call_t *call, s_write_kind_t kind)
     if (rc)
         tracker_db_error (call, rc);
     else
-    if (write.missing || (kind == S_DELETE && write.deleted == 0 && !write.refused))
-        tl_call_error (call, 404, "not_found", kind == S_CREATE ? "no such tracker" : "no such log");
-    else
     if (write.changed)
         tl_call_error (call, 409, "conflict", "the tracker changed during the write: retry");
+    else
+    if (write.missing || (kind == S_DELETE && write.deleted == 0 && !write.refused))
+        tl_call_error (call, 404, "not_found", kind == S_CREATE ? "no such tracker" : "no such log");
     else
     if (write.status)
         tl_call_field_error (call, write.status, "invalid", "value", write.why);
