@@ -79,8 +79,9 @@ s_mail_code (tl_job_ctx_t *job, const PGresult *user, const char *purpose, int m
     msgpack_sbuffer_init (&body);
     msgpack_packer pk;
     msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 4);
+    msgpack_pack_map (&pk, 5);
     tl_mp_pack_kv (&pk, "key", key);
+    tl_mp_pack_kv (&pk, "user_id", tl_db_value (user, 0, 0));
     tl_mp_pack_kv (&pk, "to", tl_db_value (user, 0, 2));
     tl_mp_pack_kv (&pk, "template", template);
     tl_mp_pack_str (&pk, "vars");

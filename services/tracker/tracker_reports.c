@@ -453,16 +453,18 @@ s_remind_send (tl_job_ctx_t *job, const tracker_user_t *user, const char *date)
             tl_job_ctx_error (job, "the webhook's JSON could not be made");
             return TL_ENOMEM;
         }
-        msgpack_pack_map (&pk, 3);
+        msgpack_pack_map (&pk, 4);
         tl_mp_pack_kv (&pk, "key", key);
+        tl_mp_pack_kv (&pk, "user_id", user->id);
         tl_mp_pack_kv (&pk, "url", user->webhook_url);
         tl_mp_pack_kv (&pk, "json", json);
         free (json);
         rc = s_mailer_send (job, "webhook.send", &body, key, NULL);
     }
     else {
-        msgpack_pack_map (&pk, 4);
+        msgpack_pack_map (&pk, 5);
         tl_mp_pack_kv (&pk, "key", key);
+        tl_mp_pack_kv (&pk, "user_id", user->id);
         tl_mp_pack_kv (&pk, "to", user->email);
         tl_mp_pack_kv (&pk, "template", "daily_reminder");
         tl_mp_pack_str (&pk, "vars");
@@ -1251,8 +1253,9 @@ s_report_send (tl_job_ctx_t *job, const tracker_user_t *user, s_report_t *report
     msgpack_sbuffer_init (&body);
     msgpack_packer pk;
     msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, (html ? 5 : 4) + (files->count ? 1 : 0));
+    msgpack_pack_map (&pk, (html ? 6 : 5) + (files->count ? 1 : 0));
     tl_mp_pack_kv (&pk, "key", key);
+    tl_mp_pack_kv (&pk, "user_id", user->id);
     tl_mp_pack_kv (&pk, "to", user->email);
     if (html) {
         tl_mp_pack_kv (&pk, "subject", subject);

@@ -39,8 +39,9 @@ class Accounts:
         self.gw2 = cluster.gateway(env=env)
         gws = [self.gw, self.gw2]
         tally.mailer(cluster, gws, smtp_url=sink.url)
-        tally.auth(cluster, gws, name="auth-a")
-        tally.auth(cluster, gws, name="auth-b")
+        told = {"TALLY_USER_DATA_SERVICES": "testsvc,mailer"}
+        tally.auth(cluster, gws, name="auth-a", env=told)
+        tally.auth(cluster, gws, name="auth-b", env=told)
         self.data = cluster.service(gws, name="holder")
         wait_instances(self.gw, 2, service="auth", timeout=60)
         wait_instances(self.gw2, 2, service="auth", timeout=60)
@@ -556,6 +557,20 @@ def test_delete_me_removes_the_user_and_their_data_in_other_services(acc):
     # The name and address are free again
     again, _, _ = acc.register(username=username, email=email)
     assert again.status_code == 201
+
+
+def test_delete_me_drops_the_users_mail_from_the_mailers_outbox(acc):
+    username, email, _, uid = acc.verified_user()
+    # The verification mail was queued for this user, code and all
+    rows = f"FROM mailer.outbox WHERE user_id = '{uid}'"
+    assert psql(f"SELECT count(*) {rows} AND message IS NOT NULL") == "1"
+    token = acc.login(username)
+    r = acc.request("DELETE", "/me", {"password": PASSWORD}, token=token)
+    assert r.status_code == 200, r.text
+    wait_for(lambda: psql(f"SELECT count(*) {rows} AND message IS NOT NULL") == "0",
+             "the mailer to forget the user", timeout=30)
+    assert psql(f"SELECT count(*) {rows} AND recipients = ''") == "1"
+    assert psql(f"SELECT count(*) FROM mailer.outbox WHERE recipients LIKE '%{email}%'") == "0"
 
 
 def test_a_service_down_at_deletion_forgets_the_user_when_it_is_back(acc):

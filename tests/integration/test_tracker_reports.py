@@ -154,6 +154,9 @@ def test_a_user_who_logged_nothing_gets_one_reminder_mail_at_their_time(tracker_
     sys.run_jobs(clock(local(day, "22:30", PARIS)))
     time.sleep(2)
     assert len(reminders(sys.sink, user)) == 1
+    # The mailer knows whom it is for (and forgets it when they go)
+    assert tally.psql(f"SELECT user_id FROM mailer.outbox"
+                      f" WHERE idem_key LIKE 'tracker.remind:{user.id}:%'") == user.id
 
 
 def test_no_reminder_for_a_user_who_logged_that_day_or_chose_none(tracker_system):
@@ -194,6 +197,8 @@ def test_a_webhook_reminder_posts_json_once(tracker_system, hooks):
     assert body["type"] == "daily_reminder" and body["date"] == day.isoformat()
     assert body["username"] == user.username and body["timezone"] == "Europe/Paris"
     assert reminders(sys.sink, user) == []          # not by mail as well
+    assert tally.psql(f"SELECT user_id FROM mailer.outbox"
+                      f" WHERE idem_key LIKE 'tracker.remind:{user.id}:%'") == user.id
 
 
 def test_a_reminder_time_moved_later_after_planning_is_kept(tracker_system, hooks):
@@ -360,6 +365,9 @@ def test_the_monthly_report_is_mailed_on_the_first_as_pdf_or_html(tracker_system
     assert len(reports(sys.sink, pdf_user, month_title(first))) == 1
     assert len(reports(sys.sink, html_user, month_title(first))) == 1
     assert sys.sink.messages(rcpt=nothing.email) == []
+    for u in (pdf_user, html_user):
+        assert tally.psql(f"SELECT user_id FROM mailer.outbox"
+                          f" WHERE idem_key LIKE 'tracker.report:{u.id}:%'") == u.id
 
 
 def test_the_december_report_carries_each_mood_board_of_the_year(tracker_system):
