@@ -2,7 +2,7 @@
 //  (see auth_password.h).
 #include "auth_password.h"
 #include "tl_error.h"
-#include "tl_limits.h"
+#include "auth_limits.h"
 
 #include <assert.h>
 #include <errno.h>

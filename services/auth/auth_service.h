@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 #include <msgpack.h>
 
+#include "auth_limits.h"
 #include "tl_limits.h"
 #include "tl_service.h"
 
