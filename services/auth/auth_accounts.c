@@ -163,7 +163,7 @@ s_create (tl_call_t *call, bool verified, bool staff)
                 char location [64];
                 snprintf (location, sizeof location, "/api/v1/me");
                 tl_call_header (call, "Location", location);
-                auth_pack_user (tl_call_reply (call, 201), create.res, 0, true);
+                auth_pack_user (tl_call_reply (call, 201), create.res, 0, AUTH_SHOW_ALL);
             }
             PQclear (create.res);
         }
@@ -235,7 +235,7 @@ s_verify (tl_call_t *call)
     if (!verify.res || PQntuples (verify.res) != 1)
         tl_call_field_error (call, 400, "invalid_code", "code", "is invalid or has expired");
     else
-        auth_pack_user (tl_call_reply (call, 200), verify.res, 0, true);
+        auth_pack_user (tl_call_reply (call, 200), verify.res, 0, AUTH_SHOW_ALL);
     PQclear (verify.res);
 }
 
@@ -254,7 +254,7 @@ s_reply_user (tl_call_t *call, const char *id)
     if (PQntuples (res) != 1)
         tl_call_error (call, 404, "not_found", "no such user");
     else
-        auth_pack_user (tl_call_reply (call, 200), res, 0, true);
+        auth_pack_user (tl_call_reply (call, 200), res, 0, AUTH_SHOW_ALL);
     PQclear (res);
 }
 
@@ -338,7 +338,7 @@ s_users_lookup (tl_call_t *call)
     tl_mp_pack_str (pk, "items");
     msgpack_pack_array (pk, (size_t) PQntuples (res));
     for (int row = 0; row < PQntuples (res); row++)
-        auth_pack_user (pk, res, row, true);
+        auth_pack_user (pk, res, row, AUTH_SHOW_ALL);
     PQclear (res);
 }
 
@@ -511,7 +511,7 @@ s_me_update (tl_call_t *call)
     if (PQntuples (patch.res) != 1)
         tl_call_error (call, 404, "not_found", "no such user");
     else
-        auth_pack_user (tl_call_reply (call, 200), patch.res, 0, true);
+        auth_pack_user (tl_call_reply (call, 200), patch.res, 0, AUTH_SHOW_ALL);
     s_patch_free (&patch);
 }
 
@@ -659,7 +659,8 @@ s_is_staff (tl_call_t *call)
 }
 
 //  Lists users in creation order. Other users' emails are not shown: staff
-//  see who has an account, not how to reach them.
+//  see who has an account, not how to reach them; nor is any webhook URL
+//  (a secret: whoever has it can post to the user's endpoint).
 static void
 s_admin_users_list (tl_call_t *call)
 {
@@ -684,8 +685,10 @@ s_admin_users_list (tl_call_t *call)
     bool more;
     msgpack_packer *pk;
     int rows = tl_call_page_reply (call, &page, PQntuples (res), &more, &pk);
-    for (int row = 0; row < rows; row++)
-        auth_pack_user (pk, res, row, self && strcmp (self, tl_db_value (res, row, AUTH_COL_ID)) == 0);
+    for (int row = 0; row < rows; row++) {
+        bool own = self && strcmp (self, tl_db_value (res, row, AUTH_COL_ID)) == 0;
+        auth_pack_user (pk, res, row, own ? AUTH_SHOW_EMAIL : 0);
+    }
     tl_call_page_end (pk, more, tl_db_value (res, rows - 1, AUTH_COL_PASSWORD_HASH + 1),
                          tl_db_value (res, rows - 1, AUTH_COL_ID));
     PQclear (res);
@@ -719,8 +722,8 @@ s_admin_users_update (tl_call_t *call)
     else {
         tl_log (TL_LOG_INFO, tl_call_trace (call), "user %s is_admin=%s by %s", id,
                 values [1], tl_call_user (call));
-        auth_pack_user (tl_call_reply (call, 200), res, 0,
-                        strcmp (id, tl_call_user (call)) == 0);
+        bool own = strcmp (id, tl_call_user (call)) == 0;
+        auth_pack_user (tl_call_reply (call, 200), res, 0, own ? AUTH_SHOW_EMAIL : 0);
     }
     PQclear (res);
 }

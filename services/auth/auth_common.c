@@ -29,24 +29,26 @@ s_pack_bool (msgpack_packer *pk, const char *key, bool value)
 }
 
 void
-auth_pack_user (msgpack_packer *pk, const PGresult *res, int row, bool with_email)
+auth_pack_user (msgpack_packer *pk, const PGresult *res, int row, int show)
 {
-    msgpack_pack_map (pk, with_email ? 8 : 7);
+    bool email = show & AUTH_SHOW_EMAIL, webhook = show & AUTH_SHOW_WEBHOOK;
+    msgpack_pack_map (pk, email ? 8 : 7);
     tl_mp_pack_kv (pk, "id", tl_db_value (res, row, AUTH_COL_ID));
     tl_mp_pack_kv (pk, "username", tl_db_value (res, row, AUTH_COL_USERNAME));
-    if (with_email)
+    if (email)
         tl_mp_pack_kv (pk, "email", tl_db_value (res, row, AUTH_COL_EMAIL));
     s_pack_bool (pk, "verified", auth_col_true (res, row, AUTH_COL_VERIFIED));
     s_pack_bool (pk, "is_admin", auth_col_true (res, row, AUTH_COL_IS_ADMIN));
     s_pack_bool (pk, "is_super_admin", auth_col_true (res, row, AUTH_COL_IS_SUPER_ADMIN));
     tl_mp_pack_kv (pk, "created_at", tl_db_value (res, row, AUTH_COL_CREATED_AT));
     tl_mp_pack_str (pk, "settings");
-    msgpack_pack_map (pk, 6);
+    msgpack_pack_map (pk, webhook ? 6 : 5);
     tl_mp_pack_kv (pk, "timezone", tl_db_value (res, row, AUTH_COL_TIMEZONE));
     s_pack_bool (pk, "play_sounds", auth_col_true (res, row, AUTH_COL_PLAY_SOUNDS));
     tl_mp_pack_kv (pk, "report_format", tl_db_value (res, row, AUTH_COL_REPORT_FORMAT));
     tl_mp_pack_kv (pk, "reminder_channel", tl_db_value (res, row, AUTH_COL_REMINDER_CHANNEL));
-    tl_mp_pack_kv (pk, "webhook_url", tl_db_value (res, row, AUTH_COL_WEBHOOK_URL));
+    if (webhook)
+        tl_mp_pack_kv (pk, "webhook_url", tl_db_value (res, row, AUTH_COL_WEBHOOK_URL));
     tl_mp_pack_kv (pk, "reminder_time", tl_db_value (res, row, AUTH_COL_REMINDER_TIME));
 }
 

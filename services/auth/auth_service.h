@@ -37,11 +37,17 @@ enum {
     AUTH_COL_PASSWORD_HASH
 };
 
+//  What auth_pack_user shows besides the public fields.
+#define AUTH_SHOW_EMAIL     1           //  the user's email
+#define AUTH_SHOW_WEBHOOK   2           //  settings.webhook_url (a secret of its owner's)
+#define AUTH_SHOW_ALL       (AUTH_SHOW_EMAIL | AUTH_SHOW_WEBHOOK)
+
 //  Packs the user of `row` as API.md's user object: {id, username, email,
-//  verified, is_admin, is_super_admin, created_at, settings{...}}. Without
-//  `with_email` the email is left out (a list other users see). Never the
-//  password hash.
-void auth_pack_user (msgpack_packer *pk, const PGresult *res, int row, bool with_email);
+//  verified, is_admin, is_super_admin, created_at, settings{...}}. The
+//  email and settings.webhook_url are left out unless `show` names them
+//  (AUTH_SHOW_*): staff lists never show another user's address or any
+//  user's webhook. Never the password hash.
+void auth_pack_user (msgpack_packer *pk, const PGresult *res, int row, int show);
 
 //  True when a boolean column of `row` is true.
 bool auth_col_true (const PGresult *res, int row, int col);

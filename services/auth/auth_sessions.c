@@ -214,7 +214,7 @@ s_login (tl_call_t *call)
     msgpack_pack_map (pk, 2);
     tl_mp_pack_kv (pk, "token", token);
     tl_mp_pack_str (pk, "user");
-    auth_pack_user (pk, res, 0, true);
+    auth_pack_user (pk, res, 0, AUTH_SHOW_ALL);
 done:
     PQclear (res);
     free (login);

@@ -637,6 +637,38 @@ def test_admin_users_is_for_staff_and_hides_other_users_emails(acc):
     assert acc.request("GET", "/admin/users?cursor=junk", token=root).status_code == 400
 
 
+def test_admin_users_never_shows_a_webhook_url(acc):
+    # A webhook URL is a secret (whoever has it can post to the endpoint):
+    # staff lists show neither another user's nor their own
+    username, _, _, uid = acc.verified_user()
+    token = acc.login(username)
+    hook = f"https://hooks.example.com/{unique('secret')}"
+    r = acc.request("PATCH", "/me", {"settings": {"reminder_channel": "webhook",
+                                                 "webhook_url": hook}}, token=token)
+    assert r.status_code == 200 and r.json()["settings"]["webhook_url"] == hook
+    root_name = _super_admin(acc)
+    root = acc.login(root_name)
+    r = acc.request("PATCH", "/me", {"settings": {"reminder_channel": "webhook",
+                                                 "webhook_url": hook + "root"}}, token=root)
+    assert r.status_code == 200, r.text
+    seen, cursor = [], None
+    while True:
+        q = "/admin/users?limit=200" + (f"&cursor={cursor}" if cursor else "")
+        page = acc.request("GET", q, token=root)
+        assert page.status_code == 200, page.text
+        assert hook not in page.text and "webhook_url" not in page.text
+        seen += page.json()["items"]
+        cursor = page.json()["next_cursor"]
+        if not cursor:
+            break
+    target = next(u for u in seen if u["id"] == uid)
+    assert target["settings"]["reminder_channel"] == "webhook"
+    granted = acc.request("PATCH", f"/admin/users/{uid}", {"is_admin": True}, token=root)
+    assert granted.status_code == 200 and "webhook_url" not in granted.text
+    # The owner still reads it on /me
+    assert acc.request("GET", "/me", token=token).json()["settings"]["webhook_url"] == hook
+
+
 def test_only_a_super_admin_grants_and_revokes_admin(acc):
     username, _, _, uid = acc.verified_user()
     helper, _, _, helper_id = acc.verified_user()
