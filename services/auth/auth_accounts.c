@@ -2,6 +2,7 @@
 //  (/me: read, settings, password, deletion) and staff administration.
 #include "auth_password.h"
 #include "auth_service.h"
+#include "auth_throttle.h"
 #include "auth_token.h"
 #include "tl_error.h"
 #include "tl_jobs.h"
@@ -84,18 +85,36 @@ s_free_password (char *password)
     }
 }
 
-//  Answers 409 naming the field that is taken.
-static void
-s_taken (tl_call_t *call, const char *username, const char *email)
+//  Looks up whether `username` or `email` (either may be NULL) is taken,
+//  ignoring case. Returns true when both are free; otherwise answers 409
+//  naming the field that is taken (or the database error) and returns
+//  false.
+static bool
+s_free (tl_call_t *call, const char *username, const char *email)
 {
     const char *values [] = { username ? username : "", email ? email : "" };
     int err = 0;
     PGresult *res = tl_db_exec (tl_call_db (call), "user_taken", 2, values, &err);
-    bool name = res && auth_col_true (res, 0, 0);
+    if (!res) {
+        auth_db_error (call, err);
+        return false;
+    }
+    bool name = auth_col_true (res, 0, 0), mail = auth_col_true (res, 0, 1);
     PQclear (res);
     if (name)
         tl_call_field_error (call, 409, "taken", "username", "is taken");
     else
+    if (mail)
+        tl_call_field_error (call, 409, "taken", "email", "is taken");
+    return !name && !mail;
+}
+
+//  Answers 409 for a write that hit a unique index (a race with another
+//  request: the lookup before it found both free).
+static void
+s_taken (tl_call_t *call, const char *username, const char *email)
+{
+    if (s_free (call, username, email))
         tl_call_field_error (call, 409, "taken", "email", "is taken");
 }
 
@@ -130,14 +149,12 @@ s_create_tx (tl_db_t *db, void *arg)
     return 0;
 }
 
-//  Checks the body, hashes the password and inserts the user (and, when
-//  it is not verified yet, the job that mails the code). Answers 201.
-static void
-s_create (tl_call_t *call, bool verified, bool staff)
+//  Checks the fields of a new account. Returns true when they are
+//  acceptable; otherwise answers 400 and returns false.
+static bool
+s_create_valid (tl_call_t *call, const char *username, const char *email,
+                const char *password)
 {
-    char *username = auth_body_text (call, "username", TL_USERNAME_MAX);
-    char *email = auth_body_text (call, "email", TL_MAX_EMAIL_LEN);
-    char *password = auth_body_text (call, "password", AUTH_PASSWORD_MAX * 4);
     if (!tl_valid_username (username))
         tl_call_field_error (call, 400, "invalid", "username",
                              "must be 3 to 32 letters, digits, '_', '.' or '-'");
@@ -145,29 +162,65 @@ s_create (tl_call_t *call, bool verified, bool staff)
     if (!tl_valid_email (email))
         tl_call_field_error (call, 400, "invalid", "email", "must be an email address");
     else
-    if (auth_password_acceptable (call, "password", password)) {
-        char hash [AUTH_PASSWORD_HASH_LEN];
-        if (auth_password_hash (password, hash) != 0) {
-            tl_call_error (call, 503, "busy", "too many password checks at once: retry shortly");
-            tl_call_header (call, "Retry-After", "1");
-        }
-        else {
-            s_create_t create = { username, email, hash, verified, staff, NULL };
-            int rc = tl_db_tx (tl_call_db (call), s_create_tx, &create);
-            if (rc == TL_EEXIST)
-                s_taken (call, username, email);
-            else
-            if (rc)
-                auth_db_error (call, rc);
-            else {
-                char location [64];
-                snprintf (location, sizeof location, "/api/v1/me");
-                tl_call_header (call, "Location", location);
-                auth_pack_user (tl_call_reply (call, 201), create.res, 0, AUTH_SHOW_ALL);
-            }
-            PQclear (create.res);
-        }
+        return auth_password_acceptable (call, "password", password);
+    return false;
+}
+
+//  Counts a registration against its client address and its email
+//  (AUTH_REQUESTS_PER_*), so that a flood costs no hashes. Returns true
+//  when it may go on; otherwise it has answered 429.
+static bool
+s_register_admit (tl_call_t *call, const char *email)
+{
+    char address [AUTH_ADDRESS_LEN];
+    char by_address [AUTH_THROTTLE_MAX_KEY + 1], by_email [AUTH_THROTTLE_MAX_KEY + 1];
+    auth_client_address (call, address);
+    auth_throttle_key (by_address, "register-ip:", address);
+    auth_throttle_key (by_email, "register-email:", email);
+    const char *keys [] = { by_address, by_email };
+    const int limits [] = { AUTH_REQUESTS_PER_ADDRESS, AUTH_REQUESTS_PER_EMAIL };
+    return auth_throttle_admit (call, keys, limits, 2);
+}
+
+//  Hashes the password and inserts the user (and, when it is not verified
+//  yet, the job that mails the code). Answers 201, 409 (a race), 503.
+static void
+s_create_insert (tl_call_t *call, const char *username, const char *email,
+                 const char *password, bool verified, bool staff)
+{
+    char hash [AUTH_PASSWORD_HASH_LEN];
+    if (auth_password_hash (password, hash) != 0) {
+        tl_call_error (call, 503, "busy", "too many password checks at once: retry shortly");
+        tl_call_header (call, "Retry-After", "1");
+        return;
     }
+    s_create_t create = { username, email, hash, verified, staff, NULL };
+    int rc = tl_db_tx (tl_call_db (call), s_create_tx, &create);
+    if (rc == TL_EEXIST)
+        s_taken (call, username, email);
+    else
+    if (rc)
+        auth_db_error (call, rc);
+    else {
+        tl_call_header (call, "Location", "/api/v1/me");
+        auth_pack_user (tl_call_reply (call, 201), create.res, 0, AUTH_SHOW_ALL);
+    }
+    PQclear (create.res);
+}
+
+//  Creates an account: checks the body, then (when `throttled`: a
+//  registration over HTTP) counts it per address and email, then refuses
+//  a taken name or address, all before the slow hash.
+static void
+s_create (tl_call_t *call, bool verified, bool staff, bool throttled)
+{
+    char *username = auth_body_text (call, "username", TL_USERNAME_MAX);
+    char *email = auth_body_text (call, "email", TL_MAX_EMAIL_LEN);
+    char *password = auth_body_text (call, "password", AUTH_PASSWORD_MAX * 4);
+    if (s_create_valid (call, username, email, password)
+    &&  (!throttled || s_register_admit (call, email))
+    &&  s_free (call, username, email))
+        s_create_insert (call, username, email, password, verified, staff);
     free (username);
     free (email);
     s_free_password (password);
@@ -176,7 +229,7 @@ s_create (tl_call_t *call, bool verified, bool staff)
 static void
 s_register (tl_call_t *call)
 {
-    s_create (call, !auth_config.require_verification, false);
+    s_create (call, !auth_config.require_verification, false, true);
 }
 
 //  admin.user.create {username, email, password, super_admin}: operators
@@ -189,7 +242,8 @@ s_admin_user_create (tl_call_t *call)
         return;
     }
     const msgpack_object *super = tl_mp_get (tl_call_body (call), "super_admin");
-    s_create (call, true, super && super->type == MSGPACK_OBJECT_BOOLEAN && super->via.boolean);
+    s_create (call, true, super && super->type == MSGPACK_OBJECT_BOOLEAN && super->via.boolean,
+              false);
 }
 
 //  ---------------------------------------------------------------------

@@ -1,11 +1,14 @@
 //  auth_common.c — the user object, body fields, password rules, error
 //  answers and job payloads that the auth service's handlers share.
 #include "auth_service.h"
+#include "auth_throttle.h"
 #include "tl_error.h"
 #include "tl_jobs.h"
 #include "tl_mp.h"
 #include "tl_valid.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,4 +95,50 @@ auth_enqueue (tl_db_t *db, const char *kind, const char *const *pairs, int count
     int rc = tl_jobs_enqueue (db, kind, sbuf.data, sbuf.size, unique_key, 0, max_attempts);
     msgpack_sbuffer_destroy (&sbuf);
     return rc;
+}
+
+void
+auth_client_address (tl_call_t *call, char out [AUTH_ADDRESS_LEN])
+{
+    const char *ip = tl_call_param (call, "client_ip");
+    struct in6_addr v6;
+    snprintf (out, AUTH_ADDRESS_LEN, "%s", ip && *ip ? ip : "-");
+    if (!ip || inet_pton (AF_INET6, ip, &v6) != 1)
+        return;                         //  IPv4 (or nothing) as it is
+    char text [INET6_ADDRSTRLEN];
+    if (IN6_IS_ADDR_V4MAPPED (&v6)) {
+        inet_ntop (AF_INET, &v6.s6_addr [12], text, sizeof text);
+        snprintf (out, AUTH_ADDRESS_LEN, "%s", text);
+        return;
+    }
+    memset (&v6.s6_addr [8], 0, 8);     //  the /64
+    inet_ntop (AF_INET6, &v6, text, sizeof text);
+    snprintf (out, AUTH_ADDRESS_LEN, "%s/64", text);
+}
+
+void
+auth_refuse (tl_call_t *call, int seconds)
+{
+    char text [16];
+    snprintf (text, sizeof text, "%d", seconds);
+    tl_call_error (call, 429, "too_many_attempts",
+                   "too many attempts: try again in %d seconds", seconds);
+    tl_call_header (call, "Retry-After", text);
+}
+
+bool
+auth_throttle_admit (tl_call_t *call, const char *const *keys, const int *limits, int nkeys)
+{
+    for (int i = 0; i < nkeys; i++) {
+        int wait = auth_throttle_hit (tl_call_db (call), keys [i], limits [i],
+                                      AUTH_THROTTLE_WINDOW_SEC);
+        if (wait < 0)
+            auth_db_error (call, wait);
+        else
+        if (wait > 0)
+            auth_refuse (call, wait);
+        if (wait != 0)
+            return false;
+    }
+    return true;
 }

@@ -15,9 +15,10 @@
 #define AUTH_THROTTLE_FAILURES     10       //  failures in the window before 429
 #define AUTH_THROTTLE_IP_FAILURES  30       //  ... from one address (offices share one)
 #define AUTH_THROTTLE_WINDOW_SEC   (15 * 60)
-#define AUTH_HASHES_DEFAULT        2        //  argon2id hashes at once (64 MiB each)
+#define AUTH_REQUESTS_PER_ADDRESS  100      //  registrations, resets from one address per window
+#define AUTH_REQUESTS_PER_EMAIL    5        //  ... naming one email address
+#define AUTH_HASHES_DEFAULT        2        //  argon2id hashes at once (64 MiB each); no waiting
 #define AUTH_HASHES_MAX            64
-#define AUTH_HASH_WAIT_MS          2000     //  a login waits this long for a slot, then 503
 #define AUTH_MAX_SUBSCRIBERS       16       //  services told of a deleted user
 #define AUTH_DELETE_ATTEMPTS       1000     //  back-off capped at 1 h: about 40 days
 

@@ -61,6 +61,26 @@ char *auth_body_text (tl_call_t *call, const char *field, size_t max);
 //  UTF-8). Answers 400 on `field` and returns false when it is weak.
 bool auth_password_acceptable (tl_call_t *call, const char *field, const char *password);
 
+//  Room for auth_client_address's text.
+#define AUTH_ADDRESS_LEN 50
+
+//  Writes the caller's address (the gateway's `client_ip` param, on
+//  routes with "credentials") into `out` as throttles count it: an IPv6
+//  address as its /64 ("2001:db8:1:2::/64": one host commonly holds a
+//  whole /64), an IPv4-mapped one as IPv4, "-" when there is none.
+void auth_client_address (tl_call_t *call, char out [AUTH_ADDRESS_LEN]);
+
+//  Answers 429 too_many_attempts with Retry-After `seconds`.
+void auth_refuse (tl_call_t *call, int seconds);
+
+//  Counts this request against each of `keys` (auth_throttle_hit, with
+//  `limits` [i] requests per AUTH_THROTTLE_WINDOW_SEC). Returns true when
+//  every key is within its limit; otherwise answers 429 with Retry-After
+//  (or the database error) and returns false. Keys after a refusing one
+//  are not counted.
+bool auth_throttle_admit (tl_call_t *call, const char *const *keys, const int *limits,
+                          int nkeys);
+
 //  Answers the error a database code calls for (503, or 504 on a timeout).
 void auth_db_error (tl_call_t *call, int err);
 

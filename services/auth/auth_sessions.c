@@ -75,11 +75,7 @@ auth_password_try (tl_call_t *call, const char *const *keys, int nkeys,
             return wait;
         }
         if (wait > 0) {
-            char text [16];
-            snprintf (text, sizeof text, "%d", wait);
-            tl_call_error (call, 429, "too_many_attempts",
-                           "too many failed attempts: try again in %d seconds", wait);
-            tl_call_header (call, "Retry-After", text);
+            auth_refuse (call, wait);
             return TL_EBUSY;
         }
     }
@@ -141,16 +137,6 @@ auth_session_cookie (tl_call_t *call, const char *token)
 //  ---------------------------------------------------------------------
 //  POST /auth/login {login, password}
 
-//  Writes "<prefix><text>" into `key`, ASCII letters lower-cased.
-static void
-s_key (char key [AUTH_THROTTLE_MAX_KEY + 1], const char *prefix, const char *text)
-{
-    snprintf (key, AUTH_THROTTLE_MAX_KEY + 1, "%s%.256s", prefix, text);
-    for (char *c = key; *c; c++)
-        if (*c >= 'A' && *c <= 'Z')
-            *c = (char) (*c - 'A' + 'a');
-}
-
 static void
 s_login (tl_call_t *call)
 {
@@ -176,9 +162,9 @@ s_login (tl_call_t *call)
     }
     bool found = PQntuples (res) == 1;
     char account_key [AUTH_THROTTLE_MAX_KEY + 1], ip_key [AUTH_THROTTLE_MAX_KEY + 1];
-    s_key (account_key, "login:", found ? tl_db_value (res, 0, AUTH_COL_ID) : login);
+    auth_throttle_key (account_key, "login:", found ? tl_db_value (res, 0, AUTH_COL_ID) : login);
     const char *ip = tl_call_param (call, "client_ip");
-    s_key (ip_key, "ip:", ip && *ip ? ip : "-");
+    auth_throttle_key (ip_key, "ip:", ip && *ip ? ip : "-");
     const char *keys [] = { account_key, ip_key };
     int rc = auth_password_try (call, keys, 2,
                                 found ? tl_db_value (res, 0, AUTH_COL_PASSWORD_HASH) : NULL,
@@ -306,6 +292,23 @@ s_session_check (tl_call_t *call)
 //  POST /auth/password-reset {email}: 202 whatever the address, after the
 //  same work (one job enqueued); the job finds the account, if any.
 
+//  Counts a reset request against its client address and its email
+//  (AUTH_REQUESTS_PER_*): nobody fills a mailbox with reset mails. The
+//  same whether or not an account has the address. Returns true when it
+//  may go on; otherwise it has answered 429.
+static bool
+s_reset_admit (tl_call_t *call, const char *email)
+{
+    char address [AUTH_ADDRESS_LEN];
+    char by_address [AUTH_THROTTLE_MAX_KEY + 1], by_email [AUTH_THROTTLE_MAX_KEY + 1];
+    auth_client_address (call, address);
+    auth_throttle_key (by_address, "reset-ip:", address);
+    auth_throttle_key (by_email, "reset-email:", email);
+    const char *keys [] = { by_address, by_email };
+    const int limits [] = { AUTH_REQUESTS_PER_ADDRESS, AUTH_REQUESTS_PER_EMAIL };
+    return auth_throttle_admit (call, keys, limits, 2);
+}
+
 static void
 s_password_reset (tl_call_t *call)
 {
@@ -313,6 +316,10 @@ s_password_reset (tl_call_t *call)
     if (!email || !*email) {
         free (email);
         tl_call_field_error (call, 400, "invalid", "email", "is required");
+        return;
+    }
+    if (!s_reset_admit (call, email)) {
+        free (email);
         return;
     }
     const char *pairs [] = { "email", email };

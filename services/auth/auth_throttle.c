@@ -25,6 +25,16 @@ static const tl_db_statement_t s_statements [] = {
       "  window_start = CASE WHEN t.window_start > now () - make_interval (secs => $2::int) "
       "                  THEN t.window_start ELSE now () END "
       "RETURNING failures", 2 },
+    //  $1 key, $2 window seconds: the count, and the seconds left in the window
+    { "throttle_hit",
+      "INSERT INTO throttle AS t (key, failures, window_start) VALUES ($1, 1, now ()) "
+      "ON CONFLICT (key) DO UPDATE SET "
+      "  failures = CASE WHEN t.window_start > now () - make_interval (secs => $2::int) "
+      "                  THEN t.failures + 1 ELSE 1 END, "
+      "  window_start = CASE WHEN t.window_start > now () - make_interval (secs => $2::int) "
+      "                  THEN t.window_start ELSE now () END "
+      "RETURNING failures, greatest (1, ceil (extract (epoch FROM window_start "
+      "  + make_interval (secs => $2::int) - now ())))::int", 2 },
     { "throttle_clear", "DELETE FROM throttle WHERE key = $1", 1 },
     { "throttle_purge",
       "DELETE FROM throttle WHERE window_start < now () - 2 * make_interval (secs => $1::int)", 1 },
@@ -52,6 +62,15 @@ s_scalar (tl_db_t *db, const char *name, int nparams, const char *const *values)
     return result;
 }
 
+void
+auth_throttle_key (char key [AUTH_THROTTLE_MAX_KEY + 1], const char *prefix, const char *text)
+{
+    snprintf (key, AUTH_THROTTLE_MAX_KEY + 1, "%s%s", prefix, text ? text : "");
+    for (char *c = key; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char) (*c - 'A' + 'a');
+}
+
 int
 auth_throttle_check (tl_db_t *db, const char *key, int limit, int window)
 {
@@ -73,6 +92,26 @@ auth_throttle_fail (tl_db_t *db, const char *key, int window)
     snprintf (window_text, sizeof window_text, "%d", window);
     const char *values [] = { key, window_text };
     return s_scalar (db, "throttle_fail", 2, values);
+}
+
+int
+auth_throttle_hit (tl_db_t *db, const char *key, int limit, int window)
+{
+    if (!key || strlen (key) > AUTH_THROTTLE_MAX_KEY)
+        return TL_EINVAL;
+    int rc = s_prepare (db);
+    if (rc)
+        return rc;
+    char window_text [16];
+    snprintf (window_text, sizeof window_text, "%d", window);
+    const char *values [] = { key, window_text };
+    PGresult *res = tl_db_exec (db, "throttle_hit", 2, values, &rc);
+    if (!res)
+        return rc;
+    int count = atoi (tl_db_value (res, 0, 0));
+    int wait = atoi (tl_db_value (res, 0, 1));
+    PQclear (res);
+    return count > limit ? wait : 0;
 }
 
 int
@@ -175,6 +214,15 @@ auth_throttle_test (bool verbose)
     assert (auth_throttle_fail (other, "ip:10.0.0.1", window) == 3);
     assert (auth_throttle_check (db, "ip:10.0.0.1", limit, window) > 0);
     tl_db_destroy (&other);
+    //  Hits count every request, not failures: the limit's own passes
+    assert (auth_throttle_hit (db, "register:10.0.0.2", limit, window) == 0);
+    assert (auth_throttle_hit (db, "register:10.0.0.2", limit, window) == 0);
+    assert (auth_throttle_hit (db, "register:10.0.0.2", limit, window) == 0);
+    wait = auth_throttle_hit (db, "register:10.0.0.2", limit, window);
+    assert (wait > window - 10 && wait <= window);
+    s_age (db, "register:10.0.0.2", window + 1);
+    assert (auth_throttle_hit (db, "register:10.0.0.2", limit, window) == 0);
+    assert (auth_throttle_clear (db, "register:10.0.0.2") == 0);
     //  Purge keeps live windows, drops long-ended ones
     s_age (db, "login:ann", 2 * window + 5);
     assert (auth_throttle_purge (db, window) == 1);
@@ -190,5 +238,5 @@ auth_throttle_test (bool verbose)
     tl_db_destroy (&db);
     free (sql);
     if (verbose)
-        printf ("(auth_throttle: limit, window, clear, two connections, purge) ");
+        printf ("(auth_throttle: limit, window, clear, two connections, hits, purge) ");
 }

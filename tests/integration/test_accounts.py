@@ -11,7 +11,9 @@ import json
 import os
 import re
 import subprocess
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -368,6 +370,82 @@ def test_one_address_failing_on_many_accounts_is_throttled(acc):
     blocked = acc.post("/auth/login", {"login": username, "password": PASSWORD}, ip=ip)
     assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
     assert acc.post("/auth/login", {"login": username, "password": PASSWORD}).status_code == 200
+
+
+def test_a_register_flood_from_one_address_is_429_and_sessions_keep_working(cluster):
+    # One auth instance of 4 handler threads and 2 hash slots, and 64
+    # clients registering from one address at once. Registrations are
+    # counted per address before any hash, and one that finds every hash
+    # slot busy is answered at once: the handler threads stay free for
+    # session.check, which every GET /me needs (no 504).
+    gw = cluster.gateway(env={"TALLY_PROTO_BUILTIN": "1", "TALLY_TRUST_PROXY": "1"})
+    tally.auth(cluster, [gw], env={"TALLY_REQUIRE_VERIFICATION": "false"}, workers=4)
+    wait_instances(gw, 1, service="auth", timeout=60)
+
+    def post(path, body, ip, token=None):
+        headers = {"X-Forwarded-For": ip}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return requests.post(gw.url + API + path, json=body, headers=headers, timeout=60)
+
+    name = unique("reader")
+    assert post("/auth/register", {"username": name, "email": f"{name}@example.com",
+                                   "password": PASSWORD}, new_ip()).status_code == 201
+    token = post("/auth/login", {"login": name, "password": PASSWORD}, new_ip()).json()["token"]
+    flood_ip, base = new_ip(), unique("f")
+    me, stop = [], threading.Event()
+
+    def register(i):
+        name = f"{base}_{i}"
+        return post("/auth/register", {"username": name, "email": f"{name}@example.com",
+                                       "password": PASSWORD}, flood_ip)
+
+    def read_me():
+        while not stop.is_set():
+            me.append(requests.get(gw.url + API + "/me", timeout=60,
+                                   headers={"Authorization": f"Bearer {token}"}).status_code)
+
+    reader = threading.Thread(target=read_me)
+    reader.start()
+    try:
+        with ThreadPoolExecutor(max_workers=64) as pool:
+            answers = list(pool.map(register, range(200)))
+    finally:
+        stop.set()
+        reader.join()
+    statuses = [r.status_code for r in answers]
+    assert me and all(status == 200 for status in me), me
+    assert 429 in statuses, statuses
+    assert set(statuses) <= {201, 429, 503}, statuses
+    assert all(int(r.headers["Retry-After"]) > 0 for r in answers if r.status_code != 201)
+    # Another address still registers
+    name = unique("after")
+    assert post("/auth/register", {"username": name, "email": f"{name}@example.com",
+                                   "password": PASSWORD}, new_ip()).status_code == 201
+
+
+def test_registering_a_taken_email_is_409_then_429(acc):
+    # Every try naming an email counts, taken or not (nobody probes which
+    # addresses have accounts, or mails one over and over, at full speed)
+    r, username, email = acc.register()
+    assert r.status_code == 201
+    statuses = []
+    for i in range(6):
+        again = acc.post("/auth/register", {"username": f"{username}{i}", "email": email,
+                                            "password": PASSWORD})
+        statuses.append(again.status_code)
+    assert statuses[:4] == [409] * 4, statuses          # 1 + 4 within the email's 5
+    assert statuses[4:] == [429, 429], statuses
+
+
+def test_password_reset_requests_are_limited_per_email(acc):
+    email = f"{unique('reset')}@example.com"
+    statuses = [acc.post("/auth/password-reset", {"email": email}).status_code
+                for _ in range(6)]
+    assert statuses == [202] * 5 + [429], statuses
+    assert acc.post("/auth/password-reset", {"email": email.upper()}).status_code == 429
+    other = acc.post("/auth/password-reset", {"email": f"x{email}"})
+    assert other.status_code == 202
 
 
 # ---------------------------------------------------------------------------
