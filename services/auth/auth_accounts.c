@@ -598,8 +598,8 @@ s_own_password (tl_call_t *call, const PGresult *user, const char *field, const 
 {
     char key [80];
     snprintf (key, sizeof key, "user:%s", tl_call_user (call));
-    const char *keys [] = { key };
-    int rc = auth_password_try (call, keys, 1,
+    const auth_guard_t guards [] = { { key, AUTH_GUARD_LOCK } };
+    int rc = auth_password_try (call, guards, 1,
                                 tl_db_value (user, 0, AUTH_COL_PASSWORD_HASH), password);
     if (rc == AUTH_PASSWORD_WRONG)
         tl_call_field_error (call, 401, "wrong_password", field, "is wrong");

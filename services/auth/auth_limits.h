@@ -12,8 +12,10 @@
 #define AUTH_MAX_SESSIONS_PER_USER 100      //  the oldest end beyond this
 #define AUTH_VERIFY_CODE_HOURS     24
 #define AUTH_RESET_CODE_MINUTES    30
-#define AUTH_THROTTLE_FAILURES     10       //  failures in the window before 429
+#define AUTH_THROTTLE_FAILURES     10       //  failures on an account from one address: 429
 #define AUTH_THROTTLE_IP_FAILURES  30       //  ... from one address (offices share one)
+#define AUTH_BACKOFF_AFTER         20       //  ... on an account from all: then a wait
+#define AUTH_BACKOFF_MAX_SEC       300      //  that doubles with each failure, up to this
 #define AUTH_THROTTLE_WINDOW_SEC   (15 * 60)
 #define AUTH_REQUESTS_PER_ADDRESS  100      //  registrations, resets from one address per window
 #define AUTH_REQUESTS_PER_EMAIL    5        //  ... naming one email address

@@ -94,13 +94,28 @@ int auth_enqueue (tl_db_t *db, const char *kind, const char *const *pairs, int c
 #define AUTH_PASSWORD_WRONG  0          //  not answered: the caller says 401
 #define AUTH_PASSWORD_RIGHT  1
 
+//  A throttle key of a password check and the rule it counts by
+//  (auth_throttle.h; limits in auth_limits.h).
+typedef enum {
+    AUTH_GUARD_LOCK,        //  AUTH_THROTTLE_FAILURES, then 429 to the window's end;
+                            //  a success clears it
+    AUTH_GUARD_ADDRESS,     //  AUTH_THROTTLE_IP_FAILURES, then 429; a success keeps it
+    AUTH_GUARD_BACKOFF      //  past AUTH_BACKOFF_AFTER failures a doubling wait after
+                            //  each (at most AUTH_BACKOFF_MAX_SEC); a success clears it
+} auth_guard_rule_t;
+
+typedef struct {
+    const char *key;
+    auth_guard_rule_t rule;
+} auth_guard_t;
+
 //  Checks `password` against `stored` (NULL: no such user, checked against
-//  the dummy at the same cost) under the failure throttle of `keys` (1 or
-//  2 of them): a locked key answers 429 with Retry-After before any hash
-//  runs; a failure counts against every key; a success clears keys [0]
-//  only (an address stays counted). Returns AUTH_PASSWORD_RIGHT or _WRONG,
-//  or a negative code once it has answered (429, 503).
-int auth_password_try (tl_call_t *call, const char *const *keys, int nkeys,
+//  the dummy at the same cost) under the failure throttle of `guards`: a
+//  guard that refuses answers 429 with Retry-After before any hash runs; a
+//  failure counts against every guard; a success clears every guard but
+//  an address. Returns AUTH_PASSWORD_RIGHT or _WRONG, or a negative code
+//  once it has answered (429, 503).
+int auth_password_try (tl_call_t *call, const auth_guard_t *guards, int nguards,
                        const char *stored, const char *password);
 
 //  Starts a session for `user_id` and writes its token into `token`.

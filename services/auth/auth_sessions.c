@@ -61,15 +61,45 @@ auth_sessions_prepare (tl_db_t *db)
 //  ---------------------------------------------------------------------
 //  Shared with auth_accounts.c
 
+//  The seconds `guard` makes its key wait before it may try, 0 when it may
+//  now, or a negative code.
+static int
+s_guard_wait (tl_db_t *db, const auth_guard_t *guard)
+{
+    if (guard->rule == AUTH_GUARD_BACKOFF)
+        return auth_throttle_backoff (db, guard->key, AUTH_BACKOFF_AFTER,
+                                      AUTH_BACKOFF_MAX_SEC, AUTH_THROTTLE_WINDOW_SEC);
+    int limit = guard->rule == AUTH_GUARD_ADDRESS ? AUTH_THROTTLE_IP_FAILURES
+                                                  : AUTH_THROTTLE_FAILURES;
+    return auth_throttle_check (db, guard->key, limit, AUTH_THROTTLE_WINDOW_SEC);
+}
+
+//  Records the outcome of a password check against every guard: a failure
+//  counts everywhere; a success clears all but addresses. Returns 0 or a
+//  negative code.
+static int
+s_guards_record (tl_db_t *db, const auth_guard_t *guards, int nguards, bool right)
+{
+    for (int i = 0; i < nguards; i++) {
+        int rc = 0;
+        if (!right)
+            rc = auth_throttle_fail (db, guards [i].key, AUTH_THROTTLE_WINDOW_SEC);
+        else
+        if (guards [i].rule != AUTH_GUARD_ADDRESS)
+            rc = auth_throttle_clear (db, guards [i].key);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int
-auth_password_try (tl_call_t *call, const char *const *keys, int nkeys,
+auth_password_try (tl_call_t *call, const auth_guard_t *guards, int nguards,
                    const char *stored, const char *password)
 {
     tl_db_t *db = tl_call_db (call);
-    for (int i = 0; i < nkeys; i++) {
-        int limit = strncmp (keys [i], "ip:", 3) == 0 ? AUTH_THROTTLE_IP_FAILURES
-                                                      : AUTH_THROTTLE_FAILURES;
-        int wait = auth_throttle_check (db, keys [i], limit, AUTH_THROTTLE_WINDOW_SEC);
+    for (int i = 0; i < nguards; i++) {
+        int wait = s_guard_wait (db, &guards [i]);
         if (wait < 0) {
             auth_db_error (call, wait);
             return wait;
@@ -85,22 +115,12 @@ auth_password_try (tl_call_t *call, const char *const *keys, int nkeys,
         tl_call_header (call, "Retry-After", "1");
         return rc;
     }
-    if (rc == 1) {
-        rc = auth_throttle_clear (db, keys [0]);
-        if (rc) {
-            auth_db_error (call, rc);
-            return rc;
-        }
-        return AUTH_PASSWORD_RIGHT;
+    int err = s_guards_record (db, guards, nguards, rc == 1);
+    if (err < 0) {
+        auth_db_error (call, err);
+        return err;
     }
-    for (int i = 0; i < nkeys; i++) {
-        rc = auth_throttle_fail (db, keys [i], AUTH_THROTTLE_WINDOW_SEC);
-        if (rc < 0) {
-            auth_db_error (call, rc);
-            return rc;
-        }
-    }
-    return AUTH_PASSWORD_WRONG;
+    return rc == 1 ? AUTH_PASSWORD_RIGHT : AUTH_PASSWORD_WRONG;
 }
 
 int
@@ -137,6 +157,28 @@ auth_session_cookie (tl_call_t *call, const char *token)
 //  ---------------------------------------------------------------------
 //  POST /auth/login {login, password}
 
+//  The throttle keys of a login: the account (its id, or the login typed
+//  for an unknown one) from this address, locked after a few failures;
+//  the address on any account; and the account from every address,
+//  slowed down rather than locked, so that nobody can lock a user out.
+typedef struct {
+    char pair [AUTH_THROTTLE_MAX_KEY + 1];
+    char address [AUTH_THROTTLE_MAX_KEY + 1];
+    char account [AUTH_THROTTLE_MAX_KEY + 1];
+} s_login_keys_t;
+
+static void
+s_login_keys (tl_call_t *call, const char *account, s_login_keys_t *keys)
+{
+    char address [AUTH_ADDRESS_LEN], pair [AUTH_THROTTLE_MAX_KEY + 1];
+    auth_client_address (call, address);
+    //  The address first: a long typed login cannot push it out of the key
+    snprintf (pair, sizeof pair, "%s %.240s", address, account);
+    auth_throttle_key (keys->pair, "login:", pair);
+    auth_throttle_key (keys->address, "ip:", address);
+    auth_throttle_key (keys->account, "account:", account);
+}
+
 static void
 s_login (tl_call_t *call)
 {
@@ -161,12 +203,14 @@ s_login (tl_call_t *call)
         goto done;
     }
     bool found = PQntuples (res) == 1;
-    char account_key [AUTH_THROTTLE_MAX_KEY + 1], ip_key [AUTH_THROTTLE_MAX_KEY + 1];
-    auth_throttle_key (account_key, "login:", found ? tl_db_value (res, 0, AUTH_COL_ID) : login);
-    const char *ip = tl_call_param (call, "client_ip");
-    auth_throttle_key (ip_key, "ip:", ip && *ip ? ip : "-");
-    const char *keys [] = { account_key, ip_key };
-    int rc = auth_password_try (call, keys, 2,
+    s_login_keys_t keys;
+    s_login_keys (call, found ? tl_db_value (res, 0, AUTH_COL_ID) : login, &keys);
+    const auth_guard_t guards [] = {
+        { keys.pair, AUTH_GUARD_LOCK },
+        { keys.address, AUTH_GUARD_ADDRESS },
+        { keys.account, AUTH_GUARD_BACKOFF }
+    };
+    int rc = auth_password_try (call, guards, 3,
                                 found ? tl_db_value (res, 0, AUTH_COL_PASSWORD_HASH) : NULL,
                                 password);
     if (rc < 0)

@@ -32,6 +32,12 @@ def new_ip():
     return f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"
 
 
+def new_prefix6():
+    """The first four groups of a fresh IPv6 /64 (append ":a:b:c:d" or "::1")."""
+    n = next(_addresses) + os.getpid() % 200 * 1000
+    return f"2001:db8:{n // 65536 % 65536:x}:{n % 65536:x}"
+
+
 class Accounts:
     def __init__(self, cluster, sink):
         self.cluster = cluster
@@ -335,20 +341,73 @@ def test_using_a_session_slides_its_expiry(acc):
 # ---------------------------------------------------------------------------
 # Throttling
 
-def test_ten_failures_lock_the_account_with_429_and_retry_after(acc):
-    username, _, _, _ = acc.verified_user()
+def test_ten_failures_from_one_address_lock_that_address_out_not_the_others(acc):
+    username, email, _, _ = acc.verified_user()
+    a = new_ip()
     for i in range(10):
-        r = acc.post("/auth/login", {"login": username, "password": f"wrong {i}"})
+        r = acc.post("/auth/login", {"login": username, "password": f"wrong {i}"}, ip=a)
         assert r.status_code == 401, (i, r.text)
-    locked = acc.post("/auth/login", {"login": username, "password": PASSWORD})
+    locked = acc.post("/auth/login", {"login": username, "password": PASSWORD}, ip=a)
     assert locked.status_code == 429
     assert 1 <= int(locked.headers["Retry-After"]) <= 900
-    # By email too (the same account), from yet another address
-    email = f"{username}@example.com"
-    assert acc.post("/auth/login", {"login": email, "password": PASSWORD}).status_code == 429
-    # Another account is not affected
+    # By email too (the same account)
+    assert acc.post("/auth/login", {"login": email, "password": PASSWORD}, ip=a).status_code == 429
+    # Another address logs in: failures from afar lock nobody out
+    assert acc.post("/auth/login", {"login": username, "password": PASSWORD}).status_code == 200
+    # ...and that success does not unlock address A
+    assert acc.post("/auth/login", {"login": username, "password": PASSWORD}, ip=a) \
+        .status_code == 429
+    # Address A still logs in to another account
     other, _, _, _ = acc.verified_user()
-    assert acc.post("/auth/login", {"login": other, "password": PASSWORD}).status_code == 200
+    assert acc.post("/auth/login", {"login": other, "password": PASSWORD}, ip=a).status_code == 200
+
+
+def test_ipv6_addresses_in_one_64_share_a_counter(acc):
+    username, _, _, _ = acc.verified_user()
+    prefix = new_prefix6()
+    for i in range(10):
+        r = acc.post("/auth/login", {"login": username, "password": f"wrong {i}"},
+                     ip=f"{prefix}:{i + 1:x}::{i + 7:x}")
+        assert r.status_code == 401, (i, r.text)
+    same = acc.post("/auth/login", {"login": username, "password": PASSWORD},
+                    ip=f"{prefix}:ffff:1:2:3")
+    assert same.status_code == 429
+    assert acc.post("/auth/login", {"login": username, "password": PASSWORD},
+                    ip=f"{new_prefix6()}::1").status_code == 200
+
+
+def test_failures_from_many_addresses_slow_the_account_down_without_locking_it(acc):
+    username, _, _, uid = acc.verified_user()
+
+    def login(password):
+        return acc.post("/auth/login", {"login": username, "password": password})
+
+    # Twenty failures, each from its own address: none is locked out
+    for i in range(20):
+        assert login(f"wrong {i}").status_code == 401, i
+    # Past 20, each try waits 2^(failures - 20) s after the last failure.
+    # The test sets the count so that the wait (128 s) dwarfs its own speed.
+    key = f"account:{uid}"
+
+    def throttle(sql):
+        psql(f"UPDATE auth.throttle SET {sql} WHERE key = '{key}'")
+
+    throttle("failures = 27, last_failure = now()")
+    slowed = login(PASSWORD)
+    assert slowed.status_code == 429 and 1 <= int(slowed.headers["Retry-After"]) <= 128
+    # The wait over, a try is checked again; a failure doubles the wait
+    throttle("last_failure = last_failure - interval '129 seconds'")
+    assert login("wrong again").status_code == 401
+    slower = login(PASSWORD)
+    assert slower.status_code == 429 and 128 < int(slower.headers["Retry-After"]) <= 256
+    # It never passes 5 minutes
+    throttle("failures = 1000, last_failure = now()")
+    capped = login(PASSWORD)
+    assert capped.status_code == 429 and 256 < int(capped.headers["Retry-After"]) <= 300
+    # Once it is over, the right password logs in and clears the count
+    throttle("last_failure = last_failure - interval '301 seconds'")
+    assert login(PASSWORD).status_code == 200
+    assert psql(f"SELECT count(*) FROM auth.throttle WHERE key = '{key}'") == "0"
 
 
 def test_a_success_clears_the_account_counter(acc):
