@@ -13,6 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+//  The columns user_update returns after the user's
+#define S_COL_EMAIL_CHANGED     (AUTH_COL_PASSWORD_HASH + 1)
+#define S_COL_OLD_EMAIL         (AUTH_COL_PASSWORD_HASH + 2)
+#define S_COL_OLD_VERIFIED      (AUTH_COL_PASSWORD_HASH + 3)
 
 static const tl_db_statement_t s_statements [] = {
     { "user_insert",
@@ -36,9 +42,11 @@ static const tl_db_statement_t s_statements [] = {
     //  $1 id, $2 username, $3 email, $4 timezone, $5 play_sounds,
     //  $6 report_format, $7 reminder_channel, $8 webhook given, $9 webhook,
     //  $10 reminder_time, $11 verification required. NULL keeps a value.
+    //  Returns the user, then S_COL_EMAIL_CHANGED, S_COL_OLD_EMAIL,
+    //  S_COL_OLD_VERIFIED.
     { "user_update",
-      "WITH old AS (SELECT id AS old_id, email AS old_email FROM users "
-      "             WHERE id = $1 FOR UPDATE) "
+      "WITH old AS (SELECT id AS old_id, email AS old_email, verified AS old_verified "
+      "             FROM users WHERE id = $1 FOR UPDATE) "
       "UPDATE users SET "
       "  username = coalesce ($2, username), "
       "  email = coalesce ($3, email), "
@@ -52,7 +60,8 @@ static const tl_db_statement_t s_statements [] = {
       "  reminder_time = coalesce ($10, reminder_time), "
       "  updated_at = now () "
       "FROM old WHERE id = old_id "
-      "RETURNING " AUTH_USER_COLUMNS ", lower (old_email) <> lower (email)", 11 },
+      "RETURNING " AUTH_USER_COLUMNS ", lower (old_email) <> lower (email), "
+      "          old_email, old_verified", 11 },
     { "account_codes_end", "DELETE FROM codes WHERE user_id = $1 AND purpose = $2", 2 },
     { "sessions_end_others",
       "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> decode ($2, 'hex')", 2 },
@@ -397,7 +406,44 @@ s_users_lookup (tl_call_t *call)
 }
 
 //  ---------------------------------------------------------------------
-//  PATCH /me {username?, email?, settings?{...}}
+//  The caller's password, asked before what a stolen session must not do
+
+//  Reads user `id`'s row for a password check. Returns it, or NULL after
+//  answering.
+static PGresult *
+s_user_row (tl_call_t *call, const char *id)
+{
+    int err = 0;
+    PGresult *res = tl_db_exec (tl_call_db (call), "user_get", 1, &id, &err);
+    if (!res)
+        auth_db_error (call, err);
+    else
+    if (PQntuples (res) != 1) {
+        tl_call_error (call, 401, "unauthenticated", "the account is gone");
+        PQclear (res);
+        res = NULL;
+    }
+    return res;
+}
+
+//  Checks the caller's password (throttled per user). Returns true when it
+//  is right; otherwise it has answered (401 wrong, 429, 503).
+static bool
+s_own_password (tl_call_t *call, const PGresult *user, const char *field, const char *password)
+{
+    char key [80];
+    snprintf (key, sizeof key, "user:%s", tl_call_user (call));
+    const auth_guard_t guards [] = { { key, AUTH_GUARD_LOCK } };
+    int rc = auth_password_try (call, guards, 1,
+                                tl_db_value (user, 0, AUTH_COL_PASSWORD_HASH), password);
+    if (rc == AUTH_PASSWORD_WRONG)
+        tl_call_field_error (call, 401, "wrong_password", field, "is wrong");
+    return rc == AUTH_PASSWORD_RIGHT;
+}
+
+//  ---------------------------------------------------------------------
+//  PATCH /me {username?, email?, settings?{...}} (a new email needs
+//  current_password: a stolen session cannot move the account away)
 
 //  One settings field: its text (NULL: absent), checked.
 typedef struct {
@@ -505,13 +551,36 @@ s_patch_read (tl_call_t *call, s_patch_t *patch)
     return true;
 }
 
-//  The update, and for a new address the end of its old codes and the
-//  job that mails a new one, in one transaction.
+//  The update, and for a new address the end of its old codes, the job
+//  that mails a new one, and the job that tells the old address (when it
+//  was verified: an address nobody proved may be someone else's), in one
+//  transaction.
 typedef struct {
     s_patch_t *patch;
     const char *const *values;
     const char *user;
 } s_patch_run_t;
+
+//  Enqueues the jobs a new email calls for (see above).
+static int
+s_patch_new_email (tl_db_t *db, const PGresult *res, const char *user)
+{
+    long rc = 0;
+    if (auth_config.require_verification) {
+        const char *codes [] = { user, "verify" };
+        const char *pairs [] = { "user_id", user };
+        rc = tl_db_exec_count (db, "account_codes_end", 2, codes);
+        if (rc >= 0)
+            rc = auth_enqueue (db, "auth.mail_verify", pairs, 1, NULL, 0);
+    }
+    if (rc >= 0 && auth_col_true (res, 0, S_COL_OLD_VERIFIED)) {
+        const char *pairs [] = { "user_id", user,
+                                 "old_email", tl_db_value (res, 0, S_COL_OLD_EMAIL),
+                                 "new_email", tl_db_value (res, 0, AUTH_COL_EMAIL) };
+        rc = auth_enqueue (db, "auth.mail_email_changed", pairs, 3, NULL, 0);
+    }
+    return rc < 0 ? (int) rc : 0;
+}
 
 static int
 s_patch_tx (tl_db_t *db, void *arg)
@@ -523,24 +592,41 @@ s_patch_tx (tl_db_t *db, void *arg)
     if (!run->patch->res)
         return err;
     if (PQntuples (run->patch->res) == 1
-    &&  auth_col_true (run->patch->res, 0, AUTH_COL_PASSWORD_HASH + 1)
-    &&  auth_config.require_verification) {
-        const char *codes [] = { run->user, "verify" };
-        const char *pairs [] = { "user_id", run->user };
-        long rc = tl_db_exec_count (db, "account_codes_end", 2, codes);
-        if (rc >= 0)
-            rc = auth_enqueue (db, "auth.mail_verify", pairs, 1, NULL, 0);
-        if (rc < 0)
-            return (int) rc;
-    }
+    &&  auth_col_true (run->patch->res, 0, S_COL_EMAIL_CHANGED))
+        return s_patch_new_email (db, run->patch->res, run->user);
     return 0;
+}
+
+//  A new email (not the same address in other letter case) needs the
+//  caller's current_password. Returns true when the patch may go on;
+//  otherwise it has answered (400 missing, 401 wrong, 429, 503).
+static bool
+s_patch_allowed (tl_call_t *call, const s_patch_t *patch)
+{
+    if (!patch->email)
+        return true;
+    PGresult *user = s_user_row (call, tl_call_user (call));
+    if (!user)
+        return false;
+    bool allowed = strcasecmp (patch->email, tl_db_value (user, 0, AUTH_COL_EMAIL)) == 0;
+    if (!allowed) {
+        char *password = auth_body_text (call, "current_password", AUTH_PASSWORD_MAX * 4);
+        if (!password)
+            tl_call_field_error (call, 400, "invalid", "current_password",
+                                 "is required to change the email");
+        else
+            allowed = s_own_password (call, user, "current_password", password);
+        s_free_password (password);
+    }
+    PQclear (user);
+    return allowed;
 }
 
 static void
 s_me_update (tl_call_t *call)
 {
     s_patch_t patch = { 0 };
-    if (!s_patch_read (call, &patch)) {
+    if (!s_patch_read (call, &patch) || !s_patch_allowed (call, &patch)) {
         s_patch_free (&patch);
         return;
     }
@@ -572,39 +658,6 @@ s_me_update (tl_call_t *call)
 //  ---------------------------------------------------------------------
 //  POST /me/password {current_password, new_password} (credentials: the
 //  session in use stays, every other one ends)
-
-//  Reads user `id`'s row for a password check. Returns it, or NULL after
-//  answering.
-static PGresult *
-s_user_row (tl_call_t *call, const char *id)
-{
-    int err = 0;
-    PGresult *res = tl_db_exec (tl_call_db (call), "user_get", 1, &id, &err);
-    if (!res)
-        auth_db_error (call, err);
-    else
-    if (PQntuples (res) != 1) {
-        tl_call_error (call, 401, "unauthenticated", "the account is gone");
-        PQclear (res);
-        res = NULL;
-    }
-    return res;
-}
-
-//  Checks the caller's password (throttled per user). Returns true when it
-//  is right; otherwise it has answered (401 wrong, 429, 503).
-static bool
-s_own_password (tl_call_t *call, const PGresult *user, const char *field, const char *password)
-{
-    char key [80];
-    snprintf (key, sizeof key, "user:%s", tl_call_user (call));
-    const auth_guard_t guards [] = { { key, AUTH_GUARD_LOCK } };
-    int rc = auth_password_try (call, guards, 1,
-                                tl_db_value (user, 0, AUTH_COL_PASSWORD_HASH), password);
-    if (rc == AUTH_PASSWORD_WRONG)
-        tl_call_field_error (call, 401, "wrong_password", field, "is wrong");
-    return rc == AUTH_PASSWORD_RIGHT;
-}
 
 typedef struct {
     const char *user, *hash, *keep;

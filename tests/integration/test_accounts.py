@@ -628,7 +628,8 @@ def test_a_new_email_is_unverified_until_its_own_code(acc):
     token = acc.login(username)
     old_code_count = len(acc.codes(email, "verify"))
     new_email = f"new{username}@example.org"
-    r = acc.request("PATCH", "/me", {"email": new_email}, token=token)
+    r = acc.request("PATCH", "/me", {"email": new_email, "current_password": PASSWORD},
+                    token=token)
     assert r.status_code == 200 and r.json()["verified"] is False
     assert r.json()["email"] == new_email
     code = acc.code_from_mail(new_email, "verify")
@@ -637,6 +638,60 @@ def test_a_new_email_is_unverified_until_its_own_code(acc):
     # Another user cannot take the address
     r2, _, _ = acc.register(email=new_email.upper())
     assert r2.status_code == 409
+
+
+def test_changing_the_email_needs_the_password_and_tells_the_old_address(acc):
+    # A stolen session alone cannot move the account to another mailbox,
+    # and the owner hears of a change at the address it leaves
+    username, email, _, _ = acc.verified_user()
+    token = acc.login(username)
+    new_email = f"moved{username}@example.org"
+    missing = acc.request("PATCH", "/me", {"email": new_email}, token=token)
+    assert missing.status_code == 400 and "current_password" in missing.json()["error"]["fields"]
+    wrong = acc.request("PATCH", "/me", {"email": new_email, "current_password": "not it at all"},
+                        token=token)
+    assert wrong.status_code == 401 and "current_password" in wrong.json()["error"]["fields"]
+    assert acc.request("GET", "/me", token=token).json()["email"] == email
+    # The same address in other letter case, and other changes, need none
+    assert acc.request("PATCH", "/me", {"email": email.upper(), "settings": {"play_sounds": False}},
+                       token=token).status_code == 200
+    ok = acc.request("PATCH", "/me", {"email": new_email, "current_password": PASSWORD},
+                     token=token)
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["email"] == new_email and ok.json()["verified"] is False
+
+    def notices():
+        return [m.parsed() for m in acc.sink.messages(rcpt=email)
+                if m.parsed()["Subject"] == "Your Tally email address was changed"]
+    wait_for(lambda: notices(), f"the notice to {email}", timeout=30)
+    text = notices()[0].get_body(preferencelist=("plain",)).get_content()
+    assert new_email in text and username in text
+    acc.code_from_mail(new_email, "verify")       # the new one gets its code
+    assert len(notices()) == 1
+    assert not [m for m in acc.sink.messages(rcpt=new_email)
+                if m.parsed()["Subject"] == "Your Tally email address was changed"]
+
+
+def test_password_reset_mails_only_a_verified_address(acc):
+    r, username, email = acc.register()               # never verified
+    assert r.status_code == 201
+    uid = r.json()["id"]
+    ghost = acc.post("/auth/password-reset", {"email": f"{unique('ghost')}@example.com"})
+    unverified = acc.post("/auth/password-reset", {"email": email})
+    assert unverified.status_code == ghost.status_code == 202
+    assert unverified.json() == ghost.json()
+    # The job ran (a code is stored before it is mailed) and made no code
+    job_done = (f"SELECT count(*) FROM auth.jobs WHERE kind = 'auth.mail_reset' "
+                f"AND position(convert_to('{email}', 'UTF8') IN payload) > 0 "
+                f"AND done_at IS NOT NULL")
+    wait_for(lambda: psql(job_done) == "1", "the reset job", timeout=30)
+    assert psql(f"SELECT count(*) FROM auth.codes WHERE user_id = '{uid}' "
+                f"AND purpose = 'reset'") == "0"
+    assert acc.codes(email, "reset") == []
+    # Verified, the same address gets its code
+    acc.post("/auth/verify", {"code": acc.code_from_mail(email, "verify")})
+    assert acc.post("/auth/password-reset", {"email": email}).status_code == 202
+    acc.code_from_mail(email, "reset")
 
 
 def test_change_password_needs_the_current_one_and_ends_other_sessions(acc):
