@@ -362,7 +362,7 @@ def test_ten_failures_from_one_address_lock_that_address_out_not_the_others(acc)
     assert acc.post("/auth/login", {"login": other, "password": PASSWORD}, ip=a).status_code == 200
 
 
-def test_ipv6_addresses_in_one_64_share_a_counter(acc):
+def test_ipv6_addresses_in_one_64_share_a_counter_and_mapped_ipv4_is_ipv4(acc):
     username, _, _, _ = acc.verified_user()
     prefix = new_prefix6()
     for i in range(10):
@@ -374,6 +374,13 @@ def test_ipv6_addresses_in_one_64_share_a_counter(acc):
     assert same.status_code == 429
     assert acc.post("/auth/login", {"login": username, "password": PASSWORD},
                     ip=f"{new_prefix6()}::1").status_code == 200
+    # An IPv4 address written as IPv6 (a dual-stack socket's) is that IPv4
+    other, _, _, _ = acc.verified_user()
+    v4 = new_ip()
+    for i in range(10):
+        r = acc.post("/auth/login", {"login": other, "password": f"wrong {i}"}, ip=f"::ffff:{v4}")
+        assert r.status_code == 401, (i, r.text)
+    assert acc.post("/auth/login", {"login": other, "password": PASSWORD}, ip=v4).status_code == 429
 
 
 def test_failures_from_many_addresses_slow_the_account_down_without_locking_it(acc):
