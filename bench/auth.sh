@@ -56,7 +56,7 @@ trap 'exit 130' INT TERM
 bench_pg
 bench_gateway "$gateway_bin" TALLY_PROTO_EXTRA="$root/tests/proto/testsvc.json"
 DATABASE_URL="$database_url" TALLY_MESH="$mesh" TALLY_WORKERS="$WORKERS" TALLY_INSTANCE=bench-auth \
-TALLY_REQUIRE_VERIFICATION=false TALLY_AUTH_MAX_HASHES="$ncpu" TALLY_USER_DATA_SERVICES=testsvc \
+TALLY_REQUIRE_VERIFICATION=false TALLY_AUTH_MAX_HASHES="$ncpu" TALLY_PROTO_EXTRA="$root/tests/proto/testsvc.json" \
     "$auth_bin" >"$tmp/auth.log" 2>&1 &
 pids+=("$!"); auth_pid=$!
 DATABASE_URL="$database_url" TALLY_MESH="$mesh" TALLY_WORKERS="$WORKERS" \

@@ -549,7 +549,8 @@ static int
 s_load (gw_router_t *self, const json_t *root, s_route_t **staged,
         size_t room, size_t *staged_count, char *errbuf, size_t errsize)
 {
-    static const char *keys [] = { "service", "description", "methods", NULL };
+    static const char *keys [] = { "service", "description", "methods", "publishes",
+                                   "subscribes", NULL };
     const char *unknown;
     char why [256];
     if (!json_is_object (root)) {

@@ -8,6 +8,7 @@
 
 #include <czmq.h>
 #include <jansson.h>
+#include <pthread.h>
 
 extern const tl_embed_t tally_proto_decls [];
 
@@ -19,9 +20,16 @@ typedef struct {
     size_t ncallers;
 } s_method_t;
 
+#define S_MAX_EVENTS 32
+
 struct _tl_decl_t {
+    char *service;
     s_method_t *methods;
     size_t size;
+    char *publishes [S_MAX_EVENTS];
+    size_t npublishes;
+    char *subscribes [S_MAX_EVENTS];
+    size_t nsubscribes;
 };
 
 //  The runtime's own methods (tl_service.c), for the operator only.
@@ -37,7 +45,12 @@ tl_decl_destroy (tl_decl_t **self_p)
     for (size_t i = 0; i < self->size; i++)
         for (size_t c = 0; c < self->methods [i].ncallers; c++)
             free (self->methods [i].callers [c]);
+    for (size_t i = 0; i < self->npublishes; i++)
+        free (self->publishes [i]);
+    for (size_t i = 0; i < self->nsubscribes; i++)
+        free (self->subscribes [i]);
     free (self->methods);
+    free (self->service);
     free (self);
     *self_p = NULL;
 }
@@ -96,6 +109,45 @@ s_parse_method (json_t *entry, s_method_t *method)
     return s_add_caller (method, needs_session ? "user" : "anonymous") ? "out of memory" : NULL;
 }
 
+//  An event name: <service>.<name>, [a-z0-9_.] , at most TL_MAX_NAME_LEN.
+static bool
+s_valid_event (const char *event)
+{
+    size_t size = strlen (event);
+    if (size == 0 || size > TL_MAX_NAME_LEN || !strchr (event, '.') || *event == '.')
+        return false;
+    for (const char *c = event; *c; c++)
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_' || *c == '.'))
+            return false;
+    return true;
+}
+
+//  Reads the list `key` of event names into events/count. Returns NULL or
+//  why not. A publisher's events start with its name.
+static const char *
+s_parse_events (json_t *root, const char *key, const char *publisher, char **events,
+                size_t *count)
+{
+    json_t *list = json_object_get (root, key);
+    if (!list)
+        return NULL;
+    if (!json_is_array (list) || json_array_size (list) > S_MAX_EVENTS)
+        return "\"publishes\" and \"subscribes\" are lists of at most 32 events";
+    size_t i;
+    json_t *value;
+    json_array_foreach (list, i, value) {
+        const char *event = json_string_value (value);
+        if (!event || !s_valid_event (event))
+            return "an event is named <service>.<name> in [a-z0-9_.]";
+        if (publisher && (strncmp (event, publisher, strlen (publisher)) != 0
+                          || event [strlen (publisher)] != '.'))
+            return "a service publishes only events named after it";
+        if (!(events [(*count)++] = strdup (event)))
+            return "out of memory";
+    }
+    return NULL;
+}
+
 //  The method called `name` among the first `limit`, or NULL.
 static const s_method_t *
 s_find (const tl_decl_t *self, const char *name, size_t limit)
@@ -127,9 +179,11 @@ tl_decl_parse (const char *text, size_t size, const char *service, const char **
     size_t declared = json_array_size (methods);
     size_t runtime = sizeof s_runtime_methods / sizeof s_runtime_methods [0] - 1;
     tl_decl_t *self = calloc (1, sizeof *self);
-    if (self)
-        self->methods = calloc (declared + runtime, sizeof (s_method_t));
-    if (!self || !self->methods) {
+    if (self) {
+        self->methods = calloc (declared + runtime + 1, sizeof (s_method_t));
+        self->service = strdup (service);
+    }
+    if (!self || !self->methods || !self->service) {
         *why = "out of memory";
         free (self);
         json_decref (root);
@@ -145,6 +199,16 @@ tl_decl_parse (const char *text, size_t size, const char *service, const char **
         s_method_t *method = &self->methods [self->size++];
         snprintf (method->name, sizeof method->name, "%s", s_runtime_methods [i]);
         if (s_add_caller (method, "operator"))
+            *why = "out of memory";
+    }
+    if (!*why)
+        *why = s_parse_events (root, "publishes", service, self->publishes, &self->npublishes);
+    if (!*why)
+        *why = s_parse_events (root, "subscribes", NULL, self->subscribes, &self->nsubscribes);
+    if (!*why && self->nsubscribes) {
+        s_method_t *method = &self->methods [self->size++];
+        snprintf (method->name, sizeof method->name, "events.deliver");
+        if (s_add_caller (method, "service:*"))
             *why = "out of memory";
     }
     json_decref (root);
@@ -200,6 +264,100 @@ tl_decl_load (const char *service)
     if (failed)
         tl_decl_destroy (&self);
     return self;
+}
+
+size_t
+tl_decl_publishes (const tl_decl_t *self, const char *const **events)
+{
+    *events = (const char *const *) self->publishes;
+    return self->npublishes;
+}
+
+size_t
+tl_decl_subscribes (const tl_decl_t *self, const char *const **events)
+{
+    *events = (const char *const *) self->subscribes;
+    return self->nsubscribes;
+}
+
+//  Every declaration of the process (compiled in and TALLY_PROTO_EXTRA's),
+//  read once, for tl_decl_subscribers.
+#define S_MAX_DECLS 64
+static tl_decl_t *s_all [S_MAX_DECLS];
+static size_t s_nall;
+static int s_all_rc;
+static pthread_once_t s_all_once = PTHREAD_ONCE_INIT;
+
+//  Parses every service of one file's text into s_all.
+static int
+s_all_add (const char *text, size_t size, const char *origin)
+{
+    json_t *root = json_loadb (text, size, 0, NULL);
+    const char *name = json_string_value (json_object_get (root, "service"));
+    const char *why = name ? NULL : "not a declaration";
+    tl_decl_t *decl = name ? tl_decl_parse (text, size, name, &why) : NULL;
+    json_decref (root);
+    if (!decl || s_nall == S_MAX_DECLS) {
+        tl_log (TL_LOG_ERROR, NULL, "%s: %s", origin, why ? why : "too many declarations");
+        tl_decl_destroy (&decl);
+        return TL_ECONFIG;
+    }
+    s_all [s_nall++] = decl;
+    return 0;
+}
+
+static void
+s_all_load (void)
+{
+    const char *builtin = getenv ("TALLY_PROTO_BUILTIN");
+    bool use_builtin = !builtin || !streq (builtin, "0");
+    for (const tl_embed_t *decl = tally_proto_decls; use_builtin && decl->name && !s_all_rc;
+         decl++)
+        s_all_rc = s_all_add (decl->data, decl->size, decl->name);
+    const char *extra = getenv ("TALLY_PROTO_EXTRA");
+    char *list = extra && *extra ? strdup (extra) : NULL;
+    char *save = NULL;
+    for (char *path = list ? strtok_r (list, ":", &save) : NULL; path && !s_all_rc;
+         path = strtok_r (NULL, ":", &save)) {
+        zfile_t *file = zfile_new (NULL, path);
+        zchunk_t *chunk = file && zfile_input (file) == 0 ? zfile_read (file, 1 << 20, 0) : NULL;
+        s_all_rc = chunk ? s_all_add ((const char *) zchunk_data (chunk), zchunk_size (chunk), path)
+                         : TL_ECONFIG;
+        zchunk_destroy (&chunk);
+        zfile_destroy (&file);
+    }
+    free (list);
+}
+
+int
+tl_decl_subscribers (const char *event, const char **services, size_t max)
+{
+    pthread_once (&s_all_once, s_all_load);
+    if (s_all_rc)
+        return s_all_rc;
+    size_t count = 0;
+    for (size_t i = 0; i < s_nall; i++) {
+        bool seen = false;      //  a service declared twice (extra files) counts once
+        for (size_t k = 0; k < count; k++)
+            seen = seen || streq (services [k], s_all [i]->service);
+        for (size_t e = 0; !seen && e < s_all [i]->nsubscribes && count < max; e++)
+            if (streq (s_all [i]->subscribes [e], event)) {
+                services [count++] = s_all [i]->service;
+                break;
+            }
+    }
+    return (int) count;
+}
+
+bool
+tl_decl_published (const char *event)
+{
+    pthread_once (&s_all_once, s_all_load);
+    for (size_t i = 0; !s_all_rc && i < s_nall; i++)
+        for (size_t e = 0; e < s_all [i]->npublishes; e++)
+            if (streq (s_all [i]->publishes [e], event))
+                return true;
+    return false;
 }
 
 size_t
@@ -339,6 +497,48 @@ s_test_refusals (void)
 }
 
 static void
+s_test_events (void)
+{
+    const char *json =
+        "{\"service\": \"x\", \"publishes\": [\"x.thing.done\"],"
+        " \"subscribes\": [\"auth.user.deleted\"],"
+        " \"methods\": [{\"name\": \"a.get\", \"route\": \"GET /api/v1/a\"}]}";
+    tl_decl_t *decl = tl_decl_parse (json, strlen (json), "x", NULL);
+    assert (decl);
+    const char *const *events = NULL;
+    assert (tl_decl_publishes (decl, &events) == 1 && streq (events [0], "x.thing.done"));
+    assert (tl_decl_subscribes (decl, &events) == 1 && streq (events [0], "auth.user.deleted"));
+    //  A subscriber has events.deliver, for services
+    assert (s_allows (decl, "events.deliver", "service:auth", NULL));
+    assert (!s_allows (decl, "events.deliver", "operator", NULL));
+    tl_decl_destroy (&decl);
+    //  A service publishes only its own events; names are checked
+    const char *bad [] = {
+        "{\"service\": \"x\", \"publishes\": [\"y.thing\"], \"methods\": []}",
+        "{\"service\": \"x\", \"publishes\": [\"xx.thing\"], \"methods\": []}",
+        "{\"service\": \"x\", \"subscribes\": [\"Auth.User\"], \"methods\": []}",
+        "{\"service\": \"x\", \"subscribes\": [\"nodot\"], \"methods\": []}",
+        "{\"service\": \"x\", \"subscribes\": \"auth.user.deleted\", \"methods\": []}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad [0]; i++) {
+        const char *why = NULL;
+        assert (!tl_decl_parse (bad [i], strlen (bad [i]), "x", &why) && why);
+    }
+    //  The compiled-in declarations: auth's deletions reach the tracker
+    //  and the mailer
+    const char *services [8];
+    int count = tl_decl_subscribers ("auth.user.deleted", services, 8);
+    assert (count >= 2);
+    bool tracker = false, mailer = false;
+    for (int i = 0; i < count; i++) {
+        tracker = tracker || streq (services [i], "tracker");
+        mailer = mailer || streq (services [i], "mailer");
+    }
+    assert (tracker && mailer);
+    assert (tl_decl_subscribers ("auth.nothing", services, 8) == 0);
+}
+
+static void
 s_test_builtin (void)
 {
     //  Every compiled-in declaration parses, and auth's says who checks sessions
@@ -365,6 +565,7 @@ tl_decl_test (bool verbose)
 {
     s_test_defaults_and_lists ();
     s_test_refusals ();
+    s_test_events ();
     s_test_builtin ();
     if (verbose)
         printf ("(decl ok) ");

@@ -12,7 +12,9 @@
 //  A method lists its callers in "callers"; a routed method without that
 //  key defaults to ["user"] ("auth": true, the default) or ["anonymous"]
 //  ("auth": false); a method without a route must list them. The runtime's
-//  own jobs.* methods are for the operator.
+//  own jobs.* methods are for the operator; a service that subscribes to
+//  events (tl_event.h) also has events.deliver, for any service (the
+//  runtime checks that the event is the caller's).
 #ifndef TL_DECL_H_INCLUDED
 #define TL_DECL_H_INCLUDED
 #include "tl_msg.h"
@@ -38,6 +40,21 @@ void tl_decl_destroy (tl_decl_t **self_p);
 size_t tl_decl_size (const tl_decl_t *self);
 const char *tl_decl_method_at (const tl_decl_t *self, size_t index);
 bool tl_decl_has (const tl_decl_t *self, const char *method);
+
+//  The events the service declares it publishes / subscribes to.
+//  Borrowed.
+size_t tl_decl_publishes (const tl_decl_t *self, const char *const **events);
+size_t tl_decl_subscribes (const tl_decl_t *self, const char *const **events);
+
+//  Every service whose declaration (compiled in, or in TALLY_PROTO_EXTRA)
+//  subscribes to `event`: up to `max` names into `services` (borrowed,
+//  for the life of the process). Returns how many, or TL_ECONFIG when the
+//  declarations cannot be read.
+int tl_decl_subscribers (const char *event, const char **services, size_t max);
+
+//  Whether `event` is declared in "publishes" by its service (the one it
+//  is named after), among the same declarations.
+bool tl_decl_published (const char *event);
 
 //  Whether the caller of `request` (its caller.kind, roles) may call
 //  `method`. false for an undeclared method.

@@ -33,6 +33,9 @@
 //  Broker (gateway)
 #define TL_SERVICE_QUEUE_MAX       1024     //  waiting requests per service
 #define TL_MESH_MAX_SERVICES       64       //  services a gateway keeps track of
+#define TL_EVENT_MAX_SUBSCRIBERS   32       //  services one event is told to
+#define TL_EVENT_MAX_ATTEMPTS      1000     //  deliveries tried (back-off capped: ~40 days)
+#define TL_EVENT_DELIVERY_TIMEOUT_MS 10000  //  one delivery's deadline
 #define TL_BROKER_MAX_PENDING      65536    //  requests alive in one broker
 #define TL_RETRY_AFTER_SEC         1        //  on a full queue
 #define TL_MAX_CAPACITY            256      //  an instance may announce

@@ -59,6 +59,32 @@ static const s_runtime_t s_runtime [] = {
         "CREATE INDEX IF NOT EXISTS jobs_done_at ON jobs (done_at)\n"
         "    WHERE done_at IS NOT NULL AND unique_key IS NULL;\n"
     },
+    {   "tally_runtime_003_events",
+        //  tl_event.c: the publisher's outbox (a row per event and
+        //  subscribing service, delivered in order per subscriber and
+        //  subject) and the subscriber's record of what it handled.
+        "CREATE TABLE IF NOT EXISTS event_outbox (\n"
+        "    id           bigserial PRIMARY KEY,\n"
+        "    event        text NOT NULL,\n"
+        "    subject      text NOT NULL,\n"
+        "    subscriber   text NOT NULL,\n"
+        "    body         bytea,\n"
+        "    created_at   timestamptz NOT NULL DEFAULT now(),\n"
+        "    delivered_at timestamptz\n"
+        ");\n"
+        "CREATE INDEX IF NOT EXISTS event_outbox_pending\n"
+        "    ON event_outbox (subscriber, subject, id) WHERE delivered_at IS NULL;\n"
+        "CREATE INDEX IF NOT EXISTS event_outbox_delivered\n"
+        "    ON event_outbox (delivered_at) WHERE delivered_at IS NOT NULL;\n"
+        "CREATE TABLE IF NOT EXISTS event_inbox (\n"
+        "    publisher    text NOT NULL,\n"
+        "    id           bigint NOT NULL,\n"
+        "    event        text NOT NULL,\n"
+        "    received_at  timestamptz NOT NULL DEFAULT now(),\n"
+        "    PRIMARY KEY (publisher, id)\n"
+        ");\n"
+        "CREATE INDEX IF NOT EXISTS event_inbox_received ON event_inbox (received_at);\n"
+    },
     { NULL, NULL }
 };
 

@@ -12,6 +12,7 @@
 #include "tl_service.h"
 #include "tl_curve.h"
 #include "tl_decl.h"
+#include "tl_private.h"
 #include "tl_error.h"
 #include "tl_idem.h"
 #include "tl_limits.h"
@@ -63,6 +64,13 @@ typedef struct {
     int link;
 } s_job_t;
 
+#define S_MAX_SUBSCRIPTIONS 32
+
+typedef struct {
+    char event [TL_MAX_NAME_LEN + 1];
+    tl_event_fn *fn;
+} s_subscription_t;
+
 struct _tl_service_t {
     char name [TL_MAX_NAME_LEN + 1];
     const tl_embed_t *migrations;
@@ -97,6 +105,9 @@ struct _tl_service_t {
     bool jobs_thread_off;               //  TALLY_RUN_JOBS=0: only jobs.run_due runs them
     //  The service's declaration: its methods and who may call each
     tl_decl_t *decl;
+    //  Durable events it subscribes to (tl_event.h)
+    s_subscription_t subscriptions [S_MAX_SUBSCRIPTIONS];
+    int nsubscriptions;
 };
 
 //  The running service's gateways, for tl_service_call; each thread that
@@ -178,6 +189,24 @@ tl_service_on (tl_service_t *self, const char *method, tl_handler_fn *fn)
     strcpy (self->methods [self->nmethods].name, method);
     self->methods [self->nmethods].fn = fn;
     self->nmethods++;
+    return 0;
+}
+
+int
+tl_service_subscribe (tl_service_t *self, const char *event, tl_event_fn *fn)
+{
+    if (!event || !fn)
+        return TL_EINVAL;
+    if (strlen (event) > TL_MAX_NAME_LEN)
+        return TL_ETOOBIG;
+    for (int i = 0; i < self->nsubscriptions; i++)
+        if (streq (self->subscriptions [i].event, event))
+            return TL_EEXIST;
+    if (self->nsubscriptions == S_MAX_SUBSCRIPTIONS)
+        return TL_ETOOBIG;
+    s_subscription_t *sub = &self->subscriptions [self->nsubscriptions++];
+    strcpy (sub->event, event);
+    sub->fn = fn;
     return 0;
 }
 
@@ -869,6 +898,9 @@ s_jobs_thread (void *arg)
             int purged = tl_jobs_purge (db);
             if (purged > 0)
                 tl_log (TL_LOG_INFO, NULL, "purged %d done job(s)", purged);
+            purged = tl_event_purge (db);
+            if (purged > 0)
+                tl_log (TL_LOG_INFO, NULL, "purged %d delivered or handled event(s)", purged);
             next_purge = zclock_mono () + 5 * 60 * 1000;
         }
         //  Short slices, so that a drain is noticed at once
@@ -1162,14 +1194,60 @@ s_start_threads (tl_service_t *self)
     return rc;
 }
 
-//  Loads the service's declaration and checks it against the handlers:
-//  every declared method has a handler, every handler a declaration.
+//  ---------------------------------------------------------------------
+//  The declaration: who may call what, which events come and go
+
+//  The running service's subscriptions, for events.deliver.
+static tl_service_t *s_subscriber;
+
+static tl_event_fn *
+s_subscription (const char *event)
+{
+    for (int i = 0; s_subscriber && i < s_subscriber->nsubscriptions; i++)
+        if (streq (s_subscriber->subscriptions [i].event, event))
+            return s_subscriber->subscriptions [i].fn;
+    return NULL;
+}
+
+static void
+s_events_deliver (tl_call_t *call)
+{
+    tl_event_receive (call, s_subscription);
+}
+
+//  Loads the service's declaration, and registers what its events need:
+//  the delivery job when it publishes, events.deliver when it subscribes.
 static int
-s_check_declaration (tl_service_t *self)
+s_declaration_load (tl_service_t *self)
 {
     self->decl = tl_decl_load (self->name);
     if (!self->decl)
         return TL_ECONFIG;
+    const char *const *events = NULL;
+    int rc = 0;
+    if (tl_decl_publishes (self->decl, &events) > 0)
+        rc = tl_service_job (self, TL_EVENT_JOB, tl_event_deliver_job);
+    if (rc == 0 && tl_decl_subscribes (self->decl, &events) > 0)
+        rc = tl_service_on (self, "events.deliver", s_events_deliver);
+    s_subscriber = self;
+    return rc;
+}
+
+//  Whether `event` is in the list.
+static bool
+s_listed (const char *const *events, size_t count, const char *event)
+{
+    for (size_t i = 0; i < count; i++)
+        if (streq (events [i], event))
+            return true;
+    return false;
+}
+
+//  Checks the declaration against the handlers: every declared method has
+//  a handler, every handler a declaration, and so with subscriptions.
+static int
+s_check_declaration (tl_service_t *self)
+{
     int missing = 0;
     for (size_t i = 0; i < tl_decl_size (self->decl); i++) {
         const char *method = tl_decl_method_at (self->decl, i);
@@ -1184,6 +1262,19 @@ s_check_declaration (tl_service_t *self)
                     "proto/services/%s.json", self->methods [i].name, self->name);
             missing++;
         }
+    const char *const *events = NULL;
+    size_t count = tl_decl_subscribes (self->decl, &events);
+    for (size_t i = 0; i < count; i++)
+        if (!s_subscription (events [i])) {
+            tl_log (TL_LOG_ERROR, NULL, "event %s is subscribed to but has no handler", events [i]);
+            missing++;
+        }
+    for (int i = 0; i < self->nsubscriptions; i++)
+        if (!s_listed (events, count, self->subscriptions [i].event)) {
+            tl_log (TL_LOG_ERROR, NULL, "event %s has a handler but is not in \"subscribes\" "
+                    "of proto/services/%s.json", self->subscriptions [i].event, self->name);
+            missing++;
+        }
     return missing ? TL_ECONFIG : 0;
 }
 
@@ -1195,6 +1286,8 @@ tl_service_run (tl_service_t *self)
     snprintf (peer, sizeof peer, "service:%s", self->name);
     tl_curve_set_peer (peer);
     int rc = s_configure (self);
+    if (rc == 0)
+        rc = s_declaration_load (self);
     if (rc == 0)
         rc = s_migrate (self);
     //  The migration just talked to the database: the first heartbeats say

@@ -17,6 +17,7 @@
 
 #include <stdbool.h>
 #include "tl_call.h"
+#include "tl_event.h"
 #include "tl_client.h"
 #include "tl_embed.h"
 #include "tl_jobs.h"
@@ -54,6 +55,12 @@ int tl_service_job (tl_service_t *self, const char *kind, tl_job_fn *fn);
 //  once. Returns 0, TL_EEXIST, TL_EINVAL, TL_ETOOBIG or TL_ENOMEM.
 int tl_service_schedule (tl_service_t *self, const char *name, const char *kind,
                          const char *spec);
+
+//  Registers the handler of durable event `event` (tl_event.h), which the
+//  service's declaration lists in "subscribes": it runs on a handler
+//  thread, once per event, in one transaction with the record that it ran.
+//  Returns 0, TL_EEXIST, TL_ETOOBIG or TL_EINVAL.
+int tl_service_subscribe (tl_service_t *self, const char *event, tl_event_fn *fn);
 
 //  Runs until SIGTERM or SIGINT, then drains: tells every gateway it takes
 //  no more work, finishes what is in flight (up to TL_DRAIN_GRACE_MSEC) and

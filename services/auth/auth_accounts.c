@@ -706,20 +706,24 @@ done:
 
 //  ---------------------------------------------------------------------
 //  DELETE /me {password}: the user goes, and every service holding data
-//  of theirs is told through a durable job per service (auth_jobs.c).
+//  of theirs is told by the durable event auth.user.deleted (tl_event.h),
+//  published in the same transaction.
 
 static int
 s_delete_tx (tl_db_t *db, void *arg)
 {
     const char *user = (const char *) arg;
     long rc = tl_db_exec_count (db, "user_delete", 1, &user);
-    for (int i = 0; rc >= 0 && i < auth_config.subscriber_count; i++) {
-        const char *service = auth_config.subscribers [i];
-        char key [TL_JOBS_MAX_KEY_LEN + 1];
-        snprintf (key, sizeof key, "user.deleted:%s:%s", service, user);
-        const char *pairs [] = { "user_id", user, "service", service };
-        rc = auth_enqueue (db, "auth.user_deleted", pairs, 2, key, AUTH_DELETE_ATTEMPTS);
-    }
+    if (rc < 0)
+        return (int) rc;
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 1);
+    tl_mp_pack_kv (&pk, "user_id", user);
+    rc = tl_event_publish (db, "auth.user.deleted", user, body.data, body.size);
+    msgpack_sbuffer_destroy (&body);
     return rc < 0 ? (int) rc : 0;
 }
 

@@ -199,32 +199,6 @@ s_mail_email_changed (tl_job_ctx_t *job)
     return rc;
 }
 
-//  auth.user_deleted {user_id, service}: tells `service` (method
-//  user.deleted {user_id}) until it answers 2xx. Receivers are idempotent.
-static int
-s_user_deleted (tl_job_ctx_t *job)
-{
-    const msgpack_object *payload = tl_job_ctx_payload (job);
-    char *user_id = tl_mp_strdup (tl_mp_get (payload, "user_id"), 64);
-    char *service = tl_mp_strdup (tl_mp_get (payload, "service"), TL_MAX_NAME_LEN);
-    int rc = 0;
-    if (user_id && service) {
-        msgpack_sbuffer body;
-        msgpack_sbuffer_init (&body);
-        msgpack_packer pk;
-        msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
-        msgpack_pack_map (&pk, 1);
-        tl_mp_pack_kv (&pk, "user_id", user_id);
-        rc = s_call (job, service, "user.deleted", &body);
-        msgpack_sbuffer_destroy (&body);
-        if (rc == 0)
-            tl_log (TL_LOG_INFO, NULL, "%s forgot user %s", service, user_id);
-    }
-    free (user_id);
-    free (service);
-    return rc;
-}
-
 //  auth.purge (hourly): expired sessions and codes, ended throttle windows.
 static int
 s_purge (tl_job_ctx_t *job)
@@ -249,7 +223,6 @@ auth_jobs_register (tl_service_t *svc)
     int rc = tl_service_job (svc, "auth.mail_verify", s_mail_verify);
     rc = rc ? rc : tl_service_job (svc, "auth.mail_reset", s_mail_reset);
     rc = rc ? rc : tl_service_job (svc, "auth.mail_email_changed", s_mail_email_changed);
-    rc = rc ? rc : tl_service_job (svc, "auth.user_deleted", s_user_deleted);
     rc = rc ? rc : tl_service_job (svc, "auth.purge", s_purge);
     rc = rc ? rc : tl_service_schedule (svc, "auth.purge", "auth.purge", "every 1h");
     return rc;

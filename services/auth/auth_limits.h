@@ -21,7 +21,5 @@
 #define AUTH_REQUESTS_PER_EMAIL    5        //  ... naming one email address
 #define AUTH_HASHES_DEFAULT        2        //  argon2id hashes at once (64 MiB each); no waiting
 #define AUTH_HASHES_MAX            64
-#define AUTH_MAX_SUBSCRIBERS       16       //  services told of a deleted user
-#define AUTH_DELETE_ATTEMPTS       1000     //  back-off capped at 1 h: about 40 days
 
 #endif

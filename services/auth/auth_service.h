@@ -16,8 +16,6 @@
 typedef struct {
     char public_url [TL_MAX_URL_LEN + 1];   //  links in mails: <url>/verify?code=
     bool require_verification;              //  TALLY_REQUIRE_VERIFICATION
-    int subscriber_count;                   //  services told of a deleted user
-    char subscribers [AUTH_MAX_SUBSCRIBERS][TL_MAX_NAME_LEN + 1];
 } auth_config_t;
 
 extern auth_config_t auth_config;

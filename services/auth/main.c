@@ -50,20 +50,6 @@ s_configure (void)
     const char *verify = s_env ("TALLY_REQUIRE_VERIFICATION", "true");
     auth_config.require_verification = strcmp (verify, "false") != 0 && strcmp (verify, "0") != 0;
 
-    //  The services that hold user data, told when a user is deleted
-    char *list = strdup (s_env ("TALLY_USER_DATA_SERVICES", "tracker,mailer"));
-    char *save = NULL;
-    for (char *name = strtok_r (list, ", ", &save); name; name = strtok_r (NULL, ", ", &save)) {
-        if (auth_config.subscriber_count == AUTH_MAX_SUBSCRIBERS
-        ||  strlen (name) > TL_MAX_NAME_LEN) {
-            tl_log (TL_LOG_ERROR, NULL, "TALLY_USER_DATA_SERVICES: too many or too long");
-            free (list);
-            return TL_ECONFIG;
-        }
-        strcpy (auth_config.subscribers [auth_config.subscriber_count++], name);
-    }
-    free (list);
-
     //  Hash cost (never below libsodium's INTERACTIVE) and concurrency
     unsigned long long ops = strtoull (s_env ("TALLY_ARGON2_OPSLIMIT", "0"), NULL, 10);
     size_t mem = (size_t) strtoull (s_env ("TALLY_ARGON2_MEMLIMIT", "0"), NULL, 10);

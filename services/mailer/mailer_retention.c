@@ -41,34 +41,21 @@ mailer_retention_prepare (tl_db_t *db)
 }
 
 //  ---------------------------------------------------------------------
-//  user.deleted {user_id} (mesh, from the auth service): idempotent
+//  The event auth.user.deleted (subject: the user id): what the outbox
+//  holds of theirs goes (pending mail fails), in the transaction that
+//  records the event handled.
 
-static void
-s_user_deleted (tl_call_t *call)
+static int
+s_user_deleted (tl_event_t *event)
 {
-    if (tl_call_user (call)) {
-        tl_call_error (call, 403, "forbidden", "user.deleted is for the auth service");
-        return;
-    }
-    char *user = tl_mp_strdup (tl_mp_get (tl_call_body (call), "user_id"), TL_MAX_ID_LEN);
-    if (!user || !*user) {
-        free (user);
-        tl_call_field_error (call, 400, "invalid", "user_id", "is required");
-        return;
-    }
-    const char *values [] = { user };
-    long count = tl_db_exec_count (tl_call_db (call), "outbox_forget_user", 1, values);
-    if (count < 0) {
-        tl_log (TL_LOG_ERROR, tl_call_trace (call), "outbox: %s: %s",
-                tl_strerror ((int) count), tl_db_errmsg (tl_call_db (call)));
-        tl_call_error (call, 503, "unavailable", "the outbox cannot be written now");
-    }
-    else {
-        tl_log (TL_LOG_INFO, tl_call_trace (call), "forgot user %s (%ld message(s))",
-                user, count);
-        msgpack_pack_map (tl_call_reply (call, 200), 0);
-    }
-    free (user);
+    const char *values [] = { tl_event_subject (event) };
+    long count = tl_db_exec_count (tl_event_db (event), "outbox_forget_user", 1, values);
+    if (count < 0)
+        tl_log (TL_LOG_ERROR, NULL, "outbox: %s: %s", tl_strerror ((int) count),
+                tl_db_errmsg (tl_event_db (event)));
+    else
+        tl_log (TL_LOG_INFO, NULL, "forgot user %s (%ld message(s))", values [0], count);
+    return count < 0 ? (int) count : 0;
 }
 
 //  ---------------------------------------------------------------------
@@ -100,7 +87,7 @@ s_purge (tl_job_ctx_t *job)
 int
 mailer_retention_register (tl_service_t *svc)
 {
-    int rc = tl_service_on (svc, "user.deleted", s_user_deleted);
+    int rc = tl_service_subscribe (svc, "auth.user.deleted", s_user_deleted);
     rc = rc ? rc : tl_service_job (svc, "mailer.purge", s_purge);
     rc = rc ? rc : tl_service_schedule (svc, "mailer.purge", "mailer.purge", "every 1h");
     return rc;

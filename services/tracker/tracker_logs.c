@@ -505,34 +505,19 @@ s_get (tl_call_t *call)
 }
 
 //  ---------------------------------------------------------------------
-//  user.deleted {user_id} (mesh, from the auth service): idempotent
+//  The event auth.user.deleted (subject: the user id): their trackers and
+//  logs go, in the transaction that records the event handled.
 
 static int
-s_forget_tx (tl_db_t *db, void *arg)
+s_user_deleted (tl_event_t *event)
 {
-    const char *user = (const char *) arg;
-    long logs = tl_db_exec_count (db, "logs_forget_owner", 1, &user);
-    long trackers = logs < 0 ? logs : tl_db_exec_count (db, "trackers_forget_owner", 1, &user);
+    const char *user = tl_event_subject (event);
+    long logs = tl_db_exec_count (tl_event_db (event), "logs_forget_owner", 1, &user);
+    long trackers = logs < 0 ? logs
+                  : tl_db_exec_count (tl_event_db (event), "trackers_forget_owner", 1, &user);
+    if (trackers >= 0)
+        tl_log (TL_LOG_INFO, NULL, "forgot user %s (%ld tracker(s))", user, trackers);
     return trackers < 0 ? (int) trackers : 0;
-}
-
-static void
-s_user_deleted (tl_call_t *call)
-{
-    char *user = tl_mp_strdup (tl_mp_get (tl_call_body (call), "user_id"), TL_MAX_ID_LEN);
-    if (!user || !*user) {
-        free (user);
-        tl_call_field_error (call, 400, "invalid", "user_id", "is required");
-        return;
-    }
-    int rc = tl_db_tx (tl_call_db (call), s_forget_tx, user);
-    if (rc)
-        tracker_db_error (call, rc);
-    else {
-        tl_log (TL_LOG_INFO, tl_call_trace (call), "forgot user %s", user);
-        msgpack_pack_map (tl_call_reply (call, 200), 0);
-    }
-    free (user);
 }
 
 //  ---------------------------------------------------------------------
@@ -568,7 +553,7 @@ tracker_logs_register (tl_service_t *svc)
     rc = rc ? rc : tl_service_on (svc, "logs.get", s_get);
     rc = rc ? rc : tl_service_on (svc, "logs.update", s_update);
     rc = rc ? rc : tl_service_on (svc, "logs.delete", s_delete);
-    rc = rc ? rc : tl_service_on (svc, "user.deleted", s_user_deleted);
+    rc = rc ? rc : tl_service_subscribe (svc, "auth.user.deleted", s_user_deleted);
     rc = rc ? rc : tl_service_job (svc, "tracker.purge_moods", s_purge_moods);
     rc = rc ? rc : tl_service_schedule (svc, "tracker.purge_moods", "tracker.purge_moods",
                                         "daily");

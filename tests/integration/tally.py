@@ -322,12 +322,14 @@ def mailer(cluster, gateways, smtp_url=None, data_dir=None, env=None, name=None,
 
 def auth(cluster, gateways, env=None, name=None, workers=4):
     """Starts tally-auth. By default users are verified by mail, links
-    point at http://tally.test, and a deleted user is announced to testsvc
-    (the data-holding service of the platform tests)."""
+    point at http://tally.test, and auth also reads the test service's
+    declaration, so that its auth.user.deleted events reach testsvc (the
+    data-holding service of the platform tests) beside the built-in
+    subscribers."""
     settings = {
         "TALLY_PUBLIC_URL": "http://tally.test",
         "TALLY_REQUIRE_VERIFICATION": "true",
-        "TALLY_USER_DATA_SERVICES": "testsvc",
+        "TALLY_PROTO_EXTRA": TEST_PROTO,
     }
     settings.update(env or {})
     return program(cluster, "auth", gateways, env=settings, name=name, workers=workers,

@@ -20,6 +20,11 @@ from tally import (ROOT, TEST_PROTO, binary, free_port, metric, token, unique, w
                    wait_instances)
 
 
+#  An auth.user.deleted event about no one, as auth delivers it
+DELETED = {"id": 1, "event": "auth.user.deleted", "subject": "nobody-at-all",
+           "body": {"user_id": "nobody-at-all"}}
+
+
 # ---------------------------------------------------------------------------
 # Keys
 
@@ -113,8 +118,8 @@ def test_the_caller_of_a_mesh_request_is_its_key_not_its_claim(cluster, keys):
         reply = op.call("testsvc", "whoami.mesh")
         assert reply["status"] == 200 and reply["body"]["caller"] == "operator"
         assert op.call("testsvc", "jobs.list")["status"] == 200
-        # user.deleted is for service:auth only
-        reply = op.call("testsvc", "user.deleted", body={"user_id": "u1"})
+        # events.deliver is for services only
+        reply = op.call("testsvc", "events.deliver", body=DELETED)
         assert reply["status"] == 403, reply
     # A service's key, claiming to be the operator: that service
     with MeshClient(gw.mesh, peer="operator", curve=keys.curve(tracker)) as svc:
@@ -154,13 +159,13 @@ def test_on_loopback_peers_claim_and_declarations_decide(cluster):
         assert nobody.call("testsvc", "whoami.mesh")["body"]["caller"] == "anonymous"
         assert op.call("testsvc", "whoami.mesh")["body"]["caller"] == "operator"
         assert tracker.call("testsvc", "whoami.mesh")["body"]["caller"] == "service:tracker"
-        # jobs.* are the operator's; user.deleted is auth's; whoami is users'
+        # jobs.* are the operator's; auth's events are auth's; whoami is users'
         assert op.call("testsvc", "jobs.list")["status"] == 200
         for client in (nobody, tracker, auth):
             assert client.call("testsvc", "jobs.list")["status"] == 403
         for client in (nobody, op, tracker):
-            assert client.call("testsvc", "user.deleted", body={"user_id": "x"})["status"] == 403
-        assert auth.call("testsvc", "user.deleted", body={"user_id": "x"})["status"] == 200
+            assert client.call("testsvc", "events.deliver", body=DELETED)["status"] == 403
+        assert auth.call("testsvc", "events.deliver", body=DELETED)["status"] == 200
         for client in (nobody, op, tracker, auth):
             assert client.call("testsvc", "whoami")["status"] == 403
 

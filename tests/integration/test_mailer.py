@@ -121,6 +121,11 @@ class Env:
         return rc, out + err
 
 
+def unique_id():
+    """An event id no other test uses."""
+    return time.time_ns() // 1000
+
+
 def rfc3339(delta_seconds):
     t = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(seconds=delta_seconds)
     return t.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -844,7 +849,9 @@ def test_user_deleted_drops_every_message_of_that_user_and_no_other(env, tmp_pat
     wait_for(lambda: len(server.received()) >= 1, "a first POST", timeout=30)
     assert env.sql(f"SELECT user_id FROM mailer.outbox WHERE id = '{mine}'") == gone
 
-    status, reply = env.call("user.deleted", {"user_id": gone})
+    deleted = {"id": unique_id(), "event": "auth.user.deleted", "subject": gone,
+               "body": {"user_id": gone}}
+    status, reply = env.call("events.deliver", deleted)
     assert status == 200, reply
     for oid in (mine, hook["id"]):
         row = env.sql(f"SELECT message IS NULL, subject, recipients FROM mailer.outbox"
@@ -858,16 +865,17 @@ def test_user_deleted_drops_every_message_of_that_user_and_no_other(env, tmp_pat
     rc, out = env.run_due(rfc3339(3 * 3600))
     assert rc == 0, out
     assert len(server.received()) == posts
-    # Told twice (auth retries until it hears 2xx): the same answer
-    status, reply = env.call("user.deleted", {"user_id": gone})
-    assert status == 200, reply
+    # Told twice (auth retries until it hears 2xx): handled once
+    status, reply = env.call("events.deliver", deleted)
+    assert status == 200 and reply == {"duplicate": True}, reply
     assert _has_body(env, theirs)
 
 
 def test_user_deleted_and_user_id_refuse_bad_input(env):
     env.mailer()
-    for body in ({}, {"user_id": ""}, {"user_id": 7}):
-        status, reply = env.call("user.deleted", body)
+    for body in ({}, {"id": 1, "event": "auth.user.deleted"},
+                 {"id": "x", "event": "auth.user.deleted", "subject": "u"}):
+        status, reply = env.call("events.deliver", body)
         assert status == 400, (body, reply)
     for user_id in ("", 7, "u" * 65):
         status, reply = env.send(key=unique("k"), to="a@example.com", subject="s", text="t",

@@ -50,7 +50,7 @@ class TrackerSystem:
         self.gw2 = cluster.gateway(env=env)
         gws = [self.gw, self.gw2]
         tally.auth(cluster, gws, env={"TALLY_REQUIRE_VERIFICATION": "false",
-                                      "TALLY_USER_DATA_SERVICES": "tracker"})
+                                      "TALLY_PROTO_EXTRA": ""})
         tally.mailer(cluster, gws, smtp_url=self.sink.url,
                      env={"TALLY_WEBHOOK_ALLOW_PRIVATE": "1"})
         self.tracker_env = dict(tracker_env or {})

@@ -213,28 +213,70 @@ s_items_create (tl_call_t *call)
     PQclear (res);
 }
 
-//  user.deleted {user_id}: the auth service says a user is gone (mesh,
-//  never on a user's behalf); idempotent.
-static void
-s_user_deleted (tl_call_t *call)
+//  events.publish {subject, count, rollback?}: publishes `count` events
+//  testsvc.ping {seq: 1..count} about `subject` in one transaction (rolled
+//  back after publishing when asked): the publisher side of tl_event.
+typedef struct {
+    char *subject;
+    int64_t count;
+    bool rollback;
+    int subscribers;
+} s_publish_t;
+
+static int
+s_publish_tx (tl_db_t *db, void *arg)
 {
-    char *user = tl_mp_strdup (tl_mp_get (tl_call_body (call), "user_id"), 64);
-    if (tl_call_user (call) || !user) {
-        free (user);
-        tl_call_error (call, tl_call_user (call) ? 403 : 400, "refused", "services only, with user_id");
-        return;
+    s_publish_t *run = (s_publish_t *) arg;
+    int rc = 0;
+    for (int64_t seq = 1; rc >= 0 && seq <= run->count; seq++) {
+        msgpack_sbuffer sbuf;
+        msgpack_sbuffer_init (&sbuf);
+        msgpack_packer pk;
+        msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+        msgpack_pack_map (&pk, 1);
+        tl_mp_pack_str (&pk, "seq");
+        msgpack_pack_int64 (&pk, seq);
+        rc = tl_event_publish (db, "testsvc.ping", run->subject, sbuf.data, sbuf.size);
+        msgpack_sbuffer_destroy (&sbuf);
+        run->subscribers = rc;
     }
-    long count = tl_db_exec_count (tl_call_db (call), "items_forget_owner", 1,
-                                   (const char *const *) &user);
-    free (user);
-    if (count < 0) {
-        tl_call_error (call, 503, "database", "could not forget the user");
-        return;
+    if (rc >= 0 && run->rollback)
+        rc = TL_ENOTFOUND;      //  anything negative rolls back
+    return rc < 0 ? rc : 0;
+}
+
+static void
+s_events_publish (tl_call_t *call)
+{
+    const msgpack_object *body = tl_call_body (call);
+    const msgpack_object *rollback = tl_mp_get (body, "rollback");
+    s_publish_t run = { tl_mp_strdup (tl_mp_get (body, "subject"), 64), 0,
+                        rollback && rollback->type == MSGPACK_OBJECT_BOOLEAN
+                                 && rollback->via.boolean, 0 };
+    if (!run.subject || tl_mp_int (tl_mp_get (body, "count"), &run.count) != 0
+    ||  run.count < 1 || run.count > 100)
+        tl_call_error (call, 400, "invalid", "subject and count (1..100) are required");
+    else {
+        int rc = tl_db_tx (tl_call_db (call), s_publish_tx, &run);
+        if (rc && !(run.rollback && rc == TL_ENOTFOUND))
+            tl_call_error (call, 503, "database", "could not publish: %s", tl_strerror (rc));
+        else {
+            msgpack_packer *pk = tl_call_reply (call, 201);
+            msgpack_pack_map (pk, 1);
+            tl_mp_pack_str (pk, "subscribers");
+            msgpack_pack_int (pk, run.subscribers);
+        }
     }
-    msgpack_packer *pk = tl_call_reply (call, 200);
-    msgpack_pack_map (pk, 1);
-    tl_mp_pack_str (pk, "deleted");
-    msgpack_pack_int64 (pk, count);
+    free (run.subject);
+}
+
+//  The event auth.user.deleted: the user's items go.
+static int
+s_user_deleted (tl_event_t *event)
+{
+    const char *user = tl_event_subject (event);
+    long count = tl_db_exec_count (tl_event_db (event), "items_forget_owner", 1, &user);
+    return count < 0 ? (int) count : 0;
 }
 
 static void
@@ -549,7 +591,8 @@ main (void)
         tl_service_on (svc, "items.get", s_items_get);
         tl_service_on (svc, "items.list", s_items_list);
         tl_service_on (svc, "items.delete", s_items_delete);
-        tl_service_on (svc, "user.deleted", s_user_deleted);
+        tl_service_subscribe (svc, "auth.user.deleted", s_user_deleted);
+        tl_service_on (svc, "events.publish", s_events_publish);
         tl_service_on (svc, "upload", s_upload);
         tl_service_on (svc, "binary", s_binary);
         tl_service_on (svc, "notes.enqueue", s_notes_enqueue);

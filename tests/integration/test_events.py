@@ -1,0 +1,118 @@
+"""Durable events between services (shared/tl_event.c; PROTOCOL.md §7,
+`publishes` and `subscribes`): published inside the publisher's
+transaction, delivered at least once to every subscribing service, in
+order per subject, and handled once by the runtime of a subscriber."""
+
+import os
+import random
+import subprocess
+import threading
+import time
+
+import requests
+
+from mesh_client import MeshClient, Worker
+from tally import ROOT, TEST_PROTO, binary, psql, wait_for, wait_instances
+
+SUBSCRIBER_PROTO = os.path.join(ROOT, "tests", "proto", "subscriber.json")
+
+
+def publish(gw, subject, count, rollback=False):
+    return requests.post(gw.url + "/api/v1/test/events",
+                         json={"subject": subject, "count": count, "rollback": rollback},
+                         timeout=10)
+
+
+def run_due(gw, hours_ahead):
+    """Runs testsvc's jobs due `hours_ahead` hours from now: retries come
+    at once instead of on their back-off."""
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + hours_ahead * 3600))
+    out = subprocess.run([binary("tallyctl"), "jobs", "run-due", "testsvc", "--at", at],
+                         env=dict(os.environ, TALLY_MESH=gw.mesh), capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+
+
+def test_events_reach_a_subscriber_in_order_per_subject(cluster):
+    gw = cluster.gateway()
+    # The publisher knows its subscribers from their declarations
+    cluster.service([gw], workers=2, env={"TALLY_PROTO_EXTRA": f"{TEST_PROTO}:{SUBSCRIBER_PROTO}"})
+    received, lock = [], threading.Lock()
+    refused = {"s1": 1}                 # the first delivery about s1 fails once
+
+    def handler(request):
+        assert request["method"] == "events.deliver"
+        body = request["body"]
+        subject, seq = body["subject"], body["body"]["seq"]
+        with lock:
+            if refused.get(subject):
+                refused[subject] -= 1
+                return 503, {"error": {"code": "unavailable", "message": "not now"}}
+            received.append((subject, seq, request["caller"]["kind"], body["event"]))
+        return 200, {}
+
+    worker = Worker([gw.mesh], "pysub", handler, capacity=4).start()
+    try:
+        wait_instances(gw, 1, service="pysub")
+        wait_instances(gw, 1)
+        for subject, count in (("s1", 3), ("s2", 2)):
+            r = publish(gw, subject, count)
+            assert r.status_code == 201, r.text
+            assert r.json()["subscribers"] == 1
+        # s2 goes through; s1 waits behind its first event, which failed
+        wait_for(lambda: [s for s in received if s[0] == "s2"] and len(received) >= 2,
+                 "s2's events", timeout=30)
+        time.sleep(1)
+        assert [seq for s, seq, _, _ in received if s == "s2"] == [1, 2]
+        assert [seq for s, seq, _, _ in received if s == "s1"] == []
+        # Retries come on a back-off; the operator's clock brings them now
+        for hours in range(1, 12):
+            if len([r for r in received if r[0] == "s1"]) == 3:
+                break
+            run_due(gw, hours)
+        assert [seq for s, seq, _, _ in received if s == "s1"] == [1, 2, 3]
+        assert {(kind, event) for _, _, kind, event in received} == \
+            {("service:testsvc", "testsvc.ping")}
+        # Every outbox row is marked delivered
+        assert psql("SELECT count(*) FROM testsvc.event_outbox WHERE subject IN ('s1', 's2') "
+                    "AND delivered_at IS NULL") == "0"
+        # Published in a transaction that rolls back: no event at all
+        r = publish(gw, "s3", 2, rollback=True)
+        assert r.status_code == 201, r.text
+        assert psql("SELECT count(*) FROM testsvc.event_outbox WHERE subject = 's3'") == "0"
+        time.sleep(1)
+        assert not [r for r in received if r[0] == "s3"]
+    finally:
+        worker.stop()
+
+
+def test_a_subscriber_handles_an_event_once_and_only_from_its_publisher(cluster):
+    gw = cluster.gateway()
+    cluster.service([gw], workers=2)
+    wait_instances(gw, 1)
+    owner = f"evt-{random.randrange(1 << 30)}"
+    psql(f"INSERT INTO testsvc.items (owner, name) VALUES ('{owner}', 'a'), ('{owner}', 'b')")
+    event = {"id": random.randrange(1, 1 << 40), "event": "auth.user.deleted",
+             "subject": owner, "body": {"user_id": owner}}
+    with MeshClient(gw.mesh, peer="service:tracker") as tracker, \
+            MeshClient(gw.mesh, peer="operator") as operator, \
+            MeshClient(gw.mesh, peer="service:auth") as auth:
+        # Only auth delivers auth's events, and only services deliver at all
+        assert tracker.call("testsvc", "events.deliver", body=event)["status"] == 403
+        assert operator.call("testsvc", "events.deliver", body=event)["status"] == 403
+        assert psql(f"SELECT count(*) FROM testsvc.items WHERE owner = '{owner}'") == "2"
+        for bad in ({}, {**event, "id": "x"}, {**event, "id": 0}, {"event": "auth.user.deleted"}):
+            assert auth.call("testsvc", "events.deliver", body=bad)["status"] == 400, bad
+        reply = auth.call("testsvc", "events.deliver",
+                          body={**event, "event": "auth.user.renamed"})
+        assert reply["status"] == 404               # not subscribed to
+        # The event: handled once
+        reply = auth.call("testsvc", "events.deliver", body=event)
+        assert reply["status"] == 200 and reply["body"] == {"duplicate": False}
+        assert psql(f"SELECT count(*) FROM testsvc.items WHERE owner = '{owner}'") == "0"
+        # Delivered again (a publisher retries until it hears 2xx): the
+        # handler does not run again
+        psql(f"INSERT INTO testsvc.items (owner, name) VALUES ('{owner}', 'c')")
+        reply = auth.call("testsvc", "events.deliver", body=event)
+        assert reply["status"] == 200 and reply["body"] == {"duplicate": True}
+        assert psql(f"SELECT count(*) FROM testsvc.items WHERE owner = '{owner}'") == "1"
