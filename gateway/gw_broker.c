@@ -72,6 +72,9 @@ struct _gw_broker_t {
     uint64_t next_deadline_scan;
     bool draining;
     uint64_t refused;               //  peers refused an announcement
+    gw_broadcast_fn *broadcast_fn;
+    void *broadcast_arg;
+    uint64_t broadcasts;            //  broadcasts acknowledged
 };
 
 static uint64_t
@@ -581,9 +584,56 @@ s_on_reply (gw_broker_t *self, s_peer_t *peer, tl_msg_t **msg_p)
         s_dispatch (self, peer->service);
 }
 
+void
+gw_broker_on_broadcast (gw_broker_t *self, gw_broadcast_fn *fn, void *arg)
+{
+    self->broadcast_fn = fn;
+    self->broadcast_arg = arg;
+}
+
+static void
+s_pack_error (msgpack_packer *pk, const char *code, const char *message)
+{
+    msgpack_pack_map (pk, 1);
+    tl_mp_pack_str (pk, "error");
+    msgpack_pack_map (pk, 2);
+    tl_mp_pack_kv (pk, "code", code);
+    tl_mp_pack_kv (pk, "message", message);
+}
+
+//  mesh.broadcast {topic, body?} from a service (`identity`): a topic named
+//  after it, handed to the gateway's handler. Returns the status.
+static int
+s_mesh_broadcast (gw_broker_t *self, tl_msg_t *msg, const char *identity, msgpack_packer *pk)
+{
+    const msgpack_object *body = tl_msg_body (msg);
+    char *topic = tl_mp_strdup (tl_mp_get (body, "topic"), TL_MAX_NAME_LEN);
+    const char *service = identity && strncmp (identity, "service:", 8) == 0 ? identity + 8 : NULL;
+    size_t size = service ? strlen (service) : 0;
+    int status = 200;
+    if (!topic)
+        s_pack_error (pk, "invalid", "a broadcast is {topic, body?}"), status = 400;
+    else
+    if (!service || !*service || strncmp (topic, service, size) != 0 || topic [size] != '.')
+        s_pack_error (pk, "forbidden", "a service broadcasts only topics named after it"),
+        status = 403;
+    else {
+        bool handled = self->broadcast_fn
+                    && self->broadcast_fn (self->broadcast_arg, topic, tl_mp_get (body, "body"));
+        self->broadcasts++;
+        msgpack_pack_map (pk, 2);
+        tl_mp_pack_kv (pk, "gateway", self->name);
+        tl_mp_pack_str (pk, "handled");
+        if (handled) msgpack_pack_true (pk); else msgpack_pack_false (pk);
+    }
+    free (topic);
+    return status;
+}
+
 //  The broker's own service, "mesh".
 static void
-s_mesh_request (gw_broker_t *self, const unsigned char *rid, size_t size, tl_msg_t *msg)
+s_mesh_request (gw_broker_t *self, const unsigned char *rid, size_t size, tl_msg_t *msg,
+                const char *identity)
 {
     tl_msg_t *reply = tl_msg_new (TL_MSG_REPLY);
     if (!reply)
@@ -635,12 +685,11 @@ s_mesh_request (gw_broker_t *self, const unsigned char *rid, size_t size, tl_msg
         }
         tl_msg_set_status (reply, 200);
     }
+    else
+    if (streq (method, "broadcast"))
+        tl_msg_set_status (reply, s_mesh_broadcast (self, msg, identity, &pk));
     else {
-        msgpack_pack_map (&pk, 1);
-        tl_mp_pack_str (&pk, "error");
-        msgpack_pack_map (&pk, 2);
-        tl_mp_pack_kv (&pk, "code", "unknown_method");
-        tl_mp_pack_kv (&pk, "message", "mesh answers status and ping");
+        s_pack_error (&pk, "unknown_method", "mesh answers status, ping and broadcast");
         tl_msg_set_status (reply, 404);
     }
     tl_msg_set_body (reply, sbuf.data, sbuf.size);
@@ -680,7 +729,7 @@ s_peer_request (gw_broker_t *self, const unsigned char *rid, size_t size,
 {
     tl_msg_t *msg = *msg_p;
     if (streq (tl_msg_str (msg, TL_MSG_SERVICE), "mesh")) {
-        s_mesh_request (self, rid, size, msg);
+        s_mesh_request (self, rid, size, msg, identity);
         return;
     }
     s_derive_caller (self, rid, size, msg, identity);
@@ -927,6 +976,9 @@ gw_broker_metrics (gw_broker_t *self)
             in_flight += p->in_flight;
         fprintf (out, "tally_mesh_in_flight{service=\"%s\"} %ld\n", s->name, in_flight);
     }
+    fprintf (out, "# HELP tally_broadcasts_total Broadcasts from services acknowledged.\n"
+                  "# TYPE tally_broadcasts_total counter\ntally_broadcasts_total %" PRIu64 "\n",
+             self->broadcasts);
     fprintf (out, "# HELP tally_mesh_refused_total Peers refused an announcement (key not "
                   "that service's, too many services).\n"
                   "# TYPE tally_mesh_refused_total counter\ntally_mesh_refused_total %" PRIu64 "\n",

@@ -45,6 +45,16 @@ void gw_broker_declare (gw_broker_t *self, const char *service);
 int gw_broker_submit (gw_broker_t *self, tl_msg_t **request_p,
                       gw_reply_fn *fn, void *arg, uint64_t *handle);
 
+//  What a gateway does with a broadcast from a service (mesh.broadcast
+//  {topic, body?}; PROTOCOL.md §3): `topic` is "<service>.<name>", `body`
+//  the unpacked body or NULL, both borrowed for the call. Returns whether
+//  the gateway acted on it (a session dropped, a push sent).
+typedef bool (gw_broadcast_fn) (void *arg, const char *topic, const msgpack_object *body);
+
+//  Sets the broadcast handler (one per gateway; NULL: broadcasts are
+//  acknowledged and counted only).
+void gw_broker_on_broadcast (gw_broker_t *self, gw_broadcast_fn *fn, void *arg);
+
 //  Forgets the callback of a submitted request (the client went away).
 void gw_broker_cancel (gw_broker_t *self, uint64_t handle);
 

@@ -114,6 +114,8 @@ struct _tl_service_t {
 //  calls keeps its own client.
 static char *s_mesh_endpoints;
 static __thread tl_client_t *s_thread_client;
+//  One client per gateway, for broadcasts (each gateway must hear them)
+static __thread tl_client_t *s_thread_gateways [TL_MAX_GATEWAYS];
 
 static uint64_t
 s_mono_ms (void)
@@ -792,6 +794,63 @@ tl_service_call (const char *service, const char *method, const void *body,
     return rc;
 }
 
+//  The request mesh.broadcast {topic, body?}, or NULL.
+static tl_msg_t *
+s_broadcast_request (const char *topic, const void *body, size_t size, uint64_t deadline)
+{
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 1 + (body != NULL));
+    tl_mp_pack_kv (&pk, "topic", topic);
+    if (body) {
+        tl_mp_pack_str (&pk, "body");
+        msgpack_sbuffer_write (&sbuf, body, size);
+    }
+    tl_msg_t *request = tl_msg_new (TL_MSG_REQUEST);
+    int rc = request ? tl_msg_set_str (request, TL_MSG_SERVICE, "mesh") : TL_ENOMEM;
+    rc = rc ? rc : tl_msg_set_str (request, TL_MSG_METHOD, "broadcast");
+    rc = rc ? rc : tl_msg_set_body (request, sbuf.data, sbuf.size);
+    msgpack_sbuffer_destroy (&sbuf);
+    if (rc)
+        tl_msg_destroy (&request);
+    else
+        tl_msg_set_deadline (request, deadline);
+    return request;
+}
+
+int
+tl_service_broadcast (const char *topic, const void *body, size_t size, int timeout_ms)
+{
+    if (!s_mesh_endpoints)
+        return TL_EUNAVAIL;
+    if (!topic || strlen (topic) > TL_MAX_NAME_LEN)
+        return TL_EINVAL;
+    uint64_t deadline = tl_msg_now_ms () + (uint64_t) timeout_ms;
+    char *list = strdup (s_mesh_endpoints);
+    char *save = NULL;
+    int index = 0, acked = 0;
+    for (char *ep = list ? strtok_r (list, ",", &save) : NULL; ep && index < TL_MAX_GATEWAYS;
+         ep = strtok_r (NULL, ",", &save), index++) {
+        if (!s_thread_gateways [index])
+            s_thread_gateways [index] = tl_client_new (ep);
+        tl_msg_t *request = s_thread_gateways [index]
+                          ? s_broadcast_request (topic, body, size, deadline) : NULL;
+        tl_msg_t *reply = NULL;
+        if (request && tl_client_call (s_thread_gateways [index], request, &reply) == 0
+        &&  tl_msg_status (reply) == 200)
+            acked++;
+        else
+            tl_log (TL_LOG_WARN, NULL, "broadcast %s: gateway %s did not acknowledge (%d)",
+                    topic, ep, reply ? tl_msg_status (reply) : 0);
+        tl_msg_destroy (&reply);
+        tl_msg_destroy (&request);
+    }
+    free (list);
+    return acked;
+}
+
 int
 tl_service_job_call (tl_job_ctx_t *job, const char *service, const char *method,
                      const void *body, size_t size, int timeout_ms, int *status,
@@ -817,6 +876,8 @@ static void
 s_thread_client_close (void)
 {
     tl_client_destroy (&s_thread_client);
+    for (int i = 0; i < TL_MAX_GATEWAYS; i++)
+        tl_client_destroy (&s_thread_gateways [i]);
 }
 
 static tl_jobs_t *

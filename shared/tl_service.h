@@ -87,6 +87,17 @@ int tl_service_run (tl_service_t *self);
 int tl_service_call (const char *service, const char *method, const void *body,
                      size_t size, int timeout_ms, tl_msg_t **reply_p);
 
+//  Tells every gateway of TALLY_MESH at once (mesh.broadcast, PROTOCOL.md
+//  §3) about `topic` ("<this service>.<name>") with `body` (one packed
+//  MessagePack value, or NULL): for what every live gateway must hear now
+//  and nobody must keep (a session revoked, a notification to push); what
+//  must not be lost is a durable event (tl_event.h) instead. Waits up to
+//  `timeout_ms` in all for each gateway's acknowledgement, from a handler
+//  or job thread of a running service. Returns how many gateways
+//  acknowledged (one down or slow is logged, not counted), TL_EINVAL for a
+//  bad topic, or TL_EUNAVAIL outside a running service.
+int tl_service_broadcast (const char *topic, const void *body, size_t size, int timeout_ms);
+
 //  tl_service_call for a job handler: on no answer it also sets the job's
 //  error ("service.method: TL_ETIMEDOUT") and returns the code; else it
 //  returns 0 with the reply's status in *status and the reply in *reply_p

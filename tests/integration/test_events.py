@@ -12,7 +12,7 @@ import time
 import requests
 
 from mesh_client import MeshClient, Worker
-from tally import ROOT, TEST_PROTO, binary, psql, wait_for, wait_instances
+from tally import ROOT, TEST_PROTO, binary, metric, psql, wait_for, wait_instances
 
 SUBSCRIBER_PROTO = os.path.join(ROOT, "tests", "proto", "subscriber.json")
 
@@ -116,3 +116,35 @@ def test_a_subscriber_handles_an_event_once_and_only_from_its_publisher(cluster)
         reply = auth.call("testsvc", "events.deliver", body=event)
         assert reply["status"] == 200 and reply["body"] == {"duplicate": True}
         assert psql(f"SELECT count(*) FROM testsvc.items WHERE owner = '{owner}'") == "1"
+
+
+# ---------------------------------------------------------------------------
+# Broadcasts: what every live gateway must hear at once (not kept)
+
+def test_a_broadcast_reaches_every_gateway_and_is_acknowledged(cluster):
+    gw1, gw2 = cluster.gateway(), cluster.gateway()
+    cluster.service([gw1, gw2], workers=1)
+    wait_instances(gw1, 1)
+    wait_instances(gw2, 1)
+
+    def broadcast(topic):
+        r = requests.post(gw1.url + "/api/v1/test/broadcast", json={"topic": topic}, timeout=15)
+        assert r.status_code == 200, r.text
+        return r.json()["acked"]
+    assert broadcast("testsvc.hello") == 2
+    assert metric(gw1, "tally_broadcasts_total") == 1
+    assert metric(gw2, "tally_broadcasts_total") == 1
+    # Another service's topic: every gateway refuses it, none counts it
+    assert broadcast("auth.session.revoked") == 0
+    assert metric(gw1, "tally_broadcasts_total") == 1
+    # Only a service broadcasts, and only its own topics
+    with MeshClient(gw1.mesh) as nobody, MeshClient(gw1.mesh, peer="service:auth") as auth:
+        reply = nobody.call("mesh", "broadcast", body={"topic": "testsvc.hello"})
+        assert reply["status"] == 403
+        reply = auth.call("mesh", "broadcast", body={"topic": "auth.session.revoked",
+                                                      "body": {"session": "x"}})
+        assert reply["status"] == 200 and reply["body"]["handled"] is False
+        assert auth.call("mesh", "broadcast", body={})["status"] == 400
+    # A gateway that is gone is not counted
+    assert gw2.stop() == 0
+    assert broadcast("testsvc.hello") == 1

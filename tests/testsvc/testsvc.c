@@ -270,6 +270,24 @@ s_events_publish (tl_call_t *call)
     free (run.subject);
 }
 
+//  broadcast {topic}: tells every gateway (tl_service_broadcast) and
+//  answers how many acknowledged.
+static void
+s_broadcast (tl_call_t *call)
+{
+    char *topic = tl_mp_strdup (tl_mp_get (tl_call_body (call), "topic"), 64);
+    int acked = topic ? tl_service_broadcast (topic, NULL, 0, 3000) : TL_EINVAL;
+    free (topic);
+    if (acked < 0)
+        tl_call_error (call, 400, "invalid", "a topic is required");
+    else {
+        msgpack_packer *pk = tl_call_reply (call, 200);
+        msgpack_pack_map (pk, 1);
+        tl_mp_pack_str (pk, "acked");
+        msgpack_pack_int (pk, acked);
+    }
+}
+
 //  The event auth.user.deleted: the user's items go.
 static int
 s_user_deleted (tl_event_t *event)
@@ -593,6 +611,7 @@ main (void)
         tl_service_on (svc, "items.delete", s_items_delete);
         tl_service_subscribe (svc, "auth.user.deleted", s_user_deleted);
         tl_service_on (svc, "events.publish", s_events_publish);
+        tl_service_on (svc, "broadcast", s_broadcast);
         tl_service_on (svc, "upload", s_upload);
         tl_service_on (svc, "binary", s_binary);
         tl_service_on (svc, "notes.enqueue", s_notes_enqueue);
