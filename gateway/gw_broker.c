@@ -211,6 +211,22 @@ s_service_require (gw_broker_t *self, const char *name)
     return service;
 }
 
+//  Forgets a service that no route declares once nothing uses it (no
+//  instance, nothing queued, no peer of it), so that requests for names
+//  that never come cannot fill the table.
+static void
+s_service_forget (gw_broker_t *self, s_service_t *service)
+{
+    if (service->declared || zlistx_size (service->instances)
+    ||  zlistx_size (service->queue))
+        return;
+    for (s_peer_t *peer = (s_peer_t *) zhashx_first (self->peers); peer;
+         peer = (s_peer_t *) zhashx_next (self->peers))
+        if (peer->service == service)
+            return;
+    zhashx_delete (self->services, service->name);
+}
+
 void
 gw_broker_declare (gw_broker_t *self, const char *service)
 {
@@ -342,12 +358,14 @@ s_dispatch (gw_broker_t *self, s_service_t *service)
     }
 }
 
+//  Queues a request (at the front when it already waited) and dispatches.
+//  A service with no live instance holds it too, as a Majordomo broker
+//  does: an instance that (re)starts before the deadline takes it. Returns
+//  0, or TL_EBUSY when the queue is full.
 static int
 s_enqueue (gw_broker_t *self, s_request_t *request, bool front)
 {
     s_service_t *service = request->service;
-    if (zlistx_size (service->instances) == 0)
-        return TL_EUNAVAIL;
     if (zlistx_size (service->queue) >= TL_SERVICE_QUEUE_MAX)
         return TL_EBUSY;
     request->worker = NULL;
@@ -363,9 +381,13 @@ s_accept (gw_broker_t *self, tl_msg_t **request_p, s_request_t **request_out)
     tl_msg_t *msg = *request_p;
     if (zhashx_size (self->requests) >= TL_BROKER_MAX_PENDING)
         return TL_EBUSY;
-    s_service_t *service = (s_service_t *) zhashx_lookup (
-        self->services, tl_msg_str (msg, TL_MSG_SERVICE));
-    if (!service || zlistx_size (service->instances) == 0)
+    //  A service never seen yet may be starting: it gets a queue too, up
+    //  to TL_BROKER_MAX_SERVICES services in all.
+    const char *name = tl_msg_str (msg, TL_MSG_SERVICE);
+    s_service_t *service = (s_service_t *) zhashx_lookup (self->services, name);
+    if (!service && zhashx_size (self->services) < TL_BROKER_MAX_SERVICES)
+        service = s_service_require (self, name);
+    if (!service)
         return TL_EUNAVAIL;
     if (zlistx_size (service->queue) >= TL_SERVICE_QUEUE_MAX)
         return TL_EBUSY;
@@ -415,8 +437,10 @@ gw_broker_cancel (gw_broker_t *self, uint64_t handle)
         return;
     request->fn = NULL;
     if (!request->worker) {
-        zlistx_delete (request->service->queue, request->queue_handle);
+        s_service_t *service = request->service;
+        zlistx_delete (service->queue, request->queue_handle);
         zhashx_delete (self->requests, id);
+        s_service_forget (self, service);
     }
     else
         request->answered = true;       //  keep until the slot is given back
@@ -464,20 +488,10 @@ s_peer_lost (gw_broker_t *self, s_peer_t *peer, const char *why)
     zlistx_destroy (&orphans);
     s_service_t *service = peer->service;
     zhashx_delete (self->peers, peer->key);
-    if (service) {
-        //  Requests queued for a service that has no instance left get
-        //  their 503 now rather than at their deadline.
-        if (zlistx_size (service->instances) == 0) {
-            s_request_t *r;
-            while ((r = (s_request_t *) zlistx_first (service->queue))) {
-                zlistx_delete (service->queue, r->queue_handle);
-                s_deliver_error (self, r, 503, "no_instance", "no live instance of the service");
-                zhashx_delete (self->requests, r->id);
-            }
-        }
-        else
-            s_dispatch (self, service);
-    }
+    //  With no instance left, queued requests wait for one (a restart)
+    //  until their deadline.
+    if (service)
+        s_dispatch (self, service);
 }
 
 static s_peer_t *
@@ -767,12 +781,18 @@ gw_broker_tick (gw_broker_t *self)
         }
     for (s_request_t *r = overdue ? (s_request_t *) zlistx_first (overdue) : NULL; r;
          r = (s_request_t *) zlistx_next (overdue)) {
-        s_deliver_error (self, r, 504, "deadline", "the service did not answer in time");
+        s_service_t *service = r->service;
+        if (!r->worker && zlistx_size (service->instances) == 0)
+            //  It waited its whole time for an instance that never came.
+            s_deliver_error (self, r, 503, "no_instance", "no live instance of the service");
+        else
+            s_deliver_error (self, r, 504, "deadline", "the service did not answer in time");
         if (r->worker)
             r->answered = true;     //  the instance still holds the slot
         else {
-            zlistx_delete (r->service->queue, r->queue_handle);
+            zlistx_delete (service->queue, r->queue_handle);
             zhashx_delete (self->requests, r->id);
+            s_service_forget (self, service);
         }
     }
     zlistx_destroy (&overdue);
@@ -954,12 +974,15 @@ gw_broker_test (bool verbose)
     assert (gw_broker_missing (broker, missing) == 1);
     json_decref (missing);
 
-    //  No instance: refused at once.
+    //  No instance: held until the deadline, then 503 (no_instance).
     s_sink_t sink = { 0, 0 };
     uint64_t handle = 0;
-    tl_msg_t *req = s_request ("get", true, 30000);
-    assert (gw_broker_submit (broker, &req, s_sink, &sink, &handle) == TL_EUNAVAIL);
-    tl_msg_destroy (&req);
+    tl_msg_t *req = s_request ("get", true, 100);
+    assert (gw_broker_submit (broker, &req, s_sink, &sink, &handle) == 0);
+    assert (gw_broker_pending (broker) == 1);
+    s_pump (broker, 300);
+    assert (sink.calls == 1 && sink.status == 503);
+    assert (gw_broker_pending (broker) == 0);
 
     //  Two instances of capacity 1: two requests go one to each (LRU).
     zsock_t *a = s_fake_worker (endpoint, "a", 1);
@@ -1021,8 +1044,27 @@ gw_broker_test (bool verbose)
     tl_msg_destroy (&at_a);
     tl_msg_destroy (&at_b);
     tl_msg_destroy (&third);
-    zstr_free (&endpoint);
     zsock_destroy (&a);
+
+    //  A service never seen: held too, and taken by its first instance.
+    s_sink_t s5 = { 0, 0 };
+    req = s_request ("get", true, 30000);
+    tl_msg_set_str (req, TL_MSG_SERVICE, "later");
+    assert (gw_broker_submit (broker, &req, s_sink, &s5, &handle) == 0);
+    zsock_t *c = zsock_new (ZMQ_DEALER);
+    zsock_connect (c, "%s", endpoint);
+    tl_msg_t *ready = tl_msg_new (TL_MSG_READY);
+    tl_msg_set_str (ready, TL_MSG_SERVICE, "later");
+    tl_msg_set_str (ready, TL_MSG_INSTANCE, "c");
+    tl_msg_set_capacity (ready, 1);
+    tl_msg_send (ready, zsock_resolve (c), NULL, 0);
+    tl_msg_destroy (&ready);
+    s_pump (broker, 200);
+    tl_msg_t *at_c = s_take (c);
+    assert (at_c && streq (tl_msg_str (at_c, TL_MSG_SERVICE), "later"));
+    tl_msg_destroy (&at_c);
+    zsock_destroy (&c);
+    zstr_free (&endpoint);
     gw_broker_destroy (&broker);
     gw_broker_destroy (&broker);
     if (verbose)

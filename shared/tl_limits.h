@@ -32,6 +32,7 @@
 //  ---------------------------------------------------------------------
 //  Broker (gateway)
 #define TL_SERVICE_QUEUE_MAX       1024     //  waiting requests per service
+#define TL_BROKER_MAX_SERVICES     256      //  services one broker tracks (declared or not)
 #define TL_BROKER_MAX_PENDING      65536    //  requests alive in one broker
 #define TL_RETRY_AFTER_SEC         1        //  on a full queue
 #define TL_MAX_CAPACITY            256      //  an instance may announce
