@@ -35,6 +35,7 @@ struct _gw_http_t {
     gw_broker_t *broker;
     gw_metrics_t *metrics;
     struct MHD_Daemon *daemon;
+    struct MHD_Daemon *ops_daemon;  //  the ops port: probes and /metrics
     bool draining;
     bool quiesced;
     size_t active;
@@ -63,6 +64,7 @@ typedef enum {
 typedef struct {
     gw_http_t *http;
     struct MHD_Connection *conn;
+    bool ops;                       //  came in on the ops port
     s_state_t state;
     int64_t started;                //  monotonic usec
     char request_id [TL_HTTP_MAX_REQUEST_ID + 1];
@@ -295,7 +297,7 @@ s_respond_reply (s_req_t *req, tl_msg_t *reply)
 }
 
 //  ---------------------------------------------------------------------
-//  Ops endpoints
+//  Ops endpoints: the probes on both ports, /metrics on the ops port only
 
 static bool
 s_ops (s_req_t *req, const char *url)
@@ -318,7 +320,7 @@ s_ops (s_req_t *req, const char *url)
             "status", status == 200 ? "ready" : "not_ready", "missing", missing)));
         return true;
     }
-    if (streq (url, "/metrics")) {
+    if (streq (url, "/metrics") && req->ops) {
         req->route_name = "/metrics";
         char *requests = gw_metrics_render (http->metrics);
         char *mesh = gw_broker_metrics (http->broker);
@@ -705,6 +707,11 @@ s_begin (s_req_t *req, const char *url, const char *method)
     req->route_name = "unmatched";
     if (s_ops (req, url))
         return;
+    if (req->ops) {
+        s_error (req, 404, "not_found", "the ops port serves /healthz, /livez, /readyz "
+                 "and /metrics", NULL);
+        return;
+    }
     if (strlen (url) > TL_HTTP_MAX_URL_LEN) {
         s_error (req, 414, "uri_too_long", "the path is too long", NULL);
         return;
@@ -786,6 +793,9 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
             return MHD_NO;
         req->http = http;
         req->conn = conn;
+        const union MHD_ConnectionInfo *daemon =
+            MHD_get_connection_info (conn, MHD_CONNECTION_INFO_DAEMON);
+        req->ops = daemon && daemon->daemon == http->ops_daemon;
         req->started = zclock_usecs ();
         snprintf (req->method, sizeof req->method, "%s", method);
         *con_cls = req;
@@ -939,6 +949,45 @@ s_mhd_log (void *cls, const char *format, va_list args)
 //  ---------------------------------------------------------------------
 //  Construction
 
+//  Starts one listener on `address` ("IPv4:port"), named by its variable
+//  in the log. Returns NULL (logged) when it cannot listen.
+static struct MHD_Daemon *
+s_listen (gw_http_t *self, const char *address, const char *variable)
+{
+    char host [64] = "127.0.0.1";
+    int port = 0;
+    const char *colon = strrchr (address, ':');
+    if (colon && (size_t) (colon - address) < sizeof host) {
+        memcpy (host, address, (size_t) (colon - address));
+        host [colon - address] = 0;
+        port = atoi (colon + 1);
+    }
+    struct sockaddr_in addr = { 0 };
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons ((uint16_t) port);
+    if (port <= 0 || port > 65535 || inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
+        tl_log (TL_LOG_ERROR, NULL, "%s must be IPv4:port, not %s", variable, address);
+        return NULL;
+    }
+    struct MHD_Daemon *daemon = MHD_start_daemon (
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+        (uint16_t) port, NULL, NULL, s_access, self,
+        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) TL_HTTP_MAX_CONNECTIONS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) TL_HTTP_MAX_PER_IP,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) TL_HTTP_IDLE_TIMEOUT_SEC,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) TL_HTTP_MAX_HEADER_BYTES * 2,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 1024,
+        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_NOTIFY_CONNECTION, s_connection, self,
+        MHD_OPTION_UNESCAPE_CALLBACK, s_no_unescape, NULL,
+        MHD_OPTION_END);
+    if (!daemon)
+        tl_log (TL_LOG_ERROR, NULL, "cannot listen on %s (%s)", address, variable);
+    return daemon;
+}
+
 gw_http_t *
 gw_http_new (const gw_http_config_t *config, gw_router_t *router,
              gw_broker_t *broker, gw_metrics_t *metrics)
@@ -969,38 +1018,10 @@ gw_http_new (const gw_http_config_t *config, gw_router_t *router,
         }
     }
 
-    char host [64] = "127.0.0.1";
-    int port = 8080;
-    const char *colon = strrchr (config->address, ':');
-    if (colon && (size_t) (colon - config->address) < sizeof host) {
-        memcpy (host, config->address, (size_t) (colon - config->address));
-        host [colon - config->address] = 0;
-        port = atoi (colon + 1);
-    }
-    struct sockaddr_in addr = { 0 };
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons ((uint16_t) port);
-    if (port <= 0 || port > 65535 || inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
-        tl_log (TL_LOG_ERROR, NULL, "TALLY_HTTP_ADDR must be IPv4:port, not %s", config->address);
-        gw_http_destroy (&self);
-        return NULL;
-    }
-    self->daemon = MHD_start_daemon (
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
-        (uint16_t) port, NULL, NULL, s_access, self,
-        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) TL_HTTP_MAX_CONNECTIONS,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) TL_HTTP_MAX_PER_IP,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) TL_HTTP_IDLE_TIMEOUT_SEC,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) TL_HTTP_MAX_HEADER_BYTES * 2,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 1024,
-        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
-        MHD_OPTION_NOTIFY_CONNECTION, s_connection, self,
-        MHD_OPTION_UNESCAPE_CALLBACK, s_no_unescape, NULL,
-        MHD_OPTION_END);
-    if (!self->daemon) {
-        tl_log (TL_LOG_ERROR, NULL, "cannot listen on %s", config->address);
+    self->daemon = s_listen (self, config->address, "TALLY_HTTP_ADDR");
+    if (self->daemon)
+        self->ops_daemon = s_listen (self, config->ops_address, "TALLY_OPS_ADDR");
+    if (!self->daemon || !self->ops_daemon) {
         gw_http_destroy (&self);
         return NULL;
     }
@@ -1016,6 +1037,8 @@ gw_http_destroy (gw_http_t **self_p)
         return;
     if (self->daemon)
         MHD_stop_daemon (self->daemon);
+    if (self->ops_daemon)
+        MHD_stop_daemon (self->ops_daemon);
     zlistx_destroy (&self->suspended);
     zlistx_destroy (&self->connections);
     free (self->cors);
@@ -1023,24 +1046,38 @@ gw_http_destroy (gw_http_t **self_p)
     *self_p = NULL;
 }
 
+static int
+s_epoll_fd (struct MHD_Daemon *daemon)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info (daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    return info ? info->epoll_fd : -1;
+}
+
 int
 gw_http_fd (gw_http_t *self)
 {
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    return info ? info->epoll_fd : -1;
+    return s_epoll_fd (self->daemon);
+}
+
+int
+gw_http_ops_fd (gw_http_t *self)
+{
+    return s_epoll_fd (self->ops_daemon);
 }
 
 void
 gw_http_run (gw_http_t *self)
 {
     MHD_run (self->daemon);
+    MHD_run (self->ops_daemon);
 }
 
-long
-gw_http_timeout (gw_http_t *self)
+//  Milliseconds until `daemon` needs to run again, or -1.
+static long
+s_daemon_timeout (struct MHD_Daemon *daemon)
 {
     MHD_UNSIGNED_LONG_LONG timeout = 0;
-    if (MHD_get_timeout (self->daemon, &timeout) != MHD_YES)
+    if (MHD_get_timeout (daemon, &timeout) != MHD_YES)
         return -1;
     return timeout > 60000 ? 60000 : (long) timeout;
 }
@@ -1098,6 +1135,14 @@ size_t
 gw_http_active (gw_http_t *self)
 {
     return self->active;
+}
+
+long
+gw_http_timeout (gw_http_t *self)
+{
+    long public = s_daemon_timeout (self->daemon);
+    long ops = s_daemon_timeout (self->ops_daemon);
+    return public < 0 ? ops : ops < 0 || public < ops ? public : ops;
 }
 
 void
