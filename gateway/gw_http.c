@@ -39,6 +39,7 @@ struct _gw_http_t {
     bool draining;
     bool quiesced;
     size_t active;
+    size_t buffered;                //  body bytes reserved, all requests (TL_HTTP_MAX_BUFFERED_BYTES)
     zlistx_t *suspended;            //  s_req_t * waiting on the mesh
     zlistx_t *connections;          //  s_conn_t *, to bound header time
 };
@@ -74,6 +75,7 @@ typedef struct {
     gw_params_t params;
     tl_buf_t *body;
     size_t body_limit;
+    size_t reserved;                //  this request's part of http->buffered
     size_t bytes_in;
     bool suspended;
     void *suspended_handle;         //  in http->suspended
@@ -465,6 +467,15 @@ s_bearer_token (s_req_t *req)
     return MHD_lookup_connection_value (req->conn, MHD_COOKIE_KIND, "tally_session");
 }
 
+//  The token to check with the auth service, or NULL when the request
+//  carries none worth asking about (absent, or longer than any token).
+static const char *
+s_session_token (s_req_t *req)
+{
+    const char *token = s_bearer_token (req);
+    return token && strlen (token) <= 512 ? token : NULL;
+}
+
 //  Builds the envelope for the route and either submits it or, when the
 //  route needs a caller, first asks the auth service.
 static void
@@ -570,8 +581,8 @@ s_dispatch (s_req_t *req)
         s_submit (req, &msg);
         return;
     }
-    const char *token = s_bearer_token (req);
-    if (!token || strlen (token) > 512) {
+    const char *token = s_session_token (req);
+    if (!token) {
         tl_msg_destroy (&msg);
         s_error (req, 401, "unauthenticated", "a session token is required", NULL);
         return;
@@ -699,6 +710,22 @@ s_has_body (struct MHD_Connection *conn)
         || MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Transfer-Encoding");
 }
 
+//  Counts `total` body bytes of this request against TL_HTTP_MAX_BUFFERED_BYTES,
+//  the bound of the bodies all connections hold together. Returns 0, or
+//  TL_EBUSY (nothing reserved) when that would pass the bound.
+static int
+s_reserve (s_req_t *req, size_t total)
+{
+    if (total <= req->reserved)
+        return 0;
+    size_t more = total - req->reserved;
+    if (req->http->buffered + more > (size_t) TL_HTTP_MAX_BUFFERED_BYTES)
+        return TL_EBUSY;
+    req->http->buffered += more;
+    req->reserved = total;
+    return 0;
+}
+
 //  First call: route the request and check what the headers already tell.
 static void
 s_begin (s_req_t *req, const char *url, const char *method)
@@ -755,6 +782,13 @@ s_begin (s_req_t *req, const char *url, const char *method)
     }
     req->route_name = req->route->pattern;
 
+    //  No credential at all on a route that needs a session: refused before
+    //  anything else, and before its body is read.
+    if (req->route->auth && !s_session_token (req)) {
+        s_error (req, 401, "unauthenticated", "a session token is required", NULL);
+        return;
+    }
+
     //  Body limits and content type, from the headers alone.
     req->body_limit = req->route->body == GW_BODY_UPLOAD ? TL_HTTP_MAX_UPLOAD_BODY
                     : req->route->body == GW_BODY_JSON ? TL_HTTP_MAX_JSON_BODY : 0;
@@ -774,6 +808,13 @@ s_begin (s_req_t *req, const char *url, const char *method)
         return;
     }
     if (req->body_limit) {
+        //  The announced body counts against the bound of all connections
+        //  together at once; a chunked one counts as it arrives.
+        if (s_reserve (req, length ? (size_t) strtoull (length, NULL, 10) : 0) != 0) {
+            s_error (req, 503, "overloaded", "the gateway holds too many request bodies; retry later",
+                     NULL);
+            return;
+        }
         req->body = tl_buf_new (req->body_limit);
         if (!req->body)
             s_error (req, 503, "unavailable", "out of memory", NULL);
@@ -819,13 +860,20 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         if (req->state == S_RECEIVING) {
             if (zclock_usecs () - req->started > TL_HTTP_BODY_TIMEOUT_SEC * 1000000LL)
                 return MHD_NO;          //  too slow: cut off
-            int rc = req->body ? tl_buf_append (req->body, upload_data, *upload_data_size)
-                               : TL_ETOOBIG;
+            size_t total = req->body ? tl_buf_size (req->body) + *upload_data_size : 0;
+            int rc = !req->body || total > req->body_limit ? TL_ETOOBIG
+                   : s_reserve (req, total);
+            if (rc == 0)
+                rc = tl_buf_append (req->body, upload_data, *upload_data_size);
             if (rc == TL_ETOOBIG)
                 s_error (req, req->body_limit ? 413 : 400,
                          req->body_limit ? "too_large" : "unexpected_body",
                          req->body_limit ? "the body is too large" : "this method takes no body",
                          NULL);
+            else
+            if (rc == TL_EBUSY)
+                s_error (req, 503, "overloaded",
+                         "the gateway holds too many request bodies; retry later", NULL);
             else
             if (rc)
                 s_error (req, 503, "unavailable", "out of memory", NULL);
@@ -886,6 +934,7 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
         MHD_destroy_response (req->response);
     tl_msg_destroy (&req->request);
     tl_buf_destroy (&req->body);
+    http->buffered -= req->reserved;
     gw_params_reset (&req->params);
     free (req);
     *con_cls = NULL;
@@ -1082,6 +1131,14 @@ s_daemon_timeout (struct MHD_Daemon *daemon)
     return timeout > 60000 ? 60000 : (long) timeout;
 }
 
+long
+gw_http_timeout (gw_http_t *self)
+{
+    long public = s_daemon_timeout (self->daemon);
+    long ops = s_daemon_timeout (self->ops_daemon);
+    return public < 0 ? ops : ops < 0 || public < ops ? public : ops;
+}
+
 void
 gw_http_drain (gw_http_t *self, bool stop_accepting)
 {
@@ -1135,14 +1192,6 @@ size_t
 gw_http_active (gw_http_t *self)
 {
     return self->active;
-}
-
-long
-gw_http_timeout (gw_http_t *self)
-{
-    long public = s_daemon_timeout (self->daemon);
-    long ops = s_daemon_timeout (self->ops_daemon);
-    return public < 0 ? ops : ops < 0 || public < ops ? public : ops;
 }
 
 void

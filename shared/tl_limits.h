@@ -53,6 +53,7 @@
 #define TL_HTTP_MAX_PER_IP         512
 #define TL_HTTP_IDLE_TIMEOUT_SEC   15       //  idle keep-alive, slow header
 #define TL_HTTP_BODY_TIMEOUT_SEC   60       //  whole body must arrive by then
+#define TL_HTTP_MAX_BUFFERED_BYTES (256L * 1024 * 1024)  //  bodies of all connections together; 503 past it
 #define TL_HTTP_MAX_REQUEST_ID     128
 #define TL_JSON_MAX_DEPTH          (TL_MP_MAX_DEPTH - 2)  //  room for the envelope
 #define TL_LIST_LIMIT_DEFAULT      50

@@ -571,6 +571,7 @@ main (void)
         tl_service_on (svc, "items.delete", s_items_delete);
         tl_service_on (svc, "user.deleted", s_user_deleted);
         tl_service_on (svc, "upload", s_upload);
+        tl_service_on (svc, "upload.private", s_upload);
         tl_service_on (svc, "binary", s_binary);
         tl_service_on (svc, "notes.enqueue", s_notes_enqueue);
         tl_service_on (svc, "notes.list", s_notes_list);
