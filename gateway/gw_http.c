@@ -1,11 +1,14 @@
 //  gw_http.c — the gateway's HTTP side over libmicrohttpd.
 //
 //  Life of a request (one s_req_t per HTTP request):
-//    1. first call: route it, check method, size and content type;
+//    1. first call: route it, check method, size and content type; a route
+//       that needs a session refuses a request without a token, and when a
+//       body is announced asks the auth service who the caller is before
+//       reading it (the connection waits suspended);
 //    2. body chunks: collected up to the route's limit;
 //    3. last call: parse and check the JSON, build the envelope, ask the
-//       auth service who the caller is (when the route needs it), submit to
-//       the broker and suspend the connection;
+//       auth service who the caller is (when the route needs it and it was
+//       not asked yet), submit to the broker and suspend the connection;
 //    4. the broker's callback turns the reply into a response and resumes
 //       the connection; libmicrohttpd calls us once more and we queue it.
 //  Nothing here blocks: the deadline in the broker bounds every suspension.
@@ -76,12 +79,14 @@ typedef struct {
     tl_buf_t *body;
     size_t body_limit;
     size_t reserved;                //  this request's part of http->buffered
+    size_t announced;               //  Content-Length, 0 when none
     size_t bytes_in;
     bool suspended;
     void *suspended_handle;         //  in http->suspended
     bool in_broker;
     uint64_t handle;
     tl_msg_t *request;              //  built, waiting for authentication
+    tl_msg_t *caller;               //  the caller, when known before the body
     struct MHD_Response *response;
     int status;
 } s_req_t;
@@ -409,6 +414,8 @@ s_query_arg (void *cls, enum MHD_ValueKind kind, const char *key, const char *va
 }
 
 static void s_on_reply (void *arg, tl_msg_t **reply_p);
+static void s_check_session (s_req_t *req, const char *token);
+static void s_copy_caller (tl_msg_t *from, tl_msg_t *to);
 
 //  Submits the built request (or the auth check) to the broker.
 static void
@@ -576,7 +583,9 @@ s_dispatch (s_req_t *req)
         }
     }
 
-    if (!route->auth) {
+    if (!route->auth || req->caller) {
+        if (req->caller)
+            s_copy_caller (req->caller, msg);
         req->state = S_WAITING;
         s_submit (req, &msg);
         return;
@@ -588,6 +597,13 @@ s_dispatch (s_req_t *req)
         return;
     }
     req->request = msg;
+    s_check_session (req, token);
+}
+
+//  Asks the auth service who holds `token`; s_authenticated follows.
+static void
+s_check_session (s_req_t *req, const char *token)
+{
     tl_msg_t *check = tl_msg_new (TL_MSG_REQUEST);
     if (!check) {
         s_error (req, 503, "unavailable", "out of memory", NULL);
@@ -610,27 +626,38 @@ s_dispatch (s_req_t *req)
     s_submit (req, &check);
 }
 
-//  The auth service answered: copy the caller into the request and send it.
+//  Copies the caller (user and roles) of `from` into `to`.
 static void
-s_authenticated (s_req_t *req, tl_msg_t *reply)
+s_copy_caller (tl_msg_t *from, tl_msg_t *to)
+{
+    tl_msg_clear_caller (to);
+    tl_msg_set_str (to, TL_MSG_USER_ID, tl_msg_str (from, TL_MSG_USER_ID));
+    const char **roles = NULL;
+    size_t count = tl_msg_roles (from, &roles);
+    for (size_t i = 0; i < count; i++)
+        tl_msg_add_role (to, roles [i]);
+}
+
+//  Reads the auth service's answer into `msg`'s caller. Returns true, or
+//  false with the error response set.
+static bool
+s_take_caller (s_req_t *req, tl_msg_t *reply, tl_msg_t *msg)
 {
     int status = tl_msg_status (reply);
     const msgpack_object *body = tl_msg_body (reply);
     if (status == 401 || status == 403 || status == 404) {
         s_error (req, 401, "unauthenticated", "the session is invalid or has ended", NULL);
-        return;
+        return false;
     }
     if (status != 200) {
         s_respond_reply (req, reply);   //  503, 504: pass on
-        return;
+        return false;
     }
     char *user = tl_mp_strdup (tl_mp_get (body, "user_id"), TL_MAX_ID_LEN);
     if (!user) {
         s_error (req, 502, "bad_gateway", "the auth service sent an invalid reply", NULL);
-        return;
+        return false;
     }
-    tl_msg_t *msg = req->request;
-    req->request = NULL;
     tl_msg_clear_caller (msg);
     tl_msg_set_str (msg, TL_MSG_USER_ID, user);
     free (user);
@@ -642,6 +669,27 @@ s_authenticated (s_req_t *req, tl_msg_t *reply)
             tl_msg_add_role (msg, role);
         free (role);
     }
+    return true;
+}
+
+//  The auth service answered. Asked before the body: keep the caller and go
+//  on reading the body. Asked with the request built: send it.
+static void
+s_authenticated (s_req_t *req, tl_msg_t *reply)
+{
+    if (!req->request) {
+        req->caller = tl_msg_new (TL_MSG_REQUEST);
+        if (!req->caller)
+            s_error (req, 503, "unavailable", "out of memory", NULL);
+        else
+        if (s_take_caller (req, reply, req->caller))
+            req->state = S_RECEIVING;
+        return;
+    }
+    if (!s_take_caller (req, reply, req->request))
+        return;
+    tl_msg_t *msg = req->request;
+    req->request = NULL;
     req->state = S_WAITING;
     s_submit (req, &msg);
 }
@@ -667,8 +715,9 @@ s_on_reply (void *arg, tl_msg_t **reply_p)
     else
         s_respond_reply (req, *reply_p);
     tl_msg_destroy (reply_p);
-    //  Still waiting only if the auth step submitted the real request.
-    if (req->state == S_ANSWERED)
+    //  Still waiting only if the auth step submitted the real request; a
+    //  caller known before the body goes on to read it.
+    if (req->state == S_ANSWERED || req->state == S_RECEIVING)
         s_resume (req);
 }
 
@@ -816,9 +865,25 @@ s_begin (s_req_t *req, const char *url, const char *method)
             return;
         }
         req->body = tl_buf_new (req->body_limit);
-        if (!req->body)
+        if (!req->body) {
             s_error (req, 503, "unavailable", "out of memory", NULL);
+            return;
+        }
     }
+    //  A body for a route that needs a session is read only for a caller
+    //  the auth service knows.
+    req->announced = length ? (size_t) strtoull (length, NULL, 10) : 0;
+    if (req->route->auth && req->announced)
+        s_check_session (req, s_session_token (req));
+}
+
+//  Parks the connection until the broker calls back (s_resume).
+static void
+s_suspend (s_req_t *req)
+{
+    req->suspended = true;
+    req->suspended_handle = zlistx_add_end (req->http->suspended, req);
+    MHD_suspend_connection (req->conn);
 }
 
 static enum MHD_Result
@@ -853,6 +918,8 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         //  the request is complete, so that the connection is kept alive.
         if (req->state == S_ANSWERED && s_has_body (conn))
             return MHD_queue_response (conn, req->status, req->response);
+        if (req->state == S_AUTHENTICATING)
+            s_suspend (req);            //  the body waits for the caller
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -881,6 +948,8 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (req->state == S_RECEIVING && req->bytes_in < req->announced)
+        return MHD_YES;                 //  resumed after the session check: the body comes next
     if (req->state == S_RECEIVING)
         s_dispatch (req);
     if (req->state == S_ANSWERED) {
@@ -888,9 +957,7 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
             return MHD_NO;
         return MHD_queue_response (conn, req->status, req->response);
     }
-    req->suspended = true;
-    req->suspended_handle = zlistx_add_end (http->suspended, req);
-    MHD_suspend_connection (conn);
+    s_suspend (req);
     return MHD_YES;
 }
 
@@ -933,6 +1000,7 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
     if (req->response)
         MHD_destroy_response (req->response);
     tl_msg_destroy (&req->request);
+    tl_msg_destroy (&req->caller);
     tl_buf_destroy (&req->body);
     http->buffered -= req->reserved;
     gw_params_reset (&req->params);

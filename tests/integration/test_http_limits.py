@@ -1,6 +1,7 @@
 """Oversized and slow clients: big headers, long URLs, slowloris, and many
 connections at once."""
 
+import hashlib
 import json
 import socket
 import threading
@@ -186,3 +187,52 @@ def test_bodies_past_the_bound_of_all_connections_together_are_503_at_once(syste
                           headers={"Content-Type": "application/octet-stream"}, timeout=30)
         return r.status_code == 201
     wait_for(upload_ok, "an upload accepted again", timeout=20)
+
+
+def test_large_body_with_an_unknown_token_is_401_from_the_session_check_before_the_body(system):
+    # The session is checked with the auth service before the body is read:
+    # only the head is sent, and the answer comes.
+    head = (b"POST /api/v1/test/private-upload HTTP/1.1\r\nHost: t\r\n"
+            b"Authorization: Bearer not-a-session\r\n"
+            b"Content-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n"
+            % (9 * 1024 * 1024))
+    started = time.monotonic()
+    status, _, body = raw_http(system.gw.url, head, timeout=5)
+    assert status == 401, (status, body[:200])
+    assert json.loads(body)["error"]["code"] == "unauthenticated"
+    assert time.monotonic() - started < 3
+    assert still_serves(system.gw)
+
+
+def test_large_body_with_a_valid_session_is_read_after_the_session_check(system):
+    data = bytes(range(256)) * (32 * 1024)            # 8 MiB
+    r = requests.post(system.gw.url + "/api/v1/test/private-upload", data=data,
+                      headers={"Authorization": "Bearer test-token-uploader",
+                               "Content-Type": "application/octet-stream"}, timeout=30)
+    assert r.status_code == 201, r.text
+    assert r.json()["bytes"] == len(data)
+    assert r.json()["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_expect_100_continue_comes_only_after_the_session_check(system):
+    body = b"z" * (2 * 1024 * 1024)
+
+    def head(token):
+        return (b"POST /api/v1/test/private-upload HTTP/1.1\r\nHost: t\r\n"
+                b"Authorization: Bearer " + token + b"\r\n"
+                b"Content-Type: application/octet-stream\r\nExpect: 100-continue\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body))
+
+    with socket.create_connection(address(system.gw), timeout=10) as s:
+        s.sendall(head(b"unknown"))
+        assert s.recv(65536).startswith(b"HTTP/1.1 401 ")
+    with socket.create_connection(address(system.gw), timeout=10) as s:
+        s.sendall(head(b"test-token-expect"))
+        assert s.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(body)
+        data = b""
+        while b"}" not in data:
+            chunk = s.recv(65536)
+            assert chunk, data
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 201 "), data[:100]
