@@ -46,6 +46,7 @@ typedef struct {
     uint64_t deadline;              //  wall-clock ms (the envelope's)
     bool idempotent;
     bool answered;
+    bool too_large;                 //  can never be sent: answered 413 at the next tick
     void *queue_handle;
     //  Origin: a callback, or a peer on the mesh
     gw_reply_fn *fn;
@@ -291,8 +292,19 @@ s_deliver (gw_broker_t *self, s_request_t *request, tl_msg_t **reply_p)
     else
     if (request->origin_id) {
         tl_msg_set_str (*reply_p, TL_MSG_ID, request->origin_id);
-        tl_msg_send (*reply_p, zsock_resolve (self->backend),
-                     request->origin_rid, request->origin_rid_size);
+        int rc = tl_msg_send (*reply_p, zsock_resolve (self->backend),
+                              request->origin_rid, request->origin_rid_size);
+        if (rc == TL_ETOOBIG) {
+            //  Grown past one frame with the caller's longer id.
+            tl_msg_t *error = s_make_error (500, "reply_too_large",
+                                            "the reply is larger than one mesh frame");
+            if (error) {
+                tl_msg_set_str (error, TL_MSG_ID, request->origin_id);
+                tl_msg_send (error, zsock_resolve (self->backend),
+                             request->origin_rid, request->origin_rid_size);
+            }
+            tl_msg_destroy (&error);
+        }
     }
     tl_msg_destroy (reply_p);
 }
@@ -349,6 +361,14 @@ s_dispatch (gw_broker_t *self, s_service_t *service)
         if (rc == TL_EUNAVAIL) {
             //  The instance's connection is gone: treat it as dead now.
             s_peer_lost (self, peer, "unroutable");
+            continue;
+        }
+        if (rc == TL_ETOOBIG) {
+            //  Grown past one frame on its way (caller, id): it must not
+            //  hold up the queue; the tick answers it.
+            zlistx_delete (service->queue, request->queue_handle);
+            request->queue_handle = NULL;
+            request->too_large = true;
             continue;
         }
         if (rc)
@@ -438,7 +458,8 @@ gw_broker_cancel (gw_broker_t *self, uint64_t handle)
     request->fn = NULL;
     if (!request->worker) {
         s_service_t *service = request->service;
-        zlistx_delete (service->queue, request->queue_handle);
+        if (request->queue_handle)
+            zlistx_delete (service->queue, request->queue_handle);
         zhashx_delete (self->requests, id);
         s_service_forget (self, service);
     }
@@ -774,7 +795,7 @@ gw_broker_tick (gw_broker_t *self)
     zlistx_t *overdue = NULL;
     for (s_request_t *r = (s_request_t *) zhashx_first (self->requests); r;
          r = (s_request_t *) zhashx_next (self->requests))
-        if (!r->answered && r->deadline <= now) {
+        if (!r->answered && (r->too_large || r->deadline <= now)) {
             if (!overdue)
                 overdue = zlistx_new ();
             zlistx_add_end (overdue, r);
@@ -782,6 +803,9 @@ gw_broker_tick (gw_broker_t *self)
     for (s_request_t *r = overdue ? (s_request_t *) zlistx_first (overdue) : NULL; r;
          r = (s_request_t *) zlistx_next (overdue)) {
         s_service_t *service = r->service;
+        if (r->too_large)
+            s_deliver_error (self, r, 413, "too_large", "the request is larger than one mesh frame");
+        else
         if (!r->worker && zlistx_size (service->instances) == 0)
             //  It waited its whole time for an instance that never came.
             s_deliver_error (self, r, 503, "no_instance", "no live instance of the service");
@@ -790,7 +814,8 @@ gw_broker_tick (gw_broker_t *self)
         if (r->worker)
             r->answered = true;     //  the instance still holds the slot
         else {
-            zlistx_delete (service->queue, r->queue_handle);
+            if (r->queue_handle)
+                zlistx_delete (service->queue, r->queue_handle);
             zhashx_delete (self->requests, r->id);
             s_service_forget (self, service);
         }
@@ -1064,6 +1089,36 @@ gw_broker_test (bool verbose)
     assert (at_c && streq (tl_msg_str (at_c, TL_MSG_SERVICE), "later"));
     tl_msg_destroy (&at_c);
     zsock_destroy (&c);
+
+    //  A request that cannot fit a frame is answered 413, not left at the
+    //  head of its queue.
+    zsock_t *d = zsock_new (ZMQ_DEALER);
+    zsock_connect (d, "%s", endpoint);
+    ready = tl_msg_new (TL_MSG_READY);
+    tl_msg_set_str (ready, TL_MSG_SERVICE, "big");
+    tl_msg_set_str (ready, TL_MSG_INSTANCE, "d");
+    tl_msg_set_capacity (ready, 1);
+    tl_msg_send (ready, zsock_resolve (d), NULL, 0);
+    tl_msg_destroy (&ready);
+    s_pump (broker, 200);
+    s_sink_t s6 = { 0, 0 };
+    req = s_request ("put", false, 30000);
+    tl_msg_set_str (req, TL_MSG_SERVICE, "big");
+    size_t big = (size_t) TL_MAX_FRAME_BYTES;
+    char *mp = malloc (big + 5);
+    assert (mp);
+    mp [0] = (char) 0xc6;                   //  bin 32
+    mp [1] = (char) (big >> 24); mp [2] = (char) (big >> 16);
+    mp [3] = (char) (big >> 8); mp [4] = (char) big;
+    memset (mp + 5, 'x', big);
+    assert (tl_msg_set_body (req, mp, big + 5) == 0);
+    free (mp);
+    assert (gw_broker_submit (broker, &req, s_sink, &s6, &handle) == 0);
+    assert (s6.calls == 0);                 //  answered later, never from submit
+    s_pump (broker, 100);
+    assert (s6.calls == 1 && s6.status == 413);
+    assert (s_take (d) == NULL);
+    zsock_destroy (&d);
     zstr_free (&endpoint);
     gw_broker_destroy (&broker);
     gw_broker_destroy (&broker);
