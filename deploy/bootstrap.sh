@@ -4,9 +4,13 @@
 #  As root it runs apt-get itself (one `apt-get update` first); otherwise
 #  it prints the exact command to run.
 #    deploy/bootstrap.sh          build + run dependencies
-#    deploy/bootstrap.sh test     also what `make test` needs
+#    deploy/bootstrap.sh test     also what `make test` needs, with the
+#                                 OpenAPI linter (@redocly/cli, pinned) from
+#                                 npm into ./.tools
 #    deploy/bootstrap.sh bench    also what `make bench` needs
 set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+redocly_version=1.34.20         #  runs on Debian 12's Node.js 18 and on 20
 
 packages=(
     build-essential cmake pkg-config
@@ -18,7 +22,12 @@ packages=(
 case "${1:-}" in
     test)  packages+=(python3 python3-pytest python3-requests python3-zmq
                       python3-msgpack python3-aiosmtpd docker-compose
-                      poppler-utils) ;;
+                      poppler-utils)
+           #  Node.js and npm for the linter: Debian's, unless the machine
+           #  already has both (from another source).
+           if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+               packages+=(nodejs npm)
+           fi ;;
     bench) packages+=(wrk nginx-light python3) ;;
 esac
 
@@ -28,14 +37,26 @@ for p in "${packages[@]}"; do
         missing+=("$p")
     fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
-
-cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}"
-if [ "$(id -u)" -ne 0 ]; then
-    echo "Tally needs these Debian packages: ${missing[*]}" >&2
-    echo "Run as root:  $cmd" >&2
-    exit 1
+if [ ${#missing[@]} -gt 0 ]; then
+    cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends ${missing[*]}"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "Tally needs these Debian packages: ${missing[*]}" >&2
+        echo "Run as root:  $cmd" >&2
+        exit 1
+    fi
+    echo "bootstrap: installing ${missing[*]}" >&2
+    apt-get update -q >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
 fi
-echo "bootstrap: installing ${missing[*]}" >&2
-apt-get update -q >&2
-DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+
+#  The OpenAPI linter that tests/run.sh runs, in the project's own folder
+#  (.tools, not committed), at the pinned version.
+if [ "${1:-}" = test ]; then
+    installed=$(node -p "require('$root/.tools/node_modules/@redocly/cli/package.json').version" \
+                2>/dev/null || true)
+    if [ "$installed" != "$redocly_version" ]; then
+        echo "bootstrap: installing @redocly/cli@$redocly_version into $root/.tools" >&2
+        npm install --prefix "$root/.tools" --no-audit --no-fund --loglevel=error \
+            "@redocly/cli@$redocly_version" >&2
+    fi
+fi

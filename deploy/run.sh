@@ -61,15 +61,31 @@ supervise () {
     pids+=($!)
 }
 
+#  The mesh runs with CURVE: each peer's key says who it is (a service, the
+#  gateway, the operator). Keys are made once, in $data/keys; a service
+#  added later gets its own on the next start.
+keys="$data/keys"
+services=()
+for bin in "$build"/services/*/tally-*; do
+    [ -x "$bin" ] || continue
+    case "$bin" in *selftest*) continue ;; esac
+    name=$(basename "$bin")
+    services+=("${name#tally-}")
+done
+"$root/deploy/keys.sh" "$build/deploy/tallyctl" "$keys" "${services[@]}"
+
 count=0
 for bin in "$build"/services/*/tally-*; do
     [ -x "$bin" ] || continue
     name=$(basename "$bin")
     case "$name" in *selftest*) continue ;; esac
-    supervise "$name" "$bin"
+    service=${name#tally-}
+    supervise "$name" env TALLY_CURVE_CLIENT_CERT="$keys/${service}_secret" \
+        TALLY_CURVE_SERVER_PUBLIC="$keys/gateway" "$bin"
     count=$((count + 1))
 done
-supervise tally-gateway "$build/gateway/tally-gateway"
+supervise tally-gateway env TALLY_CURVE_SERVER_CERT="$keys/gateway_secret" \
+    TALLY_CURVE_ALLOW_DIR="$keys/allow" "$build/gateway/tally-gateway"
 
 for _ in $(seq 1 100); do
     [ "$quit" = 1 ] && break
@@ -78,6 +94,7 @@ for _ in $(seq 1 100); do
 done
 say "$count service(s) and the gateway are up; logs in $data/logs"
 say "serving on http://$TALLY_HTTP_ADDR  (readiness: /readyz; metrics: http://$TALLY_OPS_ADDR/metrics; Ctrl-C stops)"
+say "operator: TALLY_CURVE_CLIENT_CERT=$keys/operator_secret TALLY_CURVE_SERVER_PUBLIC=$keys/gateway $build/deploy/tallyctl status"
 while [ "$quit" = 0 ]; do
     sleep 3600 9>&- &
     sleeper=$!

@@ -4,7 +4,11 @@
 //    tallyctl status            every gateway of TALLY_MESH: its services,
 //                               their queues and live instances
 //    tallyctl ping              round trip to each gateway
-//    tallyctl keygen NAME [DIR] a CURVE certificate pair: NAME, NAME_secret
+//    tallyctl keygen NAME [DIR] [--peer ID]
+//                               a CURVE certificate pair: NAME, NAME_secret;
+//                               ID (service:<name>, operator, gateway) is
+//                               who the key is on the mesh (its "peer"
+//                               property, read from the allow folder)
 //    tallyctl jobs list SERVICE [--state S] [--limit N]
 //                               a service's durable jobs (due, running,
 //                               dead, done or all), newest first
@@ -14,6 +18,7 @@
 //                               runs every job due at TIME (RFC 3339,
 //                               default now) on one instance, and waits
 #include "tl_client.h"
+#include "tl_curve.h"
 #include "tl_error.h"
 #include "tl_limits.h"
 #include "tl_mp.h"
@@ -121,12 +126,19 @@ s_ping_one (const char *endpoint)
 }
 
 static int
-s_keygen (const char *name, const char *dir)
+s_keygen (const char *name, const char *dir, const char *peer)
 {
+    if (peer && !streq (peer, "operator") && !streq (peer, "gateway")
+    &&  !(strncmp (peer, "service:", 8) == 0 && peer [8])) {
+        fprintf (stderr, "tallyctl: --peer is service:<name>, operator or gateway\n");
+        return 2;
+    }
     zcert_t *cert = zcert_new ();
     if (!cert)
         return 1;
     zcert_set_meta (cert, "name", "%s", name);
+    if (peer)
+        zcert_set_meta (cert, "peer", "%s", peer);
     char path [512];
     snprintf (path, sizeof path, "%s/%s", dir, name);
     int rc = zcert_save (cert, path);
@@ -362,7 +374,8 @@ s_usage (void)
     fprintf (stderr,
         "usage: tallyctl status            the mesh as each gateway of TALLY_MESH sees it\n"
         "       tallyctl ping              round trip to each gateway\n"
-        "       tallyctl keygen NAME [DIR] write a CURVE certificate pair\n"
+        "       tallyctl keygen NAME [DIR] [--peer service:NAME|operator|gateway]\n"
+        "                                  write a CURVE certificate pair\n"
         "       tallyctl jobs list SERVICE [--state due|running|dead|done|all] [--limit N]\n"
         "       tallyctl jobs retry SERVICE ID\n"
         "       tallyctl jobs run-due SERVICE [--at RFC3339-TIME]\n"
@@ -379,6 +392,7 @@ main (int argc, char *argv [])
     }
     zsys_init ();
     zsys_set_logstream (stderr);
+    tl_curve_set_peer ("operator");     //  what it claims on an insecure mesh
     int rc = 2;
     if (streq (argv [1], "status"))
         rc = s_each_gateway (s_status_one);
@@ -386,8 +400,15 @@ main (int argc, char *argv [])
     if (streq (argv [1], "ping"))
         rc = s_each_gateway (s_ping_one);
     else
-    if (streq (argv [1], "keygen") && argc >= 3)
-        rc = s_keygen (argv [2], argc >= 4 ? argv [3] : ".");
+    if (streq (argv [1], "keygen") && argc >= 3) {
+        const char *dir = ".", *peer = NULL;
+        for (int i = 3; i < argc; i++)
+            if (streq (argv [i], "--peer") && i + 1 < argc)
+                peer = argv [++i];
+            else
+                dir = argv [i];
+        rc = s_keygen (argv [2], dir, peer);
+    }
     else
     if (streq (argv [1], "jobs") || streq (argv [1], "user")) {
         rc = streq (argv [1], "jobs") ? s_jobs (argc, argv) : s_user_create (argc, argv);

@@ -30,6 +30,11 @@ typedef struct {
     void *lru_handle;               //  position in service->instances
 } s_peer_t;
 
+//  Who a peer is: with CURVE, the "peer" property of its key's
+//  certificate in the allow list (service:<name>, operator, gateway); on
+//  an insecure mesh, what it claims.
+#define S_IDENTITY_MAX (TL_MAX_NAME_LEN + 16)
+
 struct _s_service_t {
     char *name;
     bool declared;
@@ -67,6 +72,7 @@ struct _gw_broker_t {
     uint64_t next_heartbeat;
     uint64_t next_deadline_scan;
     bool draining;
+    uint64_t refused;               //  peers refused an announcement
 };
 
 static uint64_t
@@ -149,7 +155,7 @@ gw_broker_new (const char *endpoint, const char *name)
     zsock_set_rcvhwm (self->backend, TL_MESH_HWM);
     zsock_set_linger (self->backend, 0);
     zsock_set_maxmsgsize (self->backend, TL_MAX_FRAME_BYTES);
-    if (tl_curve_server (self->backend, &self->auth) != 0
+    if (tl_curve_server (self->backend, endpoint, &self->auth) != 0
     ||  zsock_bind (self->backend, "%s", endpoint) < 0) {
         tl_log (TL_LOG_ERROR, NULL, "cannot bind mesh backend %s: %s",
                 endpoint, zmq_strerror (zmq_errno ()));
@@ -402,10 +408,10 @@ s_accept (gw_broker_t *self, tl_msg_t **request_p, s_request_t **request_out)
     if (zhashx_size (self->requests) >= TL_BROKER_MAX_PENDING)
         return TL_EBUSY;
     //  A service never seen yet may be starting: it gets a queue too, up
-    //  to TL_BROKER_MAX_SERVICES services in all.
+    //  to TL_MESH_MAX_SERVICES services in all.
     const char *name = tl_msg_str (msg, TL_MSG_SERVICE);
     s_service_t *service = (s_service_t *) zhashx_lookup (self->services, name);
-    if (!service && zhashx_size (self->services) < TL_BROKER_MAX_SERVICES)
+    if (!service && zhashx_size (self->services) < TL_MESH_MAX_SERVICES)
         service = s_service_require (self, name);
     if (!service)
         return TL_EUNAVAIL;
@@ -529,9 +535,41 @@ s_peer_new (gw_broker_t *self, const unsigned char *rid, size_t size)
     return peer;
 }
 
+//  Refuses a peer's announcement: logged, counted, answered `disconnect`.
 static void
-s_on_ready (gw_broker_t *self, const unsigned char *rid, size_t size, tl_msg_t *msg)
+s_refuse (gw_broker_t *self, const unsigned char *rid, size_t size, const char *why,
+          const char *identity, const char *service)
 {
+    self->refused++;
+    tl_log (TL_LOG_WARN, NULL, "mesh: peer %s refused as %.64s: %s",
+            identity ? identity : "(no identity)", service, why);
+    s_send_kind (self, rid, size, TL_MSG_DISCONNECT);
+}
+
+//  Whether a peer known as `identity` may announce `service`.
+static bool
+s_may_announce (gw_broker_t *self, const char *identity, const char *service)
+{
+    if (!self->auth)
+        return true;                //  insecure mesh: announcements are trusted
+    return identity && strncmp (identity, "service:", 8) == 0
+        && streq (identity + 8, service);
+}
+
+static void
+s_on_ready (gw_broker_t *self, const unsigned char *rid, size_t size, tl_msg_t *msg,
+            const char *identity)
+{
+    const char *name = tl_msg_str (msg, TL_MSG_SERVICE);
+    if (!s_may_announce (self, identity, name)) {
+        s_refuse (self, rid, size, "its key is not that service's", identity, name);
+        return;
+    }
+    if (!zhashx_lookup (self->services, name)
+    &&  zhashx_size (self->services) >= TL_MESH_MAX_SERVICES) {
+        s_refuse (self, rid, size, "too many services", identity, name);
+        return;
+    }
     s_peer_t *peer = s_peer_lookup (self, rid, size);
     if (peer && peer->service
     &&  strcmp (peer->service->name, tl_msg_str (msg, TL_MSG_SERVICE)) != 0) {
@@ -649,23 +687,23 @@ s_mesh_request (gw_broker_t *self, const unsigned char *rid, size_t size, tl_msg
 //  The caller of a request from a peer is never taken from the peer: a
 //  nested request (its `parent` names a request in flight on this same
 //  peer) gets that request's caller and at most its deadline; any other
-//  peer request runs with no caller.
+//  request runs as the peer itself (`identity`: service:<name>, operator,
+//  gateway), or as anonymous when the peer is no one.
 static void
-s_derive_caller (gw_broker_t *self, const unsigned char *rid, size_t size, tl_msg_t *msg)
+s_derive_caller (gw_broker_t *self, const unsigned char *rid, size_t size, tl_msg_t *msg,
+                 const char *identity)
 {
     tl_msg_clear_caller (msg);
     const char *parent_id = tl_msg_str (msg, TL_MSG_PARENT);
     s_peer_t *peer = parent_id ? s_peer_lookup (self, rid, size) : NULL;
     s_request_t *parent = peer ? (s_request_t *) zhashx_lookup (self->requests, parent_id) : NULL;
-    if (!parent || parent->worker != peer)
+    if (!parent || parent->worker != peer) {
+        bool known = identity && (streq (identity, "operator") || streq (identity, "gateway")
+                               || (strncmp (identity, "service:", 8) == 0 && identity [8]));
+        tl_msg_set_str (msg, TL_MSG_CALLER, known ? identity : "anonymous");
         return;
-    const char *user = tl_msg_str (parent->msg, TL_MSG_USER_ID);
-    if (user)
-        tl_msg_set_str (msg, TL_MSG_USER_ID, user);
-    const char **roles = NULL;
-    size_t count = tl_msg_roles (parent->msg, &roles);
-    for (size_t i = 0; i < count; i++)
-        tl_msg_add_role (msg, roles [i]);
+    }
+    tl_msg_copy_caller (msg, parent->msg);
     if (tl_msg_deadline (msg) > parent->deadline)
         tl_msg_set_deadline (msg, parent->deadline);
 }
@@ -673,14 +711,14 @@ s_derive_caller (gw_broker_t *self, const unsigned char *rid, size_t size, tl_ms
 //  A request from a peer: a service calling another, or an operator tool.
 static void
 s_peer_request (gw_broker_t *self, const unsigned char *rid, size_t size,
-                tl_msg_t **msg_p)
+                tl_msg_t **msg_p, const char *identity)
 {
     tl_msg_t *msg = *msg_p;
     if (streq (tl_msg_str (msg, TL_MSG_SERVICE), "mesh")) {
         s_mesh_request (self, rid, size, msg);
         return;
     }
-    s_derive_caller (self, rid, size, msg);
+    s_derive_caller (self, rid, size, msg, identity);
     char *origin_id = strdup (tl_msg_str (msg, TL_MSG_ID));
     s_request_t *request = NULL;
     int rc = origin_id ? s_accept (self, msg_p, &request) : TL_ENOMEM;
@@ -703,6 +741,30 @@ s_peer_request (gw_broker_t *self, const unsigned char *rid, size_t size,
     }
     tl_msg_destroy (&reply);
     free (origin_id);
+}
+
+//  Who sent `frame` (see S_IDENTITY_MAX): with CURVE, its key's "peer"
+//  property; on an insecure mesh, the `peer` the message claims, else the
+//  service the peer announced. Returns whether it is someone.
+static bool
+s_identity (gw_broker_t *self, zframe_t *frame, const tl_msg_t *msg, const s_peer_t *peer,
+            char *out)
+{
+    const char *identity = NULL;
+    if (self->auth)
+        identity = zframe_meta (frame, "peer");
+    else
+    if (tl_msg_str (msg, TL_MSG_PEER))
+        identity = tl_msg_str (msg, TL_MSG_PEER);
+    else
+    if (peer && peer->service) {
+        snprintf (out, S_IDENTITY_MAX + 1, "service:%s", peer->service->name);
+        return true;
+    }
+    if (!identity || strlen (identity) > S_IDENTITY_MAX)
+        return false;
+    strcpy (out, identity);
+    return true;
 }
 
 static void
@@ -729,9 +791,11 @@ s_handle (gw_broker_t *self, zmsg_t *zmsg)
     s_peer_t *peer = s_peer_lookup (self, id, id_size);
     if (peer)
         peer->last_seen = s_mono_ms ();
+    char identity [S_IDENTITY_MAX + 1];
+    bool known = s_identity (self, body, msg, peer, identity);
     switch (tl_msg_kind (msg)) {
         case TL_MSG_READY:
-            s_on_ready (self, id, id_size, msg);
+            s_on_ready (self, id, id_size, msg, known ? identity : NULL);
             break;
         case TL_MSG_REPLY:
             if (peer)
@@ -763,7 +827,7 @@ s_handle (gw_broker_t *self, zmsg_t *zmsg)
             }
             break;
         case TL_MSG_REQUEST:
-            s_peer_request (self, id, id_size, &msg);
+            s_peer_request (self, id, id_size, &msg, known ? identity : NULL);
             break;
     }
     tl_msg_destroy (&msg);
@@ -908,6 +972,10 @@ gw_broker_metrics (gw_broker_t *self)
             in_flight += p->in_flight;
         fprintf (out, "tally_mesh_in_flight{service=\"%s\"} %ld\n", s->name, in_flight);
     }
+    fprintf (out, "# HELP tally_mesh_refused_total Peers refused an announcement (key not "
+                  "that service's, too many services).\n"
+                  "# TYPE tally_mesh_refused_total counter\ntally_mesh_refused_total %" PRIu64 "\n",
+             self->refused);
     fprintf (out, "# HELP tally_mesh_pending Requests alive in this broker.\n"
                   "# TYPE tally_mesh_pending gauge\ntally_mesh_pending %zu\n",
              zhashx_size (self->requests));

@@ -44,7 +44,7 @@ void gw_broker_declare (gw_broker_t *self, const char *service);
 //  (restarting, or never seen yet) holds the request in its queue until an
 //  instance comes or the deadline passes (then 503 no_instance). Returns
 //  TL_EBUSY when the queue is full, TL_EUNAVAIL when the broker already
-//  tracks TL_BROKER_MAX_SERVICES services and this is another (and `fn` is
+//  tracks TL_MESH_MAX_SERVICES services and this is another (and `fn` is
 //  never called).
 int gw_broker_submit (gw_broker_t *self, tl_msg_t **request_p,
                       gw_reply_fn *fn, void *arg, uint64_t *handle);

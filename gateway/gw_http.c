@@ -415,7 +415,6 @@ s_query_arg (void *cls, enum MHD_ValueKind kind, const char *key, const char *va
 
 static void s_on_reply (void *arg, tl_msg_t **reply_p);
 static void s_check_session (s_req_t *req, const char *token);
-static void s_copy_caller (tl_msg_t *from, tl_msg_t *to);
 
 //  Submits the built request (or the auth check) to the broker.
 static void
@@ -585,7 +584,9 @@ s_dispatch (s_req_t *req)
 
     if (!route->auth || req->caller) {
         if (req->caller)
-            s_copy_caller (req->caller, msg);
+            tl_msg_copy_caller (msg, req->caller);
+        else
+            tl_msg_set_str (msg, TL_MSG_CALLER, "anonymous");
         req->state = S_WAITING;
         s_submit (req, &msg);
         return;
@@ -611,6 +612,7 @@ s_check_session (s_req_t *req, const char *token)
     }
     tl_msg_set_str (check, TL_MSG_SERVICE, "auth");
     tl_msg_set_str (check, TL_MSG_METHOD, "session.check");
+    tl_msg_set_str (check, TL_MSG_CALLER, "gateway");
     tl_msg_set_str (check, TL_MSG_TRACE, req->request_id);
     tl_msg_set_deadline (check, tl_msg_now_ms () + S_AUTH_TIMEOUT_MS);
     tl_msg_set_idempotent (check, true);
@@ -624,18 +626,6 @@ s_check_session (s_req_t *req, const char *token)
     msgpack_sbuffer_destroy (&sbuf);
     req->state = S_AUTHENTICATING;
     s_submit (req, &check);
-}
-
-//  Copies the caller (user and roles) of `from` into `to`.
-static void
-s_copy_caller (tl_msg_t *from, tl_msg_t *to)
-{
-    tl_msg_clear_caller (to);
-    tl_msg_set_str (to, TL_MSG_USER_ID, tl_msg_str (from, TL_MSG_USER_ID));
-    const char **roles = NULL;
-    size_t count = tl_msg_roles (from, &roles);
-    for (size_t i = 0; i < count; i++)
-        tl_msg_add_role (to, roles [i]);
 }
 
 //  Reads the auth service's answer into `msg`'s caller. Returns true, or
@@ -659,6 +649,7 @@ s_take_caller (s_req_t *req, tl_msg_t *reply, tl_msg_t *msg)
         return false;
     }
     tl_msg_clear_caller (msg);
+    tl_msg_set_str (msg, TL_MSG_CALLER, "user");
     tl_msg_set_str (msg, TL_MSG_USER_ID, user);
     free (user);
     const msgpack_object *roles = tl_mp_get (body, "roles");

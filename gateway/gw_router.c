@@ -42,6 +42,7 @@ typedef struct {
     uint32_t param_mask;        //  bit 31 - i: segment i is a parameter
     s_segment_t *segment;
     json_t *fields;             //  a reference, or NULL
+    json_t *decl;               //  a reference to the declaration (its texts)
 } s_route_t;
 
 struct _gw_router_t {
@@ -50,6 +51,7 @@ struct _gw_router_t {
     s_route_t **routes;         //  those with a route, in load order
     size_t route_count;
     char *services [TL_ROUTER_MAX_SERVICES];
+    char *descriptions [TL_ROUTER_MAX_SERVICES];    //  NULL when none
     size_t service_count;
 };
 
@@ -69,6 +71,7 @@ s_route_destroy (s_route_t **self_p)
         free (self->split);
         free (self->segment);
         json_decref (self->fields);
+        json_decref (self->decl);
         free (self);
         *self_p = NULL;
     }
@@ -329,6 +332,40 @@ s_check_fields (const json_t *fields, char *why, size_t why_size)
     return 0;
 }
 
+//  Checks an `errors` declaration: distinct statuses of the API's error
+//  table that the service itself may answer.
+
+static int
+s_check_errors (const json_t *errors, char *why, size_t why_size)
+{
+    static const int known [] = { 400, 401, 403, 404, 409, 413, 415, 422, 429 };
+    const size_t known_count = sizeof known / sizeof known [0];
+    bool seen [sizeof known / sizeof known [0]] = { false };
+    if (!json_is_array (errors)) {
+        snprintf (why, why_size, "\"errors\" must be an array of statuses");
+        return TL_EINVAL;
+    }
+    size_t index;
+    const json_t *status;
+    json_array_foreach (errors, index, status) {
+        size_t which = 0;
+        while (which < known_count && (!json_is_integer (status)
+                                   ||  json_integer_value (status) != known [which]))
+            which++;
+        if (which == known_count) {
+            snprintf (why, why_size, "\"errors\"[%zu] must be one of 400, 401, 403, "
+                      "404, 409, 413, 415, 422, 429", index);
+            return TL_EINVAL;
+        }
+        if (seen [which]) {
+            snprintf (why, why_size, "\"errors\": %d listed twice", known [which]);
+            return TL_EINVAL;
+        }
+        seen [which] = true;
+    }
+    return 0;
+}
+
 //  Checks one entry of "methods" (its name already checked) and fills the
 //  route from it.
 
@@ -337,7 +374,7 @@ s_check_method (s_route_t *route, const json_t *decl, char *why, size_t why_size
 {
     static const char *keys [] = {
         "name", "route", "auth", "idempotent", "body", "fields", "timeout_ms",
-        "credentials", "description", "summary", NULL
+        "credentials", "description", "summary", "callers", "errors", NULL
     };
     const char *unknown;
     if (!s_keys_known (decl, keys, &unknown)) {
@@ -426,6 +463,11 @@ s_check_method (s_route_t *route, const json_t *decl, char *why, size_t why_size
         route->fields = json_incref ((json_t *) value);
         route->pub.fields = route->fields;
     }
+    if ((value = json_object_get (decl, "errors"))) {
+        int rc = s_check_errors (value, why, why_size);
+        if (rc)
+            return rc;
+    }
     static const char *texts [] = { "description", "summary" };
     for (int index = 0; index < 2; index++) {
         value = json_object_get (decl, texts [index]);
@@ -434,6 +476,10 @@ s_check_method (s_route_t *route, const json_t *decl, char *why, size_t why_size
             return TL_EINVAL;
         }
     }
+    route->decl = json_incref ((json_t *) decl);
+    route->pub.summary = json_string_value (json_object_get (decl, "summary"));
+    route->pub.description = json_string_value (json_object_get (decl, "description"));
+    route->pub.errors = json_object_get (decl, "errors");
     return 0;
 }
 
@@ -484,8 +530,10 @@ gw_router_destroy (gw_router_t **self_p)
         gw_router_t *self = *self_p;
         for (size_t index = 0; index < self->method_count; index++)
             s_route_destroy (&self->methods [index]);
-        for (size_t index = 0; index < self->service_count; index++)
+        for (size_t index = 0; index < self->service_count; index++) {
             free (self->services [index]);
+            free (self->descriptions [index]);
+        }
         free (self->methods);
         free (self->routes);
         free (self);
@@ -637,8 +685,15 @@ gw_router_load (gw_router_t *self, const char *json, size_t len,
         rc = s_load (self, root, staged, room, &staged_count, errbuf, errsize);
     if (rc == 0) {
         const char *service = json_string_value (json_object_get (root, "service"));
+        const char *description = json_string_value (json_object_get (root, "description"));
         self->services [self->service_count] = strdup (service);
-        if (!self->services [self->service_count]) {
+        self->descriptions [self->service_count] = description ? strdup (description) : NULL;
+        if (!self->services [self->service_count]
+        ||  (description && !self->descriptions [self->service_count])) {
+            free (self->services [self->service_count]);
+            free (self->descriptions [self->service_count]);
+            self->services [self->service_count] = NULL;
+            self->descriptions [self->service_count] = NULL;
             tl_error_format (errbuf, errsize, "out of memory");
             rc = TL_ENOMEM;
         }
@@ -932,6 +987,20 @@ gw_router_services (gw_router_t *self, const char **names, size_t max)
     for (size_t index = 0; names && index < max && index < self->service_count; index++)
         names [index] = self->services [index];
     return self->service_count;
+}
+
+
+//  --------------------------------------------------------------------------
+//  A declared service's description.
+
+const char *
+gw_router_service_description (gw_router_t *self, const char *service)
+{
+    assert (self);
+    for (size_t index = 0; service && index < self->service_count; index++)
+        if (s_streq (self->services [index], service))
+            return self->descriptions [index];
+    return NULL;
 }
 
 
@@ -1298,6 +1367,11 @@ gw_router_test (bool verbose)
         { "\"fields\": {\"A\": {\"type\": \"string\"}}", "field 'A' must be named" },
         { "\"fields\": {\"a\": {\"type\": \"string\"}}, \"body\": \"upload\"",
           "\"fields\" needs \"body\": \"json\"" },
+        { "\"errors\": 409", "\"errors\" must be an array of statuses" },
+        { "\"errors\": [409, 500]", "\"errors\"[1] must be one of 400, 401" },
+        { "\"errors\": [\"409\"]", "\"errors\"[0] must be one of" },
+        { "\"errors\": [418]", "\"errors\"[0] must be one of" },
+        { "\"errors\": [422, 409, 422]", "\"errors\": 422 listed twice" },
     };
     for (size_t index = 0; index < sizeof (bad_options) / sizeof (bad_options [0]); index++) {
         char text [300];
@@ -1330,6 +1404,22 @@ gw_router_test (bool verbose)
     assert (gw_router_load (router, mailer, strlen (mailer), errbuf, sizeof (errbuf)) == 0);
     assert (gw_router_services (router, names, 4) == 3);
     assert (s_streq (names [2], "mailer"));
+    assert (!gw_router_service_description (router, "mailer"));
+    assert (!gw_router_service_description (router, "nobody"));
+    //  Texts and declared errors are kept for the OpenAPI document.
+    const char *texts = "{\"service\": \"texts\", \"description\": \"About\","
+        " \"methods\": [{\"name\": \"a\", \"route\": \"POST /texts\","
+        " \"summary\": \"Make one\", \"description\": \"Longer\", \"errors\": [409, 422]},"
+        " {\"name\": \"b\", \"route\": \"GET /texts\"}]}";
+    assert (gw_router_load (router, texts, strlen (texts), errbuf, sizeof (errbuf)) == 0);
+    assert (s_streq (gw_router_service_description (router, "texts"), "About"));
+    const gw_route_t *made = gw_router_method (router, "texts", "a");
+    assert (made && s_streq (made->summary, "Make one"));
+    assert (s_streq (made->description, "Longer"));
+    assert (json_array_size (made->errors) == 2);
+    assert (json_integer_value (json_array_get (made->errors, 1)) == 422);
+    made = gw_router_method (router, "texts", "b");
+    assert (made && !made->summary && !made->description && !made->errors);
     gw_router_destroy (&router);
     assert (router == NULL);
     gw_router_destroy (&router);

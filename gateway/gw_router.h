@@ -33,6 +33,10 @@ typedef struct {
     gw_body_kind_t body;
     int timeout_ms;             //  1 .. TL_MAX_DEADLINE_MSEC
     const json_t *fields;       //  NULL when none
+    const char *summary;        //  one line for the OpenAPI document; NULL when none
+    const char *description;    //  NULL when none
+    const json_t *errors;       //  4xx statuses the service itself may answer
+                                //  (an array of integers); NULL when none
 } gw_route_t;
 
 //  Path parameters of a match. Names are borrowed from the route table;
@@ -63,7 +67,9 @@ void gw_router_destroy (gw_router_t **self_p);
 //  "METHOD /path" with METHOD one of GET POST PUT PATCH DELETE and each
 //  segment a literal `[A-Za-z0-9._~-]+` (not "." or "..") or a whole
 //  `{name}`, "credentials" only for service "auth", field declarations ({type, required, max}, "max" only for
-//  strings and arrays, only with body "json"), timeout_ms 1..120000, no
+//  strings and arrays, only with body "json"), "errors" a list of distinct
+//  statuses of the API's error table (400, 401, 403, 404, 409, 413, 415,
+//  422, 429), timeout_ms 1..120000, no
 //  service or method declared twice, no two routes with the same method and
 //  shape. A method without "route" is reachable over the mesh only
 //  (gw_router_method) and is not a route. Returns 0, or TL_EINVAL /
@@ -114,6 +120,10 @@ const gw_route_t *gw_router_method (gw_router_t *self, const char *service,
 //  (borrowed), and returns how many services are declared in all (which
 //  may be more than max).
 size_t gw_router_services (gw_router_t *self, const char **names, size_t max);
+
+//  Returns the "description" of declared `service` (borrowed), or NULL
+//  when it has none or is not declared.
+const char *gw_router_service_description (gw_router_t *self, const char *service);
 
 //  Self-test, run by ctest.
 void gw_router_test (bool verbose);

@@ -71,6 +71,13 @@ tl_call_set_runtime (tl_call_t *self, void *to_main, void *from_main, int worker
 }
 const char *tl_call_method (tl_call_t *self) { return tl_msg_str (self->request, TL_MSG_METHOD); }
 const char *tl_call_user (tl_call_t *self) { return tl_msg_str (self->request, TL_MSG_USER_ID); }
+
+const char *
+tl_call_caller (tl_call_t *self)
+{
+    const char *kind = tl_msg_str (self->request, TL_MSG_CALLER);
+    return kind ? kind : "anonymous";
+}
 uint64_t tl_call_deadline (tl_call_t *self) { return tl_msg_deadline (self->request); }
 tl_db_t *tl_call_db (tl_call_t *self) { return self->db; }
 int tl_call_status (tl_call_t *self) { return self->status; }

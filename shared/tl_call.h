@@ -26,6 +26,10 @@ const char *tl_call_param (tl_call_t *self, const char *name);
 const msgpack_object *tl_call_body (tl_call_t *self);
 //  The caller's user id (set by the gateway after authentication), or NULL.
 const char *tl_call_user (tl_call_t *self);
+//  Who is calling (tl_decl.h's vocabulary): user, anonymous, operator,
+//  gateway or service:<name>. Borrowed; never NULL ("anonymous" when the
+//  request says nothing).
+const char *tl_call_caller (tl_call_t *self);
 bool tl_call_has_role (tl_call_t *self, const char *role);
 //  The request id for logs (X-Request-Id), never NULL.
 const char *tl_call_trace (tl_call_t *self);

@@ -64,6 +64,8 @@ tl_client_call (tl_client_t *self, tl_msg_t *request, tl_msg_t **reply_p)
     char id [TL_MAX_ID_LEN];
     snprintf (id, sizeof id, "%s%" PRIu64, self->prefix, ++self->sequence);
     tl_msg_set_str (request, TL_MSG_ID, id);
+    if (tl_curve_peer () && !tl_msg_str (request, TL_MSG_PEER))
+        tl_msg_set_str (request, TL_MSG_PEER, tl_curve_peer ());
     uint64_t deadline = tl_msg_deadline (request);
     void *sock = zsock_resolve (self->sock);
 

@@ -1,6 +1,7 @@
 //  tl_curve.c — CURVE security for mesh links, configured by environment.
 #include "tl_curve.h"
 #include "tl_error.h"
+#include "tl_limits.h"
 #include "tl_log.h"
 
 static const char *
@@ -10,13 +11,60 @@ s_env (const char *name)
     return value && *value ? value : NULL;
 }
 
+static char s_peer [TL_MAX_NAME_LEN + 16];
+
+void
+tl_curve_set_peer (const char *identity)
+{
+    snprintf (s_peer, sizeof s_peer, "%s", identity ? identity : "");
+}
+
+const char *
+tl_curve_peer (void)
+{
+    return *s_peer ? s_peer : NULL;
+}
+
+bool
+tl_curve_endpoint_local (const char *endpoint)
+{
+    static const char *local [] = {
+        "tcp://127.", "tcp://localhost:", "tcp://[::1]:", "ipc://", "inproc://", NULL
+    };
+    for (int i = 0; local [i]; i++)
+        if (strncmp (endpoint, local [i], strlen (local [i])) == 0)
+            return true;
+    return false;
+}
+
+//  No keys: allowed on loopback, or when the operator says so out loud.
+static int
+s_insecure (const char *endpoint)
+{
+    const char *insecure = s_env ("TALLY_MESH_INSECURE");
+    if (tl_curve_endpoint_local (endpoint)) {
+        tl_log (TL_LOG_INFO, NULL, "mesh backend %s without CURVE (loopback only): "
+                "peers' identities are claimed, not proven", endpoint);
+        return 0;
+    }
+    if (insecure && streq (insecure, "1")) {
+        tl_log (TL_LOG_WARN, NULL, "!!! TALLY_MESH_INSECURE=1: mesh backend %s is open "
+                "WITHOUT CURVE: anyone who reaches it can claim to be any service or the "
+                "operator. Use keys (TALLY_CURVE_SERVER_CERT) off a private network !!!", endpoint);
+        return 0;
+    }
+    tl_log (TL_LOG_ERROR, NULL, "mesh backend %s is not loopback: set TALLY_CURVE_SERVER_CERT "
+            "and TALLY_CURVE_ALLOW_DIR (or TALLY_MESH_INSECURE=1 on a trusted network)", endpoint);
+    return TL_ECONFIG;
+}
+
 int
-tl_curve_server (zsock_t *sock, zactor_t **auth_p)
+tl_curve_server (zsock_t *sock, const char *endpoint, zactor_t **auth_p)
 {
     *auth_p = NULL;
     const char *cert_path = s_env ("TALLY_CURVE_SERVER_CERT");
     if (!cert_path)
-        return 0;
+        return s_insecure (endpoint);
     const char *allow = s_env ("TALLY_CURVE_ALLOW_DIR");
     if (!allow) {
         tl_log (TL_LOG_ERROR, NULL, "TALLY_CURVE_SERVER_CERT needs TALLY_CURVE_ALLOW_DIR");
@@ -98,7 +146,7 @@ tl_curve_test (bool verbose)
     setenv ("TALLY_CURVE_ALLOW_DIR", allow, 1);
     zsock_t *router = zsock_new (ZMQ_ROUTER);
     zactor_t *auth = NULL;
-    assert (tl_curve_server (router, &auth) == 0 && auth);
+    assert (tl_curve_server (router, "tcp://0.0.0.0:*", &auth) == 0 && auth);
     int port = zsock_bind (router, "tcp://127.0.0.1:*");
     assert (port > 0);
 

@@ -1,6 +1,11 @@
-//  tl_curve.h — CURVE security for mesh links, configured by environment.
-//  Gateways are CURVE servers, peers CURVE clients; with no keys configured
-//  both functions do nothing and links are plain TCP (private networks only).
+//  tl_curve.h — CURVE security and identity for mesh links, configured by
+//  environment. Gateways are CURVE servers, peers CURVE clients. A peer's
+//  identity is bound to its key: each public certificate in the allow
+//  folder carries a "peer" property (`tallyctl keygen NAME --peer
+//  service:auth|operator|gateway`) that the gateway reads on every message.
+//  Without keys, links are plain TCP and identities are claimed, not
+//  proven: a gateway allows that only on loopback (or ipc/inproc), or with
+//  TALLY_MESH_INSECURE=1, which it logs loudly.
 //    gateway: TALLY_CURVE_SERVER_CERT  secret certificate file (zcert_save)
 //             TALLY_CURVE_ALLOW_DIR    folder of peers' public certificates
 //    peer:    TALLY_CURVE_CLIENT_CERT  secret certificate file
@@ -12,10 +17,21 @@
 #include <stdbool.h>
 #include <czmq.h>
 
-//  Makes `sock` (not yet bound) a CURVE server when configured, starting
-//  the authenticator in *auth_p (the caller destroys it after the socket).
-//  Returns 0, or TL_ECONFIG with the reason logged.
-int tl_curve_server (zsock_t *sock, zactor_t **auth_p);
+//  Makes `sock` (to be bound at `endpoint`) a CURVE server when
+//  configured, starting the authenticator in *auth_p (the caller destroys
+//  it after the socket). Returns 0, or TL_ECONFIG with the reason logged
+//  (bad keys; no keys on an endpoint off loopback without
+//  TALLY_MESH_INSECURE=1).
+int tl_curve_server (zsock_t *sock, const char *endpoint, zactor_t **auth_p);
+
+//  Whether `endpoint` can only be reached from this machine.
+bool tl_curve_endpoint_local (const char *endpoint);
+
+//  The identity this process claims on an insecure mesh (service:<name>,
+//  operator): sent as `peer` on its requests. Borrowed; NULL until set.
+//  With CURVE the gateway ignores claims and reads the key's.
+void tl_curve_set_peer (const char *identity);
+const char *tl_curve_peer (void);
 
 //  Makes `sock` (not yet connected) a CURVE client when configured.
 //  Returns 0 or TL_ECONFIG.

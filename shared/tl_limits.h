@@ -32,7 +32,7 @@
 //  ---------------------------------------------------------------------
 //  Broker (gateway)
 #define TL_SERVICE_QUEUE_MAX       1024     //  waiting requests per service
-#define TL_BROKER_MAX_SERVICES     256      //  services one broker tracks (declared or not)
+#define TL_MESH_MAX_SERVICES       256      //  services a gateway tracks (declared or not)
 #define TL_BROKER_MAX_PENDING      65536    //  requests alive in one broker
 #define TL_RETRY_AFTER_SEC         1        //  on a full queue
 #define TL_MAX_CAPACITY            256      //  an instance may announce
@@ -111,26 +111,6 @@
 #define TL_USERNAME_MAX            32
 #define TL_MAX_TIMEZONE_LEN        64       //  "America/Argentina/ComodRivadavia" is 32
 #define TL_MAX_URL_LEN             2048     //  webhook and SMTP URLs
-
-//  =====================================================================
-//  Auth service (services/auth)
-#define AUTH_PASSWORD_MIN          12       //  characters
-#define AUTH_PASSWORD_MAX          128
-#define AUTH_TOKEN_BYTES           32       //  session tokens and mailed codes
-#define AUTH_TOKEN_TEXT_LEN        43       //  base64url, no padding
-#define AUTH_SESSION_IDLE_DAYS     30       //  a session unused this long ends
-#define AUTH_SESSION_TOUCH_SEC     60       //  last_used_at written at most this often
-#define AUTH_MAX_SESSIONS_PER_USER 100      //  the oldest end beyond this
-#define AUTH_VERIFY_CODE_HOURS     24
-#define AUTH_RESET_CODE_MINUTES    30
-#define AUTH_THROTTLE_FAILURES     10       //  failures in the window before 429
-#define AUTH_THROTTLE_IP_FAILURES  30       //  ... from one address (offices share one)
-#define AUTH_THROTTLE_WINDOW_SEC   (15 * 60)
-#define AUTH_HASHES_DEFAULT        2        //  argon2id hashes at once (64 MiB each)
-#define AUTH_HASHES_MAX            64
-#define AUTH_HASH_WAIT_MS          2000     //  a login waits this long for a slot, then 503
-#define AUTH_MAX_SUBSCRIBERS       16       //  services told of a deleted user
-#define AUTH_DELETE_ATTEMPTS       1000     //  back-off capped at 1 h: about 40 days
 
 //  =====================================================================
 //  Mailer service (services/mailer)

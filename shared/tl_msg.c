@@ -46,12 +46,13 @@ static const char *s_kind_names [] = {
 };
 
 static const char *s_field_keys [TL_MSG_STR_FIELDS] = {
-    "id", "service", "method", "idem", "trace", "instance", "parent", NULL
+    "id", "service", "method", "idem", "trace", "instance", "parent", "peer", NULL, NULL
 };
 
 static const size_t s_field_max [TL_MSG_STR_FIELDS] = {
     TL_MAX_ID_LEN, TL_MAX_NAME_LEN, TL_MAX_NAME_LEN, TL_MAX_IDEM_KEY_LEN,
-    TL_HTTP_MAX_REQUEST_ID, TL_MAX_ID_LEN, TL_MAX_ID_LEN, TL_MAX_ID_LEN
+    TL_HTTP_MAX_REQUEST_ID, TL_MAX_ID_LEN, TL_MAX_ID_LEN, TL_MAX_ID_LEN, TL_MAX_ID_LEN,
+    TL_MAX_ID_LEN
 };
 
 uint64_t
@@ -185,6 +186,19 @@ tl_msg_clear_caller (tl_msg_t *self)
     self->nroles = 0;
     free (self->str [TL_MSG_USER_ID]);
     self->str [TL_MSG_USER_ID] = NULL;
+    free (self->str [TL_MSG_CALLER]);
+    self->str [TL_MSG_CALLER] = NULL;
+}
+
+int
+tl_msg_copy_caller (tl_msg_t *self, const tl_msg_t *from)
+{
+    tl_msg_clear_caller (self);
+    int rc = tl_msg_set_str (self, TL_MSG_CALLER, from->str [TL_MSG_CALLER]);
+    rc = rc ? rc : tl_msg_set_str (self, TL_MSG_USER_ID, from->str [TL_MSG_USER_ID]);
+    for (size_t i = 0; rc == 0 && i < from->nroles; i++)
+        rc = tl_msg_add_role (self, from->roles [i]);
+    return rc;
 }
 
 static const char *
@@ -364,6 +378,14 @@ s_decode_caller (const msgpack_object *obj, tl_msg_t *self)
 {
     if (obj->type != MSGPACK_OBJECT_MAP)
         return TL_EINVAL;
+    const msgpack_object *kind = tl_mp_get (obj, "kind");
+    if (kind) {
+        char *copy = tl_mp_strdup (kind, TL_MAX_ID_LEN);
+        if (!copy)
+            return TL_EINVAL;
+        free (self->str [TL_MSG_CALLER]);
+        self->str [TL_MSG_CALLER] = copy;
+    }
     const msgpack_object *user = tl_mp_get (obj, "user_id");
     if (user) {
         char *id = tl_mp_strdup (user, TL_MAX_ID_LEN);
@@ -537,7 +559,7 @@ tl_msg_encode (const tl_msg_t *self, char **data_p, size_t *size_p)
     tl_msg_t *mut = (tl_msg_t *) self;      //  body_raw may be packed lazily
     size_t body_size = 0;
     const char *body = tl_msg_body_raw (mut, &body_size);
-    bool has_caller = self->str [TL_MSG_USER_ID] || self->nroles;
+    bool has_caller = self->str [TL_MSG_USER_ID] || self->nroles || self->str [TL_MSG_CALLER];
 
     size_t n = 2;       //  v, kind
     for (int f = 0; f < TL_MSG_STR_FIELDS; f++)
@@ -579,7 +601,9 @@ tl_msg_encode (const tl_msg_t *self, char **data_p, size_t *size_p)
     }
     if (has_caller) {
         tl_mp_pack_str (&pk, "caller");
-        msgpack_pack_map (&pk, 1 + !!self->str [TL_MSG_USER_ID]);
+        msgpack_pack_map (&pk, 1 + !!self->str [TL_MSG_USER_ID] + !!self->str [TL_MSG_CALLER]);
+        if (self->str [TL_MSG_CALLER])
+            tl_mp_pack_kv (&pk, "kind", self->str [TL_MSG_CALLER]);
         if (self->str [TL_MSG_USER_ID])
             tl_mp_pack_kv (&pk, "user_id", self->str [TL_MSG_USER_ID]);
         tl_mp_pack_str (&pk, "roles");

@@ -27,7 +27,10 @@ typedef enum {
     TL_MSG_TRACE,       //  X-Request-Id (request)
     TL_MSG_INSTANCE,    //  instance id (ready, heartbeat, disconnect)
     TL_MSG_PARENT,      //  id of the request a nested request serves
+    TL_MSG_PEER,        //  identity a peer claims on an insecure mesh (ready, request)
     TL_MSG_USER_ID,     //  caller.user_id (request)
+    TL_MSG_CALLER,      //  caller.kind (request): user, anonymous, operator,
+                        //  gateway or service:<name> (tl_caller.h)
     TL_MSG_STR_FIELDS
 } tl_msg_field_t;
 
@@ -77,10 +80,13 @@ void tl_msg_set_db_ok (tl_msg_t *self, bool ok);
 bool tl_msg_idempotent (const tl_msg_t *self);
 void tl_msg_set_idempotent (tl_msg_t *self, bool idempotent);
 
-//  Caller roles (up to TL_MAX_ROLES). Borrowed.
+//  Caller roles (up to TL_MAX_ROLES). Borrowed. clear_caller removes the
+//  whole caller (kind, user id, roles); copy_caller copies `from`'s caller
+//  over self's.
 size_t tl_msg_roles (const tl_msg_t *self, const char ***roles_p);
 int tl_msg_add_role (tl_msg_t *self, const char *role);
 void tl_msg_clear_caller (tl_msg_t *self);
+int tl_msg_copy_caller (tl_msg_t *self, const tl_msg_t *from);
 
 //  Params (request) and headers (reply): string maps in insertion order.
 //  get returns the value (borrowed) or NULL; add copies both strings.

@@ -11,6 +11,7 @@
 //  nothing is copied or encoded twice.
 #include "tl_service.h"
 #include "tl_curve.h"
+#include "tl_decl.h"
 #include "tl_error.h"
 #include "tl_idem.h"
 #include "tl_limits.h"
@@ -94,6 +95,9 @@ struct _tl_service_t {
     tl_jobs_t *jobs;
     pthread_t jobs_thread;
     bool jobs_started;
+    bool jobs_thread_off;               //  TALLY_RUN_JOBS=0: only jobs.run_due runs them
+    //  The service's declaration: its methods and who may call each
+    tl_decl_t *decl;
 };
 
 //  The running service's gateways, for tl_service_call; each thread that
@@ -154,6 +158,7 @@ tl_service_destroy (tl_service_t **self_p)
     }
     zlistx_destroy (&self->backlog);
     tl_jobs_destroy (&self->jobs);
+    tl_decl_destroy (&self->decl);
     free (self->db_url);
     free (self);
     *self_p = NULL;
@@ -309,6 +314,8 @@ s_handle (tl_service_t *self, tl_db_t *db, void *to_main, void *from_main,
     tl_handler_fn *fn = s_lookup (self, method);
     if (!fn)
         return s_error_reply (request, 404, "unknown_method", "no such method");
+    if (!tl_decl_allows (self->decl, method, request))
+        return s_error_reply (request, 403, "forbidden", "this method is not for this caller");
     if (tl_msg_deadline (request) <= tl_msg_now_ms ())
         return s_error_reply (request, 504, "deadline", "deadline passed before work began");
     if (!db)
@@ -919,13 +926,17 @@ s_jobs_thread (void *arg)
     return NULL;
 }
 
-//  Starts the jobs thread when the service has job kinds or schedules.
-//  Called with signals blocked.
+//  Starts the jobs thread when the service has job kinds or schedules
+//  (and TALLY_RUN_JOBS is not 0). Called with signals blocked.
 static int
 s_jobs_start (tl_service_t *self)
 {
     if (!self->jobs)
         return 0;
+    if (self->jobs_thread_off) {
+        tl_log (TL_LOG_INFO, NULL, "TALLY_RUN_JOBS=0: jobs run only through jobs.run_due");
+        return 0;
+    }
     if (pthread_create (&self->jobs_thread, NULL, s_jobs_thread, self))
         return TL_ENOMEM;
     self->jobs_started = true;
@@ -940,22 +951,10 @@ s_jobs_stop (tl_service_t *self)
     self->jobs_started = false;
 }
 
-//  jobs.* are for operators on the mesh: never on a user's behalf.
-static bool
-s_jobs_allowed (tl_call_t *call)
-{
-    if (!tl_call_user (call))
-        return true;
-    tl_call_error (call, 403, "forbidden", "jobs methods are for operators");
-    return false;
-}
-
 //  jobs.list: params state (default all), limit.
 static void
 s_jobs_list (tl_call_t *call)
 {
-    if (!s_jobs_allowed (call))
-        return;
     const char *state = tl_call_param (call, "state");
     tl_page_t page;
     if (!tl_call_page (call, &page))
@@ -974,8 +973,6 @@ s_jobs_list (tl_call_t *call)
 static void
 s_jobs_retry (tl_call_t *call)
 {
-    if (!s_jobs_allowed (call))
-        return;
     const char *text = tl_call_param (call, "id");
     char *end = NULL;
     long long id = text ? strtoll (text, &end, 10) : 0;
@@ -1006,8 +1003,6 @@ s_jobs_retry (tl_call_t *call)
 static void
 s_jobs_run_due (tl_call_t *call)
 {
-    if (!s_jobs_allowed (call))
-        return;
     const char *at = tl_call_param (call, "at");
     int64_t now_ms = 0;
     if (at && tl_jobs_parse_time (at, &now_ms) != 0) {
@@ -1108,6 +1103,8 @@ s_configure (tl_service_t *self)
         self->links [self->nlinks++].endpoint = strdup (ep);
     }
     free (list);
+    const char *run_jobs = getenv ("TALLY_RUN_JOBS");
+    self->jobs_thread_off = run_jobs && streq (run_jobs, "0");
     return self->nlinks ? 0 : TL_ECONFIG;
 }
 
@@ -1205,10 +1202,38 @@ s_start_threads (tl_service_t *self)
     return rc;
 }
 
+//  Loads the service's declaration and checks it against the handlers:
+//  every declared method has a handler, every handler a declaration.
+static int
+s_check_declaration (tl_service_t *self)
+{
+    self->decl = tl_decl_load (self->name);
+    if (!self->decl)
+        return TL_ECONFIG;
+    int missing = 0;
+    for (size_t i = 0; i < tl_decl_size (self->decl); i++) {
+        const char *method = tl_decl_method_at (self->decl, i);
+        if (!s_lookup (self, method)) {
+            tl_log (TL_LOG_ERROR, NULL, "method %s is declared but has no handler", method);
+            missing++;
+        }
+    }
+    for (int i = 0; i < self->nmethods; i++)
+        if (!tl_decl_has (self->decl, self->methods [i].name)) {
+            tl_log (TL_LOG_ERROR, NULL, "method %s has a handler but no declaration in "
+                    "proto/services/%s.json", self->methods [i].name, self->name);
+            missing++;
+        }
+    return missing ? TL_ECONFIG : 0;
+}
+
 int
 tl_service_run (tl_service_t *self)
 {
     tl_log_init (self->name);
+    char peer [TL_MAX_NAME_LEN + 16];
+    snprintf (peer, sizeof peer, "service:%s", self->name);
+    tl_curve_set_peer (peer);
     int rc = s_configure (self);
     if (rc == 0)
         rc = s_migrate (self);
@@ -1219,6 +1244,8 @@ tl_service_run (tl_service_t *self)
         atomic_store (&self->db_ok, true);
     if (rc == 0)
         rc = s_jobs_setup (self);
+    if (rc == 0)
+        rc = s_check_declaration (self);
     if (rc) {
         tl_log (TL_LOG_ERROR, NULL, "cannot start: %s", tl_strerror (rc));
         return rc;

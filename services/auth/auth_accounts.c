@@ -2,6 +2,7 @@
 //  (/me: read, settings, password, deletion) and staff administration.
 #include "auth_password.h"
 #include "auth_service.h"
+#include "auth_throttle.h"
 #include "auth_token.h"
 #include "tl_error.h"
 #include "tl_jobs.h"
@@ -12,6 +13,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+
+//  The columns user_update returns after the user's
+#define S_COL_EMAIL_CHANGED     (AUTH_COL_PASSWORD_HASH + 1)
+#define S_COL_OLD_EMAIL         (AUTH_COL_PASSWORD_HASH + 2)
+#define S_COL_OLD_VERIFIED      (AUTH_COL_PASSWORD_HASH + 3)
 
 static const tl_db_statement_t s_statements [] = {
     { "user_insert",
@@ -35,9 +42,11 @@ static const tl_db_statement_t s_statements [] = {
     //  $1 id, $2 username, $3 email, $4 timezone, $5 play_sounds,
     //  $6 report_format, $7 reminder_channel, $8 webhook given, $9 webhook,
     //  $10 reminder_time, $11 verification required. NULL keeps a value.
+    //  Returns the user, then S_COL_EMAIL_CHANGED, S_COL_OLD_EMAIL,
+    //  S_COL_OLD_VERIFIED.
     { "user_update",
-      "WITH old AS (SELECT id AS old_id, email AS old_email FROM users "
-      "             WHERE id = $1 FOR UPDATE) "
+      "WITH old AS (SELECT id AS old_id, email AS old_email, verified AS old_verified "
+      "             FROM users WHERE id = $1 FOR UPDATE) "
       "UPDATE users SET "
       "  username = coalesce ($2, username), "
       "  email = coalesce ($3, email), "
@@ -51,7 +60,8 @@ static const tl_db_statement_t s_statements [] = {
       "  reminder_time = coalesce ($10, reminder_time), "
       "  updated_at = now () "
       "FROM old WHERE id = old_id "
-      "RETURNING " AUTH_USER_COLUMNS ", lower (old_email) <> lower (email)", 11 },
+      "RETURNING " AUTH_USER_COLUMNS ", lower (old_email) <> lower (email), "
+      "          old_email, old_verified", 11 },
     { "account_codes_end", "DELETE FROM codes WHERE user_id = $1 AND purpose = $2", 2 },
     { "sessions_end_others",
       "DELETE FROM sessions WHERE user_id = $1 AND token_hash <> decode ($2, 'hex')", 2 },
@@ -84,18 +94,36 @@ s_free_password (char *password)
     }
 }
 
-//  Answers 409 naming the field that is taken.
-static void
-s_taken (tl_call_t *call, const char *username, const char *email)
+//  Looks up whether `username` or `email` (either may be NULL) is taken,
+//  ignoring case. Returns true when both are free; otherwise answers 409
+//  naming the field that is taken (or the database error) and returns
+//  false.
+static bool
+s_free (tl_call_t *call, const char *username, const char *email)
 {
     const char *values [] = { username ? username : "", email ? email : "" };
     int err = 0;
     PGresult *res = tl_db_exec (tl_call_db (call), "user_taken", 2, values, &err);
-    bool name = res && auth_col_true (res, 0, 0);
+    if (!res) {
+        auth_db_error (call, err);
+        return false;
+    }
+    bool name = auth_col_true (res, 0, 0), mail = auth_col_true (res, 0, 1);
     PQclear (res);
     if (name)
         tl_call_field_error (call, 409, "taken", "username", "is taken");
     else
+    if (mail)
+        tl_call_field_error (call, 409, "taken", "email", "is taken");
+    return !name && !mail;
+}
+
+//  Answers 409 for a write that hit a unique index (a race with another
+//  request: the lookup before it found both free).
+static void
+s_taken (tl_call_t *call, const char *username, const char *email)
+{
+    if (s_free (call, username, email))
         tl_call_field_error (call, 409, "taken", "email", "is taken");
 }
 
@@ -130,14 +158,12 @@ s_create_tx (tl_db_t *db, void *arg)
     return 0;
 }
 
-//  Checks the body, hashes the password and inserts the user (and, when
-//  it is not verified yet, the job that mails the code). Answers 201.
-static void
-s_create (tl_call_t *call, bool verified, bool staff)
+//  Checks the fields of a new account. Returns true when they are
+//  acceptable; otherwise answers 400 and returns false.
+static bool
+s_create_valid (tl_call_t *call, const char *username, const char *email,
+                const char *password)
 {
-    char *username = auth_body_text (call, "username", TL_USERNAME_MAX);
-    char *email = auth_body_text (call, "email", TL_MAX_EMAIL_LEN);
-    char *password = auth_body_text (call, "password", AUTH_PASSWORD_MAX * 4);
     if (!tl_valid_username (username))
         tl_call_field_error (call, 400, "invalid", "username",
                              "must be 3 to 32 letters, digits, '_', '.' or '-'");
@@ -145,29 +171,65 @@ s_create (tl_call_t *call, bool verified, bool staff)
     if (!tl_valid_email (email))
         tl_call_field_error (call, 400, "invalid", "email", "must be an email address");
     else
-    if (auth_password_acceptable (call, "password", password)) {
-        char hash [AUTH_PASSWORD_HASH_LEN];
-        if (auth_password_hash (password, hash) != 0) {
-            tl_call_error (call, 503, "busy", "too many password checks at once: retry shortly");
-            tl_call_header (call, "Retry-After", "1");
-        }
-        else {
-            s_create_t create = { username, email, hash, verified, staff, NULL };
-            int rc = tl_db_tx (tl_call_db (call), s_create_tx, &create);
-            if (rc == TL_EEXIST)
-                s_taken (call, username, email);
-            else
-            if (rc)
-                auth_db_error (call, rc);
-            else {
-                char location [64];
-                snprintf (location, sizeof location, "/api/v1/me");
-                tl_call_header (call, "Location", location);
-                auth_pack_user (tl_call_reply (call, 201), create.res, 0, true);
-            }
-            PQclear (create.res);
-        }
+        return auth_password_acceptable (call, "password", password);
+    return false;
+}
+
+//  Counts a registration against its client address and its email
+//  (AUTH_REQUESTS_PER_*), so that a flood costs no hashes. Returns true
+//  when it may go on; otherwise it has answered 429.
+static bool
+s_register_admit (tl_call_t *call, const char *email)
+{
+    char address [AUTH_ADDRESS_LEN];
+    char by_address [AUTH_THROTTLE_MAX_KEY + 1], by_email [AUTH_THROTTLE_MAX_KEY + 1];
+    auth_client_address (call, address);
+    auth_throttle_key (by_address, "register-ip:", address);
+    auth_throttle_key (by_email, "register-email:", email);
+    const char *keys [] = { by_address, by_email };
+    const int limits [] = { AUTH_REQUESTS_PER_ADDRESS, AUTH_REQUESTS_PER_EMAIL };
+    return auth_throttle_admit (call, keys, limits, 2);
+}
+
+//  Hashes the password and inserts the user (and, when it is not verified
+//  yet, the job that mails the code). Answers 201, 409 (a race), 503.
+static void
+s_create_insert (tl_call_t *call, const char *username, const char *email,
+                 const char *password, bool verified, bool staff)
+{
+    char hash [AUTH_PASSWORD_HASH_LEN];
+    if (auth_password_hash (password, hash) != 0) {
+        tl_call_error (call, 503, "busy", "too many password checks at once: retry shortly");
+        tl_call_header (call, "Retry-After", "1");
+        return;
     }
+    s_create_t create = { username, email, hash, verified, staff, NULL };
+    int rc = tl_db_tx (tl_call_db (call), s_create_tx, &create);
+    if (rc == TL_EEXIST)
+        s_taken (call, username, email);
+    else
+    if (rc)
+        auth_db_error (call, rc);
+    else {
+        tl_call_header (call, "Location", "/api/v1/me");
+        auth_pack_user (tl_call_reply (call, 201), create.res, 0, AUTH_SHOW_ALL);
+    }
+    PQclear (create.res);
+}
+
+//  Creates an account: checks the body, then (when `throttled`: a
+//  registration over HTTP) counts it per address and email, then refuses
+//  a taken name or address, all before the slow hash.
+static void
+s_create (tl_call_t *call, bool verified, bool staff, bool throttled)
+{
+    char *username = auth_body_text (call, "username", TL_USERNAME_MAX);
+    char *email = auth_body_text (call, "email", TL_MAX_EMAIL_LEN);
+    char *password = auth_body_text (call, "password", AUTH_PASSWORD_MAX * 4);
+    if (s_create_valid (call, username, email, password)
+    &&  (!throttled || s_register_admit (call, email))
+    &&  s_free (call, username, email))
+        s_create_insert (call, username, email, password, verified, staff);
     free (username);
     free (email);
     s_free_password (password);
@@ -176,7 +238,7 @@ s_create (tl_call_t *call, bool verified, bool staff)
 static void
 s_register (tl_call_t *call)
 {
-    s_create (call, !auth_config.require_verification, false);
+    s_create (call, !auth_config.require_verification, false, true);
 }
 
 //  admin.user.create {username, email, password, super_admin}: operators
@@ -184,12 +246,9 @@ s_register (tl_call_t *call)
 static void
 s_admin_user_create (tl_call_t *call)
 {
-    if (tl_call_user (call)) {
-        tl_call_error (call, 403, "forbidden", "accounts are created by operators here");
-        return;
-    }
     const msgpack_object *super = tl_mp_get (tl_call_body (call), "super_admin");
-    s_create (call, true, super && super->type == MSGPACK_OBJECT_BOOLEAN && super->via.boolean);
+    s_create (call, true, super && super->type == MSGPACK_OBJECT_BOOLEAN && super->via.boolean,
+              false);
 }
 
 //  ---------------------------------------------------------------------
@@ -235,7 +294,7 @@ s_verify (tl_call_t *call)
     if (!verify.res || PQntuples (verify.res) != 1)
         tl_call_field_error (call, 400, "invalid_code", "code", "is invalid or has expired");
     else
-        auth_pack_user (tl_call_reply (call, 200), verify.res, 0, true);
+        auth_pack_user (tl_call_reply (call, 200), verify.res, 0, AUTH_SHOW_ALL);
     PQclear (verify.res);
 }
 
@@ -254,7 +313,7 @@ s_reply_user (tl_call_t *call, const char *id)
     if (PQntuples (res) != 1)
         tl_call_error (call, 404, "not_found", "no such user");
     else
-        auth_pack_user (tl_call_reply (call, 200), res, 0, true);
+        auth_pack_user (tl_call_reply (call, 200), res, 0, AUTH_SHOW_ALL);
     PQclear (res);
 }
 
@@ -287,10 +346,6 @@ s_user_get (tl_call_t *call)
 static void
 s_users_lookup (tl_call_t *call)
 {
-    if (tl_call_user (call)) {
-        tl_call_error (call, 403, "forbidden", "users.lookup is for services' own jobs");
-        return;
-    }
     const msgpack_object *ids = tl_mp_get (tl_call_body (call), "ids");
     if (!ids || ids->type != MSGPACK_OBJECT_ARRAY || ids->via.array.size > TL_LIST_LIMIT_MAX) {
         tl_call_field_error (call, 400, "invalid", "ids", "must be a list of at most 500 ids");
@@ -338,12 +393,49 @@ s_users_lookup (tl_call_t *call)
     tl_mp_pack_str (pk, "items");
     msgpack_pack_array (pk, (size_t) PQntuples (res));
     for (int row = 0; row < PQntuples (res); row++)
-        auth_pack_user (pk, res, row, true);
+        auth_pack_user (pk, res, row, AUTH_SHOW_ALL);
     PQclear (res);
 }
 
 //  ---------------------------------------------------------------------
-//  PATCH /me {username?, email?, settings?{...}}
+//  The caller's password, asked before what a stolen session must not do
+
+//  Reads user `id`'s row for a password check. Returns it, or NULL after
+//  answering.
+static PGresult *
+s_user_row (tl_call_t *call, const char *id)
+{
+    int err = 0;
+    PGresult *res = tl_db_exec (tl_call_db (call), "user_get", 1, &id, &err);
+    if (!res)
+        auth_db_error (call, err);
+    else
+    if (PQntuples (res) != 1) {
+        tl_call_error (call, 401, "unauthenticated", "the account is gone");
+        PQclear (res);
+        res = NULL;
+    }
+    return res;
+}
+
+//  Checks the caller's password (throttled per user). Returns true when it
+//  is right; otherwise it has answered (401 wrong, 429, 503).
+static bool
+s_own_password (tl_call_t *call, const PGresult *user, const char *field, const char *password)
+{
+    char key [80];
+    snprintf (key, sizeof key, "user:%s", tl_call_user (call));
+    const auth_guard_t guards [] = { { key, AUTH_GUARD_LOCK } };
+    int rc = auth_password_try (call, guards, 1,
+                                tl_db_value (user, 0, AUTH_COL_PASSWORD_HASH), password);
+    if (rc == AUTH_PASSWORD_WRONG)
+        tl_call_field_error (call, 401, "wrong_password", field, "is wrong");
+    return rc == AUTH_PASSWORD_RIGHT;
+}
+
+//  ---------------------------------------------------------------------
+//  PATCH /me {username?, email?, settings?{...}} (a new email needs
+//  current_password: a stolen session cannot move the account away)
 
 //  One settings field: its text (NULL: absent), checked.
 typedef struct {
@@ -451,13 +543,36 @@ s_patch_read (tl_call_t *call, s_patch_t *patch)
     return true;
 }
 
-//  The update, and for a new address the end of its old codes and the
-//  job that mails a new one, in one transaction.
+//  The update, and for a new address the end of its old codes, the job
+//  that mails a new one, and the job that tells the old address (when it
+//  was verified: an address nobody proved may be someone else's), in one
+//  transaction.
 typedef struct {
     s_patch_t *patch;
     const char *const *values;
     const char *user;
 } s_patch_run_t;
+
+//  Enqueues the jobs a new email calls for (see above).
+static int
+s_patch_new_email (tl_db_t *db, const PGresult *res, const char *user)
+{
+    long rc = 0;
+    if (auth_config.require_verification) {
+        const char *codes [] = { user, "verify" };
+        const char *pairs [] = { "user_id", user };
+        rc = tl_db_exec_count (db, "account_codes_end", 2, codes);
+        if (rc >= 0)
+            rc = auth_enqueue (db, "auth.mail_verify", pairs, 1, NULL, 0);
+    }
+    if (rc >= 0 && auth_col_true (res, 0, S_COL_OLD_VERIFIED)) {
+        const char *pairs [] = { "user_id", user,
+                                 "old_email", tl_db_value (res, 0, S_COL_OLD_EMAIL),
+                                 "new_email", tl_db_value (res, 0, AUTH_COL_EMAIL) };
+        rc = auth_enqueue (db, "auth.mail_email_changed", pairs, 3, NULL, 0);
+    }
+    return rc < 0 ? (int) rc : 0;
+}
 
 static int
 s_patch_tx (tl_db_t *db, void *arg)
@@ -469,24 +584,41 @@ s_patch_tx (tl_db_t *db, void *arg)
     if (!run->patch->res)
         return err;
     if (PQntuples (run->patch->res) == 1
-    &&  auth_col_true (run->patch->res, 0, AUTH_COL_PASSWORD_HASH + 1)
-    &&  auth_config.require_verification) {
-        const char *codes [] = { run->user, "verify" };
-        const char *pairs [] = { "user_id", run->user };
-        long rc = tl_db_exec_count (db, "account_codes_end", 2, codes);
-        if (rc >= 0)
-            rc = auth_enqueue (db, "auth.mail_verify", pairs, 1, NULL, 0);
-        if (rc < 0)
-            return (int) rc;
-    }
+    &&  auth_col_true (run->patch->res, 0, S_COL_EMAIL_CHANGED))
+        return s_patch_new_email (db, run->patch->res, run->user);
     return 0;
+}
+
+//  A new email (not the same address in other letter case) needs the
+//  caller's current_password. Returns true when the patch may go on;
+//  otherwise it has answered (400 missing, 401 wrong, 429, 503).
+static bool
+s_patch_allowed (tl_call_t *call, const s_patch_t *patch)
+{
+    if (!patch->email)
+        return true;
+    PGresult *user = s_user_row (call, tl_call_user (call));
+    if (!user)
+        return false;
+    bool allowed = strcasecmp (patch->email, tl_db_value (user, 0, AUTH_COL_EMAIL)) == 0;
+    if (!allowed) {
+        char *password = auth_body_text (call, "current_password", AUTH_PASSWORD_MAX * 4);
+        if (!password)
+            tl_call_field_error (call, 400, "invalid", "current_password",
+                                 "is required to change the email");
+        else
+            allowed = s_own_password (call, user, "current_password", password);
+        s_free_password (password);
+    }
+    PQclear (user);
+    return allowed;
 }
 
 static void
 s_me_update (tl_call_t *call)
 {
     s_patch_t patch = { 0 };
-    if (!s_patch_read (call, &patch)) {
+    if (!s_patch_read (call, &patch) || !s_patch_allowed (call, &patch)) {
         s_patch_free (&patch);
         return;
     }
@@ -511,46 +643,13 @@ s_me_update (tl_call_t *call)
     if (PQntuples (patch.res) != 1)
         tl_call_error (call, 404, "not_found", "no such user");
     else
-        auth_pack_user (tl_call_reply (call, 200), patch.res, 0, true);
+        auth_pack_user (tl_call_reply (call, 200), patch.res, 0, AUTH_SHOW_ALL);
     s_patch_free (&patch);
 }
 
 //  ---------------------------------------------------------------------
 //  POST /me/password {current_password, new_password} (credentials: the
 //  session in use stays, every other one ends)
-
-//  Reads user `id`'s row for a password check. Returns it, or NULL after
-//  answering.
-static PGresult *
-s_user_row (tl_call_t *call, const char *id)
-{
-    int err = 0;
-    PGresult *res = tl_db_exec (tl_call_db (call), "user_get", 1, &id, &err);
-    if (!res)
-        auth_db_error (call, err);
-    else
-    if (PQntuples (res) != 1) {
-        tl_call_error (call, 401, "unauthenticated", "the account is gone");
-        PQclear (res);
-        res = NULL;
-    }
-    return res;
-}
-
-//  Checks the caller's password (throttled per user). Returns true when it
-//  is right; otherwise it has answered (401 wrong, 429, 503).
-static bool
-s_own_password (tl_call_t *call, const PGresult *user, const char *field, const char *password)
-{
-    char key [80];
-    snprintf (key, sizeof key, "user:%s", tl_call_user (call));
-    const char *keys [] = { key };
-    int rc = auth_password_try (call, keys, 1,
-                                tl_db_value (user, 0, AUTH_COL_PASSWORD_HASH), password);
-    if (rc == AUTH_PASSWORD_WRONG)
-        tl_call_field_error (call, 401, "wrong_password", field, "is wrong");
-    return rc == AUTH_PASSWORD_RIGHT;
-}
 
 typedef struct {
     const char *user, *hash, *keep;
@@ -659,7 +758,8 @@ s_is_staff (tl_call_t *call)
 }
 
 //  Lists users in creation order. Other users' emails are not shown: staff
-//  see who has an account, not how to reach them.
+//  see who has an account, not how to reach them; nor is any webhook URL
+//  (a secret: whoever has it can post to the user's endpoint).
 static void
 s_admin_users_list (tl_call_t *call)
 {
@@ -684,8 +784,10 @@ s_admin_users_list (tl_call_t *call)
     bool more;
     msgpack_packer *pk;
     int rows = tl_call_page_reply (call, &page, PQntuples (res), &more, &pk);
-    for (int row = 0; row < rows; row++)
-        auth_pack_user (pk, res, row, self && strcmp (self, tl_db_value (res, row, AUTH_COL_ID)) == 0);
+    for (int row = 0; row < rows; row++) {
+        bool own = self && strcmp (self, tl_db_value (res, row, AUTH_COL_ID)) == 0;
+        auth_pack_user (pk, res, row, own ? AUTH_SHOW_EMAIL : 0);
+    }
     tl_call_page_end (pk, more, tl_db_value (res, rows - 1, AUTH_COL_PASSWORD_HASH + 1),
                          tl_db_value (res, rows - 1, AUTH_COL_ID));
     PQclear (res);
@@ -719,8 +821,8 @@ s_admin_users_update (tl_call_t *call)
     else {
         tl_log (TL_LOG_INFO, tl_call_trace (call), "user %s is_admin=%s by %s", id,
                 values [1], tl_call_user (call));
-        auth_pack_user (tl_call_reply (call, 200), res, 0,
-                        strcmp (id, tl_call_user (call)) == 0);
+        bool own = strcmp (id, tl_call_user (call)) == 0;
+        auth_pack_user (tl_call_reply (call, 200), res, 0, own ? AUTH_SHOW_EMAIL : 0);
     }
     PQclear (res);
 }

@@ -1,11 +1,14 @@
 //  auth_common.c — the user object, body fields, password rules, error
 //  answers and job payloads that the auth service's handlers share.
 #include "auth_service.h"
+#include "auth_throttle.h"
 #include "tl_error.h"
 #include "tl_jobs.h"
 #include "tl_mp.h"
 #include "tl_valid.h"
 
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,24 +32,26 @@ s_pack_bool (msgpack_packer *pk, const char *key, bool value)
 }
 
 void
-auth_pack_user (msgpack_packer *pk, const PGresult *res, int row, bool with_email)
+auth_pack_user (msgpack_packer *pk, const PGresult *res, int row, int show)
 {
-    msgpack_pack_map (pk, with_email ? 8 : 7);
+    bool email = show & AUTH_SHOW_EMAIL, webhook = show & AUTH_SHOW_WEBHOOK;
+    msgpack_pack_map (pk, email ? 8 : 7);
     tl_mp_pack_kv (pk, "id", tl_db_value (res, row, AUTH_COL_ID));
     tl_mp_pack_kv (pk, "username", tl_db_value (res, row, AUTH_COL_USERNAME));
-    if (with_email)
+    if (email)
         tl_mp_pack_kv (pk, "email", tl_db_value (res, row, AUTH_COL_EMAIL));
     s_pack_bool (pk, "verified", auth_col_true (res, row, AUTH_COL_VERIFIED));
     s_pack_bool (pk, "is_admin", auth_col_true (res, row, AUTH_COL_IS_ADMIN));
     s_pack_bool (pk, "is_super_admin", auth_col_true (res, row, AUTH_COL_IS_SUPER_ADMIN));
     tl_mp_pack_kv (pk, "created_at", tl_db_value (res, row, AUTH_COL_CREATED_AT));
     tl_mp_pack_str (pk, "settings");
-    msgpack_pack_map (pk, 6);
+    msgpack_pack_map (pk, webhook ? 6 : 5);
     tl_mp_pack_kv (pk, "timezone", tl_db_value (res, row, AUTH_COL_TIMEZONE));
     s_pack_bool (pk, "play_sounds", auth_col_true (res, row, AUTH_COL_PLAY_SOUNDS));
     tl_mp_pack_kv (pk, "report_format", tl_db_value (res, row, AUTH_COL_REPORT_FORMAT));
     tl_mp_pack_kv (pk, "reminder_channel", tl_db_value (res, row, AUTH_COL_REMINDER_CHANNEL));
-    tl_mp_pack_kv (pk, "webhook_url", tl_db_value (res, row, AUTH_COL_WEBHOOK_URL));
+    if (webhook)
+        tl_mp_pack_kv (pk, "webhook_url", tl_db_value (res, row, AUTH_COL_WEBHOOK_URL));
     tl_mp_pack_kv (pk, "reminder_time", tl_db_value (res, row, AUTH_COL_REMINDER_TIME));
 }
 
@@ -90,4 +95,50 @@ auth_enqueue (tl_db_t *db, const char *kind, const char *const *pairs, int count
     int rc = tl_jobs_enqueue (db, kind, sbuf.data, sbuf.size, unique_key, 0, max_attempts);
     msgpack_sbuffer_destroy (&sbuf);
     return rc;
+}
+
+void
+auth_client_address (tl_call_t *call, char out [AUTH_ADDRESS_LEN])
+{
+    const char *ip = tl_call_param (call, "client_ip");
+    struct in6_addr v6;
+    snprintf (out, AUTH_ADDRESS_LEN, "%s", ip && *ip ? ip : "-");
+    if (!ip || inet_pton (AF_INET6, ip, &v6) != 1)
+        return;                         //  IPv4 (or nothing) as it is
+    char text [INET6_ADDRSTRLEN];
+    if (IN6_IS_ADDR_V4MAPPED (&v6)) {
+        inet_ntop (AF_INET, &v6.s6_addr [12], text, sizeof text);
+        snprintf (out, AUTH_ADDRESS_LEN, "%s", text);
+        return;
+    }
+    memset (&v6.s6_addr [8], 0, 8);     //  the /64
+    inet_ntop (AF_INET6, &v6, text, sizeof text);
+    snprintf (out, AUTH_ADDRESS_LEN, "%s/64", text);
+}
+
+void
+auth_refuse (tl_call_t *call, int seconds)
+{
+    char text [16];
+    snprintf (text, sizeof text, "%d", seconds);
+    tl_call_error (call, 429, "too_many_attempts",
+                   "too many attempts: try again in %d seconds", seconds);
+    tl_call_header (call, "Retry-After", text);
+}
+
+bool
+auth_throttle_admit (tl_call_t *call, const char *const *keys, const int *limits, int nkeys)
+{
+    for (int i = 0; i < nkeys; i++) {
+        int wait = auth_throttle_hit (tl_call_db (call), keys [i], limits [i],
+                                      AUTH_THROTTLE_WINDOW_SEC);
+        if (wait < 0)
+            auth_db_error (call, wait);
+        else
+        if (wait > 0)
+            auth_refuse (call, wait);
+        if (wait != 0)
+            return false;
+    }
+    return true;
 }

@@ -1,6 +1,6 @@
 //  auth_jobs.c — the auth service's durable jobs: mailing verification and
-//  reset codes (through the mailer), telling services that a user is gone,
-//  and purging what has expired. Each is enqueued inside the transaction
+//  reset codes and email-change notices (through the mailer), telling
+//  services that a user is gone, and purging what has expired. Each is enqueued inside the transaction
 //  of the change that calls for it (tl_jobs.h: a transactional outbox).
 #include "auth_service.h"
 #include "auth_throttle.h"
@@ -79,8 +79,9 @@ s_mail_code (tl_job_ctx_t *job, const PGresult *user, const char *purpose, int m
     msgpack_sbuffer_init (&body);
     msgpack_packer pk;
     msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 4);
+    msgpack_pack_map (&pk, 5);
     tl_mp_pack_kv (&pk, "key", key);
+    tl_mp_pack_kv (&pk, "user_id", tl_db_value (user, 0, 0));
     tl_mp_pack_kv (&pk, "to", tl_db_value (user, 0, 2));
     tl_mp_pack_kv (&pk, "template", template);
     tl_mp_pack_str (&pk, "vars");
@@ -119,7 +120,9 @@ s_mail_verify (tl_job_ctx_t *job)
 }
 
 //  auth.mail_reset {email}: mails a reset code if an account has the
-//  address; otherwise does nothing (the request was answered 202 anyway).
+//  address and it is verified (a code sent to an address nobody proved
+//  would hand the account to whoever owns it); otherwise does nothing (the
+//  request was answered 202 anyway).
 static int
 s_mail_reset (tl_job_ctx_t *job)
 {
@@ -135,10 +138,64 @@ s_mail_reset (tl_job_ctx_t *job)
         return err;
     }
     int rc = 0;
-    if (PQntuples (user) == 1)
+    if (PQntuples (user) == 1 && auth_col_true (user, 0, 3))
         rc = s_mail_code (job, user, "reset", AUTH_RESET_CODE_MINUTES,
                           "password_reset", "/reset");
     PQclear (user);
+    return rc;
+}
+
+//  Asks the mailer to send template email_changed to `old_email` for the
+//  user `user_id` (if still there), keyed by this job: a retry sends
+//  nothing twice. Returns 0 or a negative code.
+static int
+s_mail_changed (tl_job_ctx_t *job, const char *user_id, const char *old_email,
+                const char *new_email)
+{
+    int err = 0;
+    PGresult *user = tl_db_exec (tl_job_ctx_db (job), "job_user", 1, &user_id, &err);
+    if (!user) {
+        tl_job_ctx_error (job, "user not read: %s", tl_strerror (err));
+        return err;
+    }
+    char key [64], link [TL_MAX_URL_LEN + 2];
+    snprintf (key, sizeof key, "auth:email_changed:%lld", (long long) tl_job_ctx_id (job));
+    snprintf (link, sizeof link, "%s/", auth_config.public_url);
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 4);
+    tl_mp_pack_kv (&pk, "key", key);
+    tl_mp_pack_kv (&pk, "to", old_email);
+    tl_mp_pack_kv (&pk, "template", "email_changed");
+    tl_mp_pack_str (&pk, "vars");
+    msgpack_pack_map (&pk, 3);
+    tl_mp_pack_kv (&pk, "username", PQntuples (user) == 1 ? tl_db_value (user, 0, 1) : "");
+    tl_mp_pack_kv (&pk, "new_email", new_email);
+    tl_mp_pack_kv (&pk, "link", link);
+    int rc = PQntuples (user) == 1 ? s_call (job, "mailer", "mail.send", &body) : 0;
+    msgpack_sbuffer_destroy (&body);
+    PQclear (user);
+    return rc;
+}
+
+//  auth.mail_email_changed {user_id, old_email, new_email}: tells the old
+//  address that the account's email changed, so that its owner learns of
+//  what a stolen session did. Nothing when the user is gone.
+static int
+s_mail_email_changed (tl_job_ctx_t *job)
+{
+    const msgpack_object *payload = tl_job_ctx_payload (job);
+    char *user_id = tl_mp_strdup (tl_mp_get (payload, "user_id"), 64);
+    char *old_email = tl_mp_strdup (tl_mp_get (payload, "old_email"), TL_MAX_EMAIL_LEN);
+    char *new_email = tl_mp_strdup (tl_mp_get (payload, "new_email"), TL_MAX_EMAIL_LEN);
+    int rc = 0;
+    if (user_id && old_email && new_email)      //  nothing to do with a bad payload
+        rc = s_mail_changed (job, user_id, old_email, new_email);
+    free (user_id);
+    free (old_email);
+    free (new_email);
     return rc;
 }
 
@@ -191,6 +248,7 @@ auth_jobs_register (tl_service_t *svc)
 {
     int rc = tl_service_job (svc, "auth.mail_verify", s_mail_verify);
     rc = rc ? rc : tl_service_job (svc, "auth.mail_reset", s_mail_reset);
+    rc = rc ? rc : tl_service_job (svc, "auth.mail_email_changed", s_mail_email_changed);
     rc = rc ? rc : tl_service_job (svc, "auth.user_deleted", s_user_deleted);
     rc = rc ? rc : tl_service_job (svc, "auth.purge", s_purge);
     rc = rc ? rc : tl_service_schedule (svc, "auth.purge", "auth.purge", "every 1h");

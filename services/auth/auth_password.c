@@ -2,7 +2,7 @@
 //  (see auth_password.h).
 #include "auth_password.h"
 #include "tl_error.h"
-#include "tl_limits.h"
+#include "auth_limits.h"
 
 #include <assert.h>
 #include <errno.h>
@@ -58,20 +58,15 @@ auth_password_shutdown (void)
     s_ready = false;
 }
 
-//  Takes a slot, waiting up to AUTH_HASH_WAIT_MS. Returns 0 or TL_EBUSY.
+//  Takes a slot if one is free now. Never waits: a request that waited
+//  would hold its handler thread, and session.check, which every
+//  authenticated request needs, would queue behind it. Returns 0 or
+//  TL_EBUSY.
 static int
 s_acquire (void)
 {
     assert (s_ready);
-    struct timespec until;
-    clock_gettime (CLOCK_REALTIME, &until);
-    until.tv_sec += AUTH_HASH_WAIT_MS / 1000;
-    until.tv_nsec += (AUTH_HASH_WAIT_MS % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec++;
-        until.tv_nsec -= 1000000000L;
-    }
-    while (sem_timedwait (&s_slots, &until) != 0)
+    while (sem_trywait (&s_slots) != 0)
         if (errno != EINTR)
             return TL_EBUSY;
     atomic_fetch_add (&s_running, 1);
@@ -195,8 +190,8 @@ auth_password_test (bool verbose)
     auth_password_shutdown ();
 
     //  The bound: with one slot, a flood of 6 hashes runs one at a time,
-    //  and those that cannot start within AUTH_HASH_WAIT_MS get TL_EBUSY
-    //  (never more than one in flight: `running` never passes 1).
+    //  and those that cannot start at once get TL_EBUSY (never more than
+    //  one in flight: `running` never passes 1).
     assert (auth_password_init (0, 0, 1) == 0);
     enum { FLOOD = 6 };
     pthread_t threads [FLOOD];
@@ -220,7 +215,7 @@ auth_password_test (bool verbose)
     assert (peak == 1);
     assert (done >= 1 && done + busy == FLOOD);
     assert (auth_password_running () == 0);
-    //  With the only slot held, a hash waits AUTH_HASH_WAIT_MS, then gives up
+    //  With the only slot held, a hash gives up at once
     assert (s_acquire () == 0);
     char four [AUTH_PASSWORD_HASH_LEN];
     assert (auth_password_hash ("correct horse battery", four) == TL_EBUSY);

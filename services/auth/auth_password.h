@@ -1,8 +1,9 @@
 //  auth_password.h — password hashes with argon2id (libsodium's
 //  crypto_pwhash_str), under a bound on how many run at once: each hash
 //  holds its memory limit (64 MiB at the INTERACTIVE limits) for its whole
-//  run, so a login flood must queue, briefly, and then be refused rather
-//  than run the process out of memory. A process has one configuration,
+//  run, so a flood is refused rather than run the process out of memory.
+//  A hash that finds every slot busy gives up at once: it never holds a
+//  handler thread waiting. A process has one configuration,
 //  set before its threads start.
 #ifndef AUTH_PASSWORD_H_INCLUDED
 #define AUTH_PASSWORD_H_INCLUDED
@@ -24,8 +25,8 @@ int auth_password_init (unsigned long long opslimit, size_t memlimit, int max_pa
 //  Frees what auth_password_init made. Safe to call twice.
 void auth_password_shutdown (void);
 
-//  Hashes `password` into `hash`. Waits up to AUTH_HASH_WAIT_MS for a
-//  slot. Returns 0, TL_EBUSY (no slot in time: answer 503), or TL_ENOMEM.
+//  Hashes `password` into `hash` when a slot is free now. Returns 0,
+//  TL_EBUSY (every slot busy: answer 503 with Retry-After), or TL_ENOMEM.
 int auth_password_hash (const char *password, char hash [AUTH_PASSWORD_HASH_LEN]);
 
 //  Checks `password` against `stored` (a crypto_pwhash_str string). With

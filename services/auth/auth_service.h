@@ -8,6 +8,7 @@
 #include <libpq-fe.h>
 #include <msgpack.h>
 
+#include "auth_limits.h"
 #include "tl_limits.h"
 #include "tl_service.h"
 
@@ -36,11 +37,17 @@ enum {
     AUTH_COL_PASSWORD_HASH
 };
 
+//  What auth_pack_user shows besides the public fields.
+#define AUTH_SHOW_EMAIL     1           //  the user's email
+#define AUTH_SHOW_WEBHOOK   2           //  settings.webhook_url (a secret of its owner's)
+#define AUTH_SHOW_ALL       (AUTH_SHOW_EMAIL | AUTH_SHOW_WEBHOOK)
+
 //  Packs the user of `row` as API.md's user object: {id, username, email,
-//  verified, is_admin, is_super_admin, created_at, settings{...}}. Without
-//  `with_email` the email is left out (a list other users see). Never the
-//  password hash.
-void auth_pack_user (msgpack_packer *pk, const PGresult *res, int row, bool with_email);
+//  verified, is_admin, is_super_admin, created_at, settings{...}}. The
+//  email and settings.webhook_url are left out unless `show` names them
+//  (AUTH_SHOW_*): staff lists never show another user's address or any
+//  user's webhook. Never the password hash.
+void auth_pack_user (msgpack_packer *pk, const PGresult *res, int row, int show);
 
 //  True when a boolean column of `row` is true.
 bool auth_col_true (const PGresult *res, int row, int col);
@@ -53,6 +60,26 @@ char *auth_body_text (tl_call_t *call, const char *field, size_t max);
 //  Checks a new password's length (AUTH_PASSWORD_MIN..MAX characters of
 //  UTF-8). Answers 400 on `field` and returns false when it is weak.
 bool auth_password_acceptable (tl_call_t *call, const char *field, const char *password);
+
+//  Room for auth_client_address's text.
+#define AUTH_ADDRESS_LEN 50
+
+//  Writes the caller's address (the gateway's `client_ip` param, on
+//  routes with "credentials") into `out` as throttles count it: an IPv6
+//  address as its /64 ("2001:db8:1:2::/64": one host commonly holds a
+//  whole /64), an IPv4-mapped one as IPv4, "-" when there is none.
+void auth_client_address (tl_call_t *call, char out [AUTH_ADDRESS_LEN]);
+
+//  Answers 429 too_many_attempts with Retry-After `seconds`.
+void auth_refuse (tl_call_t *call, int seconds);
+
+//  Counts this request against each of `keys` (auth_throttle_hit, with
+//  `limits` [i] requests per AUTH_THROTTLE_WINDOW_SEC). Returns true when
+//  every key is within its limit; otherwise answers 429 with Retry-After
+//  (or the database error) and returns false. Keys after a refusing one
+//  are not counted.
+bool auth_throttle_admit (tl_call_t *call, const char *const *keys, const int *limits,
+                          int nkeys);
 
 //  Answers the error a database code calls for (503, or 504 on a timeout).
 void auth_db_error (tl_call_t *call, int err);
@@ -67,13 +94,28 @@ int auth_enqueue (tl_db_t *db, const char *kind, const char *const *pairs, int c
 #define AUTH_PASSWORD_WRONG  0          //  not answered: the caller says 401
 #define AUTH_PASSWORD_RIGHT  1
 
+//  A throttle key of a password check and the rule it counts by
+//  (auth_throttle.h; limits in auth_limits.h).
+typedef enum {
+    AUTH_GUARD_LOCK,        //  AUTH_THROTTLE_FAILURES, then 429 to the window's end;
+                            //  a success clears it
+    AUTH_GUARD_ADDRESS,     //  AUTH_THROTTLE_IP_FAILURES, then 429; a success keeps it
+    AUTH_GUARD_BACKOFF      //  past AUTH_BACKOFF_AFTER failures a doubling wait after
+                            //  each (at most AUTH_BACKOFF_MAX_SEC); a success clears it
+} auth_guard_rule_t;
+
+typedef struct {
+    const char *key;
+    auth_guard_rule_t rule;
+} auth_guard_t;
+
 //  Checks `password` against `stored` (NULL: no such user, checked against
-//  the dummy at the same cost) under the failure throttle of `keys` (1 or
-//  2 of them): a locked key answers 429 with Retry-After before any hash
-//  runs; a failure counts against every key; a success clears keys [0]
-//  only (an address stays counted). Returns AUTH_PASSWORD_RIGHT or _WRONG,
-//  or a negative code once it has answered (429, 503).
-int auth_password_try (tl_call_t *call, const char *const *keys, int nkeys,
+//  the dummy at the same cost) under the failure throttle of `guards`: a
+//  guard that refuses answers 429 with Retry-After before any hash runs; a
+//  failure counts against every guard; a success clears every guard but
+//  an address. Returns AUTH_PASSWORD_RIGHT or _WRONG, or a negative code
+//  once it has answered (429, 503).
+int auth_password_try (tl_call_t *call, const auth_guard_t *guards, int nguards,
                        const char *stored, const char *password);
 
 //  Starts a session for `user_id` and writes its token into `token`.

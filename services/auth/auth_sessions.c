@@ -61,25 +61,51 @@ auth_sessions_prepare (tl_db_t *db)
 //  ---------------------------------------------------------------------
 //  Shared with auth_accounts.c
 
+//  The seconds `guard` makes its key wait before it may try, 0 when it may
+//  now, or a negative code.
+static int
+s_guard_wait (tl_db_t *db, const auth_guard_t *guard)
+{
+    if (guard->rule == AUTH_GUARD_BACKOFF)
+        return auth_throttle_backoff (db, guard->key, AUTH_BACKOFF_AFTER,
+                                      AUTH_BACKOFF_MAX_SEC, AUTH_THROTTLE_WINDOW_SEC);
+    int limit = guard->rule == AUTH_GUARD_ADDRESS ? AUTH_THROTTLE_IP_FAILURES
+                                                  : AUTH_THROTTLE_FAILURES;
+    return auth_throttle_check (db, guard->key, limit, AUTH_THROTTLE_WINDOW_SEC);
+}
+
+//  Records the outcome of a password check against every guard: a failure
+//  counts everywhere; a success clears all but addresses. Returns 0 or a
+//  negative code.
+static int
+s_guards_record (tl_db_t *db, const auth_guard_t *guards, int nguards, bool right)
+{
+    for (int i = 0; i < nguards; i++) {
+        int rc = 0;
+        if (!right)
+            rc = auth_throttle_fail (db, guards [i].key, AUTH_THROTTLE_WINDOW_SEC);
+        else
+        if (guards [i].rule != AUTH_GUARD_ADDRESS)
+            rc = auth_throttle_clear (db, guards [i].key);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 int
-auth_password_try (tl_call_t *call, const char *const *keys, int nkeys,
+auth_password_try (tl_call_t *call, const auth_guard_t *guards, int nguards,
                    const char *stored, const char *password)
 {
     tl_db_t *db = tl_call_db (call);
-    for (int i = 0; i < nkeys; i++) {
-        int limit = strncmp (keys [i], "ip:", 3) == 0 ? AUTH_THROTTLE_IP_FAILURES
-                                                      : AUTH_THROTTLE_FAILURES;
-        int wait = auth_throttle_check (db, keys [i], limit, AUTH_THROTTLE_WINDOW_SEC);
+    for (int i = 0; i < nguards; i++) {
+        int wait = s_guard_wait (db, &guards [i]);
         if (wait < 0) {
             auth_db_error (call, wait);
             return wait;
         }
         if (wait > 0) {
-            char text [16];
-            snprintf (text, sizeof text, "%d", wait);
-            tl_call_error (call, 429, "too_many_attempts",
-                           "too many failed attempts: try again in %d seconds", wait);
-            tl_call_header (call, "Retry-After", text);
+            auth_refuse (call, wait);
             return TL_EBUSY;
         }
     }
@@ -89,22 +115,12 @@ auth_password_try (tl_call_t *call, const char *const *keys, int nkeys,
         tl_call_header (call, "Retry-After", "1");
         return rc;
     }
-    if (rc == 1) {
-        rc = auth_throttle_clear (db, keys [0]);
-        if (rc) {
-            auth_db_error (call, rc);
-            return rc;
-        }
-        return AUTH_PASSWORD_RIGHT;
+    int err = s_guards_record (db, guards, nguards, rc == 1);
+    if (err < 0) {
+        auth_db_error (call, err);
+        return err;
     }
-    for (int i = 0; i < nkeys; i++) {
-        rc = auth_throttle_fail (db, keys [i], AUTH_THROTTLE_WINDOW_SEC);
-        if (rc < 0) {
-            auth_db_error (call, rc);
-            return rc;
-        }
-    }
-    return AUTH_PASSWORD_WRONG;
+    return rc == 1 ? AUTH_PASSWORD_RIGHT : AUTH_PASSWORD_WRONG;
 }
 
 int
@@ -141,14 +157,26 @@ auth_session_cookie (tl_call_t *call, const char *token)
 //  ---------------------------------------------------------------------
 //  POST /auth/login {login, password}
 
-//  Writes "<prefix><text>" into `key`, ASCII letters lower-cased.
+//  The throttle keys of a login: the account (its id, or the login typed
+//  for an unknown one) from this address, locked after a few failures;
+//  the address on any account; and the account from every address,
+//  slowed down rather than locked, so that nobody can lock a user out.
+typedef struct {
+    char pair [AUTH_THROTTLE_MAX_KEY + 1];
+    char address [AUTH_THROTTLE_MAX_KEY + 1];
+    char account [AUTH_THROTTLE_MAX_KEY + 1];
+} s_login_keys_t;
+
 static void
-s_key (char key [AUTH_THROTTLE_MAX_KEY + 1], const char *prefix, const char *text)
+s_login_keys (tl_call_t *call, const char *account, s_login_keys_t *keys)
 {
-    snprintf (key, AUTH_THROTTLE_MAX_KEY + 1, "%s%.256s", prefix, text);
-    for (char *c = key; *c; c++)
-        if (*c >= 'A' && *c <= 'Z')
-            *c = (char) (*c - 'A' + 'a');
+    char address [AUTH_ADDRESS_LEN], pair [AUTH_THROTTLE_MAX_KEY + 1];
+    auth_client_address (call, address);
+    //  The address first: a long typed login cannot push it out of the key
+    snprintf (pair, sizeof pair, "%s %.240s", address, account);
+    auth_throttle_key (keys->pair, "login:", pair);
+    auth_throttle_key (keys->address, "ip:", address);
+    auth_throttle_key (keys->account, "account:", account);
 }
 
 static void
@@ -175,12 +203,14 @@ s_login (tl_call_t *call)
         goto done;
     }
     bool found = PQntuples (res) == 1;
-    char account_key [AUTH_THROTTLE_MAX_KEY + 1], ip_key [AUTH_THROTTLE_MAX_KEY + 1];
-    s_key (account_key, "login:", found ? tl_db_value (res, 0, AUTH_COL_ID) : login);
-    const char *ip = tl_call_param (call, "client_ip");
-    s_key (ip_key, "ip:", ip && *ip ? ip : "-");
-    const char *keys [] = { account_key, ip_key };
-    int rc = auth_password_try (call, keys, 2,
+    s_login_keys_t keys;
+    s_login_keys (call, found ? tl_db_value (res, 0, AUTH_COL_ID) : login, &keys);
+    const auth_guard_t guards [] = {
+        { keys.pair, AUTH_GUARD_LOCK },
+        { keys.address, AUTH_GUARD_ADDRESS },
+        { keys.account, AUTH_GUARD_BACKOFF }
+    };
+    int rc = auth_password_try (call, guards, 3,
                                 found ? tl_db_value (res, 0, AUTH_COL_PASSWORD_HASH) : NULL,
                                 password);
     if (rc < 0)
@@ -214,7 +244,7 @@ s_login (tl_call_t *call)
     msgpack_pack_map (pk, 2);
     tl_mp_pack_kv (pk, "token", token);
     tl_mp_pack_str (pk, "user");
-    auth_pack_user (pk, res, 0, true);
+    auth_pack_user (pk, res, 0, AUTH_SHOW_ALL);
 done:
     PQclear (res);
     free (login);
@@ -256,10 +286,6 @@ s_logout (tl_call_t *call)
 static void
 s_session_check (tl_call_t *call)
 {
-    if (tl_call_user (call)) {
-        tl_call_error (call, 403, "forbidden", "session.check is for gateways");
-        return;
-    }
     char *token = auth_body_text (call, "token", 512);
     char hex [AUTH_TOKEN_HASH_BYTES * 2 + 1];
     bool valid = token && auth_token_hash_hex (token, hex) == 0;
@@ -306,6 +332,23 @@ s_session_check (tl_call_t *call)
 //  POST /auth/password-reset {email}: 202 whatever the address, after the
 //  same work (one job enqueued); the job finds the account, if any.
 
+//  Counts a reset request against its client address and its email
+//  (AUTH_REQUESTS_PER_*): nobody fills a mailbox with reset mails. The
+//  same whether or not an account has the address. Returns true when it
+//  may go on; otherwise it has answered 429.
+static bool
+s_reset_admit (tl_call_t *call, const char *email)
+{
+    char address [AUTH_ADDRESS_LEN];
+    char by_address [AUTH_THROTTLE_MAX_KEY + 1], by_email [AUTH_THROTTLE_MAX_KEY + 1];
+    auth_client_address (call, address);
+    auth_throttle_key (by_address, "reset-ip:", address);
+    auth_throttle_key (by_email, "reset-email:", email);
+    const char *keys [] = { by_address, by_email };
+    const int limits [] = { AUTH_REQUESTS_PER_ADDRESS, AUTH_REQUESTS_PER_EMAIL };
+    return auth_throttle_admit (call, keys, limits, 2);
+}
+
 static void
 s_password_reset (tl_call_t *call)
 {
@@ -313,6 +356,10 @@ s_password_reset (tl_call_t *call)
     if (!email || !*email) {
         free (email);
         tl_call_field_error (call, 400, "invalid", "email", "is required");
+        return;
+    }
+    if (!s_reset_admit (call, email)) {
+        free (email);
         return;
     }
     const char *pairs [] = { "email", email };

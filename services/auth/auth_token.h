@@ -9,7 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "tl_limits.h"
+#include "auth_limits.h"
 
 #define AUTH_TOKEN_HASH_BYTES 32
 

@@ -51,7 +51,7 @@ s_configure (void)
     auth_config.require_verification = strcmp (verify, "false") != 0 && strcmp (verify, "0") != 0;
 
     //  The services that hold user data, told when a user is deleted
-    char *list = strdup (s_env ("TALLY_USER_DATA_SERVICES", "tracker"));
+    char *list = strdup (s_env ("TALLY_USER_DATA_SERVICES", "tracker,mailer"));
     char *save = NULL;
     for (char *name = strtok_r (list, ", ", &save); name; name = strtok_r (NULL, ", ", &save)) {
         if (auth_config.subscriber_count == AUTH_MAX_SUBSCRIBERS

@@ -458,6 +458,8 @@ mail_template_test (bool verbose)
           "Verify your email" },
         { "password_reset", { "username", username, "link", link, "code", "XyZ789", NULL },
           "Reset your Tally password" },
+        { "email_changed", { "username", username, "new_email", "new@example.org",
+          "link", link, NULL }, "email address was changed" },
         { "event_invite", { "event_name", "Caf\xc3\xa9 & Code \"2024\"", "role", "coorganizer",
           "link", link, NULL }, "Caf\xc3\xa9 & Code \"2024\"" },
         { "daily_reminder", { "username", username, "link", link, NULL }, "reminder" },

@@ -8,6 +8,7 @@
 //  Templates and their variables:
 //    verify_email     username, link, code
 //    password_reset   username, link, code
+//    email_changed    username, new_email, link (to the old address)
 //    event_invite     event_name, role, link
 //    daily_reminder   username, link
 //    monthly_report   username, month, tracker_count, link

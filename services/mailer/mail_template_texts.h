@@ -100,6 +100,28 @@ static const s_template_t s_templates [] = {
                       "stays as it is.")
     },
     {
+        "email_changed",
+        "Your Tally email address was changed",
+        "Hello {{username}},\n"
+        "\n"
+        "The email address of your Tally account was changed to {{new_email}}. "
+        "Mail about your account now goes there, not here.\n"
+        "\n"
+        "If you did not make this change, someone else may be using your "
+        "account: contact the people who run this Tally service at once.\n"
+        "{{link}}\n"
+        S_TEXT_CLOSE,
+        S_HTML_OPEN ("Your email address was changed")
+        S_HTML_P ("Hello {{username}},")
+        S_HTML_P ("The email address of your Tally account was changed to "
+                  "<strong>{{new_email}}</strong>. Mail about your account now goes "
+                  "there, not here.")
+        S_HTML_BUTTON ("Open Tally")
+        S_HTML_CLOSE ("If you did not make this change, someone else may be using "
+                      "your account: contact the people who run this Tally service "
+                      "at once.")
+    },
+    {
         "event_invite",
         "You are invited to help run {{event_name}}",
         "Hello,\n"

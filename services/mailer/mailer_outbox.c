@@ -70,8 +70,8 @@ s_uuid (char out [37])
 
 static const tl_db_statement_t s_statements [] = {
     { "outbox_insert",
-      "INSERT INTO outbox (id, idem_key, kind, recipients, sender, subject, message) "
-      "VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (idem_key) DO NOTHING RETURNING id", 7 },
+      "INSERT INTO outbox (id, idem_key, kind, recipients, sender, subject, message, user_id) "
+      "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (idem_key) DO NOTHING RETURNING id", 8 },
     { "outbox_by_key",
       "SELECT id, status FROM outbox WHERE idem_key = $1", 1 },
     { "outbox_get",
@@ -87,8 +87,8 @@ static const tl_db_statement_t s_statements [] = {
       "WHERE id = $1 AND status = 'pending'", 2 },
 };
 
-static int
-s_prepare (tl_db_t *db, void *arg)
+int
+mailer_outbox_prepare (tl_db_t *db)
 {
     return tl_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements [0]);
 }
@@ -104,6 +104,7 @@ typedef struct {
     const char *subject;
     const char *message;
     size_t size;
+    const char *user_id;            //  the user it is for, or NULL
     //  Result
     char found_id [37];
     char found_status [16];
@@ -118,11 +119,11 @@ s_queue_tx (tl_db_t *db, void *arg)
     char size_text [24];
     snprintf (size_text, sizeof size_text, "%zu", q->size);
     const char *values [] = { q->id, q->key, q->kind, q->recipients,
-                              s_from_address, q->subject, q->message };
-    const int lengths [] = { 0, 0, 0, 0, 0, 0, (int) q->size };
-    const int formats [] = { 0, 0, 0, 0, 0, 0, 1 };
+                              s_from_address, q->subject, q->message, q->user_id };
+    const int lengths [] = { 0, 0, 0, 0, 0, 0, (int) q->size, 0 };
+    const int formats [] = { 0, 0, 0, 0, 0, 0, 1, 0 };
     int err = 0;
-    PGresult *res = tl_db_exec_bin (db, "outbox_insert", 7, values, lengths, formats, &err);
+    PGresult *res = tl_db_exec_bin (db, "outbox_insert", 8, values, lengths, formats, &err);
     if (!res)
         return err;
     bool inserted = PQntuples (res) == 1;
@@ -187,6 +188,26 @@ s_key (tl_call_t *call)
         return NULL;
     }
     return key;
+}
+
+//  Reads the body's optional user_id (the user the message is for) into
+//  *user_id (NULL when absent). Returns 0, or answers 400.
+static int
+s_user_id (tl_call_t *call, char **user_id)
+{
+    const msgpack_object *value = tl_mp_get (tl_call_body (call), "user_id");
+    *user_id = NULL;
+    if (!value || value->type == MSGPACK_OBJECT_NIL)
+        return 0;
+    *user_id = tl_mp_strdup (value, TL_MAX_ID_LEN);
+    if (!*user_id || !**user_id) {
+        free (*user_id);
+        *user_id = NULL;
+        tl_call_field_error (call, 400, "invalid", "user_id",
+                             "must be a user id (1 to 64 bytes) when given");
+        return TL_EINVAL;
+    }
+    return 0;
 }
 
 //  Sets the subject and parts from a template and its vars, or from the
@@ -304,14 +325,19 @@ s_attachments (tl_call_t *call, mail_mime_t *mime)
     return 0;
 }
 
-//  mail.send {key, to, template + vars | subject + text + html, attachments?}
-//  An attachment with a content_id is an inline part of the html.
+//  mail.send {key, to, template + vars | subject + text + html, attachments?,
+//  user_id?}. An attachment with a content_id is an inline part of the html.
 static void
 s_mail_send (tl_call_t *call)
 {
     char *key = s_key (call);
     if (!key)
         return;
+    char *user_id = NULL;
+    if (s_user_id (call, &user_id)) {
+        free (key);
+        return;
+    }
     mail_mime_t *mime = mail_mime_new ();
     char recipients [MAIL_MAX_RECIPIENTS * (MAIL_MAX_ADDRESS_LEN + 1) + 1] = "";
     char subject [MAIL_MAX_SUBJECT_LEN + 1] = "";
@@ -351,11 +377,13 @@ s_mail_send (tl_call_t *call)
         goto done;
     }
     s_queue_t q = { .id = id, .key = key, .kind = "mail", .recipients = recipients,
-                    .subject = subject, .message = message, .size = size };
+                    .subject = subject, .message = message, .size = size,
+                    .user_id = user_id };
     s_queue_and_reply (call, &q);
     free (message);
 done:
     mail_mime_destroy (&mime);
+    free (user_id);
     free (key);
 }
 
@@ -369,13 +397,19 @@ s_is_json (const char *text)
     return value != NULL;
 }
 
-//  webhook.send {key, url, json}: json is a JSON text (string) to POST.
+//  webhook.send {key, url, json, user_id?}: json is a JSON text (string)
+//  to POST.
 static void
 s_webhook_send (tl_call_t *call)
 {
     char *key = s_key (call);
     if (!key)
         return;
+    char *user_id = NULL;
+    if (s_user_id (call, &user_id)) {
+        free (key);
+        return;
+    }
     const msgpack_object *body = tl_call_body (call);
     char *url = tl_mp_strdup (tl_mp_get (body, "url"), MAIL_MAX_URL_LEN);
     char *json = tl_mp_strdup (tl_mp_get (body, "json"), MAIL_WEBHOOK_MAX_BODY);
@@ -388,11 +422,13 @@ s_webhook_send (tl_call_t *call)
         char id [37];
         s_uuid (id);
         s_queue_t q = { .id = id, .key = key, .kind = "webhook", .recipients = url,
-                        .subject = "", .message = json, .size = strlen (json) };
+                        .subject = "", .message = json, .size = strlen (json),
+                        .user_id = user_id };
         s_queue_and_reply (call, &q);
     }
     free (url);
     free (json);
+    free (user_id);
     free (key);
 }
 
@@ -498,9 +534,10 @@ s_mail_deliver (tl_job_ctx_t *job)
     PGresult *res = s_load (job);
     if (!res)
         return TL_EDB;
-    if (PQntuples (res) != 1 || strcmp (tl_db_value (res, 0, 5), "pending") != 0) {
+    if (PQntuples (res) != 1 || strcmp (tl_db_value (res, 0, 5), "pending") != 0
+    ||  PQgetisnull (res, 0, 4)) {
         PQclear (res);
-        return 0;                   //  gone, or already sent: nothing to do
+        return 0;                   //  gone, already sent, or its body dropped
     }
     char id [37];
     snprintf (id, sizeof id, "%s", tl_db_value (res, 0, 0));
@@ -541,7 +578,8 @@ s_webhook_deliver (tl_job_ctx_t *job)
     PGresult *res = s_load (job);
     if (!res)
         return TL_EDB;
-    if (PQntuples (res) != 1 || strcmp (tl_db_value (res, 0, 5), "pending") != 0) {
+    if (PQntuples (res) != 1 || strcmp (tl_db_value (res, 0, 5), "pending") != 0
+    ||  PQgetisnull (res, 0, 4)) {
         PQclear (res);
         return 0;
     }
@@ -586,7 +624,6 @@ mailer_outbox_register (tl_service_t *svc)
     }
     tl_log (TL_LOG_INFO, NULL, "mail goes to %s", s_smtp_url ? "the SMTP relay" : s_spool_dir);
 
-    tl_service_set_thread_init (svc, s_prepare, NULL);
     int rc = 0;
     rc = rc ? rc : tl_service_on (svc, "mail.send", s_mail_send);
     rc = rc ? rc : tl_service_on (svc, "webhook.send", s_webhook_send);

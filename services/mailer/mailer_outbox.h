@@ -10,9 +10,13 @@
 
 #include "tl_service.h"
 
+//  Prepares the outbox's statements on a handler or job thread's `db`.
+//  Returns 0 or a database code.
+int mailer_outbox_prepare (tl_db_t *db);
+
 //  Reads the mailer's configuration (TALLY_SMTP_URL, TALLY_MAIL_FROM,
-//  TALLY_DATA_DIR, TALLY_WEBHOOK_ALLOW_PRIVATE) and registers the methods,
-//  jobs and prepared statements on `svc`. Returns 0 or TL_ECONFIG.
+//  TALLY_DATA_DIR, TALLY_WEBHOOK_ALLOW_PRIVATE) and registers the methods
+//  and jobs on `svc`. Returns 0 or TL_ECONFIG.
 int mailer_outbox_register (tl_service_t *svc);
 
 #endif

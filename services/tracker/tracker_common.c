@@ -7,6 +7,7 @@
 #include "tl_mp.h"
 #include "tl_valid.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,13 @@ static const tl_db_statement_t s_statements [] = {
       "SELECT " TRACKER_ROW_COLUMNS " FROM trackers WHERE id = $1 AND owner = $2", 2 },
     { "tracker_get_lock",
       "SELECT " TRACKER_ROW_COLUMNS " FROM trackers WHERE id = $1 AND owner = $2 FOR UPDATE", 2 },
+    //  An expensive request's slot $2 of user $1 (tracker_expensive)
+    { "tracker_slot_take",
+      "SELECT pg_try_advisory_lock (hashtextextended ('tracker.expensive:' || $1 || ':' || $2, 0))", 2 },
+    { "tracker_slot_give",
+      "SELECT pg_advisory_unlock (hashtextextended ('tracker.expensive:' || $1 || ':' || $2, 0))", 2 },
+    { "tracker_log_count",
+      "SELECT count (*) FROM (SELECT 1 FROM logs WHERE tracker_id = $1 LIMIT $2::int) AS l", 2 },
 };
 
 static int
@@ -120,6 +128,24 @@ tracker_lock_db (tl_db_t *db, const char *owner, const char *id, tracker_t *trac
     return s_load_db (db, owner, id, true, tracker);
 }
 
+int
+tracker_log_count (tl_db_t *db, const char *id, long *count)
+{
+    *count = 0;
+    int rc = s_prepare (db);
+    if (rc)
+        return rc;
+    char limit [24];
+    snprintf (limit, sizeof limit, "%d", TRK_MAX_LOGS_PER_TRACKER + 1);
+    const char *values [] = { id, limit };
+    PGresult *res = tl_db_exec (db, "tracker_log_count", 2, values, &rc);
+    if (!res)
+        return rc;
+    *count = tl_db_value (res, 0, 0) ? atol (tl_db_value (res, 0, 0)) : 0;
+    PQclear (res);
+    return 0;
+}
+
 bool
 tracker_load (tl_call_t *call, const char *id, bool lock, tracker_t *tracker)
 {
@@ -195,16 +221,20 @@ tracker_value_from_row (const PGresult *res, int row, int col, trk_type_t type,
                 return TL_EINVAL;
             strcpy (value->choice, choice);
             return 0;
-        case TRK_MOOD:
-            if (!num)
+        case TRK_MOOD: {
+            double mood = num ? strtod (num, NULL) : 0;
+            if (!(mood >= 1 && mood <= 5) || mood != floor (mood))
                 return TL_EINVAL;
-            value->mood = atoi (num);
-            return value->mood >= 1 && value->mood <= 5 ? 0 : TL_EINVAL;
+            value->mood = (int) mood;
+            return 0;
+        }
         default:
             if (!num)
                 return TL_EINVAL;
             value->number = strtod (num, NULL);
-            return 0;
+            double min = type == TRK_DURATION ? 0 : -TRK_VALUE_MAX_ABS;
+            double max = type == TRK_DURATION ? TRK_DURATION_MAX_SEC : TRK_VALUE_MAX_ABS;
+            return value->number >= min && value->number <= max ? 0 : TL_EINVAL;
     }
 }
 
@@ -216,6 +246,9 @@ tracker_user_from_mp (const msgpack_object *obj, tracker_user_t *user)
     ||  !tl_mp_copy (tl_mp_get (obj, "username"), user->username, sizeof user->username)
     ||  !tl_mp_copy (tl_mp_get (obj, "email"), user->email, sizeof user->email))
         return false;
+    const msgpack_object *verified = tl_mp_get (obj, "verified");
+    user->verified = verified && verified->type == MSGPACK_OBJECT_BOOLEAN
+                  && verified->via.boolean;
     const msgpack_object *settings = tl_mp_get (obj, "settings");
     if (!tl_mp_copy (tl_mp_get (settings, "timezone"), user->zone, sizeof user->zone)
     ||  !tl_valid_timezone (user->zone))
@@ -311,6 +344,57 @@ tracker_ms_text (int64_t ms, char text [32])
         strcpy (text, "infinity");
     else
         snprintf (text, 32, "%lld", (long long) ms);
+}
+
+//  Runs slot statement `name` for slot `slot` of `user`. Returns 1 when it
+//  answered true (taken, given back), 0 when false, or a database code.
+static int
+s_slot (tl_db_t *db, const char *name, const char *user, int slot)
+{
+    char text [16];
+    snprintf (text, sizeof text, "%d", slot);
+    const char *values [] = { user, text };
+    int rc = s_prepare (db);
+    PGresult *res = rc ? NULL : tl_db_exec (db, name, 2, values, &rc);
+    if (res) {
+        const char *answer = tl_db_value (res, 0, 0);
+        rc = answer && answer [0] == 't' ? 1 : 0;
+    }
+    PQclear (res);
+    return rc;
+}
+
+void
+tracker_expensive (tl_call_t *call, tl_handler_fn *fn)
+{
+    const char *user = tl_call_user (call);
+    if (!user) {
+        fn (call);
+        return;
+    }
+    tl_db_t *db = tl_call_db (call);
+    int slot = 1, rc = 0;
+    for (; slot <= TRK_MAX_EXPENSIVE_PER_USER; slot++) {
+        rc = s_slot (db, "tracker_slot_take", user, slot);
+        if (rc != 0)
+            break;
+    }
+    if (rc < 0) {
+        tracker_db_error (call, rc);
+        return;
+    }
+    if (rc == 0) {
+        tl_call_header (call, "Retry-After", TRK_EXPENSIVE_RETRY_AFTER);
+        tl_call_error (call, 429, "too_many_requests",
+                       "at most %d stats, charts, reports or CSV files at once: retry shortly",
+                       TRK_MAX_EXPENSIVE_PER_USER);
+        return;
+    }
+    fn (call);
+    //  A lost connection took the lock with it; anything else leaks it
+    if (s_slot (db, "tracker_slot_give", user, slot) != 1)
+        tl_log (TL_LOG_ERROR, tl_call_trace (call), "slot %d of %s not given back: %s",
+                slot, user, tl_db_errmsg (db));
 }
 
 void

@@ -105,8 +105,9 @@ typedef struct {
 
 //  Writes the log at `row` of a csv_logs_page result as one record: its
 //  timestamp, value and note, after the tracker's columns when `with_tracker`.
-//  Returns 0, TL_EINVAL for a row the schema should not allow, or the
-//  writer's TL_ETOOBIG / TL_ENOMEM.
+//  Returns 1 when written, 0 for a row skipped (its value does not fit the
+//  tracker's type: TRACKER_VALUE_FITS), or the writer's TL_ETOOBIG /
+//  TL_ENOMEM.
 static int
 s_write_log (const PGresult *res, int row, const tracker_t *tracker, bool with_tracker,
              tl_buf_t *out)
@@ -115,20 +116,20 @@ s_write_log (const PGresult *res, int row, const tracker_t *tracker, bool with_t
     char text [TRK_VALUE_TEXT_SIZE];
     if (tracker_value_from_row (res, row, 4, tracker->type, &value) != 0
     ||  trk_value_to_text (&value, text, sizeof text) < 0)
-        return TL_EINVAL;
+        return 0;
     const char *timestamp = tl_db_value (res, row, 0);
     const char *note = tl_db_value (res, row, 7);
     const char *fields [] = { tracker->id, tracker->name, trk_type_name (tracker->type),
                               tracker->unit, timestamp ? timestamp : "", text,
                               note ? note : "" };
-    return with_tracker ? trk_csv_write_record (out, fields, NULL, 7)
-                        : trk_csv_write_record (out, fields + 4, NULL, 3);
+    int rc = with_tracker ? trk_csv_write_record (out, fields, NULL, 7)
+                          : trk_csv_write_record (out, fields + 4, NULL, 3);
+    return rc ? rc : 1;
 }
 
 //  Writes every log of `tracker`, oldest first, reading them a page at a
 //  time. Returns 0 with the number written added to *rows, or TL_ETOOBIG
-//  (past the export's bound), TL_EINVAL (a corrupt row), TL_ENOMEM or a
-//  database code.
+//  (past the export's bound), TL_ENOMEM or a database code.
 static int
 s_write_logs (tl_db_t *db, const tracker_t *tracker, bool with_tracker, tl_buf_t *out,
               size_t *rows)
@@ -145,8 +146,11 @@ s_write_logs (tl_db_t *db, const tracker_t *tracker, bool with_tracker, tl_buf_t
         if (!res)
             return rc;
         int count = PQntuples (res);
-        for (int row = 0; rc == 0 && row < count; row++)
+        for (int row = 0; rc >= 0 && row < count; row++) {
             rc = s_write_log (res, row, tracker, with_tracker, out);
+            *rows += rc > 0 ? 1 : 0;
+        }
+        rc = rc < 0 ? rc : 0;
         if (rc == 0 && count > 0) {
             rc = s_key_copy (at, tl_db_value (res, count - 1, 1));
             rc = rc ? rc : s_key_copy (created, tl_db_value (res, count - 1, 2));
@@ -155,7 +159,6 @@ s_write_logs (tl_db_t *db, const tracker_t *tracker, bool with_tracker, tl_buf_t
         PQclear (res);
         if (rc)
             return rc;
-        *rows += (size_t) count;
         if (count < TRK_CSV_EXPORT_PAGE)
             return 0;
     }
@@ -326,7 +329,8 @@ typedef enum {
     S_CHANGED,                  //  became a mood tracker meanwhile: 409
     S_BAD_HEADER,               //  422 invalid_header
     S_BAD_ROWS,                 //  422 invalid_rows
-    S_TOO_MANY                  //  422 too_many_rows
+    S_TOO_MANY,                 //  422 too_many_rows
+    S_FULL                      //  past TRK_MAX_LOGS_PER_TRACKER: 422 too_many_logs
 } s_outcome_t;
 
 typedef struct {
@@ -739,6 +743,13 @@ s_import_tx (tl_db_t *db, void *arg)
     rc = s_read_body (import, s_insert_record, &reader);
     trk_csv_reader_destroy (&reader);
     rc = rc ? rc : s_flush (db, import);
+    //  The quota, counted with the rows in, under the row lock
+    long count = 0;
+    rc = rc ? rc : tracker_log_count (db, import->tracker.id, &count);
+    if (rc == 0 && count > TRK_MAX_LOGS_PER_TRACKER) {
+        import->outcome = S_FULL;
+        return TL_EINVAL;
+    }
     if (rc == 0)
         import->outcome = S_IMPORTED;
     return rc;
@@ -811,6 +822,11 @@ s_import_reply (tl_call_t *call, const s_import_t *import, int rc)
         case S_TOO_MANY:
             tl_call_error (call, 422, "too_many_rows",
                            "the file has more than %d rows: import it in parts", TRK_CSV_MAX_ROWS);
+            break;
+        case S_FULL:
+            tl_call_error (call, 422, "too_many_logs",
+                           "a tracker holds at most %d logs: nothing was imported",
+                           TRK_MAX_LOGS_PER_TRACKER);
             break;
         default:
             if (rc == TL_ENOMEM || rc == TL_EINVAL)
@@ -891,11 +907,30 @@ s_logs_import (tl_call_t *call)
     free (import.bad);
 }
 
+//  Expensive requests take one of the caller's slots (tracker_expensive).
+static void
+s_logs_export_slotted (tl_call_t *call)
+{
+    tracker_expensive (call, s_logs_export);
+}
+
+static void
+s_logs_import_slotted (tl_call_t *call)
+{
+    tracker_expensive (call, s_logs_import);
+}
+
+static void
+s_trackers_export_slotted (tl_call_t *call)
+{
+    tracker_expensive (call, s_trackers_export);
+}
+
 int
 tracker_csv_register (tl_service_t *svc)
 {
-    int rc = tl_service_on (svc, "logs.export", s_logs_export);
-    rc = rc ? rc : tl_service_on (svc, "logs.import", s_logs_import);
-    rc = rc ? rc : tl_service_on (svc, "trackers.export", s_trackers_export);
+    int rc = tl_service_on (svc, "logs.export", s_logs_export_slotted);
+    rc = rc ? rc : tl_service_on (svc, "logs.import", s_logs_import_slotted);
+    rc = rc ? rc : tl_service_on (svc, "trackers.export", s_trackers_export_slotted);
     return rc;
 }

@@ -133,6 +133,7 @@ typedef struct {
     int64_t at_ms;
     char at_text [32];
     bool has_value;
+    const msgpack_object *value_obj;    //  borrowed from the call's body
     trk_value_t value;
     char num_text [40];
     const char *num, *flag, *choice;
@@ -154,6 +155,34 @@ s_json_type_fits (trk_type_t type, const msgpack_object *obj)
                 || obj->type == MSGPACK_OBJECT_NEGATIVE_INTEGER
                 || obj->type == MSGPACK_OBJECT_FLOAT32 || obj->type == MSGPACK_OBJECT_FLOAT64;
     }
+}
+
+//  Reads `value` (not nil) as a value of `tracker` into body->value and
+//  its SQL parameters. Returns 0, or the status to answer (400 for a wrong
+//  JSON type, 422 for a wrong value) with *why set. A write checks its
+//  value twice: on reading the body, and again under the tracker's row
+//  lock, where its type and choices cannot change (s_write_tx).
+static int
+s_value_read (const tracker_t *tracker, const msgpack_object *value, s_body_t *body,
+              const char **why)
+{
+    body->has_value = false;
+    body->value_obj = value;
+    if (!s_json_type_fits (tracker->type, value)) {
+        *why = tracker->type == TRK_BOOLEAN ? "must be true or false"
+             : tracker->type == TRK_MULTIPLE_CHOICE ? "must be one of the choices"
+             : "must be a number";
+        return 400;
+    }
+    *why = NULL;
+    if (trk_value_from_mp (tracker->type, (const char *const *) tracker->choices,
+                           tracker->nchoices, value, &body->value, why) != 0) {
+        *why = *why ? *why : "does not fit the tracker";
+        return 422;
+    }
+    body->has_value = true;
+    tracker_value_params (&body->value, body->num_text, &body->num, &body->flag, &body->choice);
+    return 0;
 }
 
 //  Reads the body for `tracker`; `need_value` on POST. Returns false once
@@ -187,20 +216,11 @@ s_body_read (tl_call_t *call, const tracker_t *tracker, bool need_value, s_body_
     const msgpack_object *value = tl_mp_get (map, "value");
     if (value && value->type != MSGPACK_OBJECT_NIL) {
         const char *why = NULL;
-        if (!s_json_type_fits (tracker->type, value)) {
-            tl_call_field_error (call, 400, "invalid", "value",
-                                 tracker->type == TRK_BOOLEAN ? "must be true or false"
-                               : tracker->type == TRK_MULTIPLE_CHOICE ? "must be one of the choices"
-                               : "must be a number");
+        int status = s_value_read (tracker, value, body, &why);
+        if (status) {
+            tl_call_field_error (call, status, "invalid", "value", why);
             return false;
         }
-        if (trk_value_from_mp (tracker->type, (const char *const *) tracker->choices,
-                               tracker->nchoices, value, &body->value, &why) != 0) {
-            tl_call_field_error (call, 422, "invalid", "value", why ? why : "does not fit the tracker");
-            return false;
-        }
-        body->has_value = true;
-        tracker_value_params (&body->value, body->num_text, &body->num, &body->flag, &body->choice);
     }
     else
     if (need_value) {
@@ -272,12 +292,44 @@ typedef struct {
     tl_call_t *call;
     s_write_kind_t kind;
     s_body_t *body;             //  NULL for a delete
-    const char *zone;           //  mood trackers only
+    const char *zone;           //  the caller's zone; NULL unless a mood tracker
     PGresult *res;              //  the log written
     long deleted;
     const char *refused;        //  a mood rule's code, or NULL
     bool missing;               //  no such tracker (or log)
+    bool changed;               //  became a mood tracker since it was read: 409
+    bool full;                  //  the tracker has TRK_MAX_LOGS_PER_TRACKER logs: 422
+    int status;                 //  the value does not fit the locked tracker:
+    const char *why;            //  400 or 422, and why
+    trk_type_t type;            //  the locked tracker's type, for the reply
 } s_write_t;
+
+//  Checks the write against the locked `tracker`, inside the write's
+//  transaction: its value against the type and choices the tracker has now
+//  (a concurrent PATCH may have changed them since the body was read), a
+//  mood tracker's zone is known, and a new log has room
+//  (TRK_MAX_LOGS_PER_TRACKER). Returns 0 when it may go on, 1 when not
+//  (write->changed, ->status or ->full says why), or a database code.
+static int
+s_write_checks (tl_db_t *db, s_write_t *write, const tracker_t *tracker)
+{
+    write->type = tracker->type;
+    write->changed = write->full = false;
+    write->status = 0;
+    if (tracker->type == TRK_MOOD && !write->zone) {
+        write->changed = true;
+        return 1;
+    }
+    s_body_t *body = write->body;
+    if (body && body->value_obj)
+        write->status = s_value_read (tracker, body->value_obj, body, &write->why);
+    if (write->status)
+        return 1;
+    long count = 0;
+    int rc = write->kind == S_CREATE ? tracker_log_count (db, tracker->id, &count) : 0;
+    write->full = rc == 0 && count >= TRK_MAX_LOGS_PER_TRACKER;
+    return rc ? rc : write->full ? 1 : 0;
+}
 
 static int
 s_write_tx (tl_db_t *db, void *arg)
@@ -295,6 +347,9 @@ s_write_tx (tl_db_t *db, void *arg)
     }
     if (rc)
         return rc;
+    rc = s_write_checks (db, write, &tracker);
+    if (rc != 0)
+        goto done;
     int err = 0;
     char now_text [32];
     snprintf (now_text, sizeof now_text, "%lld", (long long) tl_msg_now_ms ());
@@ -355,17 +410,30 @@ s_write (tl_call_t *call, s_write_kind_t kind)
         return;
     s_body_t body;
     char zone [TL_MAX_TIMEZONE_LEN + 1] = "UTC";
-    s_write_t write = { call, kind, kind == S_DELETE ? NULL : &body, zone, NULL, 0, NULL, false };
+    s_write_t write = { .call = call, .kind = kind, .body = kind == S_DELETE ? NULL : &body };
     if (kind != S_DELETE && !s_body_read (call, &tracker, kind == S_CREATE, &body))
         goto done;
-    if (tracker.type == TRK_MOOD && !tracker_user_zone (call, zone))
-        goto done;
+    if (tracker.type == TRK_MOOD) {
+        if (!tracker_user_zone (call, zone))
+            goto done;
+        write.zone = zone;
+    }
     int rc = tl_db_tx (tl_call_db (call), s_write_tx, &write);
     if (rc)
         tracker_db_error (call, rc);
     else
+    if (write.changed)
+        tl_call_error (call, 409, "conflict", "the tracker changed during the write: retry");
+    else
     if (write.missing || (kind == S_DELETE && write.deleted == 0 && !write.refused))
         tl_call_error (call, 404, "not_found", kind == S_CREATE ? "no such tracker" : "no such log");
+    else
+    if (write.status)
+        tl_call_field_error (call, write.status, "invalid", "value", write.why);
+    else
+    if (write.full)
+        tl_call_error (call, 422, "too_many_logs", "a tracker holds at most %d logs",
+                       TRK_MAX_LOGS_PER_TRACKER);
     else
     if (write.refused)
         s_mood_refused (call, write.refused);
@@ -380,7 +448,7 @@ s_write (tl_call_t *call, s_write_kind_t kind)
             tl_call_header (call, "Location", location);
         }
         s_pack_log (tl_call_reply (call, kind == S_CREATE ? 201 : 200), write.res, 0,
-                    tracker.type);
+                    write.type);
     }
     PQclear (write.res);
 done:
@@ -451,10 +519,6 @@ s_forget_tx (tl_db_t *db, void *arg)
 static void
 s_user_deleted (tl_call_t *call)
 {
-    if (tl_call_user (call)) {
-        tl_call_error (call, 403, "forbidden", "user.deleted is for the auth service");
-        return;
-    }
     char *user = tl_mp_strdup (tl_mp_get (tl_call_body (call), "user_id"), TL_MAX_ID_LEN);
     if (!user || !*user) {
         free (user);

@@ -453,16 +453,18 @@ s_remind_send (tl_job_ctx_t *job, const tracker_user_t *user, const char *date)
             tl_job_ctx_error (job, "the webhook's JSON could not be made");
             return TL_ENOMEM;
         }
-        msgpack_pack_map (&pk, 3);
+        msgpack_pack_map (&pk, 4);
         tl_mp_pack_kv (&pk, "key", key);
+        tl_mp_pack_kv (&pk, "user_id", user->id);
         tl_mp_pack_kv (&pk, "url", user->webhook_url);
         tl_mp_pack_kv (&pk, "json", json);
         free (json);
         rc = s_mailer_send (job, "webhook.send", &body, key, NULL);
     }
     else {
-        msgpack_pack_map (&pk, 4);
+        msgpack_pack_map (&pk, 5);
         tl_mp_pack_kv (&pk, "key", key);
+        tl_mp_pack_kv (&pk, "user_id", user->id);
         tl_mp_pack_kv (&pk, "to", user->email);
         tl_mp_pack_kv (&pk, "template", "daily_reminder");
         tl_mp_pack_str (&pk, "vars");
@@ -479,7 +481,8 @@ s_remind_send (tl_job_ctx_t *job, const tracker_user_t *user, const char *date)
 //  nothing that local day. With the user's current settings: a reminder
 //  whose time they moved later is moved too; one run more than
 //  TRK_REMIND_MAX_LATE_SEC after its time (planned late: a new user, an
-//  outage) is dropped, since it would arrive on the wrong evening.
+//  outage) is dropped, since it would arrive on the wrong evening. A mail
+//  goes only to a verified address; a webhook whatever the address.
 static int
 s_remind (tl_job_ctx_t *job)
 {
@@ -491,6 +494,8 @@ s_remind (tl_job_ctx_t *job)
     int rc = s_lookup_one (job, user_id, &user, &found);
     if (rc || !found || strcmp (user.channel, "none") == 0)
         return rc;
+    if (strcmp (user.channel, "webhook") != 0 && !user.verified)
+        return 0;                       //  mail goes to proven addresses only
     char date [16];
     rc = s_remind_date (job, &user, date);
     if (rc)
@@ -1248,8 +1253,9 @@ s_report_send (tl_job_ctx_t *job, const tracker_user_t *user, s_report_t *report
     msgpack_sbuffer_init (&body);
     msgpack_packer pk;
     msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, (html ? 5 : 4) + (files->count ? 1 : 0));
+    msgpack_pack_map (&pk, (html ? 6 : 5) + (files->count ? 1 : 0));
     tl_mp_pack_kv (&pk, "key", key);
+    tl_mp_pack_kv (&pk, "user_id", user->id);
     tl_mp_pack_kv (&pk, "to", user->email);
     if (html) {
         tl_mp_pack_kv (&pk, "subject", subject);
@@ -1367,8 +1373,9 @@ s_report_mail (tl_job_ctx_t *job, const tracker_user_t *user, s_report_t *report
     return rc;
 }
 
-//  tracker.report: the report of `month`, unless the user is gone or has no
-//  trackers.
+//  tracker.report: the report of `month`, unless the user is gone, has no
+//  trackers or has not verified their address (mail goes to proven
+//  addresses only).
 static int
 s_report_job (tl_job_ctx_t *job)
 {
@@ -1382,7 +1389,7 @@ s_report_job (tl_job_ctx_t *job)
     tracker_user_t user;
     bool found = false;
     int rc = s_lookup_one (job, user_id, &user, &found);
-    if (rc || !found)
+    if (rc || !found || !user.verified)
         return rc;
     s_report_t *report = NULL;
     rc = s_report_build (tl_job_ctx_db (job), user.id, user.zone, month, &report);
@@ -1489,6 +1496,13 @@ s_reports_monthly (tl_call_t *call)
 
 //  ---------------------------------------------------------------------
 
+//  Expensive requests take one of the caller's slots (tracker_expensive).
+static void
+s_reports_monthly_slotted (tl_call_t *call)
+{
+    tracker_expensive (call, s_reports_monthly);
+}
+
 //  Reads TALLY_PUBLIC_URL (links in mails; default http://127.0.0.1:8080)
 //  and registers reports.monthly, the three jobs and the hourly plan.
 int
@@ -1504,7 +1518,7 @@ tracker_reports_register (tl_service_t *svc)
     size_t size = strlen (s_public_url);
     while (size > 0 && s_public_url [size - 1] == '/')
         s_public_url [--size] = 0;
-    int rc = tl_service_on (svc, "reports.monthly", s_reports_monthly);
+    int rc = tl_service_on (svc, "reports.monthly", s_reports_monthly_slotted);
     rc = rc ? rc : tl_service_job (svc, "tracker.plan", s_plan);
     rc = rc ? rc : tl_service_job (svc, "tracker.remind", s_remind);
     rc = rc ? rc : tl_service_job (svc, "tracker.report", s_report_job);

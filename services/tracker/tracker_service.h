@@ -12,6 +12,7 @@
 
 #include "tl_limits.h"
 #include "tl_service.h"
+#include "trk_limits.h"
 #include "trk_value.h"
 
 //  One tracker, as the handlers need it.
@@ -41,6 +42,12 @@ bool tracker_load (tl_call_t *call, const char *id, bool lock, tracker_t *tracke
 int tracker_load_db (tl_db_t *db, const char *owner, const char *id, tracker_t *tracker);
 int tracker_lock_db (tl_db_t *db, const char *owner, const char *id, tracker_t *tracker);
 
+//  Counts the logs of tracker `id` into *count, up to
+//  TRK_MAX_LOGS_PER_TRACKER + 1 (enough to tell a full tracker). Call it
+//  with the tracker's row locked (tracker_lock_db), so that no other write
+//  adds logs until the transaction ends. Returns 0 or a database code.
+int tracker_log_count (tl_db_t *db, const char *id, long *count);
+
 //  Fills a tracker from row `row` of a result with TRACKER_ROW_COLUMNS at
 //  column `col`. Returns 0 or TL_ENOMEM / TL_EINVAL.
 int tracker_from_row (const PGresult *res, int row, int col, tracker_t *tracker);
@@ -53,9 +60,26 @@ void tracker_clear (tracker_t *tracker);
 void tracker_value_params (const trk_value_t *value, char num_text [40],
                            const char **num, const char **flag, const char **choice);
 
+//  SQL: true when a log row's value (its num, flag and choice columns)
+//  fits tracker type `type_param` (a text parameter such as "$5"), by
+//  trk_value's rules; false or NULL otherwise. A row can break them (the
+//  schema checks only that one column is set: a type changed under a write
+//  before it was checked under the row lock, a hand-made row), and stats,
+//  charts, boards and reports skip such rows rather than read them.
+#define TRACKER_SQL_STR_(x) #x
+#define TRACKER_SQL_STR(x) TRACKER_SQL_STR_(x)
+#define TRACKER_VALUE_FITS(type_param) \
+    "CASE " type_param "::text WHEN 'boolean' THEN flag IS NOT NULL " \
+    "WHEN 'multiple_choice' THEN octet_length (choice) <= " \
+    TRACKER_SQL_STR (TRK_CHOICE_MAX_LEN) " " \
+    "WHEN 'mood' THEN num IN (1, 2, 3, 4, 5) " \
+    "WHEN 'duration' THEN num BETWEEN 0 AND " TRACKER_SQL_STR (TRK_DURATION_MAX_SEC) " " \
+    "ELSE num BETWEEN -" TRACKER_SQL_STR (TRK_VALUE_MAX_ABS) \
+    " AND " TRACKER_SQL_STR (TRK_VALUE_MAX_ABS) " END"
+
 //  Reads the value of a log row whose num, flag and choice columns start at
-//  `col`, for a tracker of `type`. Returns 0 or TL_EINVAL (a row that
-//  breaks the schema's rules).
+//  `col`, for a tracker of `type`. Returns 0 or TL_EINVAL (a row whose
+//  value does not fit the type: TRACKER_VALUE_FITS).
 int tracker_value_from_row (const PGresult *res, int row, int col, trk_type_t type,
                             trk_value_t *value);
 
@@ -70,11 +94,13 @@ typedef struct {
     char webhook_url [TL_MAX_URL_LEN + 1];      //  "" when none
     char reminder_time [8];                     //  HH:MM
     char report_format [8];                     //  html, pdf
+    bool verified;                              //  the address is proven: mail may go
 } tracker_user_t;
 
 //  Reads one user object (auth's shape). Returns false for one without an
 //  id, user name or address; settings that are missing or malformed read
-//  as auth's defaults (UTC, reminders by email at 20:00, HTML).
+//  as auth's defaults (UTC, reminders by email at 20:00, HTML); an address
+//  is verified only when auth says `verified: true`.
 bool tracker_user_from_mp (const msgpack_object *obj, tracker_user_t *user);
 
 //  The caller's account and settings, asked of the auth service on the
@@ -93,6 +119,15 @@ bool tracker_range (tl_call_t *call, int64_t *from_ms, int64_t *to_ms);
 //  Writes ms since the epoch as SQL text for `to_timestamp ($n::float8 /
 //  1000)`: "-infinity"/"infinity" for the extremes.
 void tracker_ms_text (int64_t ms, char text [32]);
+
+//  Runs handler `fn` as one of the caller's expensive requests: at most
+//  TRK_MAX_EXPENSIVE_PER_USER of them run at once, whatever the instance.
+//  Takes the first free slot of the caller, a session advisory lock on
+//  the call's connection keyed "tracker.expensive:<user>:<slot>", runs fn,
+//  then gives the slot back, whatever fn answered. With no slot free,
+//  answers 429 with Retry-After and does not run fn; 503 / 504 when the
+//  database cannot say. A call without a user (mesh) just runs fn.
+void tracker_expensive (tl_call_t *call, tl_handler_fn *fn);
 
 //  Answers the error a database code calls for (504 on a timeout, else 503).
 void tracker_db_error (tl_call_t *call, int err);

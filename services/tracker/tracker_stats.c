@@ -20,55 +20,57 @@
 #include <string.h>
 
 //  The logs of one tracker in a range: $1 tracker, $2 owner, $3 and $4 the
-//  bounds in ms since the epoch (tracker_ms_text), both inclusive.
+//  bounds in ms since the epoch (tracker_ms_text), both inclusive; $5 the
+//  tracker's type, whose rule every row must fit (others are skipped).
 #define S_RANGE_WHERE \
     "tracker_id = $1 AND owner = $2 " \
-    "AND at >= to_timestamp ($3::float8 / 1000) AND at <= to_timestamp ($4::float8 / 1000)"
+    "AND at >= to_timestamp ($3::float8 / 1000) AND at <= to_timestamp ($4::float8 / 1000) " \
+    "AND " TRACKER_VALUE_FITS ("$5")
 
 static const tl_db_statement_t s_statements [] = {
     //  Numbers: the whole range (grouping 1) first, then each local day of
-    //  zone $5 that has logs, in date order. One statement, one snapshot.
+    //  zone $6 that has logs, in date order. One statement, one snapshot.
     { "stats_numbers",
       "SELECT grouping (day), to_char (day, 'YYYY-MM-DD'), count (num), min (num), max (num), "
       "       avg (num), percentile_cont (0.5) WITHIN GROUP (ORDER BY num) "
-      "FROM (SELECT (at AT TIME ZONE $5)::date AS day, num FROM logs "
+      "FROM (SELECT (at AT TIME ZONE $6)::date AS day, num FROM logs "
       "      WHERE " S_RANGE_WHERE ") AS l "
       "GROUP BY GROUPING SETS ((), (day)) "
-      "ORDER BY grouping (day) DESC, day", 5 },
+      "ORDER BY grouping (day) DESC, day", 6 },
     { "stats_flags",
       "SELECT count (flag), count (*) FILTER (WHERE flag), count (*) FILTER (WHERE NOT flag) "
-      "FROM logs WHERE " S_RANGE_WHERE, 4 },
+      "FROM logs WHERE " S_RANGE_WHERE, 5 },
     //  Choices, and moods as their digit
     { "stats_counts",
       "SELECT coalesce (choice, round (num)::int::text), count (*) "
-      "FROM logs WHERE " S_RANGE_WHERE " GROUP BY 1 ORDER BY 1", 4 },
+      "FROM logs WHERE " S_RANGE_WHERE " GROUP BY 1 ORDER BY 1", 5 },
     //  A line chart: how many points, each log as (local wall time in ms,
-    //  value) or, past $6 of them, each local day's mean at its midnight.
-    //  $5 the zone.
+    //  value) or, past $7 of them, each local day's mean at its midnight.
+    //  $6 the zone.
     { "chart_count",
-      "SELECT count (num) FROM logs WHERE " S_RANGE_WHERE, 4 },
+      "SELECT count (num) FROM logs WHERE " S_RANGE_WHERE, 5 },
     { "chart_points",
-      "SELECT round (extract (epoch FROM at AT TIME ZONE $5) * 1000)::int8, num "
-      "FROM logs WHERE " S_RANGE_WHERE " AND num IS NOT NULL "
-      "ORDER BY at, id LIMIT $6::int8", 6 },
+      "SELECT round (extract (epoch FROM at AT TIME ZONE $6) * 1000)::int8, num "
+      "FROM logs WHERE " S_RANGE_WHERE " "
+      "ORDER BY at, id LIMIT $7::int8", 7 },
     { "chart_days",
       "SELECT round (extract (epoch FROM day::timestamp) * 1000)::int8, avg (num) "
-      "FROM (SELECT (at AT TIME ZONE $5)::date AS day, num FROM logs "
-      "      WHERE " S_RANGE_WHERE " AND num IS NOT NULL) AS l "
-      "GROUP BY day ORDER BY day LIMIT $6::int8", 6 },
+      "FROM (SELECT (at AT TIME ZONE $6)::date AS day, num FROM logs "
+      "      WHERE " S_RANGE_WHERE ") AS l "
+      "GROUP BY day ORDER BY day LIMIT $7::int8", 7 },
     //  The bounds as local wall times in ms; NULL for an infinite one
     { "chart_bounds",
       "SELECT CASE WHEN isfinite (f) THEN round (extract (epoch FROM f AT TIME ZONE $3) * 1000)::int8 END, "
       "       CASE WHEN isfinite (t) THEN round (extract (epoch FROM t AT TIME ZONE $3) * 1000)::int8 END "
       "FROM (SELECT to_timestamp ($1::float8 / 1000) AS f, to_timestamp ($2::float8 / 1000) AS t) AS b", 3 },
     //  A mood board: the first $5 moods of each local day of year $4 in
-    //  zone $3, in the order logged
+    //  zone $3, in the order logged (rows that are no mood skipped)
     { "board_moods",
       "SELECT extract (month FROM day)::int, extract (day FROM day)::int, round (num)::int "
       "FROM (SELECT (at AT TIME ZONE $3)::date AS day, num, "
       "             row_number () OVER (PARTITION BY (at AT TIME ZONE $3)::date "
       "                                 ORDER BY at, id) AS n "
-      "      FROM logs WHERE tracker_id = $1 AND owner = $2 AND num IS NOT NULL "
+      "      FROM logs WHERE tracker_id = $1 AND owner = $2 AND " TRACKER_VALUE_FITS ("'mood'") " "
       "       AND at >= make_date ($4::int, 1, 1)::timestamp AT TIME ZONE $3 "
       "       AND at < make_date ($4::int + 1, 1, 1)::timestamp AT TIME ZONE $3) AS l "
       "WHERE n <= $5::int ORDER BY day, n", 5 },
@@ -82,8 +84,8 @@ tracker_stats_prepare (tl_db_t *db)
     return tl_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements [0]);
 }
 
-//  Runs range statement `name`: $1..$4 the tracker, its owner and the
-//  bounds, then `nextra` more parameters. Returns the result (the
+//  Runs range statement `name`: $1..$5 the tracker, its owner, the bounds
+//  and its type, then `nextra` more parameters. Returns the result (the
 //  caller's) or NULL with *err.
 static PGresult *
 s_exec_range (tl_db_t *db, const char *name, const tracker_t *tracker,
@@ -92,11 +94,12 @@ s_exec_range (tl_db_t *db, const char *name, const tracker_t *tracker,
     char from [32], to [32];
     tracker_ms_text (from_ms, from);
     tracker_ms_text (to_ms, to);
-    const char *values [6] = { tracker->id, tracker->owner, from, to, NULL, NULL };
+    const char *values [7] = { tracker->id, tracker->owner, from, to,
+                               trk_type_name (tracker->type), NULL, NULL };
     assert (nextra >= 0 && nextra <= 2);
     for (int i = 0; i < nextra; i++)
-        values [4 + i] = extra [i];
-    return tl_db_exec (db, name, 4 + nextra, values, err);
+        values [5 + i] = extra [i];
+    return tl_db_exec (db, name, 5 + nextra, values, err);
 }
 
 //  Packs a numeric column: nil for NULL, an int when the value is integral
@@ -681,13 +684,38 @@ s_board_png (tl_call_t *call)
     tracker_clear (&tracker);
 }
 
+//  Expensive requests take one of the caller's slots (tracker_expensive).
+static void
+s_stats_get_slotted (tl_call_t *call)
+{
+    tracker_expensive (call, s_stats_get);
+}
+
+static void
+s_chart_png_slotted (tl_call_t *call)
+{
+    tracker_expensive (call, s_chart_png);
+}
+
+static void
+s_chart_svg_slotted (tl_call_t *call)
+{
+    tracker_expensive (call, s_chart_svg);
+}
+
+static void
+s_board_png_slotted (tl_call_t *call)
+{
+    tracker_expensive (call, s_board_png);
+}
+
 int
 tracker_stats_register (tl_service_t *svc)
 {
-    int rc = tl_service_on (svc, "stats.get", s_stats_get);
-    rc = rc ? rc : tl_service_on (svc, "charts.png", s_chart_png);
-    rc = rc ? rc : tl_service_on (svc, "charts.svg", s_chart_svg);
+    int rc = tl_service_on (svc, "stats.get", s_stats_get_slotted);
+    rc = rc ? rc : tl_service_on (svc, "charts.png", s_chart_png_slotted);
+    rc = rc ? rc : tl_service_on (svc, "charts.svg", s_chart_svg_slotted);
     rc = rc ? rc : tl_service_on (svc, "board.get", s_board_get);
-    rc = rc ? rc : tl_service_on (svc, "board.png", s_board_png);
+    rc = rc ? rc : tl_service_on (svc, "board.png", s_board_png_slotted);
     return rc;
 }

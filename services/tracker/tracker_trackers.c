@@ -33,6 +33,11 @@ static const tl_db_statement_t s_statements [] = {
     { "trackers_one",
       "SELECT " S_COLUMNS " FROM trackers t " S_LAST_LOG
       "WHERE t.id = $1 AND t.owner = $2", 2 },
+    //  Creates of one owner take turns (till the transaction ends), so
+    //  that each counts the trackers the others made
+    { "trackers_owner_lock",
+      "SELECT pg_advisory_xact_lock (hashtextextended ('tracker.trackers:' || $1, 0))", 1 },
+    { "trackers_count", "SELECT count (*) FROM trackers WHERE owner = $1", 1 },
     { "trackers_insert",
       "INSERT INTO trackers (owner, name, description, type, choices, unit) "
       "VALUES ($1, $2, coalesce ($3, ''), $4, $5::text[], $6) RETURNING id", 6 },
@@ -278,6 +283,32 @@ s_body_read (tl_call_t *call, s_body_t *body)
 //  ---------------------------------------------------------------------
 //  POST /trackers {name, description?, type, choices?, unit?}
 
+typedef struct {
+    const char *const *values;          //  trackers_insert's
+    PGresult *res;                      //  the new tracker's id
+    bool full;                          //  TRK_MAX_TRACKERS_PER_USER already
+} s_create_t;
+
+//  Inserts the tracker unless its owner ($1) has TRK_MAX_TRACKERS_PER_USER,
+//  counted under the owner's lock.
+static int
+s_create_tx (tl_db_t *db, void *arg)
+{
+    s_create_t *create = (s_create_t *) arg;
+    PQclear (create->res);
+    create->res = NULL;
+    int rc = 0;
+    PGresult *res = tl_db_exec (db, "trackers_owner_lock", 1, create->values, &rc);
+    PQclear (res);
+    res = rc ? NULL : tl_db_exec (db, "trackers_count", 1, create->values, &rc);
+    create->full = res && atol (tl_db_value (res, 0, 0)) >= TRK_MAX_TRACKERS_PER_USER;
+    PQclear (res);
+    if (rc || create->full)
+        return rc;
+    create->res = tl_db_exec (db, "trackers_insert", 6, create->values, &rc);
+    return rc;
+}
+
 static void
 s_create (tl_call_t *call)
 {
@@ -308,17 +339,22 @@ s_create (tl_call_t *call)
         body.choices_sql ? (const char *) tl_buf_data (body.choices_sql) : NULL,
         body.unit && *body.unit ? body.unit : NULL
     };
-    int err = 0;
-    PGresult *res = tl_db_exec (tl_call_db (call), "trackers_insert", 6, values, &err);
-    if (!res) {
+    s_create_t create = { values, NULL, false };
+    int err = tl_db_tx (tl_call_db (call), s_create_tx, &create);
+    if (err)
         tracker_db_error (call, err);
-        goto done;
+    else
+    if (create.full)
+        tl_call_error (call, 422, "too_many_trackers", "a user has at most %d trackers",
+                       TRK_MAX_TRACKERS_PER_USER);
+    else {
+        char location [96];
+        const char *id = tl_db_value (create.res, 0, 0);
+        snprintf (location, sizeof location, "/api/v1/trackers/%s", id);
+        tl_call_header (call, "Location", location);
+        s_reply_tracker (call, id, 201);
     }
-    char location [96];
-    snprintf (location, sizeof location, "/api/v1/trackers/%s", tl_db_value (res, 0, 0));
-    tl_call_header (call, "Location", location);
-    s_reply_tracker (call, tl_db_value (res, 0, 0), 201);
-    PQclear (res);
+    PQclear (create.res);
 done:
     s_body_free (&body);
 }

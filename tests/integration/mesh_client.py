@@ -17,6 +17,10 @@ argument gets a `Nested` caller: `nested.call(service, method, ...)` sends a
 nested request on the connection the request came in on, with `parent` set
 to its id, so that the gateway runs it as the same caller (PROTOCOL.md §4).
 
+Who the peer is (PROTOCOL.md §1): on a mesh with CURVE, its key says so
+(`curve=(public, secret, server_public)`, Z85 keys); on an insecure
+loopback mesh it claims it (`peer="operator"`, `peer="service:tracker"`).
+
 It deliberately depends on nothing but pyzmq and msgpack, so that it also
 shows that the protocol document is enough to take part in the mesh."""
 
@@ -47,12 +51,16 @@ def unpack(frame):
     return msgpack.unpackb(frame, raw=False, strict_map_key=True)
 
 
-def _socket(context, endpoint, identity=None):
+def _socket(context, endpoint, identity=None, curve=None):
     sock = context.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.MAXMSGSIZE, MAX_FRAME)
     if identity:
         sock.setsockopt(zmq.IDENTITY, identity)
+    if curve:
+        public, secret, server = curve
+        sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = (
+            public.encode(), secret.encode(), server.encode())
     sock.connect(endpoint)
     return sock
 
@@ -67,10 +75,11 @@ class MeshClient:
 
     _ids = itertools.count(1)
 
-    def __init__(self, endpoint, context=None):
+    def __init__(self, endpoint, context=None, peer=None, curve=None):
         self.context = context or zmq.Context.instance()
         self.endpoint = endpoint
-        self.sock = _socket(self.context, endpoint)
+        self.peer = peer
+        self.sock = _socket(self.context, endpoint, curve=curve)
         self.prefix = f"py{os.getpid()}-{id(self) & 0xffffff:x}-"
 
     def close(self):
@@ -104,6 +113,8 @@ class MeshClient:
             envelope["idem"] = idem
         if trace:
             envelope["trace"] = trace
+        if self.peer:
+            envelope["peer"] = self.peer
         return envelope
 
     def send(self, envelope):

@@ -17,6 +17,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BUILD = os.environ.get("TALLY_BUILD_DIR", os.path.join(ROOT, "build-asan"))
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 TEST_PROTO = os.path.join(ROOT, "tests", "proto", "testsvc.json")
+AUTH_STANDIN_PROTO = os.path.join(ROOT, "tests", "proto", "auth-standin.json")
 
 
 def free_port():
@@ -93,6 +94,11 @@ class Cluster:
         """A gateway on fresh ports (see gateway_at)."""
         return gateway_at(self, free_port(), free_port(), env=env, name=name)
 
+    def gateway_process(self, env=None, name=None):
+        """A gateway started on fresh ports, not waited for (it may refuse
+        to start)."""
+        return gateway_at(self, free_port(), free_port(), env=env, name=name, wait=False)
+
     def service(self, gateways, role=None, workers=2, env=None, name=None):
         self.counter += 1
         name = name or f"{role or 'testsvc'}{self.counter}"
@@ -101,6 +107,8 @@ class Cluster:
             "TALLY_MESH": ",".join(g.mesh for g in gateways),
             "TALLY_WORKERS": str(workers),
             "TALLY_INSTANCE": name,
+            # its declaration: the test service's, or the stand-in auth's
+            "TALLY_PROTO_EXTRA": AUTH_STANDIN_PROTO if role == "auth" else TEST_PROTO,
         }
         if role:
             base["TALLY_TEST_ROLE"] = role
@@ -163,7 +171,7 @@ def unique(prefix="u"):
 # ---------------------------------------------------------------------------
 # Helpers added for the integration suite (nothing above depends on them).
 
-def gateway_at(cluster, http_port, mesh_port, env=None, name=None):
+def gateway_at(cluster, http_port, mesh_port, env=None, name=None, wait=True):
     """Starts a gateway on given ports (also to restart one where it was);
     its ops port (/metrics) is a fresh one, in `ops_url`."""
     cluster.counter += 1
@@ -185,7 +193,8 @@ def gateway_at(cluster, http_port, mesh_port, env=None, name=None):
     proc.mesh = f"tcp://127.0.0.1:{mesh_port}"
     proc.http_port, proc.mesh_port = http_port, mesh_port
     cluster.processes.append(proc)
-    wait_for(lambda: _get_ok(proc.url + "/healthz"), f"{name} up", timeout=30, proc=proc)
+    if wait:
+        wait_for(lambda: _get_ok(proc.url + "/healthz"), f"{name} up", timeout=30, proc=proc)
     return proc
 
 

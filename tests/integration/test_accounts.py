@@ -11,7 +11,9 @@ import json
 import os
 import re
 import subprocess
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
@@ -30,6 +32,12 @@ def new_ip():
     return f"10.{n // 65536 % 256}.{n // 256 % 256}.{n % 256}"
 
 
+def new_prefix6():
+    """The first four groups of a fresh IPv6 /64 (append ":a:b:c:d" or "::1")."""
+    n = next(_addresses) + os.getpid() % 200 * 1000
+    return f"2001:db8:{n // 65536 % 65536:x}:{n % 65536:x}"
+
+
 class Accounts:
     def __init__(self, cluster, sink):
         self.cluster = cluster
@@ -39,8 +47,9 @@ class Accounts:
         self.gw2 = cluster.gateway(env=env)
         gws = [self.gw, self.gw2]
         tally.mailer(cluster, gws, smtp_url=sink.url)
-        tally.auth(cluster, gws, name="auth-a")
-        tally.auth(cluster, gws, name="auth-b")
+        told = {"TALLY_USER_DATA_SERVICES": "testsvc,mailer"}
+        tally.auth(cluster, gws, name="auth-a", env=told)
+        tally.auth(cluster, gws, name="auth-b", env=told)
         self.data = cluster.service(gws, name="holder")
         wait_instances(self.gw, 2, service="auth", timeout=60)
         wait_instances(self.gw2, 2, service="auth", timeout=60)
@@ -333,20 +342,80 @@ def test_using_a_session_slides_its_expiry(acc):
 # ---------------------------------------------------------------------------
 # Throttling
 
-def test_ten_failures_lock_the_account_with_429_and_retry_after(acc):
-    username, _, _, _ = acc.verified_user()
+def test_ten_failures_from_one_address_lock_that_address_out_not_the_others(acc):
+    username, email, _, _ = acc.verified_user()
+    a = new_ip()
     for i in range(10):
-        r = acc.post("/auth/login", {"login": username, "password": f"wrong {i}"})
+        r = acc.post("/auth/login", {"login": username, "password": f"wrong {i}"}, ip=a)
         assert r.status_code == 401, (i, r.text)
-    locked = acc.post("/auth/login", {"login": username, "password": PASSWORD})
+    locked = acc.post("/auth/login", {"login": username, "password": PASSWORD}, ip=a)
     assert locked.status_code == 429
     assert 1 <= int(locked.headers["Retry-After"]) <= 900
-    # By email too (the same account), from yet another address
-    email = f"{username}@example.com"
-    assert acc.post("/auth/login", {"login": email, "password": PASSWORD}).status_code == 429
-    # Another account is not affected
+    # By email too (the same account)
+    assert acc.post("/auth/login", {"login": email, "password": PASSWORD}, ip=a).status_code == 429
+    # Another address logs in: failures from afar lock nobody out
+    assert acc.post("/auth/login", {"login": username, "password": PASSWORD}).status_code == 200
+    # ...and that success does not unlock address A
+    assert acc.post("/auth/login", {"login": username, "password": PASSWORD}, ip=a) \
+        .status_code == 429
+    # Address A still logs in to another account
     other, _, _, _ = acc.verified_user()
-    assert acc.post("/auth/login", {"login": other, "password": PASSWORD}).status_code == 200
+    assert acc.post("/auth/login", {"login": other, "password": PASSWORD}, ip=a).status_code == 200
+
+
+def test_ipv6_addresses_in_one_64_share_a_counter_and_mapped_ipv4_is_ipv4(acc):
+    username, _, _, _ = acc.verified_user()
+    prefix = new_prefix6()
+    for i in range(10):
+        r = acc.post("/auth/login", {"login": username, "password": f"wrong {i}"},
+                     ip=f"{prefix}:{i + 1:x}::{i + 7:x}")
+        assert r.status_code == 401, (i, r.text)
+    same = acc.post("/auth/login", {"login": username, "password": PASSWORD},
+                    ip=f"{prefix}:ffff:1:2:3")
+    assert same.status_code == 429
+    assert acc.post("/auth/login", {"login": username, "password": PASSWORD},
+                    ip=f"{new_prefix6()}::1").status_code == 200
+    # An IPv4 address written as IPv6 (a dual-stack socket's) is that IPv4
+    other, _, _, _ = acc.verified_user()
+    v4 = new_ip()
+    for i in range(10):
+        r = acc.post("/auth/login", {"login": other, "password": f"wrong {i}"}, ip=f"::ffff:{v4}")
+        assert r.status_code == 401, (i, r.text)
+    assert acc.post("/auth/login", {"login": other, "password": PASSWORD}, ip=v4).status_code == 429
+
+
+def test_failures_from_many_addresses_slow_the_account_down_without_locking_it(acc):
+    username, _, _, uid = acc.verified_user()
+
+    def login(password):
+        return acc.post("/auth/login", {"login": username, "password": password})
+
+    # Twenty failures, each from its own address: none is locked out
+    for i in range(20):
+        assert login(f"wrong {i}").status_code == 401, i
+    # Past 20, each try waits 2^(failures - 20) s after the last failure.
+    # The test sets the count so that the wait (128 s) dwarfs its own speed.
+    key = f"account:{uid}"
+
+    def throttle(sql):
+        psql(f"UPDATE auth.throttle SET {sql} WHERE key = '{key}'")
+
+    throttle("failures = 27, last_failure = now()")
+    slowed = login(PASSWORD)
+    assert slowed.status_code == 429 and 1 <= int(slowed.headers["Retry-After"]) <= 128
+    # The wait over, a try is checked again; a failure doubles the wait
+    throttle("last_failure = last_failure - interval '129 seconds'")
+    assert login("wrong again").status_code == 401
+    slower = login(PASSWORD)
+    assert slower.status_code == 429 and 128 < int(slower.headers["Retry-After"]) <= 256
+    # It never passes 5 minutes
+    throttle("failures = 1000, last_failure = now()")
+    capped = login(PASSWORD)
+    assert capped.status_code == 429 and 256 < int(capped.headers["Retry-After"]) <= 300
+    # Once it is over, the right password logs in and clears the count
+    throttle("last_failure = last_failure - interval '301 seconds'")
+    assert login(PASSWORD).status_code == 200
+    assert psql(f"SELECT count(*) FROM auth.throttle WHERE key = '{key}'") == "0"
 
 
 def test_a_success_clears_the_account_counter(acc):
@@ -368,6 +437,82 @@ def test_one_address_failing_on_many_accounts_is_throttled(acc):
     blocked = acc.post("/auth/login", {"login": username, "password": PASSWORD}, ip=ip)
     assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
     assert acc.post("/auth/login", {"login": username, "password": PASSWORD}).status_code == 200
+
+
+def test_a_register_flood_from_one_address_is_429_and_sessions_keep_working(cluster):
+    # One auth instance of 4 handler threads and 2 hash slots, and 64
+    # clients registering from one address at once. Registrations are
+    # counted per address before any hash, and one that finds every hash
+    # slot busy is answered at once: the handler threads stay free for
+    # session.check, which every GET /me needs (no 504).
+    gw = cluster.gateway(env={"TALLY_PROTO_BUILTIN": "1", "TALLY_TRUST_PROXY": "1"})
+    tally.auth(cluster, [gw], env={"TALLY_REQUIRE_VERIFICATION": "false"}, workers=4)
+    wait_instances(gw, 1, service="auth", timeout=60)
+
+    def post(path, body, ip, token=None):
+        headers = {"X-Forwarded-For": ip}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        return requests.post(gw.url + API + path, json=body, headers=headers, timeout=60)
+
+    name = unique("reader")
+    assert post("/auth/register", {"username": name, "email": f"{name}@example.com",
+                                   "password": PASSWORD}, new_ip()).status_code == 201
+    token = post("/auth/login", {"login": name, "password": PASSWORD}, new_ip()).json()["token"]
+    flood_ip, base = new_ip(), unique("f")
+    me, stop = [], threading.Event()
+
+    def register(i):
+        name = f"{base}_{i}"
+        return post("/auth/register", {"username": name, "email": f"{name}@example.com",
+                                       "password": PASSWORD}, flood_ip)
+
+    def read_me():
+        while not stop.is_set():
+            me.append(requests.get(gw.url + API + "/me", timeout=60,
+                                   headers={"Authorization": f"Bearer {token}"}).status_code)
+
+    reader = threading.Thread(target=read_me)
+    reader.start()
+    try:
+        with ThreadPoolExecutor(max_workers=64) as pool:
+            answers = list(pool.map(register, range(200)))
+    finally:
+        stop.set()
+        reader.join()
+    statuses = [r.status_code for r in answers]
+    assert me and all(status == 200 for status in me), me
+    assert 429 in statuses, statuses
+    assert set(statuses) <= {201, 429, 503}, statuses
+    assert all(int(r.headers["Retry-After"]) > 0 for r in answers if r.status_code != 201)
+    # Another address still registers
+    name = unique("after")
+    assert post("/auth/register", {"username": name, "email": f"{name}@example.com",
+                                   "password": PASSWORD}, new_ip()).status_code == 201
+
+
+def test_registering_a_taken_email_is_409_then_429(acc):
+    # Every try naming an email counts, taken or not (nobody probes which
+    # addresses have accounts, or mails one over and over, at full speed)
+    r, username, email = acc.register()
+    assert r.status_code == 201
+    statuses = []
+    for i in range(6):
+        again = acc.post("/auth/register", {"username": f"{username}{i}", "email": email,
+                                            "password": PASSWORD})
+        statuses.append(again.status_code)
+    assert statuses[:4] == [409] * 4, statuses          # 1 + 4 within the email's 5
+    assert statuses[4:] == [429, 429], statuses
+
+
+def test_password_reset_requests_are_limited_per_email(acc):
+    email = f"{unique('reset')}@example.com"
+    statuses = [acc.post("/auth/password-reset", {"email": email}).status_code
+                for _ in range(6)]
+    assert statuses == [202] * 5 + [429], statuses
+    assert acc.post("/auth/password-reset", {"email": email.upper()}).status_code == 429
+    other = acc.post("/auth/password-reset", {"email": f"x{email}"})
+    assert other.status_code == 202
 
 
 # ---------------------------------------------------------------------------
@@ -491,7 +636,8 @@ def test_a_new_email_is_unverified_until_its_own_code(acc):
     token = acc.login(username)
     old_code_count = len(acc.codes(email, "verify"))
     new_email = f"new{username}@example.org"
-    r = acc.request("PATCH", "/me", {"email": new_email}, token=token)
+    r = acc.request("PATCH", "/me", {"email": new_email, "current_password": PASSWORD},
+                    token=token)
     assert r.status_code == 200 and r.json()["verified"] is False
     assert r.json()["email"] == new_email
     code = acc.code_from_mail(new_email, "verify")
@@ -500,6 +646,60 @@ def test_a_new_email_is_unverified_until_its_own_code(acc):
     # Another user cannot take the address
     r2, _, _ = acc.register(email=new_email.upper())
     assert r2.status_code == 409
+
+
+def test_changing_the_email_needs_the_password_and_tells_the_old_address(acc):
+    # A stolen session alone cannot move the account to another mailbox,
+    # and the owner hears of a change at the address it leaves
+    username, email, _, _ = acc.verified_user()
+    token = acc.login(username)
+    new_email = f"moved{username}@example.org"
+    missing = acc.request("PATCH", "/me", {"email": new_email}, token=token)
+    assert missing.status_code == 400 and "current_password" in missing.json()["error"]["fields"]
+    wrong = acc.request("PATCH", "/me", {"email": new_email, "current_password": "not it at all"},
+                        token=token)
+    assert wrong.status_code == 401 and "current_password" in wrong.json()["error"]["fields"]
+    assert acc.request("GET", "/me", token=token).json()["email"] == email
+    # The same address in other letter case, and other changes, need none
+    assert acc.request("PATCH", "/me", {"email": email.upper(), "settings": {"play_sounds": False}},
+                       token=token).status_code == 200
+    ok = acc.request("PATCH", "/me", {"email": new_email, "current_password": PASSWORD},
+                     token=token)
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["email"] == new_email and ok.json()["verified"] is False
+
+    def notices():
+        return [m.parsed() for m in acc.sink.messages(rcpt=email)
+                if m.parsed()["Subject"] == "Your Tally email address was changed"]
+    wait_for(lambda: notices(), f"the notice to {email}", timeout=30)
+    text = notices()[0].get_body(preferencelist=("plain",)).get_content()
+    assert new_email in text and username in text
+    acc.code_from_mail(new_email, "verify")       # the new one gets its code
+    assert len(notices()) == 1
+    assert not [m for m in acc.sink.messages(rcpt=new_email)
+                if m.parsed()["Subject"] == "Your Tally email address was changed"]
+
+
+def test_password_reset_mails_only_a_verified_address(acc):
+    r, username, email = acc.register()               # never verified
+    assert r.status_code == 201
+    uid = r.json()["id"]
+    ghost = acc.post("/auth/password-reset", {"email": f"{unique('ghost')}@example.com"})
+    unverified = acc.post("/auth/password-reset", {"email": email})
+    assert unverified.status_code == ghost.status_code == 202
+    assert unverified.json() == ghost.json()
+    # The job ran (a code is stored before it is mailed) and made no code
+    job_done = (f"SELECT count(*) FROM auth.jobs WHERE kind = 'auth.mail_reset' "
+                f"AND position(convert_to('{email}', 'UTF8') IN payload) > 0 "
+                f"AND done_at IS NOT NULL")
+    wait_for(lambda: psql(job_done) == "1", "the reset job", timeout=30)
+    assert psql(f"SELECT count(*) FROM auth.codes WHERE user_id = '{uid}' "
+                f"AND purpose = 'reset'") == "0"
+    assert acc.codes(email, "reset") == []
+    # Verified, the same address gets its code
+    acc.post("/auth/verify", {"code": acc.code_from_mail(email, "verify")})
+    assert acc.post("/auth/password-reset", {"email": email}).status_code == 202
+    acc.code_from_mail(email, "reset")
 
 
 def test_change_password_needs_the_current_one_and_ends_other_sessions(acc):
@@ -556,6 +756,20 @@ def test_delete_me_removes_the_user_and_their_data_in_other_services(acc):
     # The name and address are free again
     again, _, _ = acc.register(username=username, email=email)
     assert again.status_code == 201
+
+
+def test_delete_me_drops_the_users_mail_from_the_mailers_outbox(acc):
+    username, email, _, uid = acc.verified_user()
+    # The verification mail was queued for this user, code and all
+    rows = f"FROM mailer.outbox WHERE user_id = '{uid}'"
+    assert psql(f"SELECT count(*) {rows} AND message IS NOT NULL") == "1"
+    token = acc.login(username)
+    r = acc.request("DELETE", "/me", {"password": PASSWORD}, token=token)
+    assert r.status_code == 200, r.text
+    wait_for(lambda: psql(f"SELECT count(*) {rows} AND message IS NOT NULL") == "0",
+             "the mailer to forget the user", timeout=30)
+    assert psql(f"SELECT count(*) {rows} AND recipients = ''") == "1"
+    assert psql(f"SELECT count(*) FROM mailer.outbox WHERE recipients LIKE '%{email}%'") == "0"
 
 
 def test_a_service_down_at_deletion_forgets_the_user_when_it_is_back(acc):
@@ -637,6 +851,38 @@ def test_admin_users_is_for_staff_and_hides_other_users_emails(acc):
     assert acc.request("GET", "/admin/users?cursor=junk", token=root).status_code == 400
 
 
+def test_admin_users_never_shows_a_webhook_url(acc):
+    # A webhook URL is a secret (whoever has it can post to the endpoint):
+    # staff lists show neither another user's nor their own
+    username, _, _, uid = acc.verified_user()
+    token = acc.login(username)
+    hook = f"https://hooks.example.com/{unique('secret')}"
+    r = acc.request("PATCH", "/me", {"settings": {"reminder_channel": "webhook",
+                                                 "webhook_url": hook}}, token=token)
+    assert r.status_code == 200 and r.json()["settings"]["webhook_url"] == hook
+    root_name = _super_admin(acc)
+    root = acc.login(root_name)
+    r = acc.request("PATCH", "/me", {"settings": {"reminder_channel": "webhook",
+                                                 "webhook_url": hook + "root"}}, token=root)
+    assert r.status_code == 200, r.text
+    seen, cursor = [], None
+    while True:
+        q = "/admin/users?limit=200" + (f"&cursor={cursor}" if cursor else "")
+        page = acc.request("GET", q, token=root)
+        assert page.status_code == 200, page.text
+        assert hook not in page.text and "webhook_url" not in page.text
+        seen += page.json()["items"]
+        cursor = page.json()["next_cursor"]
+        if not cursor:
+            break
+    target = next(u for u in seen if u["id"] == uid)
+    assert target["settings"]["reminder_channel"] == "webhook"
+    granted = acc.request("PATCH", f"/admin/users/{uid}", {"is_admin": True}, token=root)
+    assert granted.status_code == 200 and "webhook_url" not in granted.text
+    # The owner still reads it on /me
+    assert acc.request("GET", "/me", token=token).json()["settings"]["webhook_url"] == hook
+
+
 def test_only_a_super_admin_grants_and_revokes_admin(acc):
     username, _, _, uid = acc.verified_user()
     helper, _, _, helper_id = acc.verified_user()
@@ -672,7 +918,7 @@ def test_users_lookup_gives_services_many_users_with_settings_and_no_http_route(
                                                  "reminder_time": "20:30"}}, token=token)
     assert r.status_code == 200, r.text
     gone = "0b7e6a2c-1f00-4b51-9a3e-7d1c2e3f4a5b"
-    with MeshClient(acc.gw.mesh) as mesh:
+    with MeshClient(acc.gw.mesh, peer="service:tracker") as mesh:
         reply = mesh.call("auth", "users.lookup",
                           body={"ids": [a_id, b_id, gone, "not-a-uuid", a_id]})
         assert reply["status"] == 200, reply

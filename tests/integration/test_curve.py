@@ -13,8 +13,9 @@ from mesh_client import MeshClient
 from tally import binary, instances, wait_for, wait_instances
 
 
-def keygen(name, folder):
-    out = subprocess.run([binary("tallyctl"), "keygen", name, folder],
+def keygen(name, folder, peer=None):
+    out = subprocess.run([binary("tallyctl"), "keygen", name, folder]
+                         + (["--peer", peer] if peer else []),
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     assert os.path.exists(os.path.join(folder, name))
@@ -26,9 +27,9 @@ def test_curve_admits_only_allowed_peers(cluster):
     keys = tempfile.mkdtemp(prefix="tally-curve-")
     allow = os.path.join(keys, "allow")
     os.mkdir(allow)
-    gw_cert = keygen("gateway", keys)
-    svc_cert = keygen("service", keys)
-    stranger_cert = keygen("stranger", keys)
+    gw_cert = keygen("gateway", keys, "gateway")
+    svc_cert = keygen("service", keys, "service:testsvc")
+    stranger_cert = keygen("stranger", keys, "service:testsvc")
     shutil.copy(svc_cert, allow)                 # only the service's public cert
 
     gw = cluster.gateway(env={"TALLY_CURVE_SERVER_CERT": gw_cert + "_secret",

@@ -34,6 +34,8 @@ pytestmark = pytest.mark.skipif(not tally.DATABASE_URL, reason="needs DATABASE_U
 
 FROM = "Tally Test <noreply@tally.test>"
 SPOOL_SUFFIX = "@tally.eml"
+#  Delivery jobs, not the mailer's schedules (mailer.purge)
+DELIVERIES = "kind IN ('mail.deliver', 'webhook.deliver')"
 
 
 # ---------------------------------------------------------------------------
@@ -61,7 +63,7 @@ class Env:
         self.cluster = cluster
         self.db_url = db_url
         self.gw = cluster.gateway()
-        self.client = MeshClient(self.gw.mesh)
+        self.client = MeshClient(self.gw.mesh, peer="service:auth")   # as a service would
 
     def sql(self, statement):
         out = subprocess.run(["psql", self.db_url, "-XAtc", statement],
@@ -355,7 +357,7 @@ def test_the_same_key_twice_makes_one_mail_and_the_second_reply_names_the_first(
     got = sink.messages(rcpt=first_to)
     assert len(got) == 1 and parse(got[0].data)["Subject"] == "First"
     assert env.sql(f"SELECT count(*) FROM mailer.outbox WHERE idem_key = '{key}'") == "1"
-    assert env.sql("SELECT count(*) FROM mailer.jobs") == "1"
+    assert env.sql(f"SELECT count(*) FROM mailer.jobs WHERE {DELIVERIES}") == "1"
 
 
 def test_the_same_key_sent_at_once_from_many_callers_makes_one_mail(env, sink):
@@ -364,7 +366,7 @@ def test_the_same_key_sent_at_once_from_many_callers_makes_one_mail(env, sink):
     replies, start = [], threading.Barrier(8)
 
     def one(n):
-        with MeshClient(env.gw.mesh) as client:
+        with MeshClient(env.gw.mesh, peer="service:auth") as client:
             start.wait()
             r = client.call("mailer", "mail.send", timeout_ms=10000,
                             body={"key": key, "to": to, "subject": f"from {n}", "text": "x"})
@@ -737,7 +739,7 @@ def test_bad_input_is_refused_and_nothing_is_stored(env, sink):
 
     # Nothing stored, nothing enqueued, nothing sent
     assert env.sql("SELECT count(*) FROM mailer.outbox") == "0"
-    assert env.sql("SELECT count(*) FROM mailer.jobs") == "0"
+    assert env.sql(f"SELECT count(*) FROM mailer.jobs WHERE {DELIVERIES}") == "0"
     rc, out = env.run_due()
     assert rc == 0, out
     assert sink.count() == 0 and sink.refused() == []
@@ -753,4 +755,123 @@ def test_webhook_send_refuses_a_json_that_is_not_json(env):
                                                   "url": "http://127.0.0.1:9/h", "json": text})
         assert status == 400, (text, reply)
         assert "json" in reply["error"]["fields"]
+    assert env.sql("SELECT count(*) FROM mailer.outbox") == "0"
+
+
+# ---------------------------------------------------------------------------
+# 9. Retention: bodies go a week after sending, and with their user
+
+def _utc(epoch):
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc) \
+        .strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _code_mail(env, user_id=None, code="246810"):
+    """Queues a verification mail carrying `code`; returns its outbox id."""
+    body = {"key": unique("k"), "to": f"r.{unique()}@example.com", "template": "verify_email",
+            "vars": {"username": "Zoë", "code": code,
+                     "link": f"https://app.example/verify?code={code}"}}
+    if user_id is not None:
+        body["user_id"] = user_id
+    status, reply = env.send(**body)
+    assert status == 202, reply
+    return reply["id"]
+
+
+def _has_body(env, oid):
+    return env.sql(f"SELECT message IS NOT NULL FROM mailer.outbox WHERE id = '{oid}'") == "t"
+
+
+def test_the_purge_drops_bodies_sent_over_a_week_before_its_clock_and_keeps_younger_ones(
+        env, tmp_path):
+    env.mailer(data_dir=str(tmp_path))
+    old, young = _code_mail(env), _code_mail(env)
+    for oid in (old, young):
+        env.wait_outbox(oid, "sent")
+    # The clock of the test is the old mail's own sending time: the young one
+    # went two days later; neither depends on today's date.
+    sent = float(env.sql(f"SELECT extract (epoch FROM sent_at) FROM mailer.outbox"
+                         f" WHERE id = '{old}'"))
+    env.sql(f"UPDATE mailer.outbox SET sent_at = to_timestamp ({sent + 2 * 86400})"
+            f" WHERE id = '{young}'")
+    assert _has_body(env, old) and _has_body(env, young)
+    # Eight days after the old one: its body is gone, the young one's stays
+    rc, out = env.run_due(_utc(sent + 8 * 86400))
+    assert rc == 0, out
+    assert env.sql("SELECT count(*) FROM mailer.jobs WHERE kind = 'mailer.purge'"
+                   f" AND unique_key LIKE 'mailer.purge@{_utc(sent + 8 * 86400)[:13]}%'"
+                   " AND done_at IS NOT NULL") == "1"
+    assert not _has_body(env, old)
+    assert _has_body(env, young)
+    assert "246810" not in env.sql(f"SELECT encode (message, 'escape') FROM mailer.outbox"
+                                   f" WHERE id = '{old}'")
+    # The row stays: its status still answers
+    entry = env.outbox(old)
+    assert entry["status"] == "sent" and entry["sent_at"]
+    # A day and an hour later the young one is over a week old too
+    rc, out = env.run_due(_utc(sent + 9 * 86400 + 3600))
+    assert rc == 0, out
+    assert not _has_body(env, young)
+
+
+def test_the_purge_keeps_the_body_of_a_mail_not_yet_delivered(env, sink):
+    sink.stop()                             # nobody answers: the mail stays pending
+    env.mailer(smtp_url=sink.url)
+    oid = _code_mail(env)
+    wait_for(lambda: env.job(oid) and int(env.job(oid)[0]) >= 1, "a first attempt",
+             timeout=30)
+    created = float(env.sql(f"SELECT extract (epoch FROM created_at) FROM mailer.outbox"
+                            f" WHERE id = '{oid}'"))
+    rc, out = env.run_due(_utc(created + 8 * 86400))
+    assert rc == 0, out
+    assert env.outbox(oid)["status"] == "pending"
+    assert _has_body(env, oid)
+
+
+def test_user_deleted_drops_every_message_of_that_user_and_no_other(env, tmp_path, hooks):
+    server = hooks([500] * 50)              # the user's webhook keeps failing: pending
+    env.mailer(data_dir=str(tmp_path), env={"TALLY_WEBHOOK_ALLOW_PRIVATE": "1"})
+    gone, kept = unique("user-"), unique("user-")
+    mine = _code_mail(env, user_id=gone)
+    theirs = _code_mail(env, user_id=kept)
+    nobody = _code_mail(env)
+    status, hook = env.call("webhook.send", {"key": unique("h"), "url": server.url + "/h",
+                                             "json": json.dumps({"user": "zoë"}),
+                                             "user_id": gone})
+    assert status == 202, hook
+    for oid in (mine, theirs, nobody):
+        env.wait_outbox(oid, "sent")
+    wait_for(lambda: len(server.received()) >= 1, "a first POST", timeout=30)
+    assert env.sql(f"SELECT user_id FROM mailer.outbox WHERE id = '{mine}'") == gone
+
+    status, reply = env.call("user.deleted", {"user_id": gone})
+    assert status == 200, reply
+    for oid in (mine, hook["id"]):
+        row = env.sql(f"SELECT message IS NULL, subject, recipients FROM mailer.outbox"
+                      f" WHERE id = '{oid}'")
+        assert row == "t||", (oid, row)
+    assert _has_body(env, theirs) and _has_body(env, nobody)
+    # The pending webhook ends: failed, and never posted again
+    entry = env.outbox(hook["id"])
+    assert entry["status"] == "failed" and entry["last_error"] == "the user was deleted"
+    posts = len(server.received())
+    rc, out = env.run_due(rfc3339(3 * 3600))
+    assert rc == 0, out
+    assert len(server.received()) == posts
+    # Told twice (auth retries until it hears 2xx): the same answer
+    status, reply = env.call("user.deleted", {"user_id": gone})
+    assert status == 200, reply
+    assert _has_body(env, theirs)
+
+
+def test_user_deleted_and_user_id_refuse_bad_input(env):
+    env.mailer()
+    for body in ({}, {"user_id": ""}, {"user_id": 7}):
+        status, reply = env.call("user.deleted", body)
+        assert status == 400, (body, reply)
+    for user_id in ("", 7, "u" * 65):
+        status, reply = env.send(key=unique("k"), to="a@example.com", subject="s", text="t",
+                                 user_id=user_id)
+        assert status == 400, (user_id, reply)
+        assert "user_id" in reply["error"]["fields"]
     assert env.sql("SELECT count(*) FROM mailer.outbox") == "0"

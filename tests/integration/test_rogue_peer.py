@@ -165,10 +165,11 @@ def test_a_peer_cannot_claim_a_caller(mesh_system, peer):
     # for a peer whose request is itself handling a caller's request". This
     # peer handles nothing: it must not act as user "root" with role admin.
     peer.send(pack({"v": 1, "kind": "request", "id": "impersonate", "service": "testsvc",
-                    "method": "whoami", "deadline": now_ms() + 5000,
-                    "caller": {"user_id": "root", "roles": ["admin"]}}))
+                    "method": "whoami.mesh", "deadline": now_ms() + 5000,
+                    "caller": {"kind": "user", "user_id": "root", "roles": ["admin"]}}))
     got = reply_to(peer, "impersonate", 5000)
     assert got["status"] == 200
+    assert got["body"]["caller"] == "anonymous", got
     assert got["body"].get("user_id") in (None, ""), got
     assert got["body"].get("roles") in (None, []), got
 
@@ -197,7 +198,7 @@ def test_a_peer_cannot_borrow_the_caller_of_a_request_running_elsewhere(mesh_sys
     ids = [f"guess-{n}" for n in range(1, 301)]
     for n, rid in enumerate(ids, start=1):
         peer.send(pack({"v": 1, "kind": "request", "id": rid, "service": "testsvc",
-                        "method": "whoami", "deadline": now_ms() + 5000, "parent": str(n)}))
+                        "method": "whoami.mesh", "deadline": now_ms() + 5000, "parent": str(n)}))
     users = set()
     for rid in ids:
         got = reply_to(peer, rid, 5000)

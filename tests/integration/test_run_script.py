@@ -50,6 +50,21 @@ def test_run_script_starts_refuses_a_second_run_and_stops_everything():
         wait_for(lambda: healthy(url), "run.sh's gateway", timeout=90)
         assert first.poll() is None
         assert os.path.exists(socket_file), "run.sh started its own PostgreSQL"
+        # The mesh runs with CURVE, each service on its own key: all ready
+        wait_for(lambda: requests.get(url + "/readyz", timeout=2).status_code == 200,
+                 "every service ready over CURVE", timeout=120)
+        keys = os.path.join(data, "keys")
+        assert sorted(os.listdir(os.path.join(keys, "allow"))) == \
+            ["auth", "mailer", "operator", "tracker"]
+        assert "mesh backend uses CURVE" in open(os.path.join(data, "logs",
+                                                              "tally-gateway.log")).read()
+        status = subprocess.run(
+            [os.path.join(BUILD, "deploy", "tallyctl"), "status"], capture_output=True,
+            text=True, timeout=60,
+            env=clean_env(TALLY_MESH=env["TALLY_MESH_BIND"],
+                          TALLY_CURVE_CLIENT_CERT=os.path.join(keys, "operator_secret"),
+                          TALLY_CURVE_SERVER_PUBLIC=os.path.join(keys, "gateway")))
+        assert status.returncode == 0 and "tracker" in status.stdout, status
 
         second = subprocess.run(["bash", RUN], env=env, capture_output=True, text=True,
                                 timeout=60, start_new_session=True)

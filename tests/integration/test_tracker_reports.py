@@ -3,14 +3,15 @@ end: the real auth, mailer (to a real SMTP server, webhooks to a local HTTP
 server) and tracker services, the jobs driven by a controlled clock
 (`tallyctl jobs run-due tracker --at TIME`, sys.run_jobs).
 
-The clock drives jobs only; HTTP writes happen at real time (logs may be at
-most a day ahead). Two rules keep the tests apart in the one system (and
-database) they share:
-- every clock is in the future, so that the tracker's own jobs thread (on
-  real time) never runs what a test planned;
-- a schedule occurrence (tracker.plan at a full hour) plans once for good
-  (its unique key), so before each test the plans of future hours, left by
-  other tests or runs, are forgotten: the test's new users get planned."""
+The tracker of this module runs with TALLY_RUN_JOBS=0: it has no jobs thread
+of its own, so its jobs run only when a test says so, at the time the test
+says. Every day and month under test is a fixed date chosen by the test
+(in the past, since logs may be at most a day ahead of real time), never
+today's: what a test expects does not depend on when it runs.
+
+A schedule occurrence (tracker.plan at a full hour) plans once for good
+(its unique key), so before each test every plan is forgotten: the test's
+new users get planned."""
 
 import datetime
 import http.server
@@ -73,10 +74,8 @@ def pdf_text(data):
     return out.stdout.decode()
 
 
-def tomorrowish():
-    """The Paris date 23 hours from now: logs may be timed on it (at most a
-    day ahead) and its evening is still to come."""
-    return (datetime.datetime.now(UTC) + datetime.timedelta(hours=23)).astimezone(PARIS).date()
+#  The day the reminder tests start from: a fixed date, any day would do.
+DAY = datetime.date(2026, 6, 10)
 
 
 class HookServer:
@@ -107,9 +106,21 @@ class HookServer:
         self.server.server_close()
 
 
+@pytest.fixture(scope="module")
+def tracker_system():
+    """This module's system: its tracker runs jobs only on the test's clock."""
+    from tracker_system import TrackerSystem
+    c = tally.Cluster()
+    system = TrackerSystem(c, tracker_env={"TALLY_RUN_JOBS": "0"})
+    yield system
+    failures = c.stop()
+    system.stop()
+    assert not failures, "\n".join(failures)
+
+
 @pytest.fixture(autouse=True)
 def fresh_plans(tracker_system):
-    tally.psql("DELETE FROM tracker.jobs WHERE kind = 'tracker.plan' AND run_at > now ()")
+    tally.psql("DELETE FROM tracker.jobs WHERE kind = 'tracker.plan'")
 
 
 @pytest.fixture
@@ -124,7 +135,7 @@ def hooks():
 
 def test_a_user_who_logged_nothing_gets_one_reminder_mail_at_their_time(tracker_system):
     sys = tracker_system
-    day = tomorrowish()
+    day = DAY
     user = sys.user(settings={"timezone": "Europe/Paris", "reminder_time": "20:00",
                               "reminder_channel": "email"})
     sys.tracker(user, "Water", "numerical", unit="l")
@@ -143,11 +154,14 @@ def test_a_user_who_logged_nothing_gets_one_reminder_mail_at_their_time(tracker_
     sys.run_jobs(clock(local(day, "22:30", PARIS)))
     time.sleep(2)
     assert len(reminders(sys.sink, user)) == 1
+    # The mailer knows whom it is for (and forgets it when they go)
+    assert tally.psql(f"SELECT user_id FROM mailer.outbox"
+                      f" WHERE idem_key LIKE 'tracker.remind:{user.id}:%'") == user.id
 
 
 def test_no_reminder_for_a_user_who_logged_that_day_or_chose_none(tracker_system):
     sys = tracker_system
-    day = tomorrowish()
+    day = DAY + datetime.timedelta(days=1)
     paris = {"timezone": "Europe/Paris", "reminder_time": "18:00"}
     idle = sys.user(settings={**paris, "reminder_channel": "email"})
     busy = sys.user(settings={**paris, "reminder_channel": "email"})
@@ -156,9 +170,7 @@ def test_no_reminder_for_a_user_who_logged_that_day_or_chose_none(tracker_system
         sys.tracker(u, "Steps", "numerical")
     # busy logs on that local day (a boolean tracker: any tracker counts)
     done = sys.tracker(busy, "Walked", "boolean")
-    at = datetime.datetime.now(UTC) + datetime.timedelta(hours=23)
-    assert at.astimezone(PARIS).date() == day
-    sys.log(busy, done["id"], True, timestamp=clock(at))
+    sys.log(busy, done["id"], True, timestamp=clock(local(day, "09:30", PARIS)))
     sys.run_jobs(clock(local(day, "18:00", PARIS)))
     tally.wait_for(lambda: reminders(sys.sink, idle), "idle's reminder", timeout=30)
     time.sleep(2)
@@ -169,7 +181,7 @@ def test_no_reminder_for_a_user_who_logged_that_day_or_chose_none(tracker_system
 
 def test_a_webhook_reminder_posts_json_once(tracker_system, hooks):
     sys = tracker_system
-    day = tomorrowish() + datetime.timedelta(days=3)
+    day = DAY + datetime.timedelta(days=3)
     user = sys.user(settings={"timezone": "Europe/Paris", "reminder_time": "07:15",
                               "reminder_channel": "webhook",
                               "webhook_url": hooks.url + "/tally/reminders"})
@@ -185,11 +197,13 @@ def test_a_webhook_reminder_posts_json_once(tracker_system, hooks):
     assert body["type"] == "daily_reminder" and body["date"] == day.isoformat()
     assert body["username"] == user.username and body["timezone"] == "Europe/Paris"
     assert reminders(sys.sink, user) == []          # not by mail as well
+    assert tally.psql(f"SELECT user_id FROM mailer.outbox"
+                      f" WHERE idem_key LIKE 'tracker.remind:{user.id}:%'") == user.id
 
 
 def test_a_reminder_time_moved_later_after_planning_is_kept(tracker_system, hooks):
     sys = tracker_system
-    day = tomorrowish() + datetime.timedelta(days=7)
+    day = DAY + datetime.timedelta(days=7)
     user = sys.user(settings={"timezone": "Europe/Paris", "reminder_time": "20:00",
                               "reminder_channel": "webhook", "webhook_url": hooks.url})
     sys.tracker(user, "Water", "numerical")
@@ -245,7 +259,7 @@ def test_the_plan_pages_through_every_user_with_trackers(tracker_system, hooks):
     tally.psql(f"INSERT INTO tracker.trackers (owner, name, type) "
                f"SELECT {fake}, 'filler', 'numerical' FROM generate_series (1, 600) AS g")
     try:
-        day = tomorrowish() + datetime.timedelta(days=5)
+        day = DAY + datetime.timedelta(days=5)
         user = sys.user(settings={"timezone": "Europe/Paris", "reminder_time": "11:00",
                                   "reminder_channel": "webhook", "webhook_url": hooks.url})
         assert user.id > "00000000-0000-4000-8000-000000000600"
@@ -260,48 +274,53 @@ def test_the_plan_pages_through_every_user_with_trackers(tracker_system, hooks):
 # ---------------------------------------------------------------------------
 # Monthly reports by mail
 
-def report_month():
-    """The Paris month under way and the instant it ends, or the next one
-    when this one ends within two hours."""
-    now = datetime.datetime.now(PARIS)
-    first = now.date().replace(day=1)
-    while True:
-        nxt = (first + datetime.timedelta(days=32)).replace(day=1)
-        end = local(nxt, "00:00", PARIS)
-        if end - now > datetime.timedelta(hours=2):
-            return first, end
-        first = nxt
+def month_end(first):
+    """The instant the Paris month starting on `first` ends."""
+    return local((first + datetime.timedelta(days=32)).replace(day=1), "00:00", PARIS)
 
 
 def month_title(first):
     return f"{MONTHS[first.month - 1]} {first.year}"
 
 
-def make_trackers(sys, user):
-    """One tracker of each type with a log of today; returns their names."""
+def mood_logged(user, tracker_id, value, at):
+    """A mood as if logged at `at` (a past day, which the API closes)."""
+    tally.psql(f"INSERT INTO tracker.logs (tracker_id, owner, at, num) "
+               f"VALUES ('{tracker_id}', '{user.id}', '{at}', {int(value)})")
+
+
+def make_trackers(sys, user, day):
+    """One tracker of each type with logs at noon (Paris) on `day`; returns
+    their names."""
+    at = clock(local(day, "12:00", PARIS))
     water = sys.tracker(user, "Water intake", "numerical", unit="l")
-    sys.log(user, water["id"], 1.5)
-    sys.log(user, water["id"], 2.25)
+    sys.log(user, water["id"], 1.5, timestamp=at)
+    sys.log(user, water["id"], 2.25, timestamp=at)
     gym = sys.tracker(user, "Went to the gym", "boolean")
-    sys.log(user, gym["id"], True)
+    sys.log(user, gym["id"], True, timestamp=at)
     coffee = sys.tracker(user, "Coffee kind", "multiple_choice", choices=["espresso", "latte"])
-    sys.log(user, coffee["id"], "latte")
+    sys.log(user, coffee["id"], "latte", timestamp=at)
     nap = sys.tracker(user, "Nap time", "duration")
-    sys.log(user, nap["id"], 5400)
+    sys.log(user, nap["id"], 5400, timestamp=at)
     mood = sys.tracker(user, "Daily mood", "mood")
-    sys.log(user, mood["id"], 4)
+    mood_logged(user, mood["id"], 4, at)
     return ["Water intake", "Went to the gym", "Coffee kind", "Nap time", "Daily mood"]
 
 
-def test_the_monthly_report_is_mailed_on_the_first_as_pdf_or_html(tracker_system):
+#  A January (charts only) and a December (charts and the mood board of the
+#  year, one image per mood tracker)
+@pytest.mark.parametrize("first,boards", [(datetime.date(2026, 1, 1), 0),
+                                          (datetime.date(2025, 12, 1), 1)],
+                         ids=["january", "december"])
+def test_the_monthly_report_is_mailed_on_the_first_as_pdf_or_html(tracker_system, first, boards):
     sys = tracker_system
-    first, end = report_month()
+    end = month_end(first)
     settings = {"timezone": "Europe/Paris", "reminder_channel": "none"}
     pdf_user = sys.user(settings={**settings, "report_format": "pdf"})
     html_user = sys.user(settings={**settings, "report_format": "html"})
     nothing = sys.user(settings={**settings, "report_format": "pdf"})   # no trackers
-    names = make_trackers(sys, pdf_user)
-    html_names = make_trackers(sys, html_user)
+    names = make_trackers(sys, pdf_user, first.replace(day=14))
+    html_names = make_trackers(sys, html_user, first.replace(day=14))
     # Planned before the month ends, sent at 00:00 Paris time on the 1st
     sys.run_jobs(clock(end - datetime.timedelta(minutes=30)))
     time.sleep(1)
@@ -319,18 +338,22 @@ def test_the_monthly_report_is_mailed_on_the_first_as_pdf_or_html(tracker_system
     for name in names:
         assert name in text, (name, text)
     assert month_title(first) in text
+    assert "Logs: 2" in text
     assert pdf_user.username in msg.get_body(preferencelist=("plain",)).get_content()
+    board_files = [f for f in files if (f.get_filename() or "").startswith("mood-board-")]
+    assert len(board_files) == boards
 
     msg = wait_reports(sys.sink, html_user, month_title(first))[0].parsed()
     html = msg.get_body(preferencelist=("html",)).get_content()
     for name in html_names:
         assert name in html, name
-    # Every cid: in the html names an inline PNG of the mail, one per chart
+    # Every cid: in the html names an inline PNG of the mail: one per chart,
+    # and in December one per mood board
     related = next(p for p in msg.walk() if p.get_content_type() == "multipart/related")
     images = {p["Content-ID"].strip("<>"): p for p in related.iter_parts()
               if p.get_content_type() == "image/png"}
     cids = re.findall(r'src="cid:([^"]+)"', html)
-    assert len(cids) == len(html_names) and sorted(cids) == sorted(images)
+    assert len(cids) == len(html_names) + boards and sorted(cids) == sorted(images)
     for part in images.values():
         assert part.get_content().startswith(b"\x89PNG\r\n\x1a\n")
     text = msg.get_body(preferencelist=("plain",)).get_content()
@@ -342,28 +365,29 @@ def test_the_monthly_report_is_mailed_on_the_first_as_pdf_or_html(tracker_system
     assert len(reports(sys.sink, pdf_user, month_title(first))) == 1
     assert len(reports(sys.sink, html_user, month_title(first))) == 1
     assert sys.sink.messages(rcpt=nothing.email) == []
+    for u in (pdf_user, html_user):
+        assert tally.psql(f"SELECT user_id FROM mailer.outbox"
+                          f" WHERE idem_key LIKE 'tracker.report:{u.id}:%'") == u.id
 
 
 def test_the_december_report_carries_each_mood_board_of_the_year(tracker_system):
     sys = tracker_system
-    now = datetime.datetime.now(PARIS)
-    end = local(datetime.date(now.year + 1, 1, 1), "00:00", PARIS)
-    if end - now < datetime.timedelta(hours=2):
-        pytest.skip("too close to the new year")
+    first = datetime.date(2025, 12, 1)
+    end = month_end(first)
     user = sys.user(settings={"timezone": "Europe/Paris", "reminder_channel": "none",
                               "report_format": "pdf"})
     mood = sys.tracker(user, "Evening mood", "mood")
-    sys.log(user, mood["id"], 5)
+    mood_logged(user, mood["id"], 5, clock(local(datetime.date(2025, 3, 3), "21:00", PARIS)))
     sys.tracker(user, "Pages read", "numerical")
     sys.run_jobs(clock(end - datetime.timedelta(minutes=30)))
     sys.run_jobs(clock(end))
-    msg = wait_reports(sys.sink, user, f"December {now.year}")[0].parsed()
+    msg = wait_reports(sys.sink, user, "December 2025")[0].parsed()
     files = {f.get_filename(): f for f in msg.iter_attachments()}
-    assert f"tally-report-{now.year}-12.pdf" in files
-    boards = [f for name, f in files.items() if name.startswith(f"mood-board-{now.year}")]
+    assert "tally-report-2025-12.pdf" in files
+    boards = [f for name, f in files.items() if name.startswith("mood-board-2025")]
     assert len(boards) == 1                          # one mood tracker, one board
     assert boards[0].get_content().startswith(b"\x89PNG\r\n\x1a\n")
-    text = pdf_text(files[f"tally-report-{now.year}-12.pdf"].get_content())
+    text = pdf_text(files["tally-report-2025-12.pdf"].get_content())
     assert "Evening mood" in text and "Pages read" in text
 
 
@@ -373,9 +397,9 @@ def test_the_december_report_carries_each_mood_board_of_the_year(tracker_system)
 def test_the_monthly_report_is_served_as_html_and_pdf(tracker_system):
     sys = tracker_system
     user = sys.user(settings={"timezone": "Europe/Paris", "reminder_channel": "none"})
-    names = make_trackers(sys, user)
+    names = make_trackers(sys, user, datetime.date(2025, 3, 14))
     sys.tracker(user, 'Tea & "Biscuits" <3', "numerical")
-    month = datetime.datetime.now(PARIS).strftime("%Y-%m")
+    month = "2025-03"
 
     r = sys.get(user, f"/reports/monthly?month={month}&format=pdf")
     assert r.status_code == 200, r.text
@@ -406,18 +430,22 @@ def test_the_monthly_report_is_served_as_html_and_pdf(tracker_system):
     assert again.status_code == 304 and again.content == b""
 
     # December's adds the mood board of the year (a PNG in the page)
-    r = sys.get(user, f"/reports/monthly?month={datetime.date.today().year}-12&format=html")
+    r = sys.get(user, "/reports/monthly?month=2025-12&format=html")
     assert r.status_code == 200
     assert r.text.count('src="data:image/png;base64,iVBORw0KGgo') == 1   # one mood tracker
-    r = sys.get(user, f"/reports/monthly?month={datetime.date.today().year}-12&format=pdf")
+    r = sys.get(user, "/reports/monthly?month=2025-12&format=pdf")
     assert r.status_code == 200 and "Daily mood" in pdf_text(r.content)
 
-    # Defaults: last month in the user's zone, in their report format (html)
+    # Defaults: last month in the user's zone, in their report format
+    # (html). "Last month" is the service's own clock's: the month before
+    # the one under way when the request ran, which the test brackets.
+    def last_month():
+        return (datetime.datetime.now(PARIS).date().replace(day=1) - datetime.timedelta(days=1))
+    before = last_month()
     r = sys.get(user, "/reports/monthly")
+    after = last_month()
     assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
-    today = datetime.datetime.now(PARIS).date()
-    last = (today.replace(day=1) - datetime.timedelta(days=1))
-    assert f"Your Tally report for {month_title(last)}" in r.text
+    assert any(f"Your Tally report for {month_title(m)}" in r.text for m in (before, after))
 
 
 def test_the_monthly_report_refuses_bad_months_and_formats(tracker_system):

@@ -11,6 +11,7 @@ HTTP.
     sys.get(user, f"/trackers/{t['id']}/stats?from=...&to=...")
 """
 
+import itertools
 import os
 import subprocess
 
@@ -22,6 +23,15 @@ from tally import binary, unique, wait_instances
 
 API = "/api/v1"
 PASSWORD = "correct horse battery"
+_addresses = itertools.count(1)
+
+
+def new_address():
+    """A client address of its own for each user the tests make: auth
+    counts registrations per address (100 in 15 minutes), and the tracker
+    tests make more users than that."""
+    n = next(_addresses) + os.getpid() % 100 * 1000
+    return f"198.{18 + n // 65536 % 2}.{n // 256 % 256}.{n % 256}"
 
 
 class User:
@@ -35,7 +45,7 @@ class TrackerSystem:
     def __init__(self, cluster, tracker_env=None):
         self.cluster = cluster
         self.sink = SmtpSink().start()
-        env = {"TALLY_PROTO_BUILTIN": "1"}
+        env = {"TALLY_PROTO_BUILTIN": "1", "TALLY_TRUST_PROXY": "1"}
         self.gw = cluster.gateway(env=env)
         self.gw2 = cluster.gateway(env=env)
         gws = [self.gw, self.gw2]
@@ -78,12 +88,13 @@ class TrackerSystem:
     # --- Fixtures over HTTP ---------------------------------------------------
     def user(self, settings=None):
         name = unique("t")
+        client = {"X-Forwarded-For": new_address()}
         r = requests.post(self.url("/auth/register"),
                           json={"username": name, "email": f"{name}@example.com",
-                                "password": PASSWORD}, timeout=30)
+                                "password": PASSWORD}, headers=client, timeout=30)
         assert r.status_code == 201, r.text
         r = requests.post(self.url("/auth/login"), json={"login": name, "password": PASSWORD},
-                          timeout=30)
+                          headers=client, timeout=30)
         assert r.status_code == 200, r.text
         user = User(name, r.json()["user"]["id"], r.json()["token"])
         if settings:

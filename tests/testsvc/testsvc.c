@@ -135,7 +135,8 @@ s_whoami (tl_call_t *call)
     const char **roles = NULL;
     size_t count = tl_msg_roles (tl_call_request (call), &roles);
     msgpack_packer *pk = tl_call_reply (call, 200);
-    msgpack_pack_map (pk, 2);
+    msgpack_pack_map (pk, 3);
+    tl_mp_pack_kv (pk, "caller", tl_call_caller (call));
     tl_mp_pack_kv (pk, "user_id", tl_call_user (call));
     tl_mp_pack_str (pk, "roles");
     msgpack_pack_array (pk, count);
@@ -565,6 +566,7 @@ main (void)
         tl_service_on (svc, "sleep.long", s_sleep);
         tl_service_on (svc, "relay", s_relay);
         tl_service_on (svc, "whoami", s_whoami);
+        tl_service_on (svc, "whoami.mesh", s_whoami);
         tl_service_on (svc, "items.create", s_items_create);
         tl_service_on (svc, "items.get", s_items_get);
         tl_service_on (svc, "items.list", s_items_list);
