@@ -88,6 +88,7 @@ bench_gateway () {
     mesh="tcp://127.0.0.1:$(free_port)"
     base="http://127.0.0.1:$http_port"
     env TALLY_HTTP_ADDR="127.0.0.1:$http_port" TALLY_MESH_BIND="$mesh" TALLY_ACCESS_LOG=0 \
+        TALLY_OPS_ADDR="127.0.0.1:$(free_port)" \
         TALLY_GATEWAY_NAME=bench-gateway "$@" "$bin" >"$tmp/gateway.log" 2>&1 &
     gateway_pid=$!
     pids+=("$gateway_pid")

@@ -12,6 +12,7 @@ mkdir -p "$data"
 data=$(cd "$data" && pwd)
 export TALLY_DATA_DIR="$data"
 export TALLY_HTTP_ADDR="${TALLY_HTTP_ADDR:-127.0.0.1:8080}"
+export TALLY_OPS_ADDR="${TALLY_OPS_ADDR:-127.0.0.1:9090}"
 export TALLY_MESH_BIND="${TALLY_MESH_BIND:-tcp://127.0.0.1:5555}"
 export TALLY_MESH="${TALLY_MESH:-$TALLY_MESH_BIND}"
 export TALLY_PUBLIC_URL="${TALLY_PUBLIC_URL:-http://$TALLY_HTTP_ADDR}"
@@ -92,7 +93,7 @@ for _ in $(seq 1 100); do
     sleep 0.1
 done
 say "$count service(s) and the gateway are up; logs in $data/logs"
-say "serving on http://$TALLY_HTTP_ADDR  (readiness: /readyz, metrics: /metrics; Ctrl-C stops)"
+say "serving on http://$TALLY_HTTP_ADDR  (readiness: /readyz; metrics: http://$TALLY_OPS_ADDR/metrics; Ctrl-C stops)"
 say "operator: TALLY_CURVE_CLIENT_CERT=$keys/operator_secret TALLY_CURVE_SERVER_PUBLIC=$keys/gateway $build/deploy/tallyctl status"
 while [ "$quit" = 0 ]; do
     sleep 3600 9>&- &

@@ -51,6 +51,7 @@ typedef struct {
     uint64_t deadline;              //  wall-clock ms (the envelope's)
     bool idempotent;
     bool answered;
+    bool too_large;                 //  can never be sent: answered 413 at the next tick
     void *queue_handle;
     //  Origin: a callback, or a peer on the mesh
     gw_reply_fn *fn;
@@ -220,6 +221,22 @@ s_service_require (gw_broker_t *self, const char *name)
     return service;
 }
 
+//  Forgets a service that no route declares once nothing uses it (no
+//  instance, nothing queued, no peer of it), so that requests for names
+//  that never come cannot fill the table.
+static void
+s_service_forget (gw_broker_t *self, s_service_t *service)
+{
+    if (service->declared || zlistx_size (service->instances)
+    ||  zlistx_size (service->queue))
+        return;
+    for (s_peer_t *peer = (s_peer_t *) zhashx_first (self->peers); peer;
+         peer = (s_peer_t *) zhashx_next (self->peers))
+        if (peer->service == service)
+            return;
+    zhashx_delete (self->services, service->name);
+}
+
 void
 gw_broker_declare (gw_broker_t *self, const char *service)
 {
@@ -284,8 +301,19 @@ s_deliver (gw_broker_t *self, s_request_t *request, tl_msg_t **reply_p)
     else
     if (request->origin_id) {
         tl_msg_set_str (*reply_p, TL_MSG_ID, request->origin_id);
-        tl_msg_send (*reply_p, zsock_resolve (self->backend),
-                     request->origin_rid, request->origin_rid_size);
+        int rc = tl_msg_send (*reply_p, zsock_resolve (self->backend),
+                              request->origin_rid, request->origin_rid_size);
+        if (rc == TL_ETOOBIG) {
+            //  Grown past one frame with the caller's longer id.
+            tl_msg_t *error = s_make_error (500, "reply_too_large",
+                                            "the reply is larger than one mesh frame");
+            if (error) {
+                tl_msg_set_str (error, TL_MSG_ID, request->origin_id);
+                tl_msg_send (error, zsock_resolve (self->backend),
+                             request->origin_rid, request->origin_rid_size);
+            }
+            tl_msg_destroy (&error);
+        }
     }
     tl_msg_destroy (reply_p);
 }
@@ -344,6 +372,14 @@ s_dispatch (gw_broker_t *self, s_service_t *service)
             s_peer_lost (self, peer, "unroutable");
             continue;
         }
+        if (rc == TL_ETOOBIG) {
+            //  Grown past one frame on its way (caller, id): it must not
+            //  hold up the queue; the tick answers it.
+            zlistx_delete (service->queue, request->queue_handle);
+            request->queue_handle = NULL;
+            request->too_large = true;
+            continue;
+        }
         if (rc)
             return;             //  HWM: try again on the next event
         zlistx_delete (service->queue, request->queue_handle);
@@ -351,12 +387,14 @@ s_dispatch (gw_broker_t *self, s_service_t *service)
     }
 }
 
+//  Queues a request (at the front when it already waited) and dispatches.
+//  A service with no live instance holds it too, as a Majordomo broker
+//  does: an instance that (re)starts before the deadline takes it. Returns
+//  0, or TL_EBUSY when the queue is full.
 static int
 s_enqueue (gw_broker_t *self, s_request_t *request, bool front)
 {
     s_service_t *service = request->service;
-    if (zlistx_size (service->instances) == 0)
-        return TL_EUNAVAIL;
     if (zlistx_size (service->queue) >= TL_SERVICE_QUEUE_MAX)
         return TL_EBUSY;
     request->worker = NULL;
@@ -372,9 +410,13 @@ s_accept (gw_broker_t *self, tl_msg_t **request_p, s_request_t **request_out)
     tl_msg_t *msg = *request_p;
     if (zhashx_size (self->requests) >= TL_BROKER_MAX_PENDING)
         return TL_EBUSY;
-    s_service_t *service = (s_service_t *) zhashx_lookup (
-        self->services, tl_msg_str (msg, TL_MSG_SERVICE));
-    if (!service || zlistx_size (service->instances) == 0)
+    //  A service never seen yet may be starting: it gets a queue too, up
+    //  to TL_MESH_MAX_SERVICES services in all.
+    const char *name = tl_msg_str (msg, TL_MSG_SERVICE);
+    s_service_t *service = (s_service_t *) zhashx_lookup (self->services, name);
+    if (!service && zhashx_size (self->services) < TL_MESH_MAX_SERVICES)
+        service = s_service_require (self, name);
+    if (!service)
         return TL_EUNAVAIL;
     if (zlistx_size (service->queue) >= TL_SERVICE_QUEUE_MAX)
         return TL_EBUSY;
@@ -424,8 +466,11 @@ gw_broker_cancel (gw_broker_t *self, uint64_t handle)
         return;
     request->fn = NULL;
     if (!request->worker) {
-        zlistx_delete (request->service->queue, request->queue_handle);
+        s_service_t *service = request->service;
+        if (request->queue_handle)
+            zlistx_delete (service->queue, request->queue_handle);
         zhashx_delete (self->requests, id);
+        s_service_forget (self, service);
     }
     else
         request->answered = true;       //  keep until the slot is given back
@@ -473,20 +518,10 @@ s_peer_lost (gw_broker_t *self, s_peer_t *peer, const char *why)
     zlistx_destroy (&orphans);
     s_service_t *service = peer->service;
     zhashx_delete (self->peers, peer->key);
-    if (service) {
-        //  Requests queued for a service that has no instance left get
-        //  their 503 now rather than at their deadline.
-        if (zlistx_size (service->instances) == 0) {
-            s_request_t *r;
-            while ((r = (s_request_t *) zlistx_first (service->queue))) {
-                zlistx_delete (service->queue, r->queue_handle);
-                s_deliver_error (self, r, 503, "no_instance", "no live instance of the service");
-                zhashx_delete (self->requests, r->id);
-            }
-        }
-        else
-            s_dispatch (self, service);
-    }
+    //  With no instance left, queued requests wait for one (a restart)
+    //  until their deadline.
+    if (service)
+        s_dispatch (self, service);
 }
 
 static s_peer_t *
@@ -873,19 +908,29 @@ gw_broker_tick (gw_broker_t *self)
     zlistx_t *overdue = NULL;
     for (s_request_t *r = (s_request_t *) zhashx_first (self->requests); r;
          r = (s_request_t *) zhashx_next (self->requests))
-        if (!r->answered && r->deadline <= now) {
+        if (!r->answered && (r->too_large || r->deadline <= now)) {
             if (!overdue)
                 overdue = zlistx_new ();
             zlistx_add_end (overdue, r);
         }
     for (s_request_t *r = overdue ? (s_request_t *) zlistx_first (overdue) : NULL; r;
          r = (s_request_t *) zlistx_next (overdue)) {
-        s_deliver_error (self, r, 504, "deadline", "the service did not answer in time");
+        s_service_t *service = r->service;
+        if (r->too_large)
+            s_deliver_error (self, r, 413, "too_large", "the request is larger than one mesh frame");
+        else
+        if (!r->worker && zlistx_size (service->instances) == 0)
+            //  It waited its whole time for an instance that never came.
+            s_deliver_error (self, r, 503, "no_instance", "no live instance of the service");
+        else
+            s_deliver_error (self, r, 504, "deadline", "the service did not answer in time");
         if (r->worker)
             r->answered = true;     //  the instance still holds the slot
         else {
-            zlistx_delete (r->service->queue, r->queue_handle);
+            if (r->queue_handle)
+                zlistx_delete (service->queue, r->queue_handle);
             zhashx_delete (self->requests, r->id);
+            s_service_forget (self, service);
         }
     }
     zlistx_destroy (&overdue);
@@ -1074,12 +1119,15 @@ gw_broker_test (bool verbose)
     assert (gw_broker_missing (broker, missing) == 1);
     json_decref (missing);
 
-    //  No instance: refused at once.
+    //  No instance: held until the deadline, then 503 (no_instance).
     s_sink_t sink = { 0, 0 };
     uint64_t handle = 0;
-    tl_msg_t *req = s_request ("get", true, 30000);
-    assert (gw_broker_submit (broker, &req, s_sink, &sink, &handle) == TL_EUNAVAIL);
-    tl_msg_destroy (&req);
+    tl_msg_t *req = s_request ("get", true, 100);
+    assert (gw_broker_submit (broker, &req, s_sink, &sink, &handle) == 0);
+    assert (gw_broker_pending (broker) == 1);
+    s_pump (broker, 300);
+    assert (sink.calls == 1 && sink.status == 503);
+    assert (gw_broker_pending (broker) == 0);
 
     //  Two instances of capacity 1: two requests go one to each (LRU).
     zsock_t *a = s_fake_worker (endpoint, "a", 1);
@@ -1141,8 +1189,57 @@ gw_broker_test (bool verbose)
     tl_msg_destroy (&at_a);
     tl_msg_destroy (&at_b);
     tl_msg_destroy (&third);
-    zstr_free (&endpoint);
     zsock_destroy (&a);
+
+    //  A service never seen: held too, and taken by its first instance.
+    s_sink_t s5 = { 0, 0 };
+    req = s_request ("get", true, 30000);
+    tl_msg_set_str (req, TL_MSG_SERVICE, "later");
+    assert (gw_broker_submit (broker, &req, s_sink, &s5, &handle) == 0);
+    zsock_t *c = zsock_new (ZMQ_DEALER);
+    zsock_connect (c, "%s", endpoint);
+    tl_msg_t *ready = tl_msg_new (TL_MSG_READY);
+    tl_msg_set_str (ready, TL_MSG_SERVICE, "later");
+    tl_msg_set_str (ready, TL_MSG_INSTANCE, "c");
+    tl_msg_set_capacity (ready, 1);
+    tl_msg_send (ready, zsock_resolve (c), NULL, 0);
+    tl_msg_destroy (&ready);
+    s_pump (broker, 200);
+    tl_msg_t *at_c = s_take (c);
+    assert (at_c && streq (tl_msg_str (at_c, TL_MSG_SERVICE), "later"));
+    tl_msg_destroy (&at_c);
+    zsock_destroy (&c);
+
+    //  A request that cannot fit a frame is answered 413, not left at the
+    //  head of its queue.
+    zsock_t *d = zsock_new (ZMQ_DEALER);
+    zsock_connect (d, "%s", endpoint);
+    ready = tl_msg_new (TL_MSG_READY);
+    tl_msg_set_str (ready, TL_MSG_SERVICE, "big");
+    tl_msg_set_str (ready, TL_MSG_INSTANCE, "d");
+    tl_msg_set_capacity (ready, 1);
+    tl_msg_send (ready, zsock_resolve (d), NULL, 0);
+    tl_msg_destroy (&ready);
+    s_pump (broker, 200);
+    s_sink_t s6 = { 0, 0 };
+    req = s_request ("put", false, 30000);
+    tl_msg_set_str (req, TL_MSG_SERVICE, "big");
+    size_t big = (size_t) TL_MAX_FRAME_BYTES;
+    char *mp = malloc (big + 5);
+    assert (mp);
+    mp [0] = (char) 0xc6;                   //  bin 32
+    mp [1] = (char) (big >> 24); mp [2] = (char) (big >> 16);
+    mp [3] = (char) (big >> 8); mp [4] = (char) big;
+    memset (mp + 5, 'x', big);
+    assert (tl_msg_set_body (req, mp, big + 5) == 0);
+    free (mp);
+    assert (gw_broker_submit (broker, &req, s_sink, &s6, &handle) == 0);
+    assert (s6.calls == 0);                 //  answered later, never from submit
+    s_pump (broker, 100);
+    assert (s6.calls == 1 && s6.status == 413);
+    assert (s_take (d) == NULL);
+    zsock_destroy (&d);
+    zstr_free (&endpoint);
     gw_broker_destroy (&broker);
     gw_broker_destroy (&broker);
     if (verbose)

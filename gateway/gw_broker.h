@@ -2,7 +2,8 @@
 //  It binds the mesh backend (a ROUTER socket), keeps the live instances of
 //  each service with their capacity and in-flight requests, dispatches each
 //  request to the least recently used instance with a free slot, queues the
-//  rest (bounded), heartbeats both ways, answers 504 at a request's deadline,
+//  rest (bounded; also while a service has no instance, so that a restart
+//  loses nothing), heartbeats both ways, answers 504 at a request's deadline,
 //  and when an instance dies re-dispatches its idempotent requests and
 //  answers the others 503. Requests come from the gateway's HTTP side
 //  (with a callback) or from peers on the mesh (services, tallyctl).
@@ -39,9 +40,12 @@ void gw_broker_declare (gw_broker_t *self, const char *service);
 
 //  Submits a request (taken). Its id is replaced by the broker's own. On 0
 //  exactly one call of `fn` follows, later, unless gw_broker_cancel is called
-//  first; *handle identifies the request. Returns TL_EUNAVAIL when the
-//  service has no live instance, TL_EBUSY when its queue is full (and `fn`
-//  is never called).
+//  first; *handle identifies the request. A service with no live instance
+//  (restarting, or never seen yet) holds the request in its queue until an
+//  instance comes or the deadline passes (then 503 no_instance). Returns
+//  TL_EBUSY when the queue is full, TL_EUNAVAIL when the broker already
+//  tracks TL_MESH_MAX_SERVICES services and this is another (and `fn` is
+//  never called).
 int gw_broker_submit (gw_broker_t *self, tl_msg_t **request_p,
                       gw_reply_fn *fn, void *arg, uint64_t *handle);
 

@@ -1,11 +1,14 @@
 //  gw_http.c — the gateway's HTTP side over libmicrohttpd.
 //
 //  Life of a request (one s_req_t per HTTP request):
-//    1. first call: route it, check method, size and content type;
+//    1. first call: route it, check method, size and content type; a route
+//       that needs a session refuses a request without a token, and when a
+//       body is announced asks the auth service who the caller is before
+//       reading it (the connection waits suspended);
 //    2. body chunks: collected up to the route's limit;
 //    3. last call: parse and check the JSON, build the envelope, ask the
-//       auth service who the caller is (when the route needs it), submit to
-//       the broker and suspend the connection;
+//       auth service who the caller is (when the route needs it and it was
+//       not asked yet), submit to the broker and suspend the connection;
 //    4. the broker's callback turns the reply into a response and resumes
 //       the connection; libmicrohttpd calls us once more and we queue it.
 //  Nothing here blocks: the deadline in the broker bounds every suspension.
@@ -35,9 +38,11 @@ struct _gw_http_t {
     gw_broker_t *broker;
     gw_metrics_t *metrics;
     struct MHD_Daemon *daemon;
+    struct MHD_Daemon *ops_daemon;  //  the ops port: probes and /metrics
     bool draining;
     bool quiesced;
     size_t active;
+    size_t buffered;                //  body bytes reserved, all requests (TL_HTTP_MAX_BUFFERED_BYTES)
     zlistx_t *suspended;            //  s_req_t * waiting on the mesh
     zlistx_t *connections;          //  s_conn_t *, to bound header time
 };
@@ -63,6 +68,7 @@ typedef enum {
 typedef struct {
     gw_http_t *http;
     struct MHD_Connection *conn;
+    bool ops;                       //  came in on the ops port
     s_state_t state;
     int64_t started;                //  monotonic usec
     char request_id [TL_HTTP_MAX_REQUEST_ID + 1];
@@ -72,12 +78,15 @@ typedef struct {
     gw_params_t params;
     tl_buf_t *body;
     size_t body_limit;
+    size_t reserved;                //  this request's part of http->buffered
+    size_t announced;               //  Content-Length, 0 when none
     size_t bytes_in;
     bool suspended;
     void *suspended_handle;         //  in http->suspended
     bool in_broker;
     uint64_t handle;
     tl_msg_t *request;              //  built, waiting for authentication
+    tl_msg_t *caller;               //  the caller, when known before the body
     struct MHD_Response *response;
     int status;
 } s_req_t;
@@ -295,7 +304,7 @@ s_respond_reply (s_req_t *req, tl_msg_t *reply)
 }
 
 //  ---------------------------------------------------------------------
-//  Ops endpoints
+//  Ops endpoints: the probes on both ports, /metrics on the ops port only
 
 static bool
 s_ops (s_req_t *req, const char *url)
@@ -318,7 +327,7 @@ s_ops (s_req_t *req, const char *url)
             "status", status == 200 ? "ready" : "not_ready", "missing", missing)));
         return true;
     }
-    if (streq (url, "/metrics")) {
+    if (streq (url, "/metrics") && req->ops) {
         req->route_name = "/metrics";
         char *requests = gw_metrics_render (http->metrics);
         char *mesh = gw_broker_metrics (http->broker);
@@ -405,6 +414,7 @@ s_query_arg (void *cls, enum MHD_ValueKind kind, const char *key, const char *va
 }
 
 static void s_on_reply (void *arg, tl_msg_t **reply_p);
+static void s_check_session (s_req_t *req, const char *token);
 
 //  Submits the built request (or the auth check) to the broker.
 static void
@@ -461,6 +471,15 @@ s_bearer_token (s_req_t *req)
     if (auth && strncasecmp (auth, "Bearer ", 7) == 0 && auth [7])
         return auth + 7;
     return MHD_lookup_connection_value (req->conn, MHD_COOKIE_KIND, "tally_session");
+}
+
+//  The token to check with the auth service, or NULL when the request
+//  carries none worth asking about (absent, or longer than any token).
+static const char *
+s_session_token (s_req_t *req)
+{
+    const char *token = s_bearer_token (req);
+    return token && strlen (token) <= 512 ? token : NULL;
 }
 
 //  Builds the envelope for the route and either submits it or, when the
@@ -563,19 +582,29 @@ s_dispatch (s_req_t *req)
         }
     }
 
-    if (!route->auth) {
-        tl_msg_set_str (msg, TL_MSG_CALLER, "anonymous");
+    if (!route->auth || req->caller) {
+        if (req->caller)
+            tl_msg_copy_caller (msg, req->caller);
+        else
+            tl_msg_set_str (msg, TL_MSG_CALLER, "anonymous");
         req->state = S_WAITING;
         s_submit (req, &msg);
         return;
     }
-    const char *token = s_bearer_token (req);
-    if (!token || strlen (token) > 512) {
+    const char *token = s_session_token (req);
+    if (!token) {
         tl_msg_destroy (&msg);
         s_error (req, 401, "unauthenticated", "a session token is required", NULL);
         return;
     }
     req->request = msg;
+    s_check_session (req, token);
+}
+
+//  Asks the auth service who holds `token`; s_authenticated follows.
+static void
+s_check_session (s_req_t *req, const char *token)
+{
     tl_msg_t *check = tl_msg_new (TL_MSG_REQUEST);
     if (!check) {
         s_error (req, 503, "unavailable", "out of memory", NULL);
@@ -599,27 +628,26 @@ s_dispatch (s_req_t *req)
     s_submit (req, &check);
 }
 
-//  The auth service answered: copy the caller into the request and send it.
-static void
-s_authenticated (s_req_t *req, tl_msg_t *reply)
+//  Reads the auth service's answer into `msg`'s caller. Returns true, or
+//  false with the error response set.
+static bool
+s_take_caller (s_req_t *req, tl_msg_t *reply, tl_msg_t *msg)
 {
     int status = tl_msg_status (reply);
     const msgpack_object *body = tl_msg_body (reply);
     if (status == 401 || status == 403 || status == 404) {
         s_error (req, 401, "unauthenticated", "the session is invalid or has ended", NULL);
-        return;
+        return false;
     }
     if (status != 200) {
         s_respond_reply (req, reply);   //  503, 504: pass on
-        return;
+        return false;
     }
     char *user = tl_mp_strdup (tl_mp_get (body, "user_id"), TL_MAX_ID_LEN);
     if (!user) {
         s_error (req, 502, "bad_gateway", "the auth service sent an invalid reply", NULL);
-        return;
+        return false;
     }
-    tl_msg_t *msg = req->request;
-    req->request = NULL;
     tl_msg_clear_caller (msg);
     tl_msg_set_str (msg, TL_MSG_CALLER, "user");
     tl_msg_set_str (msg, TL_MSG_USER_ID, user);
@@ -632,6 +660,27 @@ s_authenticated (s_req_t *req, tl_msg_t *reply)
             tl_msg_add_role (msg, role);
         free (role);
     }
+    return true;
+}
+
+//  The auth service answered. Asked before the body: keep the caller and go
+//  on reading the body. Asked with the request built: send it.
+static void
+s_authenticated (s_req_t *req, tl_msg_t *reply)
+{
+    if (!req->request) {
+        req->caller = tl_msg_new (TL_MSG_REQUEST);
+        if (!req->caller)
+            s_error (req, 503, "unavailable", "out of memory", NULL);
+        else
+        if (s_take_caller (req, reply, req->caller))
+            req->state = S_RECEIVING;
+        return;
+    }
+    if (!s_take_caller (req, reply, req->request))
+        return;
+    tl_msg_t *msg = req->request;
+    req->request = NULL;
     req->state = S_WAITING;
     s_submit (req, &msg);
 }
@@ -657,8 +706,9 @@ s_on_reply (void *arg, tl_msg_t **reply_p)
     else
         s_respond_reply (req, *reply_p);
     tl_msg_destroy (reply_p);
-    //  Still waiting only if the auth step submitted the real request.
-    if (req->state == S_ANSWERED)
+    //  Still waiting only if the auth step submitted the real request; a
+    //  caller known before the body goes on to read it.
+    if (req->state == S_ANSWERED || req->state == S_RECEIVING)
         s_resume (req);
 }
 
@@ -700,6 +750,22 @@ s_has_body (struct MHD_Connection *conn)
         || MHD_lookup_connection_value (conn, MHD_HEADER_KIND, "Transfer-Encoding");
 }
 
+//  Counts `total` body bytes of this request against TL_HTTP_MAX_BUFFERED_BYTES,
+//  the bound of the bodies all connections hold together. Returns 0, or
+//  TL_EBUSY (nothing reserved) when that would pass the bound.
+static int
+s_reserve (s_req_t *req, size_t total)
+{
+    if (total <= req->reserved)
+        return 0;
+    size_t more = total - req->reserved;
+    if (req->http->buffered + more > (size_t) TL_HTTP_MAX_BUFFERED_BYTES)
+        return TL_EBUSY;
+    req->http->buffered += more;
+    req->reserved = total;
+    return 0;
+}
+
 //  First call: route the request and check what the headers already tell.
 static void
 s_begin (s_req_t *req, const char *url, const char *method)
@@ -708,6 +774,11 @@ s_begin (s_req_t *req, const char *url, const char *method)
     req->route_name = "unmatched";
     if (s_ops (req, url))
         return;
+    if (req->ops) {
+        s_error (req, 404, "not_found", "the ops port serves /healthz, /livez, /readyz "
+                 "and /metrics", NULL);
+        return;
+    }
     if (strlen (url) > TL_HTTP_MAX_URL_LEN) {
         s_error (req, 414, "uri_too_long", "the path is too long", NULL);
         return;
@@ -751,6 +822,13 @@ s_begin (s_req_t *req, const char *url, const char *method)
     }
     req->route_name = req->route->pattern;
 
+    //  No credential at all on a route that needs a session: refused before
+    //  anything else, and before its body is read.
+    if (req->route->auth && !s_session_token (req)) {
+        s_error (req, 401, "unauthenticated", "a session token is required", NULL);
+        return;
+    }
+
     //  Body limits and content type, from the headers alone.
     req->body_limit = req->route->body == GW_BODY_UPLOAD ? TL_HTTP_MAX_UPLOAD_BODY
                     : req->route->body == GW_BODY_JSON ? TL_HTTP_MAX_JSON_BODY : 0;
@@ -770,10 +848,33 @@ s_begin (s_req_t *req, const char *url, const char *method)
         return;
     }
     if (req->body_limit) {
+        //  The announced body counts against the bound of all connections
+        //  together at once; a chunked one counts as it arrives.
+        if (s_reserve (req, length ? (size_t) strtoull (length, NULL, 10) : 0) != 0) {
+            s_error (req, 503, "overloaded", "the gateway holds too many request bodies; retry later",
+                     NULL);
+            return;
+        }
         req->body = tl_buf_new (req->body_limit);
-        if (!req->body)
+        if (!req->body) {
             s_error (req, 503, "unavailable", "out of memory", NULL);
+            return;
+        }
     }
+    //  A body for a route that needs a session is read only for a caller
+    //  the auth service knows.
+    req->announced = length ? (size_t) strtoull (length, NULL, 10) : 0;
+    if (req->route->auth && req->announced)
+        s_check_session (req, s_session_token (req));
+}
+
+//  Parks the connection until the broker calls back (s_resume).
+static void
+s_suspend (s_req_t *req)
+{
+    req->suspended = true;
+    req->suspended_handle = zlistx_add_end (req->http->suspended, req);
+    MHD_suspend_connection (req->conn);
 }
 
 static enum MHD_Result
@@ -789,6 +890,9 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
             return MHD_NO;
         req->http = http;
         req->conn = conn;
+        const union MHD_ConnectionInfo *daemon =
+            MHD_get_connection_info (conn, MHD_CONNECTION_INFO_DAEMON);
+        req->ops = daemon && daemon->daemon == http->ops_daemon;
         req->started = zclock_usecs ();
         snprintf (req->method, sizeof req->method, "%s", method);
         *con_cls = req;
@@ -805,6 +909,8 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         //  the request is complete, so that the connection is kept alive.
         if (req->state == S_ANSWERED && s_has_body (conn))
             return MHD_queue_response (conn, req->status, req->response);
+        if (req->state == S_AUTHENTICATING)
+            s_suspend (req);            //  the body waits for the caller
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -812,13 +918,20 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         if (req->state == S_RECEIVING) {
             if (zclock_usecs () - req->started > TL_HTTP_BODY_TIMEOUT_SEC * 1000000LL)
                 return MHD_NO;          //  too slow: cut off
-            int rc = req->body ? tl_buf_append (req->body, upload_data, *upload_data_size)
-                               : TL_ETOOBIG;
+            size_t total = req->body ? tl_buf_size (req->body) + *upload_data_size : 0;
+            int rc = !req->body || total > req->body_limit ? TL_ETOOBIG
+                   : s_reserve (req, total);
+            if (rc == 0)
+                rc = tl_buf_append (req->body, upload_data, *upload_data_size);
             if (rc == TL_ETOOBIG)
                 s_error (req, req->body_limit ? 413 : 400,
                          req->body_limit ? "too_large" : "unexpected_body",
                          req->body_limit ? "the body is too large" : "this method takes no body",
                          NULL);
+            else
+            if (rc == TL_EBUSY)
+                s_error (req, 503, "overloaded",
+                         "the gateway holds too many request bodies; retry later", NULL);
             else
             if (rc)
                 s_error (req, 503, "unavailable", "out of memory", NULL);
@@ -826,6 +939,8 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (req->state == S_RECEIVING && req->bytes_in < req->announced)
+        return MHD_YES;                 //  resumed after the session check: the body comes next
     if (req->state == S_RECEIVING)
         s_dispatch (req);
     if (req->state == S_ANSWERED) {
@@ -833,9 +948,7 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
             return MHD_NO;
         return MHD_queue_response (conn, req->status, req->response);
     }
-    req->suspended = true;
-    req->suspended_handle = zlistx_add_end (http->suspended, req);
-    MHD_suspend_connection (conn);
+    s_suspend (req);
     return MHD_YES;
 }
 
@@ -878,7 +991,9 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
     if (req->response)
         MHD_destroy_response (req->response);
     tl_msg_destroy (&req->request);
+    tl_msg_destroy (&req->caller);
     tl_buf_destroy (&req->body);
+    http->buffered -= req->reserved;
     gw_params_reset (&req->params);
     free (req);
     *con_cls = NULL;
@@ -942,6 +1057,45 @@ s_mhd_log (void *cls, const char *format, va_list args)
 //  ---------------------------------------------------------------------
 //  Construction
 
+//  Starts one listener on `address` ("IPv4:port"), named by its variable
+//  in the log. Returns NULL (logged) when it cannot listen.
+static struct MHD_Daemon *
+s_listen (gw_http_t *self, const char *address, const char *variable)
+{
+    char host [64] = "127.0.0.1";
+    int port = 0;
+    const char *colon = strrchr (address, ':');
+    if (colon && (size_t) (colon - address) < sizeof host) {
+        memcpy (host, address, (size_t) (colon - address));
+        host [colon - address] = 0;
+        port = atoi (colon + 1);
+    }
+    struct sockaddr_in addr = { 0 };
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons ((uint16_t) port);
+    if (port <= 0 || port > 65535 || inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
+        tl_log (TL_LOG_ERROR, NULL, "%s must be IPv4:port, not %s", variable, address);
+        return NULL;
+    }
+    struct MHD_Daemon *daemon = MHD_start_daemon (
+        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+        (uint16_t) port, NULL, NULL, s_access, self,
+        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) TL_HTTP_MAX_CONNECTIONS,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) TL_HTTP_MAX_PER_IP,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) TL_HTTP_IDLE_TIMEOUT_SEC,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) TL_HTTP_MAX_HEADER_BYTES * 2,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 1024,
+        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
+        MHD_OPTION_NOTIFY_CONNECTION, s_connection, self,
+        MHD_OPTION_UNESCAPE_CALLBACK, s_no_unescape, NULL,
+        MHD_OPTION_END);
+    if (!daemon)
+        tl_log (TL_LOG_ERROR, NULL, "cannot listen on %s (%s)", address, variable);
+    return daemon;
+}
+
 gw_http_t *
 gw_http_new (const gw_http_config_t *config, gw_router_t *router,
              gw_broker_t *broker, gw_metrics_t *metrics)
@@ -972,38 +1126,10 @@ gw_http_new (const gw_http_config_t *config, gw_router_t *router,
         }
     }
 
-    char host [64] = "127.0.0.1";
-    int port = 8080;
-    const char *colon = strrchr (config->address, ':');
-    if (colon && (size_t) (colon - config->address) < sizeof host) {
-        memcpy (host, config->address, (size_t) (colon - config->address));
-        host [colon - config->address] = 0;
-        port = atoi (colon + 1);
-    }
-    struct sockaddr_in addr = { 0 };
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons ((uint16_t) port);
-    if (port <= 0 || port > 65535 || inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
-        tl_log (TL_LOG_ERROR, NULL, "TALLY_HTTP_ADDR must be IPv4:port, not %s", config->address);
-        gw_http_destroy (&self);
-        return NULL;
-    }
-    self->daemon = MHD_start_daemon (
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
-        (uint16_t) port, NULL, NULL, s_access, self,
-        MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) TL_HTTP_MAX_CONNECTIONS,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) TL_HTTP_MAX_PER_IP,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) TL_HTTP_IDLE_TIMEOUT_SEC,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) TL_HTTP_MAX_HEADER_BYTES * 2,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 1024,
-        MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
-        MHD_OPTION_NOTIFY_CONNECTION, s_connection, self,
-        MHD_OPTION_UNESCAPE_CALLBACK, s_no_unescape, NULL,
-        MHD_OPTION_END);
-    if (!self->daemon) {
-        tl_log (TL_LOG_ERROR, NULL, "cannot listen on %s", config->address);
+    self->daemon = s_listen (self, config->address, "TALLY_HTTP_ADDR");
+    if (self->daemon)
+        self->ops_daemon = s_listen (self, config->ops_address, "TALLY_OPS_ADDR");
+    if (!self->daemon || !self->ops_daemon) {
         gw_http_destroy (&self);
         return NULL;
     }
@@ -1019,6 +1145,8 @@ gw_http_destroy (gw_http_t **self_p)
         return;
     if (self->daemon)
         MHD_stop_daemon (self->daemon);
+    if (self->ops_daemon)
+        MHD_stop_daemon (self->ops_daemon);
     zlistx_destroy (&self->suspended);
     zlistx_destroy (&self->connections);
     free (self->cors);
@@ -1026,26 +1154,48 @@ gw_http_destroy (gw_http_t **self_p)
     *self_p = NULL;
 }
 
+static int
+s_epoll_fd (struct MHD_Daemon *daemon)
+{
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info (daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    return info ? info->epoll_fd : -1;
+}
+
 int
 gw_http_fd (gw_http_t *self)
 {
-    const union MHD_DaemonInfo *info = MHD_get_daemon_info (self->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    return info ? info->epoll_fd : -1;
+    return s_epoll_fd (self->daemon);
+}
+
+int
+gw_http_ops_fd (gw_http_t *self)
+{
+    return s_epoll_fd (self->ops_daemon);
 }
 
 void
 gw_http_run (gw_http_t *self)
 {
     MHD_run (self->daemon);
+    MHD_run (self->ops_daemon);
+}
+
+//  Milliseconds until `daemon` needs to run again, or -1.
+static long
+s_daemon_timeout (struct MHD_Daemon *daemon)
+{
+    MHD_UNSIGNED_LONG_LONG timeout = 0;
+    if (MHD_get_timeout (daemon, &timeout) != MHD_YES)
+        return -1;
+    return timeout > 60000 ? 60000 : (long) timeout;
 }
 
 long
 gw_http_timeout (gw_http_t *self)
 {
-    MHD_UNSIGNED_LONG_LONG timeout = 0;
-    if (MHD_get_timeout (self->daemon, &timeout) != MHD_YES)
-        return -1;
-    return timeout > 60000 ? 60000 : (long) timeout;
+    long public = s_daemon_timeout (self->daemon);
+    long ops = s_daemon_timeout (self->ops_daemon);
+    return public < 0 ? ops : ops < 0 || public < ops ? public : ops;
 }
 
 void

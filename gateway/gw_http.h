@@ -5,8 +5,9 @@
 //  a mesh request and submitted to the broker; the connection is suspended
 //  meanwhile and resumed by the reply or the deadline, so the loop thread
 //  never waits. Replies become JSON (or raw bytes) with ETag, 304,
-//  X-Request-Id, CORS and security headers. Also serves /healthz, /livez,
-//  /readyz and /metrics.
+//  X-Request-Id, CORS and security headers. Also serves /healthz, /livez
+//  and /readyz; and on a second listener, the ops port, which the public
+//  never reaches, those three and /metrics.
 #ifndef GW_HTTP_H_INCLUDED
 #define GW_HTTP_H_INCLUDED
 
@@ -17,6 +18,7 @@
 
 typedef struct {
     const char *address;            //  "127.0.0.1:8080"
+    const char *ops_address;        //  "127.0.0.1:9090": /metrics and the probes
     const char *cors_origins;       //  comma-separated exact origins, or NULL
     bool access_log;                //  one JSON line per request
     bool secure_cookies;            //  served behind TLS
@@ -33,10 +35,12 @@ gw_http_t *gw_http_new (const gw_http_config_t *config, gw_router_t *router,
 //  Stops the daemon (closing every connection) and nulls the reference.
 void gw_http_destroy (gw_http_t **self_p);
 
-//  The epoll descriptor to poll for input.
+//  The epoll descriptors to poll for input: the public listener's and the
+//  ops listener's.
 int gw_http_fd (gw_http_t *self);
+int gw_http_ops_fd (gw_http_t *self);
 
-//  Runs whatever is ready; never blocks.
+//  Runs whatever is ready on both listeners; never blocks.
 void gw_http_run (gw_http_t *self);
 
 //  Milliseconds until libmicrohttpd needs to run again (-1: no timer).
@@ -47,7 +51,8 @@ long gw_http_timeout (gw_http_t *self);
 void gw_http_tick (gw_http_t *self);
 
 //  Starts a drain: /readyz answers 503 from now on and, once `stop_accepting`
-//  is true, the listening socket is closed.
+//  is true, the public listening socket is closed (the ops port stays
+//  open until the gateway stops).
 void gw_http_drain (gw_http_t *self, bool stop_accepting);
 
 //  Requests that are being handled (received, not yet answered).

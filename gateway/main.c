@@ -1,7 +1,7 @@
 //  main.c — tally-gateway: wires configuration, the routes declared in
 //  proto/, the embedded broker and the HTTP daemon, and runs the one loop
 //  that drives both: zmq_poll over the mesh backend and libmicrohttpd's
-//  epoll descriptor. On SIGTERM: /readyz fails at once, new connections stop
+//  epoll descriptors (the public port and the ops port). On SIGTERM: /readyz fails at once, new connections stop
 //  after TALLY_SHUTDOWN_DELAY_MS, requests in flight finish (up to the drain
 //  grace period), then the gateway tells its peers goodbye and exits.
 #include "gw_broker.h"
@@ -84,6 +84,7 @@ main (int argc, char *argv [])
 
     gw_http_config_t config = {
         .address = s_env ("TALLY_HTTP_ADDR", "127.0.0.1:8080"),
+        .ops_address = s_env ("TALLY_OPS_ADDR", "127.0.0.1:9090"),
         .cors_origins = s_env ("TALLY_CORS_ORIGINS", NULL),
         .access_log = strcmp (s_env ("TALLY_ACCESS_LOG", "1"), "0") != 0,
         .secure_cookies = strncmp (s_env ("TALLY_PUBLIC_URL", ""), "https:", 6) == 0,
@@ -114,8 +115,8 @@ main (int argc, char *argv [])
     http = gw_http_new (&config, router, broker, metrics);
     if (!http)
         goto done;
-    tl_log (TL_LOG_INFO, NULL, "gateway %s serving http://%s, mesh backend %s",
-            name, config.address, mesh_bind);
+    tl_log (TL_LOG_INFO, NULL, "gateway %s serving http://%s, ops http://%s, mesh backend %s",
+            name, config.address, config.ops_address, mesh_bind);
 
     int64_t drain_started = 0;
     int64_t next_http_tick = 0;
@@ -141,8 +142,9 @@ main (int argc, char *argv [])
         zmq_pollitem_t items [] = {
             { gw_broker_socket (broker), 0, ZMQ_POLLIN, 0 },
             { NULL, gw_http_fd (http), ZMQ_POLLIN, 0 },
+            { NULL, gw_http_ops_fd (http), ZMQ_POLLIN, 0 },
         };
-        if (zmq_poll (items, 2, timeout) < 0 && errno != EINTR)
+        if (zmq_poll (items, 3, timeout) < 0 && errno != EINTR)
             break;
         gw_broker_recv (broker);
         gw_broker_tick (broker);

@@ -32,7 +32,7 @@
 //  ---------------------------------------------------------------------
 //  Broker (gateway)
 #define TL_SERVICE_QUEUE_MAX       1024     //  waiting requests per service
-#define TL_MESH_MAX_SERVICES       64       //  services a gateway keeps track of
+#define TL_MESH_MAX_SERVICES       256      //  services a gateway tracks (declared or not)
 #define TL_EVENT_MAX_SUBSCRIBERS   32       //  services one event is told to
 #define TL_EVENT_MAX_ATTEMPTS      1000     //  deliveries tried (back-off capped: ~40 days)
 #define TL_EVENT_DELIVERY_TIMEOUT_MS 10000  //  one delivery's deadline
@@ -56,6 +56,7 @@
 #define TL_HTTP_MAX_PER_IP         512
 #define TL_HTTP_IDLE_TIMEOUT_SEC   15       //  idle keep-alive, slow header
 #define TL_HTTP_BODY_TIMEOUT_SEC   60       //  whole body must arrive by then
+#define TL_HTTP_MAX_BUFFERED_BYTES (256L * 1024 * 1024)  //  bodies of all connections together; 503 past it
 #define TL_HTTP_MAX_REQUEST_ID     128
 #define TL_JSON_MAX_DEPTH          (TL_MP_MAX_DEPTH - 2)  //  room for the envelope
 #define TL_LIST_LIMIT_DEFAULT      50

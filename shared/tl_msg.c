@@ -643,6 +643,10 @@ tl_msg_send (const tl_msg_t *self, void *socket,
     int rc = tl_msg_encode (self, &data, &size);
     if (rc)
         return rc;
+    if (size > (size_t) TL_MAX_FRAME_BYTES) {
+        free (data);
+        return TL_ETOOBIG;
+    }
     if (routing_id
     &&  zmq_send (socket, routing_id, routing_id_size, ZMQ_SNDMORE | ZMQ_DONTWAIT) < 0) {
         free (data);
@@ -760,6 +764,21 @@ tl_msg_test (bool verbose)
     assert (tl_msg_body (back)->type == MSGPACK_OBJECT_BIN);
     free (data);
     tl_msg_destroy (&back);
+
+    //  A frame past TL_MAX_FRAME_BYTES is refused, not sent.
+    size_t big = (size_t) TL_MAX_FRAME_BYTES;
+    char *mp = malloc (big + 5);
+    assert (mp);
+    mp [0] = (char) 0xc6;                   //  bin 32
+    mp [1] = (char) (big >> 24); mp [2] = (char) (big >> 16);
+    mp [3] = (char) (big >> 8); mp [4] = (char) big;
+    memset (mp + 5, 'x', big);
+    assert (tl_msg_set_body (rep, mp, big + 5) == 0);
+    free (mp);
+    zsock_t *sock = zsock_new (ZMQ_DEALER);
+    assert (sock);
+    assert (tl_msg_send (rep, zsock_resolve (sock), NULL, 0) == TL_ETOOBIG);
+    zsock_destroy (&sock);
     tl_msg_destroy (&rep);
     if (verbose)
         printf ("(envelope ok) ");

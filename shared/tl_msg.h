@@ -55,7 +55,9 @@ int tl_msg_encode (const tl_msg_t *self, char **data_p, size_t *size_p);
 //  Encodes and sends the message as one frame on a ZeroMQ socket, preceded
 //  by the `routing_id` frame when it is not NULL (ROUTER sockets). Never
 //  blocks. Returns 0, TL_EBUSY (high water mark), TL_EUNAVAIL (no such
-//  peer) or TL_EIO.
+//  peer), TL_EIO, or TL_ETOOBIG when the frame would pass
+//  TL_MAX_FRAME_BYTES (nothing is sent: the receiving ZeroMQ would drop the
+//  whole connection).
 int tl_msg_send (const tl_msg_t *self, void *socket,
                  const void *routing_id, size_t routing_id_size);
 

@@ -54,6 +54,7 @@ typedef struct {
     bool busy;
     int link;                   //  where the request in hand came from
     char request_id [TL_MAX_ID_LEN + 1];    //  the request in hand
+    char trace [TL_HTTP_MAX_REQUEST_ID + 1];    //  ... and its trace, for logs
     char nested_id [32];        //  a nested call it waits for, or ""
     uint64_t nested_seq;
 } s_worker_t;
@@ -521,11 +522,47 @@ s_link_index (tl_service_t *self, zsock_t *sock)
     return -1;
 }
 
+//  The answer to a reply too large for one mesh frame: sent as it is, the
+//  gateway's ZeroMQ would drop this whole instance's connection, and every
+//  request in flight on it. Returns NULL on allocation failure.
+static tl_msg_t *
+s_too_large_reply (tl_msg_t *reply)
+{
+    tl_msg_t *request = tl_msg_new (TL_MSG_REQUEST);
+    if (!request)
+        return NULL;
+    tl_msg_set_str (request, TL_MSG_ID, tl_msg_str (reply, TL_MSG_ID));
+    tl_call_t *call = tl_call_new (&request, NULL);
+    if (!call) {
+        tl_msg_destroy (&request);
+        return NULL;
+    }
+    tl_call_error (call, 500, "reply_too_large", "the reply is larger than the mesh allows");
+    tl_msg_t *error = tl_call_take_reply (call);
+    tl_call_destroy (&call);
+    return error;
+}
+
+//  Sends a reply (taken) to the gateway of `link`. A reply too large for
+//  one frame is refused and answered 500 reply_too_large instead; `trace`
+//  (the request's, or NULL) goes into the log line.
 static void
-s_send_reply (tl_service_t *self, int link, tl_msg_t **reply_p)
+s_send_reply (tl_service_t *self, int link, tl_msg_t **reply_p, const char *trace)
 {
     if (*reply_p && link >= 0 && link < self->nlinks && self->links [link].sock) {
         int rc = tl_msg_send (*reply_p, zsock_resolve (self->links [link].sock), NULL, 0);
+        if (rc == TL_ETOOBIG) {
+            size_t body = 0;
+            tl_msg_body_raw (*reply_p, &body);
+            tl_log (TL_LOG_ERROR, trace, "reply to request %s (status %d, body %zu bytes) "
+                    "exceeds the %ld-byte mesh frame: answered 500 reply_too_large",
+                    tl_msg_str (*reply_p, TL_MSG_ID), tl_msg_status (*reply_p), body,
+                    (long) TL_MAX_FRAME_BYTES);
+            tl_msg_t *error = s_too_large_reply (*reply_p);
+            rc = error ? tl_msg_send (error, zsock_resolve (self->links [link].sock), NULL, 0)
+                       : TL_ENOMEM;
+            tl_msg_destroy (&error);
+        }
         if (rc)
             tl_log (TL_LOG_WARN, NULL, "reply to %s not sent: %s",
                     self->links [link].endpoint, tl_strerror (rc));
@@ -548,6 +585,8 @@ s_dispatch (tl_service_t *self)
         worker->link = job->link;
         snprintf (worker->request_id, sizeof worker->request_id, "%s",
                   tl_msg_str (job->request, TL_MSG_ID));
+        const char *trace = tl_msg_str (job->request, TL_MSG_TRACE);
+        snprintf (worker->trace, sizeof worker->trace, "%s", trace ? trace : "");
         tl_msg_t *request = job->request;
         job->request = NULL;
         s_job_destroy (&job);
@@ -561,13 +600,13 @@ s_on_request (tl_service_t *self, int link, tl_msg_t **request_p)
     tl_msg_t *request = *request_p;
     if (tl_msg_deadline (request) <= tl_msg_now_ms ()) {
         tl_msg_t *reply = s_error_reply (request, 504, "deadline", "deadline passed in transit");
-        s_send_reply (self, link, &reply);
+        s_send_reply (self, link, &reply, tl_msg_str (request, TL_MSG_TRACE));
         tl_msg_destroy (request_p);
         return;
     }
     if (zlistx_size (self->backlog) >= TL_WORKER_BACKLOG) {
         tl_msg_t *reply = s_error_reply (request, 503, "busy", "instance backlog full");
-        s_send_reply (self, link, &reply);
+        s_send_reply (self, link, &reply, tl_msg_str (request, TL_MSG_TRACE));
         tl_msg_destroy (request_p);
         return;
     }
@@ -699,7 +738,8 @@ s_notes_readable (zloop_t *loop, zsock_t *sock, void *arg)
         else {
             worker->busy = false;
             worker->nested_id [0] = 0;
-            s_send_reply (self, worker->link, &note.msg);
+            s_send_reply (self, worker->link, &note.msg,
+                          *worker->trace ? worker->trace : NULL);
         }
         tl_msg_destroy (&note.msg);
     }

@@ -149,7 +149,7 @@ def wait_for(predicate, what, timeout=20, proc=None):
 
 def instances(gateway, service="testsvc"):
     """Live instances of `service` as the gateway's /metrics reports them."""
-    text = requests.get(gateway.url + "/metrics", timeout=2).text
+    text = requests.get(gateway.ops_url + "/metrics", timeout=2).text
     m = re.search(r'^tally_mesh_instances\{service="%s"\} (\d+)$' % re.escape(service), text, re.M)
     return int(m.group(1)) if m else 0
 
@@ -172,11 +172,14 @@ def unique(prefix="u"):
 # Helpers added for the integration suite (nothing above depends on them).
 
 def gateway_at(cluster, http_port, mesh_port, env=None, name=None, wait=True):
-    """Starts a gateway on given ports (also to restart one where it was)."""
+    """Starts a gateway on given ports (also to restart one where it was);
+    its ops port (/metrics) is a fresh one, in `ops_url`."""
     cluster.counter += 1
     name = name or f"gateway{cluster.counter}"
+    ops_port = free_port()
     base = {
         "TALLY_HTTP_ADDR": f"127.0.0.1:{http_port}",
+        "TALLY_OPS_ADDR": f"127.0.0.1:{ops_port}",
         "TALLY_MESH_BIND": f"tcp://127.0.0.1:{mesh_port}",
         "TALLY_GATEWAY_NAME": name,
         "TALLY_PROTO_EXTRA": TEST_PROTO,
@@ -186,6 +189,7 @@ def gateway_at(cluster, http_port, mesh_port, env=None, name=None, wait=True):
     base.update(env or {})
     proc = Process(name, [binary("tally-gateway")], base, cluster.logdir)
     proc.url = f"http://127.0.0.1:{http_port}"
+    proc.ops_url = f"http://127.0.0.1:{ops_port}"
     proc.mesh = f"tcp://127.0.0.1:{mesh_port}"
     proc.http_port, proc.mesh_port = http_port, mesh_port
     cluster.processes.append(proc)
@@ -200,8 +204,8 @@ def ports_of(gateway):
 
 
 def metric(gateway, name, labels=None):
-    """The value of one sample in the gateway's /metrics, or None."""
-    text = requests.get(gateway.url + "/metrics", timeout=5).text
+    """The value of one sample in the gateway's /metrics (ops port), or None."""
+    text = requests.get(gateway.ops_url + "/metrics", timeout=5).text
     return parse_metric(text, name, labels)
 
 

@@ -1,14 +1,16 @@
 """Oversized and slow clients: big headers, long URLs, slowloris, and many
 connections at once."""
 
+import hashlib
 import json
 import socket
 import threading
 import time
 
+import pytest
 import requests
 
-from tally import raw_http
+from tally import raw_http, wait_for
 
 ECHO = b"/api/v1/test/echo"
 IDLE_TIMEOUT = 15     # TL_HTTP_IDLE_TIMEOUT_SEC
@@ -128,3 +130,109 @@ def test_300_concurrent_connections_are_served(system):
         for s in socks:
             s.close()
     assert still_serves(gw)
+
+
+@pytest.mark.parametrize("path,content_type,size", [
+    (b"/api/v1/test/private-upload", b"application/octet-stream", 9 * 1024 * 1024),
+    (b"/api/v1/test/items", b"application/json", 1000 * 1000),
+])
+def test_large_body_without_a_token_on_an_auth_route_is_401_before_the_body_is_read(
+        system, path, content_type, size):
+    # Only the head is sent: the answer must come without the body.
+    head = (b"POST " + path + b" HTTP/1.1\r\nHost: t\r\nContent-Type: " + content_type +
+            b"\r\nContent-Length: %d\r\n\r\n" % size)
+    started = time.monotonic()
+    status, headers, body = raw_http(system.gw.url, head + b"x" * 4096, timeout=5)
+    assert status == 401, (status, body[:200])
+    assert json.loads(body)["error"]["code"] == "unauthenticated"
+    assert time.monotonic() - started < 3
+    assert still_serves(system.gw)
+
+
+BUFFERED_MAX = 256 * 1024 * 1024      # TL_HTTP_MAX_BUFFERED_BYTES
+UPLOAD = 10 * 1024 * 1024             # TL_HTTP_MAX_UPLOAD_BODY
+
+
+def test_bodies_past_the_bound_of_all_connections_together_are_503_at_once(system):
+    gw = system.gw
+    held = BUFFERED_MAX // UPLOAD
+    socks = []
+    try:
+        for _ in range(held + 3):
+            s = socket.create_connection(address(gw), timeout=10)
+            s.sendall(b"POST /api/v1/test/upload HTTP/1.1\r\nHost: t\r\n"
+                      b"Content-Type: application/octet-stream\r\n"
+                      b"Content-Length: %d\r\n\r\n" % UPLOAD + b"x" * 65536)
+            socks.append(s)
+        time.sleep(1.0)
+        answers = []
+        for s in socks:
+            s.settimeout(0.2)
+            try:
+                answers.append(s.recv(65536))
+            except socket.timeout:
+                answers.append(None)
+        refused = [a for a in answers if a]
+        assert len(refused) == 3, [a[:40] if a else a for a in answers]
+        for a in refused:
+            assert a.startswith(b"HTTP/1.1 503"), a[:100]
+            assert b"Retry-After: 1" in a and b'"overloaded"' in a
+        assert answers[:held] == [None] * held    # the first ones are still being read
+    finally:
+        for s in socks:
+            s.close()
+    # Their part of the bound is given back when they go.
+    def upload_ok():
+        r = requests.post(gw.url + "/api/v1/test/upload", data=b"y" * UPLOAD,
+                          headers={"Content-Type": "application/octet-stream"}, timeout=30)
+        return r.status_code == 201
+    wait_for(upload_ok, "an upload accepted again", timeout=20)
+
+
+def test_large_body_with_an_unknown_token_is_401_from_the_session_check_before_the_body(system):
+    # The session is checked with the auth service before the body is read:
+    # only the head is sent, and the answer comes.
+    head = (b"POST /api/v1/test/private-upload HTTP/1.1\r\nHost: t\r\n"
+            b"Authorization: Bearer not-a-session\r\n"
+            b"Content-Type: application/octet-stream\r\nContent-Length: %d\r\n\r\n"
+            % (9 * 1024 * 1024))
+    started = time.monotonic()
+    status, _, body = raw_http(system.gw.url, head, timeout=5)
+    assert status == 401, (status, body[:200])
+    assert json.loads(body)["error"]["code"] == "unauthenticated"
+    assert time.monotonic() - started < 3
+    assert still_serves(system.gw)
+
+
+def test_large_body_with_a_valid_session_is_read_after_the_session_check(system):
+    data = bytes(range(256)) * (32 * 1024)            # 8 MiB
+    r = requests.post(system.gw.url + "/api/v1/test/private-upload", data=data,
+                      headers={"Authorization": "Bearer test-token-uploader",
+                               "Content-Type": "application/octet-stream"}, timeout=30)
+    assert r.status_code == 201, r.text
+    assert r.json()["bytes"] == len(data)
+    assert r.json()["sha256"] == hashlib.sha256(data).hexdigest()
+
+
+def test_expect_100_continue_comes_only_after_the_session_check(system):
+    body = b"z" * (2 * 1024 * 1024)
+
+    def head(token):
+        return (b"POST /api/v1/test/private-upload HTTP/1.1\r\nHost: t\r\n"
+                b"Authorization: Bearer " + token + b"\r\n"
+                b"Content-Type: application/octet-stream\r\nExpect: 100-continue\r\n"
+                b"Content-Length: %d\r\n\r\n" % len(body))
+
+    with socket.create_connection(address(system.gw), timeout=10) as s:
+        s.sendall(head(b"unknown"))
+        assert s.recv(65536).startswith(b"HTTP/1.1 401 ")
+    with socket.create_connection(address(system.gw), timeout=10) as s:
+        s.sendall(head(b"test-token-expect"))
+        assert s.recv(65536) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        s.sendall(body)
+        data = b""
+        while b"}" not in data:
+            chunk = s.recv(65536)
+            assert chunk, data
+            data += chunk
+        assert data.startswith(b"HTTP/1.1 201 "), data[:100]

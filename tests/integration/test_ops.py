@@ -1,4 +1,5 @@
-"""Ops endpoints of the gateway: liveness, readiness, Prometheus metrics."""
+"""Ops endpoints of the gateway: liveness, readiness (on the public port and
+the ops port), Prometheus metrics (on the ops port only)."""
 
 import random
 import re
@@ -14,6 +15,24 @@ def test_healthz_and_livez_answer_200(system):
         r = requests.get(system.gw.url + path, timeout=5)
         assert r.status_code == 200, path
         assert r.json() == {"status": "ok"}
+
+
+def test_metrics_are_404_on_the_public_port_and_served_on_the_ops_port(system):
+    r = requests.get(system.gw.url + "/metrics", timeout=5)
+    assert r.status_code == 404
+    assert r.json()["error"]["code"] == "not_found"
+    assert "tally_mesh" not in r.text
+    assert requests.get(system.gw.ops_url + "/metrics", timeout=5).status_code == 200
+
+
+def test_ops_port_answers_the_probes_and_nothing_of_the_api(system):
+    for path in ("/healthz", "/livez", "/readyz"):
+        ops = requests.get(system.gw.ops_url + path, timeout=5)
+        public = requests.get(system.gw.url + path, timeout=5)
+        assert ops.status_code == public.status_code == 200, path
+        assert ops.json()["status"] == public.json()["status"], path
+    r = requests.get(system.gw.ops_url + "/api/v1/test/echo", timeout=5)
+    assert r.status_code == 404
 
 
 def test_readyz_lists_a_missing_service_then_is_ready_once_instances_are_up(cluster):
@@ -36,7 +55,7 @@ def test_metrics_are_prometheus_text_with_requests_latency_and_mesh_gauges(syste
     requests.get(url + "/api/v1/test/echo", timeout=5)
     requests.get(url + "/api/v1/test/echo", timeout=5)
     requests.get(url + "/no/such/path", timeout=5)
-    r = requests.get(url + "/metrics", timeout=5)
+    r = requests.get(system.gw.ops_url + "/metrics", timeout=5)
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith("text/plain")
     text = r.text
@@ -84,6 +103,6 @@ def test_unknown_http_methods_do_not_grow_the_metrics_without_bound(system):
         status, _, _ = raw_http(system.gw.url, f"{method} /api/v1/test/echo HTTP/1.1\r\n"
                                                "Host: t\r\nConnection: close\r\n\r\n".encode())
         assert status in (400, 405, 501), status
-    text = requests.get(system.gw.url + "/metrics", timeout=5).text
+    text = requests.get(system.gw.ops_url + "/metrics", timeout=5).text
     methods = set(re.findall(r'^http_requests_total\{[^}]*method="([^"]*)"', text, re.M))
     assert len(methods) <= 12, sorted(methods)

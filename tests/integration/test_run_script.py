@@ -39,7 +39,8 @@ def test_run_script_starts_refuses_a_second_run_and_stops_everything():
     http = f"127.0.0.1:{free_port()}"
     pg_port = free_port()
     env = clean_env(TALLY_BUILD_DIR=BUILD, TALLY_DATA_DIR=data, TALLY_PG_PORT=str(pg_port),
-                    TALLY_HTTP_ADDR=http, TALLY_MESH_BIND=f"tcp://127.0.0.1:{free_port()}")
+                    TALLY_HTTP_ADDR=http, TALLY_MESH_BIND=f"tcp://127.0.0.1:{free_port()}",
+                    TALLY_OPS_ADDR=f"127.0.0.1:{free_port()}")
     log = open(os.path.join(data, "run-1.out"), "wb")
     first = subprocess.Popen(["bash", RUN], env=env, stdout=log, stderr=subprocess.STDOUT,
                              start_new_session=True)

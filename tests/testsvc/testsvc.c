@@ -551,10 +551,32 @@ s_upload (tl_call_t *call)
     tl_mp_pack_kv (pk, "content_type", tl_call_param (call, "content_type"));
 }
 
+//  binary: a PNG signature; with `bytes` (at most 64 MiB), that many bytes
+//  of 'x' instead (octet-stream), to send replies past the mesh frame.
 static void
 s_binary (tl_call_t *call)
 {
     static const unsigned char png [] = { 0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n' };
+    const char *bytes = tl_call_param (call, "bytes");
+    long size = bytes ? atol (bytes) : 0;
+    if (size < 0 || size > 64L * 1024 * 1024) {
+        tl_call_field_error (call, 400, "invalid", "bytes", "must be 0..67108864");
+        return;
+    }
+    if (bytes) {
+        char *data = malloc ((size_t) size + 1);
+        if (!data) {
+            tl_call_error (call, 503, "unavailable", "out of memory");
+            return;
+        }
+        memset (data, 'x', (size_t) size);
+        tl_call_header (call, "Content-Type", "application/octet-stream");
+        msgpack_packer *pk = tl_call_reply (call, 200);
+        msgpack_pack_bin (pk, (size_t) size);
+        msgpack_pack_bin_body (pk, data, (size_t) size);
+        free (data);
+        return;
+    }
     tl_call_header (call, "Content-Type", "image/png");
     msgpack_packer *pk = tl_call_reply (call, 200);
     msgpack_pack_bin (pk, sizeof png);
@@ -613,6 +635,7 @@ main (void)
         tl_service_on (svc, "events.publish", s_events_publish);
         tl_service_on (svc, "broadcast", s_broadcast);
         tl_service_on (svc, "upload", s_upload);
+        tl_service_on (svc, "upload.private", s_upload);
         tl_service_on (svc, "binary", s_binary);
         tl_service_on (svc, "notes.enqueue", s_notes_enqueue);
         tl_service_on (svc, "notes.list", s_notes_list);
