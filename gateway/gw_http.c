@@ -20,6 +20,7 @@
 #include "tl_limits.h"
 #include "tl_log.h"
 #include "tl_mp.h"
+#include "tl_valid.h"
 
 #include <arpa/inet.h>
 #include <czmq.h>
@@ -517,11 +518,7 @@ s_dispatch (s_req_t *req)
     }
     const char *idem = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "Idempotency-Key");
     if (idem) {
-        size_t len = strlen (idem);
-        bool ok = len > 0 && len <= TL_MAX_IDEM_KEY_LEN;
-        for (size_t i = 0; ok && i < len; i++)
-            ok = idem [i] > 0x20 && idem [i] < 0x7f;
-        if (!ok) {
+        if (!tl_valid_idempotency_key (idem)) {
             tl_msg_destroy (&msg);
             s_error (req, 400, "bad_idempotency_key",
                      "Idempotency-Key must be 1 to 255 visible ASCII characters", NULL);
@@ -618,10 +615,7 @@ s_check_session (s_req_t *req, const char *token)
     tl_msg_set_idempotent (check, true);
     msgpack_sbuffer sbuf;
     msgpack_sbuffer_init (&sbuf);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 1);
-    tl_mp_pack_kv (&pk, "token", token);
+    tl_mp_pack_pairs (&sbuf, (const char *[]) { "token", token }, 1);
     tl_msg_set_body (check, sbuf.data, sbuf.size);
     msgpack_sbuffer_destroy (&sbuf);
     req->state = S_AUTHENTICATING;

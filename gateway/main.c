@@ -9,58 +9,34 @@
 #include "gw_metrics.h"
 #include "gw_openapi.h"
 #include "gw_router.h"
-#include "tl_embed.h"
+#include "tl_decl.h"
+#include "tl_env.h"
+#include "tl_error.h"
 #include "tl_limits.h"
 #include "tl_log.h"
 
 #include <czmq.h>
 #include <signal.h>
 
-extern const tl_embed_t tally_proto_decls [];
 
-static const char *
-s_env (const char *name, const char *fallback)
+//  Routes one declaration file (tl_decl_sources).
+static int
+s_load_one (const char *text, size_t size, const char *origin, void *arg)
 {
-    const char *value = getenv (name);
-    return value && *value ? value : fallback;
+    char errbuf [256];
+    if (gw_router_load ((gw_router_t *) arg, text, size, errbuf, sizeof errbuf) == 0)
+        return 0;
+    tl_log (TL_LOG_ERROR, NULL, "%s: %s", origin, errbuf);
+    return TL_ECONFIG;
 }
 
-//  Loads the compiled-in declarations, then any extra files named in
-//  TALLY_PROTO_EXTRA (colon-separated; used by tests for their services).
+//  Loads the declarations (TALLY_PROTO_EXTRA's files, used by tests for
+//  their services, and the compiled-in ones), and declares their services.
 static int
 s_load_routes (gw_router_t *router, gw_broker_t *broker)
 {
-    char errbuf [256];
-    //  Tests of the platform alone leave out the product's services.
-    bool builtin = strcmp (s_env ("TALLY_PROTO_BUILTIN", "1"), "0") != 0;
-    for (const tl_embed_t *decl = tally_proto_decls; builtin && decl->name; decl++) {
-        if (gw_router_load (router, decl->data, decl->size, errbuf, sizeof errbuf)) {
-            tl_log (TL_LOG_ERROR, NULL, "proto/services/%s: %s", decl->name, errbuf);
-            return -1;
-        }
-    }
-    const char *extra = getenv ("TALLY_PROTO_EXTRA");
-    if (extra && *extra) {
-        char *list = strdup (extra);
-        char *save = NULL;
-        for (char *path = strtok_r (list, ":", &save); path; path = strtok_r (NULL, ":", &save)) {
-            zfile_t *file = zfile_new (NULL, path);
-            zchunk_t *chunk = file && zfile_input (file) == 0 ? zfile_read (file, 1 << 20, 0) : NULL;
-            int rc = chunk ? gw_router_load (router, (const char *) zchunk_data (chunk),
-                                             zchunk_size (chunk), errbuf, sizeof errbuf)
-                           : -1;
-            if (!chunk)
-                snprintf (errbuf, sizeof errbuf, "cannot read the file");
-            zchunk_destroy (&chunk);
-            zfile_destroy (&file);
-            if (rc) {
-                tl_log (TL_LOG_ERROR, NULL, "%s: %s", path, errbuf);
-                free (list);
-                return -1;
-            }
-        }
-        free (list);
-    }
+    if (tl_decl_sources (s_load_one, router))
+        return -1;
     const char *names [256];
     size_t count = gw_router_services (router, names, 256);
     for (size_t i = 0; broker && i < count; i++)
@@ -78,20 +54,22 @@ main (int argc, char *argv [])
     char name [TL_MAX_ID_LEN];
     char host [32] = "localhost";
     gethostname (host, sizeof host - 1);
-    snprintf (name, sizeof name, "%s", s_env ("TALLY_GATEWAY_NAME", ""));
+    snprintf (name, sizeof name, "%s", tl_env ("TALLY_GATEWAY_NAME", ""));
     if (!*name)
         snprintf (name, sizeof name, "gateway@%s:%d", host, (int) getpid ());
 
     gw_http_config_t config = {
-        .address = s_env ("TALLY_HTTP_ADDR", "127.0.0.1:8080"),
-        .ops_address = s_env ("TALLY_OPS_ADDR", "127.0.0.1:9090"),
-        .cors_origins = s_env ("TALLY_CORS_ORIGINS", NULL),
-        .access_log = strcmp (s_env ("TALLY_ACCESS_LOG", "1"), "0") != 0,
-        .secure_cookies = strncmp (s_env ("TALLY_PUBLIC_URL", ""), "https:", 6) == 0,
-        .trust_proxy = strcmp (s_env ("TALLY_TRUST_PROXY", "0"), "1") == 0,
+        .address = tl_env ("TALLY_HTTP_ADDR", "127.0.0.1:8080"),
+        .ops_address = tl_env ("TALLY_OPS_ADDR", "127.0.0.1:9090"),
+        .cors_origins = tl_env ("TALLY_CORS_ORIGINS", NULL),
+        .access_log = tl_env_flag ("TALLY_ACCESS_LOG", true),
+        .secure_cookies = strncmp (tl_env ("TALLY_PUBLIC_URL", ""), "https:", 6) == 0,
+        .trust_proxy = tl_env_flag ("TALLY_TRUST_PROXY", false),
     };
-    const char *mesh_bind = s_env ("TALLY_MESH_BIND", "tcp://127.0.0.1:5555");
-    long shutdown_delay = atol (s_env ("TALLY_SHUTDOWN_DELAY_MS", "0"));
+    const char *mesh_bind = tl_env ("TALLY_MESH_BIND", "tcp://127.0.0.1:5555");
+    long shutdown_delay = 0;
+    if (tl_env_long ("TALLY_SHUTDOWN_DELAY_MS", 0, 0, 600000, &shutdown_delay))
+        return 1;
 
     int rc = 1;
     if (argc == 2 && streq (argv [1], "--openapi")) {

@@ -1,5 +1,6 @@
 //  tl_call.c — one request being handled by a service, and its reply.
 #include "tl_call.h"
+#include "tl_private.h"
 #include "tl_error.h"
 #include "tl_limits.h"
 #include "tl_mp.h"
@@ -163,6 +164,30 @@ tl_call_error (tl_call_t *self, int status, const char *code,
     vsnprintf (message, sizeof message, format, args);
     va_end (args);
     s_error (self, status, code, message, NULL, NULL);
+}
+
+void
+tl_call_error_retry (tl_call_t *self, int status, int seconds, const char *code,
+                     const char *format, ...)
+{
+    char message [512];
+    va_list args;
+    va_start (args, format);
+    vsnprintf (message, sizeof message, format, args);
+    va_end (args);
+    s_error (self, status, code, message, NULL, NULL);
+    char after [16];
+    snprintf (after, sizeof after, "%d", seconds);
+    tl_call_header (self, "Retry-After", after);
+}
+
+void
+tl_call_db_error (tl_call_t *self, int err)
+{
+    if (err == TL_ETIMEDOUT)
+        tl_call_error (self, 504, "timeout", "the database did not answer in time");
+    else
+        tl_call_error (self, 503, "database", "the database is not available now");
 }
 
 void
@@ -365,6 +390,23 @@ tl_call_test (bool verbose)
     const msgpack_object *err = tl_mp_get (tl_msg_body (reply), "error");
     assert (tl_mp_str_eq (tl_mp_get (err, "code"), "invalid"));
     assert (tl_mp_str_eq (tl_mp_get (tl_mp_get (err, "fields"), "name"), "is required"));
+
+    //  Errors that say when to retry, and the database's
+    tl_call_error_retry (call, 429, 3, "too_many_requests", "slow down (%d)", 3);
+    tl_msg_t *retry = tl_call_take_reply (call);
+    assert (tl_msg_status (retry) == 429);
+    assert (strcmp (tl_msg_header (retry, "Retry-After"), "3") == 0);
+    tl_msg_destroy (&retry);
+    tl_call_db_error (call, TL_ETIMEDOUT);
+    retry = tl_call_take_reply (call);
+    assert (tl_msg_status (retry) == 504);
+    tl_msg_destroy (&retry);
+    tl_call_db_error (call, TL_EUNAVAIL);
+    retry = tl_call_take_reply (call);
+    assert (tl_msg_status (retry) == 503);
+    assert (tl_mp_str_eq (tl_mp_get (tl_mp_get (tl_msg_body (retry), "error"), "code"),
+                          "database"));
+    tl_msg_destroy (&retry);
 
     //  Replay restores a stored reply.
     char *data = NULL;

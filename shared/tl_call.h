@@ -65,6 +65,16 @@ void tl_call_header (tl_call_t *self, const char *name, const char *value);
 void tl_call_error (tl_call_t *self, int status, const char *code,
                     const char *format, ...) __attribute__ ((format (printf, 4, 5)));
 
+//  An error reply that says when to try again (429, 503): the same, with
+//  Retry-After: `seconds`.
+void tl_call_error_retry (tl_call_t *self, int status, int seconds, const char *code,
+                          const char *format, ...) __attribute__ ((format (printf, 5, 6)));
+
+//  The reply for a failed database call (`err`, a negative code of
+//  tl_db): 504 `timeout` when the database did not answer in time, else 503
+//  `database`.
+void tl_call_db_error (tl_call_t *self, int err);
+
 //  The same with one offending field: {"error": {…, "fields": {field: why}}}.
 void tl_call_field_error (tl_call_t *self, int status, const char *code,
                           const char *field, const char *why);
@@ -112,27 +122,9 @@ void tl_call_page_end (msgpack_packer *pk, bool more, const char *time, const ch
 int tl_call_call (tl_call_t *self, const char *service, const char *method,
                   const void *body, size_t body_size, tl_msg_t **reply_p);
 
-//  --- For the runtime (tl_service) -----------------------------------------
-
-//  Wraps a decoded request (taken) for a handler thread with database `db`.
-tl_call_t *tl_call_new (tl_msg_t **request_p, tl_db_t *db);
-void tl_call_destroy (tl_call_t **self_p);
+//  The request as the gateway sent it (for tests and the runtime; a
+//  handler reads the accessors above). Borrowed.
 tl_msg_t *tl_call_request (tl_call_t *self);
-//  What a handler thread tells the runtime's main thread: its reply, or a
-//  nested request (told apart by the message's kind).
-typedef struct {
-    int worker;                 //  the handler thread's index
-    tl_msg_t *msg;
-} tl_call_note_t;
-
-//  Connects the call to the runtime: `to_main` (a PUSH socket) carries
-//  notes to the main thread, `from_main` (a PAIR socket) brings replies to
-//  nested calls; both raw ZeroMQ sockets, borrowed.
-void tl_call_set_runtime (tl_call_t *self, void *to_main, void *from_main, int worker);
-//  Builds the reply message (the caller's): id copied from the request.
-tl_msg_t *tl_call_take_reply (tl_call_t *self);
-//  Sets the reply from a stored, encoded reply message (idempotent replay).
-int tl_call_replay (tl_call_t *self, const void *data, size_t size);
 
 //  Self-test.
 void tl_call_test (bool verbose);

@@ -1,15 +1,9 @@
 //  tl_curve.c — CURVE security for mesh links, configured by environment.
 #include "tl_curve.h"
+#include "tl_env.h"
 #include "tl_error.h"
 #include "tl_limits.h"
 #include "tl_log.h"
-
-static const char *
-s_env (const char *name)
-{
-    const char *value = getenv (name);
-    return value && *value ? value : NULL;
-}
 
 static char s_peer [TL_MAX_NAME_LEN + 16];
 
@@ -41,13 +35,13 @@ tl_curve_endpoint_local (const char *endpoint)
 static int
 s_insecure (const char *endpoint)
 {
-    const char *insecure = s_env ("TALLY_MESH_INSECURE");
+    bool insecure = tl_env_flag ("TALLY_MESH_INSECURE", false);
     if (tl_curve_endpoint_local (endpoint)) {
         tl_log (TL_LOG_INFO, NULL, "mesh backend %s without CURVE (loopback only): "
                 "peers' identities are claimed, not proven", endpoint);
         return 0;
     }
-    if (insecure && streq (insecure, "1")) {
+    if (insecure) {
         tl_log (TL_LOG_WARN, NULL, "!!! TALLY_MESH_INSECURE=1: mesh backend %s is open "
                 "WITHOUT CURVE: anyone who reaches it can claim to be any service or the "
                 "operator. Use keys (TALLY_CURVE_SERVER_CERT) off a private network !!!", endpoint);
@@ -62,10 +56,10 @@ int
 tl_curve_server (zsock_t *sock, const char *endpoint, zactor_t **auth_p)
 {
     *auth_p = NULL;
-    const char *cert_path = s_env ("TALLY_CURVE_SERVER_CERT");
+    const char *cert_path = tl_env ("TALLY_CURVE_SERVER_CERT", NULL);
     if (!cert_path)
         return s_insecure (endpoint);
-    const char *allow = s_env ("TALLY_CURVE_ALLOW_DIR");
+    const char *allow = tl_env ("TALLY_CURVE_ALLOW_DIR", NULL);
     if (!allow) {
         tl_log (TL_LOG_ERROR, NULL, "TALLY_CURVE_SERVER_CERT needs TALLY_CURVE_ALLOW_DIR");
         return TL_ECONFIG;
@@ -94,8 +88,8 @@ tl_curve_server (zsock_t *sock, const char *endpoint, zactor_t **auth_p)
 int
 tl_curve_client (zsock_t *sock)
 {
-    const char *cert_path = s_env ("TALLY_CURVE_CLIENT_CERT");
-    const char *server_path = s_env ("TALLY_CURVE_SERVER_PUBLIC");
+    const char *cert_path = tl_env ("TALLY_CURVE_CLIENT_CERT", NULL);
+    const char *server_path = tl_env ("TALLY_CURVE_SERVER_PUBLIC", NULL);
     if (!cert_path && !server_path)
         return 0;
     if (!cert_path || !server_path) {

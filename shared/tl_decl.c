@@ -2,6 +2,7 @@
 //  and who may call each (tl_decl.h has the callers' vocabulary).
 #include "tl_decl.h"
 #include "tl_embed.h"
+#include "tl_env.h"
 #include "tl_error.h"
 #include "tl_limits.h"
 #include "tl_log.h"
@@ -217,55 +218,6 @@ tl_decl_parse (const char *text, size_t size, const char *service, const char **
     return self;
 }
 
-//  Reads the file at `path` (at most 1 MiB) and parses `service` out of it.
-static tl_decl_t *
-s_load_file (const char *path, const char *service, bool *failed)
-{
-    zfile_t *file = zfile_new (NULL, path);
-    zchunk_t *chunk = file && zfile_input (file) == 0 ? zfile_read (file, 1 << 20, 0) : NULL;
-    const char *why = chunk ? NULL : "cannot read the file";
-    tl_decl_t *self = chunk ? tl_decl_parse ((const char *) zchunk_data (chunk),
-                                             zchunk_size (chunk), service, &why)
-                            : NULL;
-    zchunk_destroy (&chunk);
-    zfile_destroy (&file);
-    if (why) {
-        tl_log (TL_LOG_ERROR, NULL, "%s: %s", path, why);
-        *failed = true;
-    }
-    return self;
-}
-
-tl_decl_t *
-tl_decl_load (const char *service)
-{
-    bool failed = false;
-    tl_decl_t *self = NULL;
-    const char *extra = getenv ("TALLY_PROTO_EXTRA");
-    char *list = extra && *extra ? strdup (extra) : NULL;
-    char *save = NULL;
-    for (char *path = list ? strtok_r (list, ":", &save) : NULL; path && !self && !failed;
-         path = strtok_r (NULL, ":", &save))
-        self = s_load_file (path, service, &failed);
-    free (list);
-    const char *builtin = getenv ("TALLY_PROTO_BUILTIN");
-    bool use_builtin = !builtin || !streq (builtin, "0");
-    for (const tl_embed_t *decl = tally_proto_decls; use_builtin && decl->name && !self && !failed;
-         decl++) {
-        const char *why = NULL;
-        self = tl_decl_parse (decl->data, decl->size, service, &why);
-        if (why) {
-            tl_log (TL_LOG_ERROR, NULL, "proto/services/%s: %s", decl->name, why);
-            failed = true;
-        }
-    }
-    if (!self && !failed)
-        tl_log (TL_LOG_ERROR, NULL, "no declaration of service %s (proto/services)", service);
-    if (failed)
-        tl_decl_destroy (&self);
-    return self;
-}
-
 size_t
 tl_decl_publishes (const tl_decl_t *self, const char *const **events)
 {
@@ -280,23 +232,38 @@ tl_decl_subscribes (const tl_decl_t *self, const char *const **events)
     return self->nsubscribes;
 }
 
-//  Every declaration of the process (compiled in and TALLY_PROTO_EXTRA's),
-//  read once, for tl_decl_subscribers.
+//  Every declaration of the process, read once: the files of
+//  TALLY_PROTO_EXTRA first (a test's stand-in replaces a built-in
+//  declaration of the same service), then the compiled-in ones (unless
+//  TALLY_PROTO_BUILTIN=0). Kept for the life of the process.
 #define S_MAX_DECLS 64
 static tl_decl_t *s_all [S_MAX_DECLS];
 static size_t s_nall;
 static int s_all_rc;
 static pthread_once_t s_all_once = PTHREAD_ONCE_INIT;
 
-//  Parses every service of one file's text into s_all.
+static tl_decl_t *
+s_all_find (const char *service)
+{
+    for (size_t i = 0; i < s_nall; i++)
+        if (streq (s_all [i]->service, service))
+            return s_all [i];
+    return NULL;
+}
+
+//  Parses the service of one file's text into s_all, unless a file read
+//  before declares it already.
 static int
-s_all_add (const char *text, size_t size, const char *origin)
+s_all_add (const char *text, size_t size, const char *origin, void *arg)
 {
     json_t *root = json_loadb (text, size, 0, NULL);
     const char *name = json_string_value (json_object_get (root, "service"));
     const char *why = name ? NULL : "not a declaration";
-    tl_decl_t *decl = name ? tl_decl_parse (text, size, name, &why) : NULL;
+    bool known = name && s_all_find (name);
+    tl_decl_t *decl = name && !known ? tl_decl_parse (text, size, name, &why) : NULL;
     json_decref (root);
+    if (known)
+        return 0;
     if (!decl || s_nall == S_MAX_DECLS) {
         tl_log (TL_LOG_ERROR, NULL, "%s: %s", origin, why ? why : "too many declarations");
         tl_decl_destroy (&decl);
@@ -306,27 +273,45 @@ s_all_add (const char *text, size_t size, const char *origin)
     return 0;
 }
 
-static void
-s_all_load (void)
+int
+tl_decl_sources (tl_decl_source_fn *fn, void *arg)
 {
-    const char *builtin = getenv ("TALLY_PROTO_BUILTIN");
-    bool use_builtin = !builtin || !streq (builtin, "0");
-    for (const tl_embed_t *decl = tally_proto_decls; use_builtin && decl->name && !s_all_rc;
-         decl++)
-        s_all_rc = s_all_add (decl->data, decl->size, decl->name);
-    const char *extra = getenv ("TALLY_PROTO_EXTRA");
-    char *list = extra && *extra ? strdup (extra) : NULL;
+    int rc = 0;
+    const char *extra = tl_env ("TALLY_PROTO_EXTRA", NULL);
+    char *list = extra ? strdup (extra) : NULL;
     char *save = NULL;
-    for (char *path = list ? strtok_r (list, ":", &save) : NULL; path && !s_all_rc;
+    for (char *path = list ? strtok_r (list, ":", &save) : NULL; path && !rc;
          path = strtok_r (NULL, ":", &save)) {
         zfile_t *file = zfile_new (NULL, path);
         zchunk_t *chunk = file && zfile_input (file) == 0 ? zfile_read (file, 1 << 20, 0) : NULL;
-        s_all_rc = chunk ? s_all_add ((const char *) zchunk_data (chunk), zchunk_size (chunk), path)
-                         : TL_ECONFIG;
+        if (!chunk)
+            tl_log (TL_LOG_ERROR, NULL, "%s: cannot read the file", path);
+        rc = chunk ? fn ((const char *) zchunk_data (chunk), zchunk_size (chunk), path, arg)
+                   : TL_ECONFIG;
         zchunk_destroy (&chunk);
         zfile_destroy (&file);
     }
     free (list);
+    bool builtin = tl_env_flag ("TALLY_PROTO_BUILTIN", true);
+    for (const tl_embed_t *decl = tally_proto_decls; builtin && decl->name && !rc; decl++)
+        rc = fn (decl->data, decl->size, decl->name, arg);
+    return rc;
+}
+
+static void
+s_all_load (void)
+{
+    s_all_rc = tl_decl_sources (s_all_add, NULL);
+}
+
+const tl_decl_t *
+tl_decl_find (const char *service)
+{
+    pthread_once (&s_all_once, s_all_load);
+    tl_decl_t *self = s_all_rc ? NULL : s_all_find (service);
+    if (!self && !s_all_rc)
+        tl_log (TL_LOG_ERROR, NULL, "no declaration of service %s (proto/services)", service);
+    return self;
 }
 
 int
@@ -337,10 +322,7 @@ tl_decl_subscribers (const char *event, const char **services, size_t max)
         return s_all_rc;
     size_t count = 0;
     for (size_t i = 0; i < s_nall; i++) {
-        bool seen = false;      //  a service declared twice (extra files) counts once
-        for (size_t k = 0; k < count; k++)
-            seen = seen || streq (services [k], s_all [i]->service);
-        for (size_t e = 0; !seen && e < s_all [i]->nsubscribes && count < max; e++)
+        for (size_t e = 0; e < s_all [i]->nsubscribes && count < max; e++)
             if (streq (s_all [i]->subscribes [e], event)) {
                 services [count++] = s_all [i]->service;
                 break;
@@ -427,7 +409,7 @@ s_request_from (const char *kind, const char *role)
 }
 
 static bool
-s_allows (tl_decl_t *decl, const char *method, const char *kind, const char *role)
+s_allows (const tl_decl_t *decl, const char *method, const char *kind, const char *role)
 {
     tl_msg_t *msg = s_request_from (kind, role);
     bool allowed = tl_decl_allows (decl, method, msg);
@@ -542,13 +524,12 @@ static void
 s_test_builtin (void)
 {
     //  Every compiled-in declaration parses, and auth's says who checks sessions
-    tl_decl_t *auth = tl_decl_load ("auth");
-    assert (auth);
+    const tl_decl_t *auth = tl_decl_find ("auth");
+    assert (auth && tl_decl_find ("auth") == auth);
     assert (s_allows (auth, "session.check", "gateway", NULL));
     assert (!s_allows (auth, "session.check", "service:tracker", NULL));
     assert (!s_allows (auth, "admin.user.create", "user", "super_admin"));
     assert (s_allows (auth, "admin.user.create", "operator", NULL));
-    tl_decl_destroy (&auth);
     for (const tl_embed_t *decl = tally_proto_decls; decl->name; decl++) {
         json_t *root = json_loadb (decl->data, decl->size, 0, NULL);
         const char *name = json_string_value (json_object_get (root, "service"));

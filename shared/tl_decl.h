@@ -27,11 +27,20 @@ typedef struct _tl_decl_t tl_decl_t;
 tl_decl_t *tl_decl_parse (const char *json, size_t size, const char *service,
                           const char **why);
 
-//  Finds `service`'s declaration: in the files of TALLY_PROTO_EXTRA
-//  (colon-separated) first, then among the compiled-in proto/services
-//  (unless TALLY_PROTO_BUILTIN=0). Returns NULL, logged, when none declares
-//  it or a file is malformed.
-tl_decl_t *tl_decl_load (const char *service);
+//  Calls fn (text, size, origin, arg) for each declaration file of this
+//  process: the files of TALLY_PROTO_EXTRA (colon-separated, `origin` their
+//  path) first, then the compiled-in proto/services (`origin` the file
+//  name) unless TALLY_PROTO_BUILTIN=0. Stops at the first non-zero return,
+//  and returns it (TL_ECONFIG, logged, for a file it cannot read).
+typedef int (tl_decl_source_fn) (const char *text, size_t size, const char *origin, void *arg);
+int tl_decl_sources (tl_decl_source_fn *fn, void *arg);
+
+//  Finds `service`'s declaration among the process's: the files of
+//  TALLY_PROTO_EXTRA (colon-separated) first, then the compiled-in
+//  proto/services (unless TALLY_PROTO_BUILTIN=0), all read once. Returns it
+//  (borrowed, for the life of the process), or NULL, logged, when none
+//  declares it or a file is malformed.
+const tl_decl_t *tl_decl_find (const char *service);
 
 //  Destroys the declaration and nulls the caller's reference. Safe on NULL.
 void tl_decl_destroy (tl_decl_t **self_p);

@@ -4,6 +4,7 @@
 //  recurring schedules that enqueue their latest occurrence once. See
 //  tl_jobs.h.
 #include "tl_jobs.h"
+#include "tl_time.h"
 #include "tl_error.h"
 #include "tl_limits.h"
 #include "tl_log.h"
@@ -229,15 +230,6 @@ s_db_now (tl_db_t *db, int64_t *now_ms)
     return rc;
 }
 
-//  "2026-12-01T00:00:00Z"
-static void
-s_format_time (int64_t ms, char *text, size_t size)
-{
-    time_t seconds = (time_t) (ms / 1000);
-    struct tm tm;
-    gmtime_r (&seconds, &tm);
-    strftime (text, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 //  ---------------------------------------------------------------------
 //  Enqueueing
@@ -502,7 +494,7 @@ tl_jobs_materialise (tl_jobs_t *self, tl_db_t *db, int64_t now_ms)
         if (occurrence == atomic_load (&schedule->last_ms))
             continue;           //  known to be enqueued already
         char at [32], key [TL_JOBS_MAX_KIND_LEN + 40];
-        s_format_time (occurrence, at, sizeof at);
+        tl_time_format (occurrence, at, sizeof at);
         snprintf (key, sizeof key, "%s@%s", schedule->name, at);
         msgpack_sbuffer buffer;
         msgpack_sbuffer_init (&buffer);
@@ -929,78 +921,6 @@ tl_jobs_purge (tl_db_t *db)
     return count <= TL_JOBS_PURGE_BATCH ? (int) count : TL_EDB;
 }
 
-//  Reads exactly `width` digits into *value.
-static bool
-s_digits (const char **p, int width, int *value)
-{
-    *value = 0;
-    for (int i = 0; i < width; i++) {
-        char c = (*p) [i];
-        if (c < '0' || c > '9')
-            return false;
-        *value = *value * 10 + (c - '0');
-    }
-    *p += width;
-    return true;
-}
-
-int
-tl_jobs_parse_time (const char *text, int64_t *ms)
-{
-    assert (ms);
-    if (!text)
-        return TL_EINVAL;
-    const char *p = text;
-    int year, month, day, hour, minute, second = 0, millis = 0;
-    if (!s_digits (&p, 4, &year) || *p++ != '-' || !s_digits (&p, 2, &month)
-    ||  *p++ != '-' || !s_digits (&p, 2, &day))
-        return TL_EINVAL;
-    if (*p != 'T' && *p != 't' && *p != ' ')
-        return TL_EINVAL;
-    p++;
-    if (!s_digits (&p, 2, &hour) || *p++ != ':' || !s_digits (&p, 2, &minute))
-        return TL_EINVAL;
-    if (*p == ':') {
-        p++;
-        if (!s_digits (&p, 2, &second))
-            return TL_EINVAL;
-        if (*p == '.') {
-            p++;
-            int scale = 100;
-            if (*p < '0' || *p > '9')
-                return TL_EINVAL;
-            for (; *p >= '0' && *p <= '9'; p++, scale /= 10)
-                millis += (*p - '0') * scale;
-        }
-    }
-    int offset = 0;                     //  minutes east of UTC
-    if (*p == 'Z' || *p == 'z')
-        p++;
-    else
-    if (*p == '+' || *p == '-') {
-        int sign = *p++ == '-' ? -1 : 1;
-        int oh, om;
-        if (!s_digits (&p, 2, &oh) || *p++ != ':' || !s_digits (&p, 2, &om)
-        ||  oh > 23 || om > 59)
-            return TL_EINVAL;
-        offset = sign * (oh * 60 + om);
-    }
-    else
-        return TL_EINVAL;               //  RFC 3339 needs an offset
-    if (*p || year < 1970 || month < 1 || month > 12 || day < 1 || day > 31
-    ||  hour > 23 || minute > 59 || second > 60)
-        return TL_EINVAL;
-    struct tm tm = { .tm_year = year - 1900, .tm_mon = month - 1, .tm_mday = day,
-                     .tm_hour = hour, .tm_min = minute, .tm_sec = second == 60 ? 59 : second };
-    time_t seconds = timegm (&tm);
-    if (tm.tm_mday != day)              //  normalised: no such day
-        return TL_EINVAL;
-    int64_t value = ((int64_t) seconds - (int64_t) offset * 60) * 1000 + millis;
-    if (value <= 0)
-        return TL_EINVAL;
-    *ms = value;
-    return 0;
-}
 
 //  ---------------------------------------------------------------------
 //  The job in hand
@@ -1273,23 +1193,23 @@ s_test_local_daily (tl_db_t *db)
     int64_t t = 0;
     const char *ny = "America/New_York";
     //  An ordinary day: 20:00 EST is 01:00Z the next day.
-    assert (tl_jobs_parse_time ("2026-01-15T12:00Z", &t) == 0);
+    assert (tl_time_parse ("2026-01-15T12:00Z", &t) == 0);
     assert (tl_jobs_enqueue_local_daily (db, "test.remind", "u1", ny, "20:00", 0, t, NULL, 0) == 1);
     assert (tl_jobs_enqueue_local_daily (db, "test.remind", "u1", ny, "20:00", 0, t, NULL, 0) == 0);
     int64_t expect = 0;
-    assert (tl_jobs_parse_time ("2026-01-16T01:00Z", &expect) == 0);
+    assert (tl_time_parse ("2026-01-16T01:00Z", &expect) == 0);
     assert (s_test_run_at (db, "test.remind:u1:2026-01-15") == expect);
     //  Spring forward (2026-03-08, 02:00 → 03:00): 02:30 does not exist;
     //  the job still runs that day, once, just after the gap.
-    assert (tl_jobs_parse_time ("2026-03-08T05:00Z", &t) == 0);
+    assert (tl_time_parse ("2026-03-08T05:00Z", &t) == 0);
     assert (tl_jobs_enqueue_local_daily (db, "test.remind", "u1", ny, "02:30", 0, t, NULL, 0) == 1);
-    assert (tl_jobs_parse_time ("2026-03-08T07:30Z", &expect) == 0);
+    assert (tl_time_parse ("2026-03-08T07:30Z", &expect) == 0);
     assert (s_test_run_at (db, "test.remind:u1:2026-03-08") == expect);
     //  Fall back (2026-11-01, 01:00-02:00 twice): 01:30 happens twice; one
     //  job, whichever clock reading asks (EDT or EST).
-    assert (tl_jobs_parse_time ("2026-11-01T05:10Z", &t) == 0);     //  01:10 EDT
+    assert (tl_time_parse ("2026-11-01T05:10Z", &t) == 0);     //  01:10 EDT
     assert (tl_jobs_enqueue_local_daily (db, "test.remind", "u1", ny, "01:30", 0, t, NULL, 0) == 1);
-    assert (tl_jobs_parse_time ("2026-11-01T06:10Z", &t) == 0);     //  01:10 EST
+    assert (tl_time_parse ("2026-11-01T06:10Z", &t) == 0);     //  01:10 EST
     assert (tl_jobs_enqueue_local_daily (db, "test.remind", "u1", ny, "01:30", 0, t, NULL, 0) == 0);
     //  Tomorrow's occurrence has its own key.
     assert (tl_jobs_enqueue_local_daily (db, "test.remind", "u1", ny, "01:30", 1, t, NULL, 0) == 1);
@@ -1305,21 +1225,7 @@ s_test_local_daily (tl_db_t *db)
 void
 tl_jobs_test (bool verbose)
 {
-    //  Times and specs need no database
-    int64_t t = 0;
-    assert (tl_jobs_parse_time ("2026-12-01T00:00Z", &t) == 0 && t == 1796083200000);
-    assert (tl_jobs_parse_time ("2026-12-01T00:00:00Z", &t) == 0 && t == 1796083200000);
-    assert (tl_jobs_parse_time ("2026-12-01T01:30:00+01:30", &t) == 0 && t == 1796083200000);
-    assert (tl_jobs_parse_time ("2026-11-30T23:00:00-01:00", &t) == 0 && t == 1796083200000);
-    assert (tl_jobs_parse_time ("2026-12-01t00:00:00.25z", &t) == 0 && t == 1796083200250);
-    const char *bad_times [] = {
-        "2026-12-01", "2026-12-01T00:00", "2026-13-01T00:00Z", "2026-02-29T00:00Z",
-        "2026-12-01T24:00Z", "2026-12-01T00:00Zjunk", "2026-12-01T00:00:00.Z",
-        "1969-12-31T00:00Z", "x", "", "2026-12-01T00:00+1:00", NULL
-    };
-    for (int i = 0; bad_times [i]; i++)
-        assert (tl_jobs_parse_time (bad_times [i], &t) == TL_EINVAL);
-    assert (tl_jobs_parse_time ("2028-02-29T00:00Z", &t) == 0);    //  leap year
+    //  Specs need no database
 
     //  Back-off: doubling from the base, capped, a quarter of jitter at most
     for (int attempt = 1; attempt <= 40; attempt++) {
@@ -1363,9 +1269,9 @@ tl_jobs_test (bool verbose)
     s_schedule_t monthly = { .period = S_MONTHLY };
     s_schedule_t yearly = { .period = S_YEARLY };
     int64_t march = 0, first = 0, january = 0;
-    assert (tl_jobs_parse_time ("2026-03-15T12:34:56Z", &march) == 0);
-    assert (tl_jobs_parse_time ("2026-03-01T00:00Z", &first) == 0);
-    assert (tl_jobs_parse_time ("2026-01-01T00:00Z", &january) == 0);
+    assert (tl_time_parse ("2026-03-15T12:34:56Z", &march) == 0);
+    assert (tl_time_parse ("2026-03-01T00:00Z", &first) == 0);
+    assert (tl_time_parse ("2026-01-01T00:00Z", &january) == 0);
     assert (s_occurrence (&monthly, march) == first);
     assert (s_occurrence (&monthly, first) == first);
     assert (s_occurrence (&monthly, first - 1) < first);

@@ -184,11 +184,6 @@ int tl_jobs_retry (tl_db_t *db, int64_t id);
 //  Returns how many were deleted, or a negative code.
 int tl_jobs_purge (tl_db_t *db);
 
-//  Parses an RFC 3339 time ("2026-12-01T00:00:00Z", seconds and fraction
-//  optional, "Z" or "+HH:MM") into ms since the Unix epoch. Returns 0 or
-//  TL_EINVAL.
-int tl_jobs_parse_time (const char *text, int64_t *ms);
-
 //  --- The job in hand (tl_job_ctx_t) --------------------------------------
 
 //  The handler's connection, inside the job's transaction (NULL outside

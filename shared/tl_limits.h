@@ -33,9 +33,6 @@
 //  Broker (gateway)
 #define TL_SERVICE_QUEUE_MAX       1024     //  waiting requests per service
 #define TL_MESH_MAX_SERVICES       256      //  services a gateway tracks (declared or not)
-#define TL_EVENT_MAX_SUBSCRIBERS   32       //  services one event is told to
-#define TL_EVENT_MAX_ATTEMPTS      1000     //  deliveries tried (back-off capped: ~40 days)
-#define TL_EVENT_DELIVERY_TIMEOUT_MS 10000  //  one delivery's deadline
 #define TL_BROKER_MAX_PENDING      65536    //  requests alive in one broker
 #define TL_RETRY_AFTER_SEC         1        //  on a full queue
 #define TL_MAX_CAPACITY            256      //  an instance may announce
@@ -107,6 +104,12 @@
 #define TL_JOBS_PURGE_BATCH        10000
 
 //  ---------------------------------------------------------------------
+//  Durable events (tl_event)
+#define TL_EVENT_MAX_SUBSCRIBERS   32       //  services one event is told to
+#define TL_EVENT_MAX_ATTEMPTS      1000     //  deliveries tried (back-off capped: ~40 days)
+#define TL_EVENT_DELIVERY_TIMEOUT_MS 10000  //  one delivery's deadline
+
+//  ---------------------------------------------------------------------
 //  User-typed values (tl_valid)
 #define TL_MAX_EMAIL_LEN           254      //  RFC 5321 path limit
 #define TL_MAX_EMAIL_LOCAL_LEN     64       //  RFC 5321 4.5.3.1.1
@@ -114,126 +117,5 @@
 #define TL_USERNAME_MAX            32
 #define TL_MAX_TIMEZONE_LEN        64       //  "America/Argentina/ComodRivadavia" is 32
 #define TL_MAX_URL_LEN             2048     //  webhook and SMTP URLs
-
-//  =====================================================================
-//  Mailer service (services/mailer)
-
-//  ---------------------------------------------------------------------
-//  Messages (mail_mime)
-#define MAIL_MAX_ADDRESS_LEN        TL_MAX_EMAIL_LEN
-#define MAIL_MAX_RECIPIENTS         50       //  To: addresses of one message
-#define MAIL_MAX_DISPLAY_NAME_LEN   128      //  bytes of the From: name
-#define MAIL_MAX_SUBJECT_LEN        512      //  bytes of UTF-8, before encoding
-#define MAIL_MAX_BODY_BYTES         (1L * 1024 * 1024)   //  text or html part
-#define MAIL_MAX_ATTACHMENTS        64       //  a report: a chart per tracker (50) and boards
-#define MAIL_MAX_ATTACHMENT_BYTES   (8L * 1024 * 1024)   //  one attachment
-#define MAIL_MAX_ATTACHMENT_NAME    128      //  bytes of a file name
-#define MAIL_MAX_CONTENT_TYPE_LEN   127      //  "type/subtype"
-#define MAIL_MAX_MESSAGE_BYTES      (16L * 1024 * 1024)  //  a whole built message
-#define MAIL_MAX_OUTBOX_ID_LEN      TL_MAX_ID_LEN        //  Message-ID local part
-
-//  ---------------------------------------------------------------------
-//  SMTP delivery (mail_smtp)
-#define MAIL_SMTP_CONNECT_TIMEOUT_SEC  10
-#define MAIL_SMTP_TIMEOUT_SEC          60    //  the whole conversation
-#define MAIL_MAX_URL_LEN               TL_MAX_URL_LEN  //  SMTP and webhook URLs
-
-//  ---------------------------------------------------------------------
-//  Spool folder (mail_spool)
-#define MAIL_SPOOL_MAX_NAME_LEN     (MAIL_MAX_OUTBOX_ID_LEN + 16)  //  id@host
-
-//  ---------------------------------------------------------------------
-//  Templates (mail_template)
-#define MAIL_TEMPLATE_MAX_VARS      16       //  name/value pairs in one render
-#define MAIL_TEMPLATE_MAX_VAR_NAME  32       //  {{name}}
-#define MAIL_TEMPLATE_MAX_VALUE     4096     //  bytes of one value
-#define MAIL_TEMPLATE_MAX_OUTPUT    (256L * 1024)  //  one rendered part
-
-//  ---------------------------------------------------------------------
-//  Reminder webhooks (mail_webhook)
-#define MAIL_WEBHOOK_CONNECT_TIMEOUT_SEC  5
-#define MAIL_WEBHOOK_TIMEOUT_SEC          15
-#define MAIL_WEBHOOK_MAX_BODY             (64L * 1024)   //  JSON we send
-#define MAIL_WEBHOOK_MAX_REPLY            (64L * 1024)   //  reply bytes read, then hang up
-#define MAIL_WEBHOOK_MAX_REPLY_QUOTE      200            //  reply bytes kept for errbuf
-
-//  =====================================================================
-//  Tracker service (services/tracker)
-
-//  ---------------------------------------------------------------------
-//  Charts (trk_chart)
-#define TRK_CHART_MIN_WIDTH         200      //  pixels of a PNG or SVG chart
-#define TRK_CHART_MAX_WIDTH         2000
-#define TRK_CHART_MIN_HEIGHT        150
-#define TRK_CHART_MAX_HEIGHT        1500
-#define TRK_CHART_DEFAULT_WIDTH     800
-#define TRK_CHART_DEFAULT_HEIGHT    400
-#define TRK_CHART_MAX_POINTS        100000   //  points of a line chart
-#define TRK_CHART_MAX_BARS          64       //  bars of a bar chart
-#define TRK_CHART_MAX_TITLE         100      //  Unicode characters of a title
-#define TRK_CHART_MAX_LABEL         100      //  ... of a bar's label
-#define TRK_CHART_MAX_UNIT          32       //  ... of the y axis unit
-#define TRK_CHART_MAX_VALUE         1e15     //  magnitude of a point or bar value
-#define TRK_CHART_MIN_TIME_MS       (-2208988800000LL)  //  1900-01-01T00:00Z
-#define TRK_CHART_MAX_TIME_MS       253402300799999LL   //  9999-12-31T23:59:59.999Z
-#define TRK_CHART_MAX_OUTPUT        (16L * 1024 * 1024)  //  PNG or SVG bytes
-
-//  ---------------------------------------------------------------------
-//  Mood boards (trk_board)
-#define TRK_BOARD_MIN_YEAR          1900
-#define TRK_BOARD_MAX_YEAR          9999
-#define TRK_BOARD_MAX_TITLE         100      //  Unicode characters of a title
-#define TRK_BOARD_MAX_MOODS_PER_DAY 2
-#define TRK_BOARD_PNG_WIDTH         960      //  pixels of board.png
-#define TRK_BOARD_PNG_HEIGHT        480
-
-//  ---------------------------------------------------------------------
-//  PDF documents (trk_doc)
-#define TRK_DOC_MAX_BLOCKS          512      //  headings, paragraphs, charts, boards
-#define TRK_DOC_MAX_TITLE           200      //  Unicode characters of the title
-#define TRK_DOC_MAX_HEADING         200      //  ... of a heading
-#define TRK_DOC_MAX_TEXT            (16L * 1024)    //  bytes of one paragraph
-#define TRK_DOC_MAX_TOTAL_TEXT      (256L * 1024)   //  bytes of all text together
-#define TRK_DOC_MAX_PAGES           500
-#define TRK_DOC_MAX_OUTPUT          (32L * 1024 * 1024)  //  PDF bytes
-
-//  ---------------------------------------------------------------------
-//  Tracker service: CSV and log values (trk_csv, trk_value)
-#define TRK_CSV_MAX_BYTES           (10L * 1024 * 1024)  //  an import body
-#define TRK_CSV_MAX_ROWS            100000   //  log rows of an import
-#define TRK_CSV_MAX_RECORDS         (TRK_CSV_MAX_ROWS + 1)  //  ... and its header
-#define TRK_CSV_MAX_FIELD           8192     //  bytes of one field
-#define TRK_CSV_MAX_FIELDS          16       //  fields of one record
-#define TRK_VALUE_MAX_ABS           1e15     //  magnitude of a numerical value
-#define TRK_DURATION_MAX_SEC        316224000   //  ten years of 366 days
-#define TRK_VALUE_MAX_NUMBER_TEXT   64       //  bytes of a number written as text
-#define TRK_MAX_CHOICES             50       //  choices of a multiple_choice tracker
-#define TRK_CHOICE_MAX_LEN          100      //  bytes of one choice
-
-//  ---------------------------------------------------------------------
-//  Tracker service: reminders and monthly reports (tracker_reports.c)
-#define TRK_PLAN_BATCH              500      //  users one tracker.plan job plans (a users.lookup)
-#define TRK_REMIND_MAX_LATE_SEC     (2 * 3600)   //  a reminder later than this is dropped
-#define TRK_REPORT_MAX_TRACKERS     50       //  trackers in one report (the oldest first)
-#define TRK_REPORT_MAX_BYTES        (8L * 1024 * 1024)  //  an HTML or PDF report; a report mail's files
-#define TRK_REPORT_MIN_YEAR         1970     //  months a report can be asked for
-#define TRK_REPORT_MAX_YEAR         9998
-#define TRK_REPORT_CALL_TIMEOUT_MS  30000    //  a job's call to auth or the mailer
-
-//  ---------------------------------------------------------------------
-//  Tracker service: CSV export and import (tracker_csv)
-#define TRK_CSV_MAX_EXPORT_BYTES    (11L * 1024 * 1024)  //  413 above; under TL_MAX_FRAME_BYTES
-#define TRK_CSV_EXPORT_PAGE         1000     //  logs (or trackers) read per statement
-#define TRK_CSV_MAX_ERRORS          1000     //  bad lines an import's 422 lists ("more": the rest)
-#define TRK_CSV_BATCH_ROWS          1000     //  rows of one INSERT of an import
-#define TRK_CSV_BATCH_BYTES         (1L * 1024 * 1024)   //  ... or this much array text
-
-//  ---------------------------------------------------------------------
-//  Tracker service: trackers and logs (the schema's CHECKs agree)
-#define TRK_NAME_MAX                100      //  characters of a tracker's name
-#define TRK_DESCRIPTION_MAX         2000     //  ... of its description
-#define TRK_UNIT_MAX                32       //  ... of its unit
-#define TRK_NOTE_MAX                2000     //  characters of a log's note
-#define TRK_LOG_FUTURE_SLACK_MS     (24LL * 3600 * 1000)  //  a log's time may be this far ahead
 
 #endif

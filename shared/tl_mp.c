@@ -211,6 +211,16 @@ tl_mp_pack_kv (msgpack_packer *pk, const char *key, const char *value)
     tl_mp_pack_str (pk, value);
 }
 
+void
+tl_mp_pack_pairs (msgpack_sbuffer *sbuf, const char *const *pairs, size_t count)
+{
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, sbuf, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, count);
+    for (size_t i = 0; i < count; i++)
+        tl_mp_pack_kv (&pk, pairs [2 * i], pairs [2 * i + 1]);
+}
+
 //  ---------------------------------------------------------------------
 //  Self-test
 

@@ -51,6 +51,10 @@ void tl_mp_pack_str (msgpack_packer *pk, const char *text);
 //  Packs `key` then `value` (NULL packs nil) — a map entry of two strings.
 void tl_mp_pack_kv (msgpack_packer *pk, const char *key, const char *value);
 
+//  Packs a map of `count` strings into `sbuf` (which the caller has
+//  initialised and destroys): `pairs` alternates keys and values.
+void tl_mp_pack_pairs (msgpack_sbuffer *sbuf, const char *const *pairs, size_t count);
+
 //  Self-test.
 void tl_mp_test (bool verbose);
 

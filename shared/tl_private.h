@@ -8,6 +8,29 @@
 #include "tl_event.h"
 #include "tl_jobs.h"
 
+//  --- tl_call: the runtime's side of a call ---------------------------------
+
+//  Wraps a decoded request (taken) for a handler thread with database `db`.
+tl_call_t *tl_call_new (tl_msg_t **request_p, tl_db_t *db);
+void tl_call_destroy (tl_call_t **self_p);
+//  What a handler thread tells the runtime's main thread: its reply, or a
+//  nested request (told apart by the message's kind).
+typedef struct {
+    int worker;                 //  the handler thread's index
+    tl_msg_t *msg;
+} tl_call_note_t;
+
+//  Connects the call to the runtime: `to_main` (a PUSH socket) carries
+//  notes to the main thread, `from_main` (a PAIR socket) brings replies to
+//  nested calls; both raw ZeroMQ sockets, borrowed.
+void tl_call_set_runtime (tl_call_t *self, void *to_main, void *from_main, int worker);
+//  Builds the reply message (the caller's): id copied from the request.
+tl_msg_t *tl_call_take_reply (tl_call_t *self);
+//  Sets the reply from a stored, encoded reply message (idempotent replay).
+int tl_call_replay (tl_call_t *self, const void *data, size_t size);
+
+//  --- tl_event: delivery and receipt ----------------------------------------
+
 //  The durable job that delivers one outbox row (kind TL_EVENT_JOB,
 //  payload {id}) to its subscriber's events.deliver, in order per
 //  (subscriber, subject).

@@ -12,6 +12,7 @@
 #include "tl_service.h"
 #include "tl_curve.h"
 #include "tl_decl.h"
+#include "tl_env.h"
 #include "tl_private.h"
 #include "tl_error.h"
 #include "tl_idem.h"
@@ -19,8 +20,10 @@
 #include "tl_log.h"
 #include "tl_migrate.h"
 #include "tl_mp.h"
+#include "tl_time.h"
 
 #include <czmq.h>
+#include <curl/curl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -105,7 +108,7 @@ struct _tl_service_t {
     bool jobs_started;
     bool jobs_thread_off;               //  TALLY_RUN_JOBS=0: only jobs.run_due runs them
     //  The service's declaration: its methods and who may call each
-    tl_decl_t *decl;
+    const tl_decl_t *decl;              //  borrowed: the process's (tl_decl_find)
     //  Durable events it subscribes to (tl_event.h)
     s_subscription_t subscriptions [S_MAX_SUBSCRIPTIONS];
     int nsubscriptions;
@@ -132,9 +135,16 @@ tl_service_new (const char *name, const tl_embed_t *migrations)
     for (const char *c = name; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_'))
             return NULL;
-    tl_service_t *self = calloc (1, sizeof *self);
-    if (!self)
+    //  The libraries that keep global state start here, once, before any
+    //  thread does: one service runs per process.
+    tl_log_init (name);
+    if (sodium_init () < 0 || curl_global_init (CURL_GLOBAL_DEFAULT) != 0)
         return NULL;
+    tl_service_t *self = calloc (1, sizeof *self);
+    if (!self) {
+        curl_global_cleanup ();
+        return NULL;
+    }
     strcpy (self->name, name);
     self->migrations = migrations;
     self->backlog = zlistx_new ();
@@ -171,8 +181,8 @@ tl_service_destroy (tl_service_t **self_p)
     }
     zlistx_destroy (&self->backlog);
     tl_jobs_destroy (&self->jobs);
-    tl_decl_destroy (&self->decl);
     free (self->db_url);
+    curl_global_cleanup ();
     free (self);
     *self_p = NULL;
     free (s_mesh_endpoints);
@@ -911,6 +921,28 @@ tl_service_job_call (tl_job_ctx_t *job, const char *service, const char *method,
     return 0;
 }
 
+int
+tl_service_job_send (tl_job_ctx_t *job, const char *service, const char *method,
+                     const void *body, size_t size, int timeout_ms, int *status_p)
+{
+    int status = 0;
+    int rc = tl_service_job_call (job, service, method, body, size, timeout_ms, &status, NULL);
+    if (status_p)
+        *status_p = status;
+    if (rc)
+        return rc;
+    if (status >= 400 && status < 500)
+        tl_log (TL_LOG_WARN, NULL, "%s.%s refused job %s: %d", service, method,
+                tl_job_ctx_unique_key (job) ? tl_job_ctx_unique_key (job) : tl_job_ctx_kind (job),
+                status);
+    else
+    if (status < 200 || status >= 300) {
+        tl_job_ctx_error (job, "%s.%s answered %d", service, method, status);
+        return TL_EIO;
+    }
+    return 0;
+}
+
 //  Closes the calling thread's mesh client, if it made one.
 static void
 s_thread_client_close (void)
@@ -1098,7 +1130,7 @@ s_jobs_run_due (tl_call_t *call)
 {
     const char *at = tl_call_param (call, "at");
     int64_t now_ms = 0;
-    if (at && tl_jobs_parse_time (at, &now_ms) != 0) {
+    if (at && tl_time_parse (at, &now_ms) != 0) {
         tl_call_field_error (call, 400, "invalid", "at", "must be an RFC 3339 time");
         return;
     }
@@ -1161,20 +1193,19 @@ s_jobs_setup (tl_service_t *self)
 static int
 s_configure (tl_service_t *self)
 {
-    const char *url = getenv ("DATABASE_URL");
-    if (!url || !*url) {
+    const char *url = tl_env ("DATABASE_URL", NULL);
+    if (!url) {
         tl_log (TL_LOG_ERROR, NULL, "DATABASE_URL is not set");
         return TL_ECONFIG;
     }
     self->db_url = strdup (url);
-    const char *threads = getenv ("TALLY_WORKERS");
-    self->nthreads = threads ? atoi (threads) : TL_WORKER_THREADS_DEFAULT;
-    if (self->nthreads < 1 || self->nthreads > TL_WORKER_THREADS_MAX) {
-        tl_log (TL_LOG_ERROR, NULL, "TALLY_WORKERS must be 1..%d", TL_WORKER_THREADS_MAX);
+    long threads = 0;
+    if (tl_env_long ("TALLY_WORKERS", TL_WORKER_THREADS_DEFAULT, 1, TL_WORKER_THREADS_MAX,
+                     &threads))
         return TL_ECONFIG;
-    }
-    const char *instance = getenv ("TALLY_INSTANCE");
-    if (instance && *instance)
+    self->nthreads = (int) threads;
+    const char *instance = tl_env ("TALLY_INSTANCE", NULL);
+    if (instance)
         snprintf (self->instance, sizeof self->instance, "%s", instance);
     else {
         char host [24] = "localhost";
@@ -1182,8 +1213,7 @@ s_configure (tl_service_t *self)
         snprintf (self->instance, sizeof self->instance, "%.24s@%.24s:%d",
                   self->name, host, (int) getpid ());
     }
-    const char *mesh = getenv ("TALLY_MESH");
-    char *list = strdup (mesh && *mesh ? mesh : "tcp://127.0.0.1:5555");
+    char *list = strdup (tl_env ("TALLY_MESH", "tcp://127.0.0.1:5555"));
     free (s_mesh_endpoints);
     s_mesh_endpoints = strdup (list);
     char *save = NULL;
@@ -1196,8 +1226,7 @@ s_configure (tl_service_t *self)
         self->links [self->nlinks++].endpoint = strdup (ep);
     }
     free (list);
-    const char *run_jobs = getenv ("TALLY_RUN_JOBS");
-    self->jobs_thread_off = run_jobs && streq (run_jobs, "0");
+    self->jobs_thread_off = !tl_env_flag ("TALLY_RUN_JOBS", true);
     return self->nlinks ? 0 : TL_ECONFIG;
 }
 
@@ -1321,7 +1350,7 @@ s_events_deliver (tl_call_t *call)
 static int
 s_declaration_load (tl_service_t *self)
 {
-    self->decl = tl_decl_load (self->name);
+    self->decl = tl_decl_find (self->name);
     if (!self->decl)
         return TL_ECONFIG;
     const char *const *events = NULL;
@@ -1382,7 +1411,6 @@ s_check_declaration (tl_service_t *self)
 int
 tl_service_run (tl_service_t *self)
 {
-    tl_log_init (self->name);
     char peer [TL_MAX_NAME_LEN + 16];
     snprintf (peer, sizeof peer, "service:%s", self->name);
     tl_curve_set_peer (peer);

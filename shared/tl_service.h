@@ -29,8 +29,9 @@ typedef struct _tl_service_t tl_service_t;
 typedef int (tl_thread_init_fn) (tl_db_t *db, void *arg);
 
 //  Creates a service named `name` (also its schema) with its migrations
-//  (a table from tally_service() in CMake; may be NULL). Returns NULL on a
-//  bad name or allocation failure.
+//  (a table from tally_service() in CMake; may be NULL), and starts what
+//  keeps global state (the log, libsodium, libcurl): a service's main()
+//  starts with it. Returns NULL on a bad name or when those fail.
 tl_service_t *tl_service_new (const char *name, const tl_embed_t *migrations);
 
 //  Destroys the service and nulls the caller's reference. Safe on NULL.
@@ -97,6 +98,15 @@ int tl_service_call (const char *service, const char *method, const void *body,
 //  acknowledged (one down or slow is logged, not counted), TL_EINVAL for a
 //  bad topic, or TL_EUNAVAIL outside a running service.
 int tl_service_broadcast (const char *topic, const void *body, size_t size, int timeout_ms);
+
+//  Sends `body` to `service`.`method` from a job, with the one status
+//  policy of jobs that ask another service to do something (send a mail,
+//  post a webhook): 2xx is done; a 4xx is final (the same request will not
+//  get better: logged, and the job is done); no answer or a 5xx is the
+//  job's failure (its error set), retried on its back-off. *status (may be
+//  NULL) gets the reply's status, 0 without one. Returns 0 or a code.
+int tl_service_job_send (tl_job_ctx_t *job, const char *service, const char *method,
+                         const void *body, size_t size, int timeout_ms, int *status);
 
 //  tl_service_call for a job handler: on no answer it also sets the job's
 //  error ("service.method: TL_ETIMEDOUT") and returns the code; else it

@@ -188,12 +188,35 @@ tl_valid_uuid (const char *text)
     return true;
 }
 
+bool
+tl_valid_idempotency_key (const char *key)
+{
+    size_t size = key ? strlen (key) : 0;
+    if (size == 0 || size > TL_MAX_IDEM_KEY_LEN)
+        return false;
+    for (const unsigned char *c = (const unsigned char *) key; *c; c++)
+        if (*c <= 0x20 || *c >= 0x7f)
+            return false;
+    return true;
+}
+
 //  --------------------------------------------------------------------------
 //  Self-test. It checks with assert whatever the build type.
 
 void
 tl_valid_test (bool verbose)
 {
+    //  Idempotency keys: visible ASCII, 1..255
+    assert (tl_valid_idempotency_key ("order-42:retry") && tl_valid_idempotency_key ("~"));
+    assert (!tl_valid_idempotency_key ("") && !tl_valid_idempotency_key (NULL));
+    assert (!tl_valid_idempotency_key ("a b") && !tl_valid_idempotency_key ("tab\there"));
+    assert (!tl_valid_idempotency_key ("caf\xc3\xa9"));
+    char long_key [TL_MAX_IDEM_KEY_LEN + 2];
+    memset (long_key, 'k', sizeof long_key - 1);
+    long_key [sizeof long_key - 1] = 0;
+    assert (!tl_valid_idempotency_key (long_key));
+    long_key [TL_MAX_IDEM_KEY_LEN] = 0;
+    assert (tl_valid_idempotency_key (long_key));
     //  Email addresses
     const char *good_mail [] = {
         "ann@example.com", "a.b-c+tag@mail.example.org", "x_y@sub.domain.co",

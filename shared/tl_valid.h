@@ -43,6 +43,10 @@ bool tl_valid_http_url (const char *url);
 //  malformed one is a 404 or a 400, never a database error.
 bool tl_valid_uuid (const char *text);
 
+//  An Idempotency-Key: 1 to TL_MAX_IDEM_KEY_LEN visible ASCII characters
+//  (no space or control).
+bool tl_valid_idempotency_key (const char *key);
+
 //  Self-test.
 void tl_valid_test (bool verbose);
 

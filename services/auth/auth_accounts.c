@@ -105,7 +105,7 @@ s_free (tl_call_t *call, const char *username, const char *email)
     int err = 0;
     PGresult *res = tl_db_exec (tl_call_db (call), "user_taken", 2, values, &err);
     if (!res) {
-        auth_db_error (call, err);
+        tl_call_db_error (call, err);
         return false;
     }
     bool name = auth_col_true (res, 0, 0), mail = auth_col_true (res, 0, 1);
@@ -199,8 +199,7 @@ s_create_insert (tl_call_t *call, const char *username, const char *email,
 {
     char hash [AUTH_PASSWORD_HASH_LEN];
     if (auth_password_hash (password, hash) != 0) {
-        tl_call_error (call, 503, "busy", "too many password checks at once: retry shortly");
-        tl_call_header (call, "Retry-After", "1");
+        tl_call_error_retry (call, 503, 1, "busy", "too many password checks at once: retry shortly");
         return;
     }
     s_create_t create = { username, email, hash, verified, staff, NULL };
@@ -209,7 +208,7 @@ s_create_insert (tl_call_t *call, const char *username, const char *email,
         s_taken (call, username, email);
     else
     if (rc)
-        auth_db_error (call, rc);
+        tl_call_db_error (call, rc);
     else {
         tl_call_header (call, "Location", "/api/v1/me");
         auth_pack_user (tl_call_reply (call, 201), create.res, 0, AUTH_SHOW_ALL);
@@ -289,7 +288,7 @@ s_verify (tl_call_t *call)
     s_verify_t verify = { hex, NULL };
     int rc = tl_db_tx (tl_call_db (call), s_verify_tx, &verify);
     if (rc)
-        auth_db_error (call, rc);
+        tl_call_db_error (call, rc);
     else
     if (!verify.res || PQntuples (verify.res) != 1)
         tl_call_field_error (call, 400, "invalid_code", "code", "is invalid or has expired");
@@ -308,7 +307,7 @@ s_reply_user (tl_call_t *call, const char *id)
     int err = 0;
     PGresult *res = tl_db_exec (tl_call_db (call), "user_get", 1, &id, &err);
     if (!res)
-        auth_db_error (call, err);
+        tl_call_db_error (call, err);
     else
     if (PQntuples (res) != 1)
         tl_call_error (call, 404, "not_found", "no such user");
@@ -385,7 +384,7 @@ s_users_lookup (tl_call_t *call)
                                 (const char *const *) &literal, &err);
     free (literal);
     if (!res) {
-        auth_db_error (call, err);
+        tl_call_db_error (call, err);
         return;
     }
     msgpack_packer *pk = tl_call_reply (call, 200);
@@ -408,7 +407,7 @@ s_user_row (tl_call_t *call, const char *id)
     int err = 0;
     PGresult *res = tl_db_exec (tl_call_db (call), "user_get", 1, &id, &err);
     if (!res)
-        auth_db_error (call, err);
+        tl_call_db_error (call, err);
     else
     if (PQntuples (res) != 1) {
         tl_call_error (call, 401, "unauthenticated", "the account is gone");
@@ -638,7 +637,7 @@ s_me_update (tl_call_t *call)
                              "is required for reminders by webhook");
     else
     if (rc)
-        auth_db_error (call, rc);
+        tl_call_db_error (call, rc);
     else
     if (PQntuples (patch.res) != 1)
         tl_call_error (call, 404, "not_found", "no such user");
@@ -684,8 +683,7 @@ s_me_password (tl_call_t *call)
         goto done;
     char hash [AUTH_PASSWORD_HASH_LEN];
     if (auth_password_hash (next, hash) != 0) {
-        tl_call_error (call, 503, "busy", "too many password checks at once: retry shortly");
-        tl_call_header (call, "Retry-After", "1");
+        tl_call_error_retry (call, 503, 1, "busy", "too many password checks at once: retry shortly");
         goto done;
     }
     char keep [AUTH_TOKEN_HASH_BYTES * 2 + 1] = "00";
@@ -695,7 +693,7 @@ s_me_password (tl_call_t *call)
     s_password_t change = { tl_call_user (call), hash, keep };
     int rc = tl_db_tx (tl_call_db (call), s_password_tx, &change);
     if (rc)
-        auth_db_error (call, rc);
+        tl_call_db_error (call, rc);
     else
         msgpack_pack_map (tl_call_reply (call, 200), 0);
 done:
@@ -718,10 +716,7 @@ s_delete_tx (tl_db_t *db, void *arg)
         return (int) rc;
     msgpack_sbuffer body;
     msgpack_sbuffer_init (&body);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 1);
-    tl_mp_pack_kv (&pk, "user_id", user);
+    tl_mp_pack_pairs (&body, (const char *[]) { "user_id", user }, 1);
     rc = tl_event_publish (db, "auth.user.deleted", user, body.data, body.size);
     msgpack_sbuffer_destroy (&body);
     return rc < 0 ? (int) rc : 0;
@@ -741,7 +736,7 @@ s_me_delete (tl_call_t *call)
         goto done;
     int rc = tl_db_tx (tl_call_db (call), s_delete_tx, (void *) tl_call_user (call));
     if (rc)
-        auth_db_error (call, rc);
+        tl_call_db_error (call, rc);
     else {
         tl_log (TL_LOG_INFO, tl_call_trace (call), "user %s deleted", tl_call_user (call));
         auth_session_cookie (call, NULL);
@@ -781,7 +776,7 @@ s_admin_users_list (tl_call_t *call)
         if (err == TL_EINVAL)
             tl_call_field_error (call, 400, "invalid", "cursor", "is not a cursor from this list");
         else
-            auth_db_error (call, err);
+            tl_call_db_error (call, err);
         return;
     }
     const char *self = tl_call_user (call);
@@ -818,7 +813,7 @@ s_admin_users_update (tl_call_t *call)
     int err = 0;
     PGresult *res = tl_db_exec (tl_call_db (call), "user_set_admin", 2, values, &err);
     if (!res)
-        auth_db_error (call, err);
+        tl_call_db_error (call, err);
     else
     if (PQntuples (res) != 1)
         tl_call_error (call, 404, "not_found", "no such user");

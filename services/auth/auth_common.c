@@ -72,26 +72,13 @@ auth_password_acceptable (tl_call_t *call, const char *field, const char *passwo
     return false;
 }
 
-void
-auth_db_error (tl_call_t *call, int err)
-{
-    if (err == TL_ETIMEDOUT)
-        tl_call_error (call, 504, "timeout", "the database did not answer in time");
-    else
-        tl_call_error (call, 503, "database", "the accounts database is not available");
-}
-
 int
 auth_enqueue (tl_db_t *db, const char *kind, const char *const *pairs, int count,
               const char *unique_key, int max_attempts)
 {
     msgpack_sbuffer sbuf;
     msgpack_sbuffer_init (&sbuf);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, (size_t) count);
-    for (int i = 0; i < count; i++)
-        tl_mp_pack_kv (&pk, pairs [2 * i], pairs [2 * i + 1]);
+    tl_mp_pack_pairs (&sbuf, pairs, (size_t) count);
     int rc = tl_jobs_enqueue (db, kind, sbuf.data, sbuf.size, unique_key, 0, max_attempts);
     msgpack_sbuffer_destroy (&sbuf);
     return rc;
@@ -119,11 +106,8 @@ auth_client_address (tl_call_t *call, char out [AUTH_ADDRESS_LEN])
 void
 auth_refuse (tl_call_t *call, int seconds)
 {
-    char text [16];
-    snprintf (text, sizeof text, "%d", seconds);
-    tl_call_error (call, 429, "too_many_attempts",
-                   "too many attempts: try again in %d seconds", seconds);
-    tl_call_header (call, "Retry-After", text);
+    tl_call_error_retry (call, 429, seconds, "too_many_attempts",
+                         "too many attempts: try again in %d seconds", seconds);
 }
 
 bool
@@ -133,7 +117,7 @@ auth_throttle_admit (tl_call_t *call, const char *const *keys, const int *limits
         int wait = auth_throttle_hit (tl_call_db (call), keys [i], limits [i],
                                       AUTH_THROTTLE_WINDOW_SEC);
         if (wait < 0)
-            auth_db_error (call, wait);
+            tl_call_db_error (call, wait);
         else
         if (wait > 0)
             auth_refuse (call, wait);

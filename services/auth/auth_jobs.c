@@ -34,22 +34,6 @@ auth_jobs_prepare (tl_db_t *db)
     return tl_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements [0]);
 }
 
-//  Calls service.method with `body`; a 2xx answer is success. Sets the
-//  job's error otherwise. Returns 0 or a negative code.
-static int
-s_call (tl_job_ctx_t *job, const char *service, const char *method, msgpack_sbuffer *body)
-{
-    int status = 0;
-    int rc = tl_service_job_call (job, service, method, body->data, body->size,
-                                  S_CALL_TIMEOUT_MS, &status, NULL);
-    if (rc)
-        return rc;
-    if (status >= 200 && status < 300)
-        return 0;
-    tl_job_ctx_error (job, "%s.%s answered %d", service, method, status);
-    return TL_EIO;
-}
-
 //  Makes a code for the user of `user` (row 0: id, username, email), stores
 //  its hash, and asks the mailer to send it with `template`, the link
 //  `<public url><path>?code=<code>`. The mail's key names this job and
@@ -89,7 +73,8 @@ s_mail_code (tl_job_ctx_t *job, const PGresult *user, const char *purpose, int m
     tl_mp_pack_kv (&pk, "username", tl_db_value (user, 0, 1));
     tl_mp_pack_kv (&pk, "link", link);
     tl_mp_pack_kv (&pk, "code", code);
-    int result = s_call (job, "mailer", "mail.send", &body);
+    int result = tl_service_job_send (job, "mailer", "mail.send", body.data, body.size,
+                                      S_CALL_TIMEOUT_MS, NULL);
     msgpack_sbuffer_destroy (&body);
     sodium_memzero (code, sizeof code);
     return result;
@@ -174,7 +159,9 @@ s_mail_changed (tl_job_ctx_t *job, const char *user_id, const char *old_email,
     tl_mp_pack_kv (&pk, "username", PQntuples (user) == 1 ? tl_db_value (user, 0, 1) : "");
     tl_mp_pack_kv (&pk, "new_email", new_email);
     tl_mp_pack_kv (&pk, "link", link);
-    int rc = PQntuples (user) == 1 ? s_call (job, "mailer", "mail.send", &body) : 0;
+    int rc = PQntuples (user) != 1 ? 0
+           : tl_service_job_send (job, "mailer", "mail.send", body.data, body.size,
+                                  S_CALL_TIMEOUT_MS, NULL);
     msgpack_sbuffer_destroy (&body);
     PQclear (user);
     return rc;

@@ -79,8 +79,6 @@ void auth_refuse (tl_call_t *call, int seconds);
 bool auth_throttle_admit (tl_call_t *call, const char *const *keys, const int *limits,
                           int nkeys);
 
-//  Answers the error a database code calls for (503, or 504 on a timeout).
-void auth_db_error (tl_call_t *call, int err);
 
 //  Enqueues an auth job whose payload is a map of the `count` string pairs
 //  in `pairs` (key, value, key, value...), in db's current transaction.

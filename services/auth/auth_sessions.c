@@ -101,7 +101,7 @@ auth_password_try (tl_call_t *call, const auth_guard_t *guards, int nguards,
     for (int i = 0; i < nguards; i++) {
         int wait = s_guard_wait (db, &guards [i]);
         if (wait < 0) {
-            auth_db_error (call, wait);
+            tl_call_db_error (call, wait);
             return wait;
         }
         if (wait > 0) {
@@ -111,13 +111,12 @@ auth_password_try (tl_call_t *call, const auth_guard_t *guards, int nguards,
     }
     int rc = auth_password_verify (stored, password);
     if (rc == TL_EBUSY) {
-        tl_call_error (call, 503, "busy", "too many password checks at once: retry shortly");
-        tl_call_header (call, "Retry-After", "1");
+        tl_call_error_retry (call, 503, 1, "busy", "too many password checks at once: retry shortly");
         return rc;
     }
     int err = s_guards_record (db, guards, nguards, rc == 1);
     if (err < 0) {
-        auth_db_error (call, err);
+        tl_call_db_error (call, err);
         return err;
     }
     return rc == 1 ? AUTH_PASSWORD_RIGHT : AUTH_PASSWORD_WRONG;
@@ -199,7 +198,7 @@ s_login (tl_call_t *call)
     int err = 0;
     PGresult *res = tl_db_exec (db, "user_by_login", 1, (const char *const *) &login, &err);
     if (!res) {
-        auth_db_error (call, err);
+        tl_call_db_error (call, err);
         goto done;
     }
     bool found = PQntuples (res) == 1;
@@ -236,7 +235,7 @@ s_login (tl_call_t *call)
     char token [AUTH_TOKEN_TEXT_LEN + 1];
     rc = auth_session_create (db, user_id, token);
     if (rc) {
-        auth_db_error (call, rc);
+        tl_call_db_error (call, rc);
         goto done;
     }
     auth_session_cookie (call, token);
@@ -269,7 +268,7 @@ s_logout (tl_call_t *call)
     const char *values [] = { hex };
     long count = tl_db_exec_count (tl_call_db (call), "session_delete", 1, values);
     if (count < 0)
-        auth_db_error (call, (int) count);
+        tl_call_db_error (call, (int) count);
     else
     if (count == 0)
         tl_call_error (call, 401, "unauthenticated", "not logged in");
@@ -301,7 +300,7 @@ s_session_check (tl_call_t *call)
     int err = 0;
     PGresult *res = tl_db_exec (tl_call_db (call), "session_check", 2, values, &err);
     if (!res) {
-        auth_db_error (call, err);
+        tl_call_db_error (call, err);
         return;
     }
     if (PQntuples (res) != 1) {
@@ -366,7 +365,7 @@ s_password_reset (tl_call_t *call)
     int rc = auth_enqueue (tl_call_db (call), "auth.mail_reset", pairs, 1, NULL, 0);
     free (email);
     if (rc < 0) {
-        auth_db_error (call, rc);
+        tl_call_db_error (call, rc);
         return;
     }
     msgpack_packer *pk = tl_call_reply (call, 202);
@@ -427,7 +426,7 @@ s_password_reset_confirm (tl_call_t *call)
     int err = 0;
     PGresult *res = tl_db_exec (tl_call_db (call), "code_peek", 2, values, &err);
     if (!res) {
-        auth_db_error (call, err);
+        tl_call_db_error (call, err);
         goto done;
     }
     bool live = PQntuples (res) == 1;
@@ -439,14 +438,13 @@ s_password_reset_confirm (tl_call_t *call)
     char hash [AUTH_PASSWORD_HASH_LEN];
     int rc = auth_password_hash (password, hash);
     if (rc) {
-        tl_call_error (call, 503, "busy", "too many password checks at once: retry shortly");
-        tl_call_header (call, "Retry-After", "1");
+        tl_call_error_retry (call, 503, 1, "busy", "too many password checks at once: retry shortly");
         goto done;
     }
     s_reset_t reset = { hex, hash, false };
     rc = tl_db_tx (tl_call_db (call), s_reset_tx, &reset);
     if (rc)
-        auth_db_error (call, rc);
+        tl_call_db_error (call, rc);
     else
     if (!reset.applied)
         tl_call_field_error (call, 400, "invalid_code", "code", "is invalid or has expired");

@@ -4,12 +4,11 @@
 //  and runs the service.
 #include "auth_password.h"
 #include "auth_service.h"
+#include "tl_env.h"
 #include "tl_error.h"
 #include "tl_log.h"
 #include "tl_valid.h"
 
-#include <curl/curl.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,35 +24,19 @@ s_thread_init (tl_db_t *db, void *arg)
     return rc;
 }
 
-static const char *
-s_env (const char *name, const char *fallback)
-{
-    const char *value = getenv (name);
-    return value && *value ? value : fallback;
-}
-
 //  Reads the environment into auth_config. Returns 0 or TL_ECONFIG.
 static int
 s_configure (void)
 {
-    const char *url = s_env ("TALLY_PUBLIC_URL", "http://127.0.0.1:8080");
-    size_t size = strlen (url);
-    while (size && url [size - 1] == '/')
-        size--;
-    if (!tl_valid_http_url (url) || size >= sizeof auth_config.public_url) {
-        tl_log (TL_LOG_ERROR, NULL, "TALLY_PUBLIC_URL must be an http(s) URL");
+    if (tl_env_public_url (auth_config.public_url, sizeof auth_config.public_url))
         return TL_ECONFIG;
-    }
-    memcpy (auth_config.public_url, url, size);
-    auth_config.public_url [size] = 0;
 
-    const char *verify = s_env ("TALLY_REQUIRE_VERIFICATION", "true");
-    auth_config.require_verification = strcmp (verify, "false") != 0 && strcmp (verify, "0") != 0;
+    auth_config.require_verification = tl_env_flag ("TALLY_REQUIRE_VERIFICATION", true);
 
     //  Hash cost (never below libsodium's INTERACTIVE) and concurrency
-    unsigned long long ops = strtoull (s_env ("TALLY_ARGON2_OPSLIMIT", "0"), NULL, 10);
-    size_t mem = (size_t) strtoull (s_env ("TALLY_ARGON2_MEMLIMIT", "0"), NULL, 10);
-    int hashes = atoi (s_env ("TALLY_AUTH_MAX_HASHES", "0"));
+    unsigned long long ops = strtoull (tl_env ("TALLY_ARGON2_OPSLIMIT", "0"), NULL, 10);
+    size_t mem = (size_t) strtoull (tl_env ("TALLY_ARGON2_MEMLIMIT", "0"), NULL, 10);
+    int hashes = atoi (tl_env ("TALLY_AUTH_MAX_HASHES", "0"));
     if (hashes == 0)
         hashes = AUTH_HASHES_DEFAULT;
     int rc = auth_password_init (ops, mem, hashes);
@@ -68,22 +51,16 @@ s_configure (void)
 int
 main (void)
 {
-    if (sodium_init () < 0 || curl_global_init (CURL_GLOBAL_DEFAULT) != 0)
-        return 1;
-    tl_log_init ("auth");
-    int rc = s_configure ();
-    tl_service_t *svc = rc ? NULL : tl_service_new ("auth", auth_migrations);
-    if (svc) {
+    tl_service_t *svc = tl_service_new ("auth", auth_migrations);
+    int rc = svc ? s_configure () : TL_ENOMEM;
+    if (rc == 0) {
         tl_service_set_thread_init (svc, s_thread_init, NULL);
         rc = auth_accounts_register (svc);
         rc = rc ? rc : auth_sessions_register (svc);
         rc = rc ? rc : auth_jobs_register (svc);
         rc = rc ? rc : tl_service_run (svc);
     }
-    else
-        rc = rc ? rc : TL_ENOMEM;
-    tl_service_destroy (&svc);
     auth_password_shutdown ();
-    curl_global_cleanup ();
+    tl_service_destroy (&svc);
     return rc ? 1 : 0;
 }

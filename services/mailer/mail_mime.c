@@ -18,7 +18,7 @@
 #include "mail_mime.h"
 #include "tl_valid.h"
 #include "tl_json.h"
-#include "tl_limits.h"
+#include "mail_limits.h"
 #include "tl_error.h"
 
 #define S_HEADER_LINE_MAX   78      //  RFC 5322 2.1.1 SHOULD

@@ -13,6 +13,7 @@
 #define MAIL_MIME_H_INCLUDED
 
 #include <stdbool.h>
+#include "mail_limits.h"
 #include <stddef.h>
 #include <time.h>
 

@@ -13,7 +13,7 @@
 #include "mail_mime.h"
 #include "mail_smtp.h"
 #include "tl_valid.h"
-#include "tl_limits.h"
+#include "mail_limits.h"
 #include "tl_error.h"
 
 #define S_REPLY_MAX     256         //  bytes of a server answer we quote

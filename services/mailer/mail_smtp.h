@@ -10,6 +10,7 @@
 #define MAIL_SMTP_H_INCLUDED
 
 #include <stdbool.h>
+#include "mail_limits.h"
 #include <stddef.h>
 
 //  Checks an SMTP URL as mail_smtp_send will: smtp or smtps, a host, at

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "mail_spool.h"
-#include "tl_limits.h"
+#include "mail_limits.h"
 #include "tl_error.h"
 
 #define S_SUFFIX        ".eml"

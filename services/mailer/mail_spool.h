@@ -9,6 +9,7 @@
 #define MAIL_SPOOL_H_INCLUDED
 
 #include <stdbool.h>
+#include "mail_limits.h"
 #include <stddef.h>
 
 //  Writes into `path` (`size` bytes) the file name for `message_id`:

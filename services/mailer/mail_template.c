@@ -13,7 +13,7 @@
 #include "mail_mime.h"
 #include "mail_template.h"
 #include "mail_template_texts.h"
-#include "tl_limits.h"
+#include "mail_limits.h"
 #include "tl_error.h"
 
 struct _mail_template_t {

@@ -18,6 +18,7 @@
 #define MAIL_TEMPLATE_H_INCLUDED
 
 #include <stdbool.h>
+#include "mail_limits.h"
 #include <stddef.h>
 
 #include "tl_buf.h"

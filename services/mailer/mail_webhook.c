@@ -15,7 +15,7 @@
 
 #include "mail_webhook.h"
 #include "tl_valid.h"
-#include "tl_limits.h"
+#include "mail_limits.h"
 #include "tl_error.h"
 
 //  What one POST saw.
@@ -170,19 +170,6 @@ s_classify_curl (CURLcode code)
 
 //  Returns true when `key` is 1..TL_MAX_IDEM_KEY_LEN visible ASCII bytes.
 
-static bool
-s_key_valid (const char *key)
-{
-    if (!key)
-        return false;
-    size_t size = strlen (key);
-    if (size == 0 || size > TL_MAX_IDEM_KEY_LEN)
-        return false;
-    for (const unsigned char *s = (const unsigned char *) key; *s; s++)
-        if (*s <= 0x20 || *s >= 0x7f)
-            return false;
-    return true;
-}
 
 
 //  --------------------------------------------------------------------------
@@ -200,7 +187,7 @@ mail_webhook_post (const char *url, const char *json, size_t size,
         tl_error_format (errbuf, errsize, "webhook URL must be http(s) with a host");
         return rc;
     }
-    if (!s_key_valid (idempotency_key)) {
+    if (!tl_valid_idempotency_key (idempotency_key)) {
         tl_error_format (errbuf, errsize, "bad Idempotency-Key");
         return TL_EINVAL;
     }

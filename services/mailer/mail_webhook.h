@@ -11,6 +11,7 @@
 #define MAIL_WEBHOOK_H_INCLUDED
 
 #include <stdbool.h>
+#include "mail_limits.h"
 #include <stddef.h>
 
 //  Flags of mail_webhook_post.

@@ -5,10 +5,11 @@
 #include "mail_spool.h"
 #include "mail_template.h"
 #include "mail_webhook.h"
+#include "tl_env.h"
 #include "tl_error.h"
 #include "tl_jobs.h"
 #include "tl_json.h"
-#include "tl_limits.h"
+#include "mail_limits.h"
 #include "tl_log.h"
 #include "tl_valid.h"
 #include "tl_mp.h"
@@ -601,23 +602,21 @@ s_webhook_deliver (tl_job_ctx_t *job)
 int
 mailer_outbox_register (tl_service_t *svc)
 {
-    const char *url = getenv ("TALLY_SMTP_URL");
-    if (url && *url) {
+    const char *url = tl_env ("TALLY_SMTP_URL", NULL);
+    if (url) {
         if (mail_smtp_check_url (url) != 0) {
             tl_log (TL_LOG_ERROR, NULL, "TALLY_SMTP_URL is not an smtp:// or smtps:// URL");
             return TL_ECONFIG;
         }
         s_smtp_url = strdup (url);
     }
-    const char *from = getenv ("TALLY_MAIL_FROM");
-    if (s_parse_from (from && *from ? from : "Tally <tally@tally.localhost>") != 0) {
+    if (s_parse_from (tl_env ("TALLY_MAIL_FROM", "Tally <tally@tally.localhost>")) != 0) {
         tl_log (TL_LOG_ERROR, NULL, "TALLY_MAIL_FROM must be an address or \"Name <address>\"");
         return TL_ECONFIG;
     }
-    const char *data = getenv ("TALLY_DATA_DIR");
-    snprintf (s_spool_dir, sizeof s_spool_dir, "%s/mail", data && *data ? data : "var");
-    const char *allow = getenv ("TALLY_WEBHOOK_ALLOW_PRIVATE");
-    s_webhook_flags = allow && strcmp (allow, "1") == 0 ? MAIL_WEBHOOK_ALLOW_PRIVATE : 0;
+    snprintf (s_spool_dir, sizeof s_spool_dir, "%s/mail", tl_env ("TALLY_DATA_DIR", "var"));
+    s_webhook_flags = tl_env_flag ("TALLY_WEBHOOK_ALLOW_PRIVATE", false)
+                    ? MAIL_WEBHOOK_ALLOW_PRIVATE : 0;
     if (!s_smtp_url && zsys_dir_create ("%s", s_spool_dir) != 0) {
         tl_log (TL_LOG_ERROR, NULL, "cannot create the mail folder %s", s_spool_dir);
         return TL_ECONFIG;

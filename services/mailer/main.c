@@ -5,8 +5,6 @@
 #include "tl_log.h"
 #include "tl_service.h"
 
-#include <curl/curl.h>
-#include <sodium.h>
 
 extern const tl_embed_t mailer_migrations [];
 
@@ -21,10 +19,6 @@ s_thread_init (tl_db_t *db, void *arg)
 int
 main (void)
 {
-    //  Both keep global state: set up once, before any thread starts.
-    if (sodium_init () < 0 || curl_global_init (CURL_GLOBAL_DEFAULT) != 0)
-        return 1;
-    tl_log_init ("mailer");
     tl_service_t *svc = tl_service_new ("mailer", mailer_migrations);
     int rc = -1;
     if (svc) {
@@ -35,6 +29,5 @@ main (void)
     if (rc == 0)
         rc = tl_service_run (svc);
     tl_service_destroy (&svc);
-    curl_global_cleanup ();
     return rc ? 1 : 0;
 }

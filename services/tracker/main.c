@@ -5,8 +5,6 @@
 #include "tl_log.h"
 #include "trk_chart.h"
 
-#include <curl/curl.h>
-#include <sodium.h>
 
 extern const tl_embed_t tracker_migrations [];
 
@@ -25,9 +23,6 @@ s_thread_init (tl_db_t *db, void *arg)
 int
 main (void)
 {
-    if (sodium_init () < 0 || curl_global_init (CURL_GLOBAL_DEFAULT) != 0)
-        return 1;
-    tl_log_init ("tracker");
     tl_service_t *svc = tl_service_new ("tracker", tracker_migrations);
     int rc = svc ? 0 : 1;
     if (svc) {
@@ -41,6 +36,5 @@ main (void)
     }
     tl_service_destroy (&svc);
     trk_chart_release_fonts ();     //  cairo's and fontconfig's caches
-    curl_global_cleanup ();
     return rc ? 1 : 0;
 }

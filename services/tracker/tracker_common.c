@@ -1,11 +1,13 @@
 //  tracker_common.c — the tracker row, values in SQL, the caller's zone and
 //  time ranges, shared by the tracker service's handlers.
 #include "tracker_service.h"
+#include "trk_limits.h"
 #include "tl_error.h"
 #include "tl_jobs.h"
 #include "tl_log.h"
 #include "tl_mp.h"
 #include "tl_valid.h"
+#include "tl_time.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -162,7 +164,7 @@ tracker_load (tl_call_t *call, const char *id, bool lock, tracker_t *tracker)
         res = tl_db_exec (db, lock ? "tracker_get_lock" : "tracker_get", 2, values, &rc);
     }
     if (!res) {
-        tracker_db_error (call, rc);
+        tl_call_db_error (call, rc);
         return false;
     }
     if (PQntuples (res) != 1) {
@@ -280,10 +282,7 @@ tracker_user_get (tl_call_t *call, tracker_user_t *user)
     strcpy (user->report_format, "html");
     msgpack_sbuffer body;
     msgpack_sbuffer_init (&body);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 1);
-    tl_mp_pack_kv (&pk, "id", tl_call_user (call));
+    tl_mp_pack_pairs (&body, (const char *[]) { "id", tl_call_user (call) }, 1);
     tl_msg_t *reply = NULL;
     int rc = tl_call_call (call, "auth", "user.get", body.data, body.size, &reply);
     msgpack_sbuffer_destroy (&body);
@@ -319,11 +318,11 @@ tracker_range (tl_call_t *call, int64_t *from_ms, int64_t *to_ms)
     *to_ms = INT64_MAX;
     const char *from = tl_call_param (call, "from");
     const char *to = tl_call_param (call, "to");
-    if (from && *from && tl_jobs_parse_time (from, from_ms) != 0) {
+    if (from && *from && tl_time_parse (from, from_ms) != 0) {
         tl_call_field_error (call, 400, "invalid", "from", "must be an RFC 3339 time");
         return false;
     }
-    if (to && *to && tl_jobs_parse_time (to, to_ms) != 0) {
+    if (to && *to && tl_time_parse (to, to_ms) != 0) {
         tl_call_field_error (call, 400, "invalid", "to", "must be an RFC 3339 time");
         return false;
     }
@@ -380,14 +379,13 @@ tracker_expensive (tl_call_t *call, tl_handler_fn *fn)
             break;
     }
     if (rc < 0) {
-        tracker_db_error (call, rc);
+        tl_call_db_error (call, rc);
         return;
     }
     if (rc == 0) {
-        tl_call_header (call, "Retry-After", TRK_EXPENSIVE_RETRY_AFTER);
-        tl_call_error (call, 429, "too_many_requests",
-                       "at most %d stats, charts, reports or CSV files at once: retry shortly",
-                       TRK_MAX_EXPENSIVE_PER_USER);
+        tl_call_error_retry (call, 429, TRK_EXPENSIVE_RETRY_AFTER_SEC, "too_many_requests",
+                             "at most %d stats, charts, reports or CSV files at once: "
+                             "retry shortly", TRK_MAX_EXPENSIVE_PER_USER);
         return;
     }
     fn (call);
@@ -395,13 +393,4 @@ tracker_expensive (tl_call_t *call, tl_handler_fn *fn)
     if (s_slot (db, "tracker_slot_give", user, slot) != 1)
         tl_log (TL_LOG_ERROR, tl_call_trace (call), "slot %d of %s not given back: %s",
                 slot, user, tl_db_errmsg (db));
-}
-
-void
-tracker_db_error (tl_call_t *call, int err)
-{
-    if (err == TL_ETIMEDOUT)
-        tl_call_error (call, 504, "timeout", "the database did not answer in time");
-    else
-        tl_call_error (call, 503, "database", "the trackers database is not available");
 }

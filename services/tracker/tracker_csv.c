@@ -18,11 +18,13 @@
 //  created_at is the transaction's time plus its ordinal in microseconds,
 //  and exports order by (at, created_at, id).
 #include "tracker_service.h"
+#include "trk_limits.h"
 #include "tl_error.h"
 #include "tl_jobs.h"
 #include "tl_log.h"
 #include "tl_mp.h"
 #include "trk_csv.h"
+#include "tl_time.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -280,7 +282,7 @@ s_export (tl_call_t *call, tracker_t *tracker, const char *filename)
         tl_call_error (call, 503, "unavailable", "out of memory");
     else
     if (rc)
-        tracker_db_error (call, rc);
+        tl_call_db_error (call, rc);
     else {
         char disposition [S_FILENAME_MAX + 64];
         snprintf (disposition, sizeof disposition, "attachment; filename=\"%s\"", filename);
@@ -455,7 +457,7 @@ s_read_row (s_import_t *import, const char **fields, const size_t *sizes, size_t
     if (sizes [0] == 0)
         s_reason (reason, "timestamp ", "is required");
     else
-    if (tl_jobs_parse_time (fields [0], &row->ms) != 0)
+    if (tl_time_parse (fields [0], &row->ms) != 0)
         s_reason (reason, "timestamp ", "must be an RFC 3339 time such as 2026-01-31T08:00:00Z");
     else
     if (row->ms > import->now + TRK_LOG_FUTURE_SLACK_MS)
@@ -586,7 +588,7 @@ s_insert_record (void *arg, size_t line, const char **fields, const size_t *size
     char reason [S_REASON_SIZE];
     if (!s_read_row (import, fields, sizes, count, &row, reason))
         return TL_EINVAL;                       //  pass 1 said otherwise
-    //  The timestamp in UTC, to the millisecond (what tl_jobs_parse_time keeps)
+    //  The timestamp in UTC, to the millisecond (what tl_time_parse keeps)
     time_t seconds = (time_t) (row.ms / 1000);
     struct tm tm;
     if (!gmtime_r (&seconds, &tm))
@@ -832,7 +834,7 @@ s_import_reply (tl_call_t *call, const s_import_t *import, int rc)
             if (rc == TL_ENOMEM || rc == TL_EINVAL)
                 tl_call_error (call, 503, "unavailable", "the file could not be imported");
             else
-                tracker_db_error (call, rc);
+                tl_call_db_error (call, rc);
     }
 }
 

@@ -3,11 +3,13 @@
 //  day; only on their own local day; gone after a year); and forgetting a
 //  deleted user. Every statement filters on the caller as owner.
 #include "tracker_service.h"
+#include "trk_limits.h"
 #include "tl_error.h"
 #include "tl_jobs.h"
 #include "tl_log.h"
 #include "tl_mp.h"
 #include "tl_valid.h"
+#include "tl_time.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,7 +111,7 @@ s_list (tl_call_t *call)
                 tl_call_field_error (call, 400, "invalid", "cursor",
                                      "is not a cursor from this list");
             else
-                tracker_db_error (call, err);
+                tl_call_db_error (call, err);
         }
         else {
             bool more;
@@ -199,7 +201,7 @@ s_body_read (tl_call_t *call, const tracker_t *tracker, bool need_value, s_body_
     const msgpack_object *at = tl_mp_get (map, "timestamp");
     if (at && at->type != MSGPACK_OBJECT_NIL) {
         char *text = tl_mp_strdup (at, 64);
-        int rc = text ? tl_jobs_parse_time (text, &body->at_ms) : TL_EINVAL;
+        int rc = text ? tl_time_parse (text, &body->at_ms) : TL_EINVAL;
         free (text);
         if (rc) {
             tl_call_field_error (call, 400, "invalid", "timestamp",
@@ -420,7 +422,7 @@ s_write (tl_call_t *call, s_write_kind_t kind)
     }
     int rc = tl_db_tx (tl_call_db (call), s_write_tx, &write);
     if (rc)
-        tracker_db_error (call, rc);
+        tl_call_db_error (call, rc);
     else
     if (write.changed)
         tl_call_error (call, 409, "conflict", "the tracker changed during the write: retry");
@@ -494,7 +496,7 @@ s_get (tl_call_t *call)
     int err = 0;
     PGresult *res = tl_db_exec (tl_call_db (call), "logs_one", 3, values, &err);
     if (!res)
-        tracker_db_error (call, err);
+        tl_call_db_error (call, err);
     else
     if (PQntuples (res) != 1)
         tl_call_error (call, 404, "not_found", "no such log");

@@ -30,6 +30,8 @@
 //  Clocks: a job's "now" is its run's clock (tl_job_ctx_now_ms, 0 for real
 //  time), so that `tallyctl jobs run-due tracker --at TIME` drives them.
 #include "tracker_service.h"
+#include "trk_limits.h"
+#include "tl_env.h"
 #include "tl_buf.h"
 #include "tl_error.h"
 #include "tl_jobs.h"
@@ -242,10 +244,7 @@ s_plan_user_tx (tl_db_t *db, void *arg)
     const tracker_user_t *user = plan->user;
     msgpack_sbuffer payload;
     msgpack_sbuffer_init (&payload);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &payload, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 1);
-    tl_mp_pack_kv (&pk, "user_id", user->id);
+    tl_mp_pack_pairs (&payload, (const char *[]) { "user_id", user->id }, 1);
     int rc = 0;
     if (strcmp (user->channel, "none") != 0)
         for (int days = 0; rc >= 0 && days < 2; days++)
@@ -260,9 +259,7 @@ s_plan_user_tx (tl_db_t *db, void *arg)
         const char *month = tl_db_value (res, 0, 0);
         int64_t end_ms = s_value_ms (res, 0, 1);
         msgpack_sbuffer_clear (&payload);
-        msgpack_pack_map (&pk, 2);
-        tl_mp_pack_kv (&pk, "user_id", user->id);
-        tl_mp_pack_kv (&pk, "month", month);
+        tl_mp_pack_pairs (&payload, (const char *[]) { "user_id", user->id, "month", month }, 2);
         char key [TL_JOBS_MAX_KEY_LEN + 1];
         snprintf (key, sizeof key, "tracker.report:%s:%s", user->id, month);
         rc = tl_jobs_enqueue (db, "tracker.report", payload.data, payload.size, key,
@@ -346,31 +343,6 @@ s_plan (tl_job_ctx_t *job)
 
 //  ---------------------------------------------------------------------
 //  tracker.remind {user_id, date?}
-
-//  Sends `body` to mailer.method (mail.send, webhook.send). A 4xx answer
-//  is final (logged: a URL the mailer refuses will not get better); no
-//  answer or a 5xx is the job's failure, retried. Returns 0 or a code.
-static int
-s_mailer_send (tl_job_ctx_t *job, const char *method, const msgpack_sbuffer *body,
-               const char *key, int *status_p)
-{
-    int status = 0;
-    int rc = tl_service_job_call (job, "mailer", method, body->data, body->size,
-                                  TRK_REPORT_CALL_TIMEOUT_MS, &status, NULL);
-    if (status_p)
-        *status_p = status;
-    if (rc)
-        return rc;
-    if (status >= 400 && status < 500) {
-        tl_log (TL_LOG_WARN, NULL, "mailer.%s refused %s: %d", method, key, status);
-        return 0;
-    }
-    if (status < 200 || status >= 300) {
-        tl_job_ctx_error (job, "mailer.%s answered %d", method, status);
-        return TL_EIO;
-    }
-    return 0;
-}
 
 //  The local date a reminder is for: from the payload (a moved reminder),
 //  from the key "tracker.remind:<user>:<date>", or the date of its run_at
@@ -459,7 +431,8 @@ s_remind_send (tl_job_ctx_t *job, const tracker_user_t *user, const char *date)
         tl_mp_pack_kv (&pk, "url", user->webhook_url);
         tl_mp_pack_kv (&pk, "json", json);
         free (json);
-        rc = s_mailer_send (job, "webhook.send", &body, key, NULL);
+        rc = tl_service_job_send (job, "mailer", "webhook.send", body.data, body.size,
+                                  TRK_REPORT_CALL_TIMEOUT_MS, NULL);
     }
     else {
         msgpack_pack_map (&pk, 5);
@@ -471,7 +444,8 @@ s_remind_send (tl_job_ctx_t *job, const tracker_user_t *user, const char *date)
         msgpack_pack_map (&pk, 2);
         tl_mp_pack_kv (&pk, "username", user->username);
         tl_mp_pack_kv (&pk, "link", link);
-        rc = s_mailer_send (job, "mail.send", &body, key, NULL);
+        rc = tl_service_job_send (job, "mailer", "mail.send", body.data, body.size,
+                                  TRK_REPORT_CALL_TIMEOUT_MS, NULL);
     }
     msgpack_sbuffer_destroy (&body);
     return rc;
@@ -1164,7 +1138,7 @@ s_report_pdf (s_report_t *report, const char *username, unsigned char **data_p,
 //  ---------------------------------------------------------------------
 //  tracker.report {user_id, month}: the report by mail
 
-//  The files of a report mail (the mailer takes MAIL_MAX_ATTACHMENTS).
+//  The files of a report mail (the mailer takes TRK_REPORT_MAX_FILES).
 typedef struct {
     char name [64];
     const char *content_type;
@@ -1174,7 +1148,7 @@ typedef struct {
 } s_file_t;
 
 typedef struct {
-    s_file_t files [MAIL_MAX_ATTACHMENTS];
+    s_file_t files [TRK_REPORT_MAX_FILES];
     size_t count;
     size_t bytes;
 } s_files_t;
@@ -1195,7 +1169,7 @@ static bool
 s_files_add (s_files_t *files, const char *name, const char *content_type,
              const char *content_id, unsigned char *data, size_t size)
 {
-    if (files->count == MAIL_MAX_ATTACHMENTS || files->bytes + size > TRK_REPORT_MAX_BYTES) {
+    if (files->count == TRK_REPORT_MAX_FILES || files->bytes + size > TRK_REPORT_MAX_BYTES) {
         free (data);
         return false;
     }
@@ -1286,7 +1260,8 @@ s_report_send (tl_job_ctx_t *job, const tracker_user_t *user, s_report_t *report
                 tl_mp_pack_kv (&pk, "content_id", file->content_id);
         }
     }
-    int rc = s_mailer_send (job, "mail.send", &body, key, status);
+    int rc = tl_service_job_send (job, "mailer", "mail.send", body.data, body.size,
+                                  TRK_REPORT_CALL_TIMEOUT_MS, status);
     msgpack_sbuffer_destroy (&body);
     return rc;
 }
@@ -1331,7 +1306,7 @@ s_report_mail (tl_job_ctx_t *job, const tracker_user_t *user, s_report_t *report
             s_entry_t *entry = &report->entries [i];
             unsigned char *png = NULL;
             size_t size = 0;
-            if (!entry->chart || files.count == MAIL_MAX_ATTACHMENTS)
+            if (!entry->chart || files.count == TRK_REPORT_MAX_FILES)
                 continue;
             rc = trk_chart_render_png (entry->chart, &png, &size);
             if (rc)
@@ -1343,8 +1318,8 @@ s_report_mail (tl_job_ctx_t *job, const tracker_user_t *user, s_report_t *report
                 entry->chart_cid [0] = 0;
         }
         rc = rc ? rc : s_files_boards (&files, report, true);
-        html = tl_buf_new (MAIL_MAX_BODY_BYTES);
-        text = tl_buf_new (MAIL_MAX_BODY_BYTES);
+        html = tl_buf_new (TRK_REPORT_MAX_PART_BYTES);
+        text = tl_buf_new (TRK_REPORT_MAX_PART_BYTES);
         rc = rc ? rc : html && text ? 0 : TL_ENOMEM;
         rc = rc ? rc : s_report_html (report, user->username, S_HTML_MAIL, link, html);
         rc = rc ? rc : s_report_text (report, user->username, link, text);
@@ -1437,7 +1412,7 @@ s_reports_monthly (tl_call_t *call)
         const char *zone = caller.zone;
         PGresult *res = tl_db_exec (db, "reports_last_month", 1, &zone, &rc);
         if (!res) {
-            tracker_db_error (call, rc);
+            tl_call_db_error (call, rc);
             return;
         }
         snprintf (month, sizeof month, "%s", tl_db_value (res, 0, 0));
@@ -1447,7 +1422,7 @@ s_reports_monthly (tl_call_t *call)
     s_report_t *report = NULL;
     rc = s_report_build (db, tl_call_user (call), caller.zone, month, &report);
     if (rc) {
-        tracker_db_error (call, rc);
+        tl_call_db_error (call, rc);
         return;
     }
     unsigned char *data = NULL;
@@ -1508,16 +1483,8 @@ s_reports_monthly_slotted (tl_call_t *call)
 int
 tracker_reports_register (tl_service_t *svc)
 {
-    const char *url = getenv ("TALLY_PUBLIC_URL");
-    snprintf (s_public_url, sizeof s_public_url, "%s",
-              url && *url ? url : "http://127.0.0.1:8080");
-    if (!tl_valid_http_url (s_public_url)) {
-        tl_log (TL_LOG_ERROR, NULL, "TALLY_PUBLIC_URL must be an http(s) URL");
+    if (tl_env_public_url (s_public_url, sizeof s_public_url))
         return TL_ECONFIG;
-    }
-    size_t size = strlen (s_public_url);
-    while (size > 0 && s_public_url [size - 1] == '/')
-        s_public_url [--size] = 0;
     int rc = tl_service_on (svc, "reports.monthly", s_reports_monthly_slotted);
     rc = rc ? rc : tl_service_job (svc, "tracker.plan", s_plan);
     rc = rc ? rc : tl_service_job (svc, "tracker.remind", s_remind);

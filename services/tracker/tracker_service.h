@@ -129,8 +129,6 @@ void tracker_ms_text (int64_t ms, char text [32]);
 //  database cannot say. A call without a user (mesh) just runs fn.
 void tracker_expensive (tl_call_t *call, tl_handler_fn *fn);
 
-//  Answers the error a database code calls for (504 on a timeout, else 503).
-void tracker_db_error (tl_call_t *call, int err);
 
 //  --- Shared by tracker_stats.c (which defines them) and the reports ----
 

@@ -7,6 +7,7 @@
 //  The builders (tracker_stats_pack, tracker_chart_build,
 //  tracker_board_build) are shared with the monthly reports.
 #include "tracker_service.h"
+#include "trk_limits.h"
 #include "tl_error.h"
 #include "tl_log.h"
 #include "tl_mp.h"
@@ -480,7 +481,7 @@ static void
 s_fail (tl_call_t *call, int rc, const char *what)
 {
     if (rc == TL_ETIMEDOUT || rc == TL_EUNAVAIL || rc == TL_EDB || rc == TL_ERETRY)
-        tracker_db_error (call, rc);
+        tl_call_db_error (call, rc);
     else {
         tl_log (TL_LOG_ERROR, tl_call_trace (call), "%s: %s", what, tl_strerror (rc));
         tl_call_error (call, 500, "internal", "the %s could not be made", what);
@@ -611,7 +612,7 @@ s_board_begin (tl_call_t *call, tracker_t *tracker, char zone [TL_MAX_TIMEZONE_L
         }
         PQclear (res);
         if (*year < TRK_BOARD_MIN_YEAR || *year > TRK_BOARD_MAX_YEAR) {
-            tracker_db_error (call, err);
+            tl_call_db_error (call, err);
             tracker_clear (tracker);
             return false;
         }

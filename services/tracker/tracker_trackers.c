@@ -2,6 +2,7 @@
 //  read, update (the type only while it has no logs; a choice in use stays)
 //  and delete. Every statement filters on the caller as owner.
 #include "tracker_service.h"
+#include "trk_limits.h"
 #include "tl_buf.h"
 #include "tl_error.h"
 #include "tl_mp.h"
@@ -106,7 +107,7 @@ s_reply_tracker (tl_call_t *call, const char *id, int status)
     int err = 0;
     PGresult *res = tl_db_exec (tl_call_db (call), "trackers_one", 2, values, &err);
     if (!res)
-        tracker_db_error (call, err);
+        tl_call_db_error (call, err);
     else
     if (PQntuples (res) != 1)
         tl_call_error (call, 404, "not_found", "no such tracker");
@@ -131,7 +132,7 @@ s_list (tl_call_t *call)
         if (err == TL_EINVAL)
             tl_call_field_error (call, 400, "invalid", "cursor", "is not a cursor from this list");
         else
-            tracker_db_error (call, err);
+            tl_call_db_error (call, err);
         return;
     }
     bool more;
@@ -342,7 +343,7 @@ s_create (tl_call_t *call)
     s_create_t create = { values, NULL, false };
     int err = tl_db_tx (tl_call_db (call), s_create_tx, &create);
     if (err)
-        tracker_db_error (call, err);
+        tl_call_db_error (call, err);
     else
     if (create.full)
         tl_call_error (call, 422, "too_many_trackers", "a user has at most %d trackers",
@@ -515,7 +516,7 @@ s_update (tl_call_t *call)
     s_update_t update = { call, &body, 0, NULL, NULL, NULL, "" };
     int rc = tl_db_tx (tl_call_db (call), s_update_tx, &update);
     if (rc)
-        tracker_db_error (call, rc);
+        tl_call_db_error (call, rc);
     else
     if (update.status == 404)
         tl_call_error (call, 404, "not_found", "no such tracker");
@@ -547,7 +548,7 @@ s_delete (tl_call_t *call)
     const char *values [] = { id, tl_call_user (call) };
     long count = tl_db_exec_count (tl_call_db (call), "trackers_delete", 2, values);
     if (count < 0)
-        tracker_db_error (call, (int) count);
+        tl_call_db_error (call, (int) count);
     else
     if (count == 0)
         tl_call_error (call, 404, "not_found", "no such tracker");

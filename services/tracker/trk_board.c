@@ -14,7 +14,7 @@
 #include "trk_chart.h"
 #include "tl_error.h"
 #include "tl_json.h"
-#include "tl_limits.h"
+#include "trk_limits.h"
 
 #define S_MOODS             5
 #define S_LEFT              2.6     //  cells: month names

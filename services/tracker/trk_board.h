@@ -10,6 +10,7 @@
 #define TRK_BOARD_H_INCLUDED
 
 #include <stdbool.h>
+#include "trk_limits.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <cairo.h>

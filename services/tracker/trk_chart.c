@@ -21,7 +21,7 @@
 #include "tl_buf.h"
 #include "tl_error.h"
 #include "tl_json.h"
-#include "tl_limits.h"
+#include "trk_limits.h"
 
 #define S_FONT              "DejaVu Sans"
 #define S_ELLIPSIS          "\xe2\x80\xa6"      //  U+2026

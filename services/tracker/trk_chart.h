@@ -13,6 +13,7 @@
 #define TRK_CHART_H_INCLUDED
 
 #include <stdbool.h>
+#include "trk_limits.h"
 #include <stddef.h>
 #include <stdint.h>
 #include <cairo.h>

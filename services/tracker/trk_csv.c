@@ -23,7 +23,7 @@
 #include "trk_csv.h"
 #include "tl_error.h"
 #include "tl_json.h"
-#include "tl_limits.h"
+#include "trk_limits.h"
 
 //  What libcsv's field buffer may hold: a longest field, a closing quote
 //  and a few of the spaces libcsv trims once the field ends.

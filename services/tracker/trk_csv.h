@@ -32,6 +32,7 @@
 #define TRK_CSV_H_INCLUDED
 
 #include <stdbool.h>
+#include "trk_limits.h"
 #include <stddef.h>
 
 #include "tl_buf.h"

@@ -18,7 +18,7 @@
 #include "tl_buf.h"
 #include "tl_error.h"
 #include "tl_json.h"
-#include "tl_limits.h"
+#include "trk_limits.h"
 
 #define S_PAGE_WIDTH        595.276     //  A4, points
 #define S_PAGE_HEIGHT       841.890

@@ -10,6 +10,7 @@
 #define TRK_DOC_H_INCLUDED
 
 #include <stdbool.h>
+#include "trk_limits.h"
 #include <stddef.h>
 
 #include "trk_board.h"

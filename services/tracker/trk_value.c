@@ -13,7 +13,7 @@
 #include "trk_value.h"
 #include "tl_error.h"
 #include "tl_json.h"
-#include "tl_limits.h"
+#include "trk_limits.h"
 #include "tl_mp.h"
 
 #define S_STRING(x)  #x

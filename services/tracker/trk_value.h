@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <msgpack.h>
 
-#include "tl_limits.h"
+#include "trk_limits.h"
 
 typedef enum {
     TRK_NUMERICAL,

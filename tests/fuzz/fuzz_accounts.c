@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "auth_token.h"
+#include "tl_private.h"      //  tl_call_new: the runtime's side, to run handlers
 #include "tl_call.h"
 #include "tl_json.h"
 #include "tl_limits.h"

@@ -17,7 +17,7 @@
 #include "tl_buf.h"
 #include "tl_error.h"
 #include "tl_json.h"
-#include "tl_limits.h"
+#include "trk_limits.h"
 #include "trk_csv.h"
 
 //  Checks that hold in every build type (assert vanishes under NDEBUG).

@@ -17,7 +17,7 @@
 
 #include "tl_buf.h"
 #include "tl_error.h"
-#include "tl_limits.h"
+#include "trk_limits.h"
 #include "tl_mp.h"
 #include "trk_value.h"
 

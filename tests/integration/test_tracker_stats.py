@@ -15,8 +15,8 @@ import pytest
 
 from tally import psql
 
-LIMITS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared",
-                      "tl_limits.h")
+LIMITS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "services",
+                      "tracker", "trk_limits.h")
 MOODS = ["awful", "bad", "okay", "good", "great"]
 
 

@@ -15,6 +15,7 @@
 #include "tl_mp.h"
 #include "tl_service.h"
 #include "tl_valid.h"
+#include "tl_time.h"
 
 #include <czmq.h>
 #include <libpq-fe.h>
@@ -461,7 +462,7 @@ s_notes_enqueue (tl_call_t *call)
     char *run_at = tl_mp_strdup (tl_mp_get (body, "run_at"), 64);
     int64_t run_at_ms = 0;
     bool bad_time = tl_mp_get (body, "run_at")
-                 && (!run_at || tl_jobs_parse_time (run_at, &run_at_ms) != 0);
+                 && (!run_at || tl_time_parse (run_at, &run_at_ms) != 0);
     free (run_at);
     if (bad_time) {
         free (text);
