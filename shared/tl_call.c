@@ -154,28 +154,33 @@ s_error (tl_call_t *self, int status, const char *code, const char *message,
     }
 }
 
+//  s_error with a printf-style message.
+static void
+s_error_v (tl_call_t *self, int status, const char *code, const char *format, va_list args)
+{
+    char message [512];
+    vsnprintf (message, sizeof message, format, args);
+    s_error (self, status, code, message, NULL, NULL);
+}
+
 void
 tl_call_error (tl_call_t *self, int status, const char *code,
                const char *format, ...)
 {
-    char message [512];
     va_list args;
     va_start (args, format);
-    vsnprintf (message, sizeof message, format, args);
+    s_error_v (self, status, code, format, args);
     va_end (args);
-    s_error (self, status, code, message, NULL, NULL);
 }
 
 void
 tl_call_error_retry (tl_call_t *self, int status, int seconds, const char *code,
                      const char *format, ...)
 {
-    char message [512];
     va_list args;
     va_start (args, format);
-    vsnprintf (message, sizeof message, format, args);
+    s_error_v (self, status, code, format, args);
     va_end (args);
-    s_error (self, status, code, message, NULL, NULL);
     char after [16];
     snprintf (after, sizeof after, "%d", seconds);
     tl_call_header (self, "Retry-After", after);

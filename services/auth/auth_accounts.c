@@ -175,22 +175,6 @@ s_create_valid (tl_call_t *call, const char *username, const char *email,
     return false;
 }
 
-//  Counts a registration against its client address and its email
-//  (AUTH_REQUESTS_PER_*), so that a flood costs no hashes. Returns true
-//  when it may go on; otherwise it has answered 429.
-static bool
-s_register_admit (tl_call_t *call, const char *email)
-{
-    char address [AUTH_ADDRESS_LEN];
-    char by_address [AUTH_THROTTLE_MAX_KEY + 1], by_email [AUTH_THROTTLE_MAX_KEY + 1];
-    auth_client_address (call, address);
-    auth_throttle_key (by_address, "register-ip:", address);
-    auth_throttle_key (by_email, "register-email:", email);
-    const char *keys [] = { by_address, by_email };
-    const int limits [] = { AUTH_REQUESTS_PER_ADDRESS, AUTH_REQUESTS_PER_EMAIL };
-    return auth_throttle_admit (call, keys, limits, 2);
-}
-
 //  Hashes the password and inserts the user (and, when it is not verified
 //  yet, the job that mails the code). Answers 201, 409 (a race), 503.
 static void
@@ -226,7 +210,7 @@ s_create (tl_call_t *call, bool verified, bool staff, bool throttled)
     char *email = auth_body_text (call, "email", TL_MAX_EMAIL_LEN);
     char *password = auth_body_text (call, "password", AUTH_PASSWORD_MAX * 4);
     if (s_create_valid (call, username, email, password)
-    &&  (!throttled || s_register_admit (call, email))
+    &&  (!throttled || auth_admit_costly (call, "register", email))
     &&  s_free (call, username, email))
         s_create_insert (call, username, email, password, verified, staff);
     free (username);

@@ -126,3 +126,18 @@ auth_throttle_admit (tl_call_t *call, const char *const *keys, const int *limits
     }
     return true;
 }
+
+bool
+auth_admit_costly (tl_call_t *call, const char *what, const char *email)
+{
+    char address [AUTH_ADDRESS_LEN], prefix [32];
+    char by_address [AUTH_THROTTLE_MAX_KEY + 1], by_email [AUTH_THROTTLE_MAX_KEY + 1];
+    auth_client_address (call, address);
+    snprintf (prefix, sizeof prefix, "%s-ip:", what);
+    auth_throttle_key (by_address, prefix, address);
+    snprintf (prefix, sizeof prefix, "%s-email:", what);
+    auth_throttle_key (by_email, prefix, email);
+    const char *keys [] = { by_address, by_email };
+    const int limits [] = { AUTH_REQUESTS_PER_ADDRESS, AUTH_REQUESTS_PER_EMAIL };
+    return auth_throttle_admit (call, keys, limits, 2);
+}

@@ -79,6 +79,12 @@ void auth_refuse (tl_call_t *call, int seconds);
 bool auth_throttle_admit (tl_call_t *call, const char *const *keys, const int *limits,
                           int nkeys);
 
+//  Counts a request that costs a hash or a mail (`what`: register, reset)
+//  against its client address and its email (AUTH_REQUESTS_PER_*), as
+//  "<what>-ip:<address>" and "<what>-email:<email>", before any hash runs.
+//  Returns true when it may go on; otherwise it has answered 429.
+bool auth_admit_costly (tl_call_t *call, const char *what, const char *email);
+
 
 //  Enqueues an auth job whose payload is a map of the `count` string pairs
 //  in `pairs` (key, value, key, value...), in db's current transaction.

@@ -331,23 +331,6 @@ s_session_check (tl_call_t *call)
 //  POST /auth/password-reset {email}: 202 whatever the address, after the
 //  same work (one job enqueued); the job finds the account, if any.
 
-//  Counts a reset request against its client address and its email
-//  (AUTH_REQUESTS_PER_*): nobody fills a mailbox with reset mails. The
-//  same whether or not an account has the address. Returns true when it
-//  may go on; otherwise it has answered 429.
-static bool
-s_reset_admit (tl_call_t *call, const char *email)
-{
-    char address [AUTH_ADDRESS_LEN];
-    char by_address [AUTH_THROTTLE_MAX_KEY + 1], by_email [AUTH_THROTTLE_MAX_KEY + 1];
-    auth_client_address (call, address);
-    auth_throttle_key (by_address, "reset-ip:", address);
-    auth_throttle_key (by_email, "reset-email:", email);
-    const char *keys [] = { by_address, by_email };
-    const int limits [] = { AUTH_REQUESTS_PER_ADDRESS, AUTH_REQUESTS_PER_EMAIL };
-    return auth_throttle_admit (call, keys, limits, 2);
-}
-
 static void
 s_password_reset (tl_call_t *call)
 {
@@ -357,7 +340,7 @@ s_password_reset (tl_call_t *call)
         tl_call_field_error (call, 400, "invalid", "email", "is required");
         return;
     }
-    if (!s_reset_admit (call, email)) {
+    if (!auth_admit_costly (call, "reset", email)) {
         free (email);
         return;
     }
