@@ -128,8 +128,7 @@ s_ping_one (const char *endpoint)
 static int
 s_keygen (const char *name, const char *dir, const char *peer)
 {
-    if (peer && !streq (peer, "operator") && !streq (peer, "gateway")
-    &&  !(strncmp (peer, "service:", 8) == 0 && peer [8])) {
+    if (peer && !tl_curve_valid_peer (peer)) {
         fprintf (stderr, "tallyctl: --peer is service:<name>, operator or gateway\n");
         return 2;
     }

@@ -747,9 +747,8 @@ s_derive_caller (gw_broker_t *self, const unsigned char *rid, size_t size, tl_ms
     s_peer_t *peer = parent_id ? s_peer_lookup (self, rid, size) : NULL;
     s_request_t *parent = peer ? (s_request_t *) zhashx_lookup (self->requests, parent_id) : NULL;
     if (!parent || parent->worker != peer) {
-        bool known = identity && (streq (identity, "operator") || streq (identity, "gateway")
-                               || (strncmp (identity, "service:", 8) == 0 && identity [8]));
-        tl_msg_set_str (msg, TL_MSG_CALLER, known ? identity : "anonymous");
+        tl_msg_set_str (msg, TL_MSG_CALLER,
+                        tl_curve_valid_peer (identity) ? identity : "anonymous");
         return;
     }
     tl_msg_copy_caller (msg, parent->msg);
@@ -1052,12 +1051,12 @@ s_sink (void *arg, tl_msg_t **reply_p)
 }
 
 static zsock_t *
-s_fake_worker (const char *endpoint, const char *instance, int capacity)
+s_fake_worker (const char *endpoint, const char *service, const char *instance, int capacity)
 {
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     zsock_connect (sock, "%s", endpoint);
     tl_msg_t *ready = tl_msg_new (TL_MSG_READY);
-    tl_msg_set_str (ready, TL_MSG_SERVICE, "echo");
+    tl_msg_set_str (ready, TL_MSG_SERVICE, service);
     tl_msg_set_str (ready, TL_MSG_INSTANCE, instance);
     tl_msg_set_capacity (ready, capacity);
     tl_msg_set_db_ok (ready, true);
@@ -1130,8 +1129,8 @@ gw_broker_test (bool verbose)
     assert (gw_broker_pending (broker) == 0);
 
     //  Two instances of capacity 1: two requests go one to each (LRU).
-    zsock_t *a = s_fake_worker (endpoint, "a", 1);
-    zsock_t *b = s_fake_worker (endpoint, "b", 1);
+    zsock_t *a = s_fake_worker (endpoint, "echo", "a", 1);
+    zsock_t *b = s_fake_worker (endpoint, "echo", "b", 1);
     s_pump (broker, 200);
     s_sink_t s1 = { 0, 0 }, s2 = { 0, 0 }, s3 = { 0, 0 };
     req = s_request ("get", true, 30000);
@@ -1196,14 +1195,7 @@ gw_broker_test (bool verbose)
     req = s_request ("get", true, 30000);
     tl_msg_set_str (req, TL_MSG_SERVICE, "later");
     assert (gw_broker_submit (broker, &req, s_sink, &s5, &handle) == 0);
-    zsock_t *c = zsock_new (ZMQ_DEALER);
-    zsock_connect (c, "%s", endpoint);
-    tl_msg_t *ready = tl_msg_new (TL_MSG_READY);
-    tl_msg_set_str (ready, TL_MSG_SERVICE, "later");
-    tl_msg_set_str (ready, TL_MSG_INSTANCE, "c");
-    tl_msg_set_capacity (ready, 1);
-    tl_msg_send (ready, zsock_resolve (c), NULL, 0);
-    tl_msg_destroy (&ready);
+    zsock_t *c = s_fake_worker (endpoint, "later", "c", 1);
     s_pump (broker, 200);
     tl_msg_t *at_c = s_take (c);
     assert (at_c && streq (tl_msg_str (at_c, TL_MSG_SERVICE), "later"));
@@ -1212,27 +1204,12 @@ gw_broker_test (bool verbose)
 
     //  A request that cannot fit a frame is answered 413, not left at the
     //  head of its queue.
-    zsock_t *d = zsock_new (ZMQ_DEALER);
-    zsock_connect (d, "%s", endpoint);
-    ready = tl_msg_new (TL_MSG_READY);
-    tl_msg_set_str (ready, TL_MSG_SERVICE, "big");
-    tl_msg_set_str (ready, TL_MSG_INSTANCE, "d");
-    tl_msg_set_capacity (ready, 1);
-    tl_msg_send (ready, zsock_resolve (d), NULL, 0);
-    tl_msg_destroy (&ready);
+    zsock_t *d = s_fake_worker (endpoint, "big", "d", 1);
     s_pump (broker, 200);
     s_sink_t s6 = { 0, 0 };
     req = s_request ("put", false, 30000);
     tl_msg_set_str (req, TL_MSG_SERVICE, "big");
-    size_t big = (size_t) TL_MAX_FRAME_BYTES;
-    char *mp = malloc (big + 5);
-    assert (mp);
-    mp [0] = (char) 0xc6;                   //  bin 32
-    mp [1] = (char) (big >> 24); mp [2] = (char) (big >> 16);
-    mp [3] = (char) (big >> 8); mp [4] = (char) big;
-    memset (mp + 5, 'x', big);
-    assert (tl_msg_set_body (req, mp, big + 5) == 0);
-    free (mp);
+    assert (tl_msg_set_filler_body (req, TL_MAX_FRAME_BYTES) == 0);
     assert (gw_broker_submit (broker, &req, s_sink, &s6, &handle) == 0);
     assert (s6.calls == 0);                 //  answered later, never from submit
     s_pump (broker, 100);

@@ -7,6 +7,17 @@
 
 static char s_peer [TL_MAX_NAME_LEN + 16];
 
+bool
+tl_curve_valid_peer (const char *identity)
+{
+    if (!identity)
+        return false;
+    if (streq (identity, "operator") || streq (identity, "gateway"))
+        return true;
+    return strncmp (identity, "service:", 8) == 0 && identity [8]
+        && strlen (identity + 8) <= TL_MAX_NAME_LEN;
+}
+
 void
 tl_curve_set_peer (const char *identity)
 {
@@ -183,6 +194,10 @@ tl_curve_test (bool verbose)
     char cmd [200];
     snprintf (cmd, sizeof cmd, "rm -rf %s", dir);
     assert (system (cmd) == 0);
+    //  Identities
+    assert (tl_curve_valid_peer ("service:auth") && tl_curve_valid_peer ("operator"));
+    assert (tl_curve_valid_peer ("gateway") && !tl_curve_valid_peer ("service:"));
+    assert (!tl_curve_valid_peer ("root") && !tl_curve_valid_peer (NULL));
     if (verbose)
         printf ("(curve ok) ");
 }

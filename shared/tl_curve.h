@@ -27,6 +27,10 @@ int tl_curve_server (zsock_t *sock, const char *endpoint, zactor_t **auth_p);
 //  Whether `endpoint` can only be reached from this machine.
 bool tl_curve_endpoint_local (const char *endpoint);
 
+//  Whether `identity` names a peer: service:<name> (at most
+//  TL_MAX_NAME_LEN), operator or gateway.
+bool tl_curve_valid_peer (const char *identity);
+
 //  The identity this process claims on an insecure mesh (service:<name>,
 //  operator): sent as `peer` on its requests. Borrowed; NULL until set.
 //  With CURVE the gateway ignores claims and reads the key's.

@@ -1,6 +1,7 @@
 //  tl_decl.c — one service's declaration as its runtime sees it: methods
 //  and who may call each (tl_decl.h has the callers' vocabulary).
 #include "tl_decl.h"
+#include "tl_curve.h"
 #include "tl_embed.h"
 #include "tl_env.h"
 #include "tl_error.h"
@@ -72,12 +73,9 @@ s_add_caller (s_method_t *method, const char *caller)
 static bool
 s_valid_caller (const char *entry)
 {
-    if (streq (entry, "user") || streq (entry, "anonymous") || streq (entry, "gateway")
-    ||  streq (entry, "operator"))
+    if (streq (entry, "user") || streq (entry, "anonymous") || tl_curve_valid_peer (entry))
         return true;
-    const char *rest = strncmp (entry, "role:", 5) == 0 ? entry + 5
-                     : strncmp (entry, "service:", 8) == 0 ? entry + 8 : NULL;
-    return rest && *rest && strlen (rest) <= TL_MAX_NAME_LEN;
+    return strncmp (entry, "role:", 5) == 0 && entry [5] && strlen (entry + 5) <= TL_MAX_NAME_LEN;
 }
 
 //  Reads one method entry into `method`. Returns NULL or why not.

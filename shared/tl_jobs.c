@@ -981,6 +981,31 @@ tl_job_ctx_now_ms (tl_job_ctx_t *self)
     return self->now_ms;
 }
 
+int64_t
+tl_job_ctx_clock_ms (tl_job_ctx_t *self)
+{
+    assert (self);
+    return self->now_ms ? self->now_ms : (int64_t) tl_msg_now_ms ();
+}
+
+long
+tl_job_ctx_purge (tl_job_ctx_t *self, const char *name, long batch)
+{
+    char clock [24];
+    snprintf (clock, sizeof clock, "%" PRId64, tl_job_ctx_clock_ms (self));
+    const char *values [] = { clock };
+    long total = 0, count;
+    do {
+        count = tl_db_exec_count (self->db, name, 1, values);
+        total += count > 0 ? count : 0;
+    } while (count == batch);
+    if (count < 0) {
+        tl_job_ctx_error (self, "%s failed: %s", name, tl_db_errmsg (self->db));
+        return count;
+    }
+    return total;
+}
+
 
 const msgpack_object *
 tl_job_ctx_payload (tl_job_ctx_t *self)

@@ -216,6 +216,15 @@ int64_t tl_job_ctx_run_at_ms (tl_job_ctx_t *self);
 //  The clock of this run: the `now_ms` it was claimed with (0: real time).
 int64_t tl_job_ctx_now_ms (tl_job_ctx_t *self);
 
+//  The same, never 0: the run's controlled clock, or the real time now.
+int64_t tl_job_ctx_clock_ms (tl_job_ctx_t *self);
+
+//  A purge in bounded steps: runs prepared statement `name` ($1: the run's
+//  clock, tl_job_ctx_clock_ms, in ms) on the job's connection again and
+//  again while it changes `batch` rows (its LIMIT). Returns the rows
+//  changed in all, or a negative code with the job's error set.
+long tl_job_ctx_purge (tl_job_ctx_t *self, const char *name, long batch);
+
 //  Sets the failure message kept in last_error (non-printable bytes become
 //  '?'). The handler then returns a negative code.
 void tl_job_ctx_error (tl_job_ctx_t *self, const char *format, ...)

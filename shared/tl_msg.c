@@ -679,6 +679,23 @@ tl_msg_dup (tl_msg_t *self)
     return copy;
 }
 
+int
+tl_msg_set_filler_body (tl_msg_t *self, size_t size)
+{
+    if (size > UINT32_MAX)
+        return TL_ETOOBIG;
+    char *mp = malloc (size + 5);
+    if (!mp)
+        return TL_ENOMEM;
+    mp [0] = (char) 0xc6;                   //  bin 32
+    mp [1] = (char) (size >> 24); mp [2] = (char) (size >> 16);
+    mp [3] = (char) (size >> 8); mp [4] = (char) size;
+    memset (mp + 5, 'x', size);
+    int rc = tl_msg_set_body (self, mp, size + 5);
+    free (mp);
+    return rc;
+}
+
 //  ---------------------------------------------------------------------
 //  Self-test
 
@@ -766,15 +783,7 @@ tl_msg_test (bool verbose)
     tl_msg_destroy (&back);
 
     //  A frame past TL_MAX_FRAME_BYTES is refused, not sent.
-    size_t big = (size_t) TL_MAX_FRAME_BYTES;
-    char *mp = malloc (big + 5);
-    assert (mp);
-    mp [0] = (char) 0xc6;                   //  bin 32
-    mp [1] = (char) (big >> 24); mp [2] = (char) (big >> 16);
-    mp [3] = (char) (big >> 8); mp [4] = (char) big;
-    memset (mp + 5, 'x', big);
-    assert (tl_msg_set_body (rep, mp, big + 5) == 0);
-    free (mp);
+    assert (tl_msg_set_filler_body (rep, TL_MAX_FRAME_BYTES) == 0);
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     assert (sock);
     assert (tl_msg_send (rep, zsock_resolve (sock), NULL, 0) == TL_ETOOBIG);

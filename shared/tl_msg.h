@@ -113,6 +113,10 @@ const char *tl_msg_body_raw (tl_msg_t *self, size_t *size);
 //  Returns a deep copy (NULL on allocation failure).
 tl_msg_t *tl_msg_dup (tl_msg_t *self);
 
+//  For self-tests of the frame limit: sets a bin body of `size` filler
+//  bytes. Returns 0, TL_ENOMEM or TL_ETOOBIG (past 4 GiB).
+int tl_msg_set_filler_body (tl_msg_t *self, size_t size);
+
 //  Milliseconds since the Unix epoch, from the real-time clock.
 uint64_t tl_msg_now_ms (void);
 

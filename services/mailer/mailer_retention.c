@@ -64,20 +64,9 @@ s_user_deleted (tl_event_t *event)
 static int
 s_purge (tl_job_ctx_t *job)
 {
-    int64_t now = tl_job_ctx_now_ms (job);
-    char now_text [32];
-    snprintf (now_text, sizeof now_text, "%lld",
-              (long long) (now ? now : (int64_t) tl_msg_now_ms ()));
-    const char *values [] = { now_text };
-    long total = 0, count;
-    do {
-        count = tl_db_exec_count (tl_job_ctx_db (job), "outbox_purge_bodies", 1, values);
-        total += count > 0 ? count : 0;
-    } while (count == S_PURGE_BATCH);
-    if (count < 0) {
-        tl_job_ctx_error (job, "purge failed: %s", tl_db_errmsg (tl_job_ctx_db (job)));
-        return (int) count;
-    }
+    long total = tl_job_ctx_purge (job, "outbox_purge_bodies", S_PURGE_BATCH);
+    if (total < 0)
+        return (int) total;
     if (total)
         tl_log (TL_LOG_INFO, NULL, "dropped the bodies of %ld message(s) done over %d days ago",
                 total, MAILER_KEEP_BODIES_DAYS);

@@ -13,6 +13,10 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+
+#define S_PURGE_BATCH 10000     //  mood logs one purge statement deletes
+#define S_STR(x) #x
+#define S_XSTR(x) S_STR(x)
 #include <string.h>
 #include <time.h>
 
@@ -59,7 +63,8 @@ static const tl_db_statement_t s_statements [] = {
     { "logs_purge_moods",
       "DELETE FROM logs WHERE id IN (SELECT l.id FROM logs l JOIN trackers t "
       "ON t.id = l.tracker_id WHERE t.type = 'mood' "
-      "AND l.at < to_timestamp ($1::float8 / 1000) - interval '1 year' LIMIT 10000)", 1 },
+      "AND l.at < to_timestamp ($1::float8 / 1000) - interval '1 year' "
+      "LIMIT " S_XSTR (S_PURGE_BATCH) ")", 1 },
 };
 
 int
@@ -528,20 +533,9 @@ s_user_deleted (tl_event_t *event)
 static int
 s_purge_moods (tl_job_ctx_t *job)
 {
-    int64_t now = tl_job_ctx_now_ms (job);
-    char now_text [32];
-    snprintf (now_text, sizeof now_text, "%lld",
-              (long long) (now ? now : (int64_t) tl_msg_now_ms ()));
-    const char *values [] = { now_text };
-    long total = 0, count;
-    do {
-        count = tl_db_exec_count (tl_job_ctx_db (job), "logs_purge_moods", 1, values);
-        total += count > 0 ? count : 0;
-    } while (count == 10000);
-    if (count < 0) {
-        tl_job_ctx_error (job, "purge failed: %s", tl_db_errmsg (tl_job_ctx_db (job)));
-        return (int) count;
-    }
+    long total = tl_job_ctx_purge (job, "logs_purge_moods", S_PURGE_BATCH);
+    if (total < 0)
+        return (int) total;
     if (total)
         tl_log (TL_LOG_INFO, NULL, "removed %ld mood log(s) older than a year", total);
     return 0;

@@ -147,14 +147,6 @@ s_value_ms (const PGresult *res, int row, int col)
     return value ? strtoll (value, NULL, 10) : 0;
 }
 
-//  The clock of a job's run in ms: its controlled clock, or real time.
-static int64_t
-s_clock_ms (tl_job_ctx_t *job)
-{
-    int64_t now_ms = tl_job_ctx_now_ms (job);
-    return now_ms ? now_ms : (int64_t) tl_msg_now_ms ();
-}
-
 //  Appends `text` HTML-escaped (& < > " ').
 static int
 s_put_escaped (tl_buf_t *out, const char *text)
@@ -280,7 +272,7 @@ s_plan (tl_job_ctx_t *job)
     char after [TL_MAX_ID_LEN + 1] = "", at [64] = "";
     tl_mp_copy (tl_mp_get (payload, "after"), after, sizeof after);
     if (!tl_mp_copy (tl_mp_get (payload, "at"), at, sizeof at))
-        snprintf (at, sizeof at, "%lld", (long long) s_clock_ms (job));
+        snprintf (at, sizeof at, "%lld", (long long) tl_job_ctx_clock_ms (job));
     char batch [16];
     snprintf (batch, sizeof batch, "%d", TRK_PLAN_BATCH);
     const char *values [] = { *after ? after : NULL, batch };
@@ -488,7 +480,7 @@ s_remind (tl_job_ctx_t *job)
     PQclear (res);
     if (logged || !trackers)
         return 0;                       //  nothing to remind of
-    int64_t clock_ms = s_clock_ms (job);
+    int64_t clock_ms = tl_job_ctx_clock_ms (job);
     if (at_ms > clock_ms + S_REMIND_EARLY_MS)
         return s_remind_later (job, &user, date, at_ms);
     int64_t late_ms = (int64_t) TRK_REMIND_MAX_LATE_SEC * 1000;

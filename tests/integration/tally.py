@@ -2,7 +2,6 @@
 sockets against the test run's PostgreSQL, and stops them checking that they
 exit cleanly (an ASan/LSan report makes the exit code non-zero)."""
 
-import json
 import os
 import re
 import signal

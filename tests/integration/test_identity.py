@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from mesh_client import MeshClient
-from tally import (ROOT, TEST_PROTO, binary, free_port, metric, token, unique, wait_for,
+from tally import (TEST_PROTO, binary, free_port, metric, token, unique, wait_for,
                    wait_instances)
 
 

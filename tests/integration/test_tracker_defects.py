@@ -12,11 +12,8 @@ Logs carry fixed dates in the past; jobs run on the test's clock
 (sys.run_jobs). The harness checks at teardown that every process exits
 cleanly under ASan."""
 
-import datetime
 import subprocess
 import threading
-import time
-from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -25,8 +22,6 @@ from tally import psql, unique, wait_for
 
 pytestmark = pytest.mark.skipif(not tally.DATABASE_URL, reason="needs DATABASE_URL")
 
-UTC = datetime.timezone.utc
-PARIS = ZoneInfo("Europe/Paris")
 
 
 @pytest.fixture(scope="module")
@@ -206,112 +201,6 @@ def test_a_row_with_no_value_at_all_is_skipped_too(sys_):
         psql(f"DELETE FROM tracker.logs WHERE owner = '{u.id}'")
         psql("ALTER TABLE tracker.logs ADD CONSTRAINT logs_check "
              "CHECK (num_nonnulls (num, flag, choice) = 1)")
-
-
-# ---------------------------------------------------------------------------
-# 4. Mail only to verified addresses
-
-REMINDER_SUBJECT = "A gentle reminder to log your day"
-MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August",
-          "September", "October", "November", "December"]
-
-
-def clock(moment):
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def local(day, hhmm, zone=PARIS):
-    hour, minute = map(int, hhmm.split(":"))
-    return datetime.datetime(day.year, day.month, day.day, hour, minute, tzinfo=zone)
-
-
-def mails(sys_, user, subject):
-    return [m for m in sys_.sink.messages(rcpt=user.email) if m.parsed()["Subject"] == subject]
-
-
-def unverify(user):
-    psql(f"UPDATE auth.users SET verified = false WHERE id = '{user.id}'")
-
-
-class HookServer:
-    """Records the JSON body of every POST; answers 204."""
-
-    def __init__(self):
-        import http.server
-        import json
-        posts = self.posts = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                posts.append(json.loads(body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def fresh_plans(sys_):
-    """Forgets the plans of future hours (left by other tests), so that the
-    test's new users are planned when its clock runs the plan."""
-    psql("DELETE FROM tracker.jobs WHERE kind = 'tracker.plan' AND run_at > now ()")
-
-
-def test_reminders_are_mailed_to_verified_addresses_only(sys_, fresh_plans):
-    # The clock is the evening of a day still to come, so that the
-    # service's own jobs thread (on real time) never runs these reminders
-    day = (datetime.datetime.now(UTC) + datetime.timedelta(days=2)).astimezone(PARIS).date()
-    settings = {"timezone": "Europe/Paris", "reminder_time": "20:00"}
-    verified = sys_.user(settings={**settings, "reminder_channel": "email"})
-    unverified = sys_.user(settings={**settings, "reminder_channel": "email"})
-    hooks = HookServer()
-    try:
-        hooked = sys_.user(settings={**settings, "reminder_channel": "webhook",
-                                     "webhook_url": hooks.url})
-        for u in (verified, unverified, hooked):
-            sys_.tracker(u, "Steps", "numerical")
-        unverify(unverified)
-        unverify(hooked)
-        sys_.run_jobs(clock(local(day, "19:59")))
-        sys_.run_jobs(clock(local(day, "20:00")))
-        wait_for(lambda: mails(sys_, verified, REMINDER_SUBJECT), "the verified user's reminder",
-                 timeout=30)
-        wait_for(lambda: [p for p in hooks.posts if p.get("user_id") == hooked.id],
-                 "the webhook of an unverified user", timeout=30)
-        time.sleep(2)
-        assert mails(sys_, unverified, REMINDER_SUBJECT) == []
-        assert sys_.sink.messages(rcpt=unverified.email) == []
-    finally:
-        hooks.close()
-
-
-def test_monthly_reports_are_mailed_to_verified_addresses_only(sys_, fresh_plans):
-    # The month after next in Paris: its end is always ahead of real time
-    now = datetime.datetime.now(PARIS)
-    first = (now.date().replace(day=1) + datetime.timedelta(days=40)).replace(day=1)
-    end = local((first + datetime.timedelta(days=32)).replace(day=1), "00:00")
-    subject = f"Your Tally report for {MONTHS[first.month - 1]} {first.year}"
-    settings = {"timezone": "Europe/Paris", "reminder_channel": "none", "report_format": "html"}
-    verified = sys_.user(settings=settings)
-    unverified = sys_.user(settings=settings)
-    for u in (verified, unverified):
-        sys_.tracker(u, "Pages read", "numerical")
-    unverify(unverified)
-    sys_.run_jobs(clock(end - datetime.timedelta(days=1)))
-    sys_.run_jobs(clock(end))
-    wait_for(lambda: mails(sys_, verified, subject), "the verified user's report", timeout=60)
-    time.sleep(2)
-    assert sys_.sink.messages(rcpt=unverified.email) == []
 
 
 # ---------------------------------------------------------------------------

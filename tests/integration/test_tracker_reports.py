@@ -16,7 +16,6 @@ new users get planned."""
 import datetime
 import http.server
 import json
-import os
 import re
 import subprocess
 import tempfile
@@ -467,3 +466,49 @@ def test_a_user_without_trackers_gets_an_empty_report_over_http(tracker_system):
     r = sys.get(user, "/reports/monthly?month=2026-10&format=html")
     assert r.status_code == 200
     assert "You have no trackers yet." in r.text and "<svg" not in r.text
+
+
+# ---------------------------------------------------------------------------
+# Mail only to verified addresses (webhooks are not mail)
+
+def unverify(user):
+    tally.psql(f"UPDATE auth.users SET verified = false WHERE id = '{user.id}'")
+
+
+def test_reminders_are_mailed_to_verified_addresses_only(tracker_system, hooks):
+    sys = tracker_system
+    day = DAY + datetime.timedelta(days=11)
+    settings = {"timezone": "Europe/Paris", "reminder_time": "20:00"}
+    verified = sys.user(settings={**settings, "reminder_channel": "email"})
+    unverified = sys.user(settings={**settings, "reminder_channel": "email"})
+    hooked = sys.user(settings={**settings, "reminder_channel": "webhook",
+                                "webhook_url": hooks.url})
+    for u in (verified, unverified, hooked):
+        sys.tracker(u, "Steps", "numerical")
+    unverify(unverified)
+    unverify(hooked)
+    sys.run_jobs(clock(local(day, "19:59", PARIS)))
+    sys.run_jobs(clock(local(day, "20:00", PARIS)))
+    tally.wait_for(lambda: reminders(sys.sink, verified), "the verified user's reminder",
+                   timeout=30)
+    tally.wait_for(lambda: hooks.for_user(hooked), "the webhook of an unverified user",
+                   timeout=30)
+    time.sleep(2)
+    assert sys.sink.messages(rcpt=unverified.email) == []
+
+
+def test_monthly_reports_are_mailed_to_verified_addresses_only(tracker_system):
+    sys = tracker_system
+    first = datetime.date(2026, 2, 1)
+    end = month_end(first)
+    settings = {"timezone": "Europe/Paris", "reminder_channel": "none", "report_format": "html"}
+    verified = sys.user(settings=settings)
+    unverified = sys.user(settings=settings)
+    for u in (verified, unverified):
+        sys.tracker(u, "Pages read", "numerical")
+    unverify(unverified)
+    sys.run_jobs(clock(end - datetime.timedelta(minutes=30)))
+    sys.run_jobs(clock(end))
+    wait_reports(sys.sink, verified, month_title(first))
+    time.sleep(2)
+    assert sys.sink.messages(rcpt=unverified.email) == []
