@@ -79,6 +79,20 @@ tl_call_caller (tl_call_t *self)
     const char *kind = tl_msg_str (self->request, TL_MSG_CALLER);
     return kind ? kind : "anonymous";
 }
+
+const char *
+tl_call_user_zone (tl_call_t *self)
+{
+    const char *zone = tl_msg_str (self->request, TL_MSG_USER_TZ);
+    return zone && *zone ? zone : "UTC";
+}
+
+bool
+tl_call_user_verified (tl_call_t *self)
+{
+    return tl_msg_user_verified (self->request) == 1;
+}
+
 uint64_t tl_call_deadline (tl_call_t *self) { return tl_msg_deadline (self->request); }
 tl_db_t *tl_call_db (tl_call_t *self) { return self->db; }
 int tl_call_status (tl_call_t *self) { return self->status; }

@@ -31,6 +31,11 @@ const char *tl_call_user (tl_call_t *self);
 //  request says nothing).
 const char *tl_call_caller (tl_call_t *self);
 bool tl_call_has_role (tl_call_t *self, const char *role);
+//  What the session check tells of the user, carried in the caller: the
+//  user's IANA time zone (borrowed; "UTC" when the request says nothing)
+//  and whether their email address is verified.
+const char *tl_call_user_zone (tl_call_t *self);
+bool tl_call_user_verified (tl_call_t *self);
 //  The request id for logs (X-Request-Id), never NULL.
 const char *tl_call_trace (tl_call_t *self);
 //  Reads the optional string `name` of `map` (a map of the body; the body

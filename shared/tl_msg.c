@@ -26,6 +26,7 @@ struct _tl_msg_t {
     int capacity;
     int db_ok;                  //  -1 absent
     bool idempotent;
+    int verified;               //  caller.verified, -1 absent
     char *roles [TL_MAX_ROLES];
     size_t nroles;
     s_pair_t params [TL_MAX_PARAMS];
@@ -46,13 +47,13 @@ static const char *s_kind_names [] = {
 };
 
 static const char *s_field_keys [TL_MSG_STR_FIELDS] = {
-    "id", "service", "method", "idem", "trace", "instance", "parent", "peer", NULL, NULL
+    "id", "service", "method", "idem", "trace", "instance", "parent", "peer", NULL, NULL, NULL
 };
 
 static const size_t s_field_max [TL_MSG_STR_FIELDS] = {
     TL_MAX_ID_LEN, TL_MAX_NAME_LEN, TL_MAX_NAME_LEN, TL_MAX_IDEM_KEY_LEN,
     TL_HTTP_MAX_REQUEST_ID, TL_MAX_ID_LEN, TL_MAX_ID_LEN, TL_MAX_ID_LEN, TL_MAX_ID_LEN,
-    TL_MAX_ID_LEN
+    TL_MAX_ID_LEN, TL_MAX_TIMEZONE_LEN
 };
 
 uint64_t
@@ -71,6 +72,7 @@ tl_msg_new (tl_msg_kind_t kind)
         return NULL;
     self->kind = kind;
     self->db_ok = -1;
+    self->verified = -1;
     return self;
 }
 
@@ -188,7 +190,13 @@ tl_msg_clear_caller (tl_msg_t *self)
     self->str [TL_MSG_USER_ID] = NULL;
     free (self->str [TL_MSG_CALLER]);
     self->str [TL_MSG_CALLER] = NULL;
+    free (self->str [TL_MSG_USER_TZ]);
+    self->str [TL_MSG_USER_TZ] = NULL;
+    self->verified = -1;
 }
+
+int tl_msg_user_verified (const tl_msg_t *self) { return self->verified; }
+void tl_msg_set_user_verified (tl_msg_t *self, bool on) { self->verified = on ? 1 : 0; }
 
 int
 tl_msg_copy_caller (tl_msg_t *self, const tl_msg_t *from)
@@ -196,6 +204,8 @@ tl_msg_copy_caller (tl_msg_t *self, const tl_msg_t *from)
     tl_msg_clear_caller (self);
     int rc = tl_msg_set_str (self, TL_MSG_CALLER, from->str [TL_MSG_CALLER]);
     rc = rc ? rc : tl_msg_set_str (self, TL_MSG_USER_ID, from->str [TL_MSG_USER_ID]);
+    rc = rc ? rc : tl_msg_set_str (self, TL_MSG_USER_TZ, from->str [TL_MSG_USER_TZ]);
+    self->verified = from->verified;
     for (size_t i = 0; rc == 0 && i < from->nroles; i++)
         rc = tl_msg_add_role (self, from->roles [i]);
     return rc;
@@ -394,6 +404,20 @@ s_decode_caller (const msgpack_object *obj, tl_msg_t *self)
         free (self->str [TL_MSG_USER_ID]);
         self->str [TL_MSG_USER_ID] = id;
     }
+    const msgpack_object *tz = tl_mp_get (obj, "tz");
+    if (tz) {
+        char *zone = tl_mp_strdup (tz, TL_MAX_TIMEZONE_LEN);
+        if (!zone)
+            return TL_EINVAL;
+        free (self->str [TL_MSG_USER_TZ]);
+        self->str [TL_MSG_USER_TZ] = zone;
+    }
+    const msgpack_object *verified = tl_mp_get (obj, "verified");
+    if (verified) {
+        if (verified->type != MSGPACK_OBJECT_BOOLEAN)
+            return TL_EINVAL;
+        self->verified = verified->via.boolean ? 1 : 0;
+    }
     const msgpack_object *roles = tl_mp_get (obj, "roles");
     if (roles) {
         if (roles->type != MSGPACK_OBJECT_ARRAY)
@@ -559,7 +583,8 @@ tl_msg_encode (const tl_msg_t *self, char **data_p, size_t *size_p)
     tl_msg_t *mut = (tl_msg_t *) self;      //  body_raw may be packed lazily
     size_t body_size = 0;
     const char *body = tl_msg_body_raw (mut, &body_size);
-    bool has_caller = self->str [TL_MSG_USER_ID] || self->nroles || self->str [TL_MSG_CALLER];
+    bool has_caller = self->str [TL_MSG_USER_ID] || self->nroles || self->str [TL_MSG_CALLER]
+                   || self->str [TL_MSG_USER_TZ] || self->verified >= 0;
 
     size_t n = 2;       //  v, kind
     for (int f = 0; f < TL_MSG_STR_FIELDS; f++)
@@ -601,11 +626,18 @@ tl_msg_encode (const tl_msg_t *self, char **data_p, size_t *size_p)
     }
     if (has_caller) {
         tl_mp_pack_str (&pk, "caller");
-        msgpack_pack_map (&pk, 1 + !!self->str [TL_MSG_USER_ID] + !!self->str [TL_MSG_CALLER]);
+        msgpack_pack_map (&pk, 1 + !!self->str [TL_MSG_USER_ID] + !!self->str [TL_MSG_CALLER]
+                             + !!self->str [TL_MSG_USER_TZ] + (self->verified >= 0));
         if (self->str [TL_MSG_CALLER])
             tl_mp_pack_kv (&pk, "kind", self->str [TL_MSG_CALLER]);
         if (self->str [TL_MSG_USER_ID])
             tl_mp_pack_kv (&pk, "user_id", self->str [TL_MSG_USER_ID]);
+        if (self->str [TL_MSG_USER_TZ])
+            tl_mp_pack_kv (&pk, "tz", self->str [TL_MSG_USER_TZ]);
+        if (self->verified >= 0) {
+            tl_mp_pack_str (&pk, "verified");
+            if (self->verified) msgpack_pack_true (&pk); else msgpack_pack_false (&pk);
+        }
         tl_mp_pack_str (&pk, "roles");
         msgpack_pack_array (&pk, self->nroles);
         for (size_t i = 0; i < self->nroles; i++)
@@ -710,6 +742,8 @@ tl_msg_test (bool verbose)
     tl_msg_set_str (req, TL_MSG_METHOD, "logs.list");
     tl_msg_set_str (req, TL_MSG_IDEM, "key-1");
     tl_msg_set_str (req, TL_MSG_USER_ID, "u-42");
+    tl_msg_set_str (req, TL_MSG_USER_TZ, "Europe/Paris");
+    tl_msg_set_user_verified (req, true);
     tl_msg_add_role (req, "admin");
     tl_msg_add_param (req, "id", "abc");
     tl_msg_set_deadline (req, 1700000000000ULL);
@@ -725,6 +759,15 @@ tl_msg_test (bool verbose)
     assert (tl_msg_kind (back) == TL_MSG_REQUEST);
     assert (streq (tl_msg_str (back, TL_MSG_METHOD), "logs.list"));
     assert (streq (tl_msg_str (back, TL_MSG_USER_ID), "u-42"));
+    assert (streq (tl_msg_str (back, TL_MSG_USER_TZ), "Europe/Paris"));
+    assert (tl_msg_user_verified (back) == 1);
+    tl_msg_t *caller = tl_msg_new (TL_MSG_REQUEST);
+    assert (caller && tl_msg_copy_caller (caller, back) == 0);
+    assert (streq (tl_msg_str (caller, TL_MSG_USER_TZ), "Europe/Paris"));
+    assert (tl_msg_user_verified (caller) == 1);
+    tl_msg_clear_caller (caller);
+    assert (!tl_msg_str (caller, TL_MSG_USER_TZ) && tl_msg_user_verified (caller) == -1);
+    tl_msg_destroy (&caller);
     assert (streq (tl_msg_param (back, "id"), "abc"));
     assert (tl_msg_deadline (back) == 1700000000000ULL);
     assert (tl_msg_idempotent (back));

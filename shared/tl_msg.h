@@ -31,6 +31,7 @@ typedef enum {
     TL_MSG_USER_ID,     //  caller.user_id (request)
     TL_MSG_CALLER,      //  caller.kind (request): user, anonymous, operator,
                         //  gateway or service:<name> (tl_caller.h)
+    TL_MSG_USER_TZ,     //  caller.tz (request): the user's IANA time zone
     TL_MSG_STR_FIELDS
 } tl_msg_field_t;
 
@@ -81,11 +82,14 @@ bool tl_msg_idempotent (const tl_msg_t *self);
 void tl_msg_set_idempotent (tl_msg_t *self, bool idempotent);
 
 //  Caller roles (up to TL_MAX_ROLES). Borrowed. clear_caller removes the
-//  whole caller (kind, user id, roles); copy_caller copies `from`'s caller
-//  over self's.
+//  whole caller (kind, user id, time zone, verified, roles); copy_caller
+//  copies `from`'s caller over self's.
 size_t tl_msg_roles (const tl_msg_t *self, const char ***roles_p);
 int tl_msg_add_role (tl_msg_t *self, const char *role);
 void tl_msg_clear_caller (tl_msg_t *self);
+//  caller.verified: 1 true, 0 false, -1 absent.
+int tl_msg_user_verified (const tl_msg_t *self);
+void tl_msg_set_user_verified (tl_msg_t *self, bool verified);
 int tl_msg_copy_caller (tl_msg_t *self, const tl_msg_t *from);
 
 //  Params (request) and headers (reply): string maps in insertion order.
