@@ -14,6 +14,7 @@
 //  Nothing here blocks: the deadline in the broker bounds every suspension.
 #define _GNU_SOURCE         //  POLLRDHUP
 #include "gw_http.h"
+#include "gw_sessions.h"
 #include "tl_buf.h"
 #include "tl_error.h"
 #include "tl_json.h"
@@ -38,6 +39,7 @@ struct _gw_http_t {
     gw_router_t *router;
     gw_broker_t *broker;
     gw_metrics_t *metrics;
+    gw_sessions_t *sessions;        //  the sessions checked, until auth says otherwise
     struct MHD_Daemon *daemon;
     struct MHD_Daemon *ops_daemon;  //  the ops port: probes and /metrics
     bool draining;
@@ -88,6 +90,7 @@ typedef struct {
     uint64_t handle;
     tl_msg_t *request;              //  built, waiting for authentication
     tl_msg_t *caller;               //  the caller, when known before the body
+    uint64_t check_generation;      //  of the session cache, when the check was sent
     struct MHD_Response *response;
     int status;
 } s_req_t;
@@ -339,6 +342,14 @@ s_ops (s_req_t *req, const char *url)
             fprintf (out, "%s%s# HELP tally_http_in_progress Requests being handled.\n"
                           "# TYPE tally_http_in_progress gauge\ntally_http_in_progress %zu\n",
                      requests ? requests : "", mesh ? mesh : "", http->active);
+            fprintf (out, "# HELP tally_sessions_cached Sessions this gateway keeps checked.\n"
+                          "# TYPE tally_sessions_cached gauge\ntally_sessions_cached %zu\n"
+                          "# HELP tally_session_checks_total Session lookups, by where the "
+                          "answer came from.\n# TYPE tally_session_checks_total counter\n"
+                          "tally_session_checks_total{from=\"cache\"} %" PRIu64 "\n"
+                          "tally_session_checks_total{from=\"auth\"} %" PRIu64 "\n",
+                     gw_sessions_size (http->sessions), gw_sessions_hits (http->sessions),
+                     gw_sessions_misses (http->sessions));
             fclose (out);
         }
         free (requests);
@@ -598,10 +609,30 @@ s_dispatch (s_req_t *req)
     s_check_session (req, token);
 }
 
-//  Asks the auth service who holds `token`; s_authenticated follows.
+//  Finds who holds `token`: from the sessions this gateway has checked
+//  (the request goes on at once), or by asking the auth service
+//  (s_authenticated follows).
 static void
 s_check_session (s_req_t *req, const char *token)
 {
+    gw_sessions_t *sessions = req->http->sessions;
+    tl_msg_t *into = req->request;
+    if (!into && !(into = req->caller = tl_msg_new (TL_MSG_REQUEST))) {
+        s_error (req, 503, "unavailable", "out of memory", NULL);
+        return;
+    }
+    if (gw_sessions_lookup (sessions, token, (uint64_t) zclock_mono (), into)) {
+        if (req->request) {
+            tl_msg_t *msg = req->request;
+            req->request = NULL;
+            req->state = S_WAITING;
+            s_submit (req, &msg);
+        }
+        return;                 //  known before the body: go on reading it
+    }
+    if (!req->request)
+        tl_msg_destroy (&req->caller);
+    req->check_generation = gw_sessions_generation (sessions);
     tl_msg_t *check = tl_msg_new (TL_MSG_REQUEST);
     if (!check) {
         s_error (req, 503, "unavailable", "out of memory", NULL);
@@ -646,6 +677,12 @@ s_take_caller (s_req_t *req, tl_msg_t *reply, tl_msg_t *msg)
     tl_msg_set_str (msg, TL_MSG_CALLER, "user");
     tl_msg_set_str (msg, TL_MSG_USER_ID, user);
     free (user);
+    char *zone = tl_mp_strdup (tl_mp_get (body, "tz"), TL_MAX_TIMEZONE_LEN);
+    tl_msg_set_str (msg, TL_MSG_USER_TZ, zone);
+    free (zone);
+    const msgpack_object *verified = tl_mp_get (body, "verified");
+    if (verified && verified->type == MSGPACK_OBJECT_BOOLEAN)
+        tl_msg_set_user_verified (msg, verified->via.boolean);
     const msgpack_object *roles = tl_mp_get (body, "roles");
     for (uint32_t i = 0; roles && roles->type == MSGPACK_OBJECT_ARRAY
                       && i < roles->via.array.size; i++) {
@@ -654,6 +691,14 @@ s_take_caller (s_req_t *req, tl_msg_t *reply, tl_msg_t *msg)
             tl_msg_add_role (msg, role);
         free (role);
     }
+    //  Kept for the next requests with this token, unless auth told of a
+    //  change while the check was on its way (gw_sessions.h)
+    uint64_t lifetime = 0;
+    const char *token = s_session_token (req);
+    if (token && tl_mp_uint (tl_mp_get (body, "expires_in_ms"), &lifetime) == 0
+    &&  gw_sessions_store (req->http->sessions, token, req->check_generation, msg,
+                           (uint64_t) zclock_mono (), lifetime) != 0)
+        tl_log (TL_LOG_WARN, req->request_id, "session not cached: out of memory");
     return true;
 }
 
@@ -1090,6 +1135,23 @@ s_listen (gw_http_t *self, const char *address, const char *variable)
     return daemon;
 }
 
+//  A broadcast from a service (gw_broker_on_broadcast). auth.user.changed
+//  {user_id}: what this gateway keeps of the user's sessions is stale.
+static bool
+s_on_broadcast (void *arg, const char *topic, const msgpack_object *body)
+{
+    gw_http_t *self = (gw_http_t *) arg;
+    if (streq (topic, "auth.user.changed")) {
+        char *user = tl_mp_strdup (tl_mp_get (body, "user_id"), TL_MAX_ID_LEN);
+        if (!user)
+            return false;
+        gw_sessions_forget (self->sessions, user);
+        free (user);
+        return true;
+    }
+    return false;
+}
+
 gw_http_t *
 gw_http_new (const gw_http_config_t *config, gw_router_t *router,
              gw_broker_t *broker, gw_metrics_t *metrics)
@@ -1103,12 +1165,15 @@ gw_http_new (const gw_http_config_t *config, gw_router_t *router,
     self->metrics = metrics;
     self->suspended = zlistx_new ();
     self->connections = zlistx_new ();
-    if (!self->suspended || !self->connections) {
+    self->sessions = gw_sessions_new (TL_SESSION_CACHE_MAX, TL_SESSION_CACHE_TTL_MS);
+    if (!self->suspended || !self->connections || !self->sessions) {
         zlistx_destroy (&self->suspended);
         zlistx_destroy (&self->connections);
+        gw_sessions_destroy (&self->sessions);
         free (self);
         return NULL;
     }
+    gw_broker_on_broadcast (broker, s_on_broadcast, self);
     if (config->cors_origins && *config->cors_origins) {
         size_t len = strlen (config->cors_origins);
         self->cors = malloc (len + 3);
@@ -1143,6 +1208,7 @@ gw_http_destroy (gw_http_t **self_p)
         MHD_stop_daemon (self->ops_daemon);
     zlistx_destroy (&self->suspended);
     zlistx_destroy (&self->connections);
+    gw_sessions_destroy (&self->sessions);
     free (self->cors);
     free (self);
     *self_p = NULL;

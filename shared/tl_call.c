@@ -5,6 +5,8 @@
 #include "tl_limits.h"
 #include "tl_mp.h"
 #include "tl_valid.h"
+#include "tl_service.h"
+#include "tl_log.h"
 
 #include <errno.h>
 
@@ -378,6 +380,53 @@ tl_call_replay (tl_call_t *self, const void *data, size_t size)
     self->has_body = false;     //  the stored body stays in the message
     return 0;
 }
+
+//  ---------------------------------------------------------------------
+//  Broadcasts after the commit
+
+typedef struct {
+    char topic [TL_MAX_NAME_LEN + 1];
+    char trace [TL_HTTP_MAX_REQUEST_ID + 1];
+    size_t size;
+    bool has_body;
+    char body [];
+} s_broadcast_t;
+
+static void
+s_broadcast_run (void *arg)
+{
+    s_broadcast_t *cast = (s_broadcast_t *) arg;
+    int acked = tl_service_broadcast (cast->topic, cast->has_body ? cast->body : NULL,
+                                      cast->size, TL_BROADCAST_TIMEOUT_MS);
+    if (acked < 0)
+        tl_log (TL_LOG_ERROR, cast->trace, "broadcast %s not sent: %s",
+                cast->topic, tl_strerror (acked));
+}
+
+int
+tl_call_broadcast (tl_call_t *self, const char *topic, const void *body, size_t size)
+{
+    if (!topic || !*topic || strlen (topic) > TL_MAX_NAME_LEN || (body && !size))
+        return TL_EINVAL;
+    if (size > TL_BROADCAST_MAX_BODY)
+        return TL_ETOOBIG;
+    s_broadcast_t *cast = calloc (1, sizeof *cast + size);
+    if (!cast)
+        return TL_ENOMEM;
+    strcpy (cast->topic, topic);
+    snprintf (cast->trace, sizeof cast->trace, "%s", tl_call_trace (self));
+    cast->has_body = body != NULL;
+    cast->size = body ? size : 0;
+    if (body)
+        memcpy (cast->body, body, size);
+    if (!self->db) {
+        s_broadcast_run (cast);
+        free (cast);
+        return 0;
+    }
+    return tl_db_after_commit (self->db, s_broadcast_run, cast, free);
+}
+
 
 void
 tl_call_test (bool verbose)

@@ -116,6 +116,17 @@ int tl_call_page_reply (tl_call_t *self, const tl_page_t *page, int rows, bool *
 //  nil.
 void tl_call_page_end (msgpack_packer *pk, bool more, const char *time, const char *id);
 
+//  --- Telling every gateway ----------------------------------------------
+
+//  Tells every gateway `topic` with `body` (one packed MessagePack value of
+//  at most TL_BROADCAST_MAX_BODY bytes, or NULL) through
+//  tl_service_broadcast, once this call's writes are committed and before
+//  its reply leaves (at once outside a transaction; never when the
+//  transaction rolls back), waiting up to TL_BROADCAST_TIMEOUT_MS for the
+//  gateways' acknowledgements. For caches the gateways keep of this
+//  service's data. Returns 0, TL_EINVAL, TL_ETOOBIG or TL_ENOMEM.
+int tl_call_broadcast (tl_call_t *self, const char *topic, const void *body, size_t size);
+
 //  --- Calling another service --------------------------------------------
 
 //  Calls `service`.`method` through the mesh on behalf of this call's

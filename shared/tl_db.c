@@ -25,6 +25,14 @@ typedef struct {
     int nparams;
 } s_stmt_t;
 
+//  Work that waits for the transaction's commit.
+typedef struct {
+    tl_db_commit_fn *fn;
+    void *arg;
+    tl_db_free_fn *free_fn;
+    int depth;                  //  the level it was registered at
+} s_hook_t;
+
 struct _tl_db_t {
     PGconn *conn;
     char *schema;               //  head of search_path, or NULL
@@ -37,7 +45,11 @@ struct _tl_db_t {
     const tl_db_statement_t *tables [TL_DB_MAX_TABLES];    //  fully prepared
     int ntables;
     char errmsg [TL_DB_MAX_ERRMSG];
+    s_hook_t hooks [TL_DB_MAX_COMMIT_HOOKS];  //  tl_db_after_commit, in order
+    int nhooks;
 };
+
+static void s_hooks_end (tl_db_t *self, int depth, bool run);
 
 //  How s_run sends a statement.
 typedef enum { S_PREPARED, S_PARAMS, S_SIMPLE, S_PREPARE } s_kind_t;
@@ -376,6 +388,7 @@ tl_db_destroy (tl_db_t **self_p)
     tl_db_t *self = *self_p;
     if (!self)
         return;
+    s_hooks_end (self, 0, false);
     if (self->conn)
         PQfinish (self->conn);
     for (int i = 0; i < self->nstmts; i++) {
@@ -574,6 +587,45 @@ s_commit (tl_db_t *self)
     return code;
 }
 
+//  Runs (when `run`) and frees the hooks registered at `depth` or deeper.
+static void
+s_hooks_end (tl_db_t *self, int depth, bool run)
+{
+    int kept = 0;
+    for (int i = 0; i < self->nhooks; i++) {
+        s_hook_t *hook = &self->hooks [i];
+        if (hook->depth < depth) {
+            self->hooks [kept++] = *hook;
+            continue;
+        }
+        if (run)
+            hook->fn (hook->arg);
+        if (hook->free_fn)
+            hook->free_fn (hook->arg);
+    }
+    self->nhooks = kept;
+}
+
+int
+tl_db_after_commit (tl_db_t *self, tl_db_commit_fn *fn, void *arg, tl_db_free_fn *free_fn)
+{
+    assert (self);
+    assert (fn);
+    if (self->depth == 0) {
+        fn (arg);
+        if (free_fn)
+            free_fn (arg);
+        return 0;
+    }
+    if (self->nhooks == TL_DB_MAX_COMMIT_HOOKS) {
+        if (free_fn)
+            free_fn (arg);
+        return TL_ETOOBIG;
+    }
+    self->hooks [self->nhooks++] = (s_hook_t) { fn, arg, free_fn, self->depth };
+    return 0;
+}
+
 //  Runs fn inside a savepoint of the current transaction.
 static int
 s_savepoint (tl_db_t *self, tl_db_tx_fn *fn, void *arg)
@@ -596,6 +648,12 @@ s_savepoint (tl_db_t *self, tl_db_tx_fn *fn, void *arg)
         if (s_command (self, "ROLLBACK TO SAVEPOINT " S_SAVEPOINT) == 0)
             s_command (self, "RELEASE SAVEPOINT " S_SAVEPOINT);
     }
+    if (rc)
+        s_hooks_end (self, self->depth, false);    //  undone with the savepoint
+    else
+        for (int i = 0; i < self->nhooks; i++)      //  now the enclosing level's
+            if (self->hooks [i].depth == self->depth)
+                self->hooks [i].depth--;
     self->depth--;
     //  the enclosing level is healthy again unless the connection died
     self->tx_error = self->lost ? TL_EUNAVAIL : saved_error;
@@ -629,6 +687,7 @@ tl_db_tx (tl_db_t *self, tl_db_tx_fn *fn, void *arg)
         self->depth = 0;
         self->lost = false;
         self->tx_error = 0;
+        s_hooks_end (self, 1, rc == 0);
         bool retry = rc == TL_ERETRY || lost;
         if (!retry || attempt >= TL_DB_TX_RETRIES)
             return rc;
@@ -781,6 +840,48 @@ s_test_nested_tx (tl_db_t *db, void *arg)
     assert (tl_db_tx (db, s_test_deeper_tx, &inner) == 0);
     assert (tl_db_in_tx (db));
     return ctx->result;
+}
+
+//  Commit hooks: each adds its number to a sum when it runs; each
+//  argument counts its frees.
+typedef struct {
+    int *sum;
+    int value;
+    int freed;
+} s_test_hook_t;
+
+static void
+s_test_hook_run (void *arg)
+{
+    s_test_hook_t *hook = (s_test_hook_t *) arg;
+    *hook->sum += hook->value;
+}
+
+static void
+s_test_hook_free (void *arg)
+{
+    ((s_test_hook_t *) arg)->freed++;
+}
+
+//  Registers hooks [0] at this level, [1] in a savepoint that fails, [2]
+//  in one that succeeds; returns the result of arg [3]'s value.
+static int
+s_test_hooked_inner_tx (tl_db_t *db, void *arg)
+{
+    s_test_hook_t *hook = (s_test_hook_t *) arg;
+    assert (tl_db_after_commit (db, s_test_hook_run, hook, s_test_hook_free) == 0);
+    return hook->value == 2 ? TL_ENOTFOUND : 0;
+}
+
+static int
+s_test_hooked_tx (tl_db_t *db, void *arg)
+{
+    s_test_hook_t *hooks = (s_test_hook_t *) arg;
+    assert (tl_db_after_commit (db, s_test_hook_run, &hooks [0], s_test_hook_free) == 0);
+    assert (*hooks [0].sum == 0);               //  not before the commit
+    assert (tl_db_tx (db, s_test_hooked_inner_tx, &hooks [1]) == TL_ENOTFOUND);
+    assert (tl_db_tx (db, s_test_hooked_inner_tx, &hooks [2]) == 0);
+    return hooks [3].value;
 }
 
 static int
@@ -1044,6 +1145,27 @@ tl_db_test (bool verbose)
 
     //  Statement timeout
     assert (tl_db_tx (db, s_test_timeout_tx, NULL) == TL_ETIMEDOUT);
+
+    //  Commit hooks run after the commit, not for what rolled back, and
+    //  every argument is freed once
+    int sum = 0;
+    s_test_hook_t hooks [4] = {
+        { &sum, 1, 0 }, { &sum, 2, 0 }, { &sum, 4, 0 }, { &sum, 0, 0 }
+    };
+    assert (tl_db_tx (db, s_test_hooked_tx, hooks) == 0);
+    assert (sum == 1 + 4);
+    assert (hooks [0].freed == 1 && hooks [1].freed == 1 && hooks [2].freed == 1);
+    sum = 0;
+    memset (hooks, 0, sizeof hooks);
+    for (int i = 0; i < 3; i++)
+        hooks [i] = (s_test_hook_t) { &sum, 1 << i, 0 };
+    hooks [3] = (s_test_hook_t) { &sum, TL_ENOTFOUND, 0 };
+    assert (tl_db_tx (db, s_test_hooked_tx, hooks) == TL_ENOTFOUND);
+    assert (sum == 0);
+    assert (hooks [0].freed == 1 && hooks [1].freed == 1 && hooks [2].freed == 1);
+    hooks [0] = (s_test_hook_t) { &sum, 8, 0 };
+    assert (tl_db_after_commit (db, s_test_hook_run, &hooks [0], s_test_hook_free) == 0);
+    assert (sum == 8 && hooks [0].freed == 1);  //  outside a transaction: at once
 
     //  A real serialization failure, retried: two connections, one row
     PQclear (s_test_query (db, "INSERT INTO t (id, name) VALUES (100, 'hundred')", 0, NULL));

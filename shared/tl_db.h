@@ -112,6 +112,21 @@ int tl_db_tx (tl_db_t *self, tl_db_tx_fn *fn, void *arg);
 //  True inside tl_db_tx.
 bool tl_db_in_tx (tl_db_t *self);
 
+//  What runs once a transaction's writes are committed, and how its
+//  argument is freed.
+typedef void (tl_db_commit_fn) (void *arg);
+typedef void (tl_db_free_fn) (void *arg);
+
+//  Runs fn (arg) right after the current transaction commits, on this
+//  thread, before tl_db_tx returns; outside a transaction, at once. When
+//  the transaction (or the savepoint it was registered in) rolls back, fn
+//  never runs. Either way `arg` is then freed with free_fn (may be NULL).
+//  For what other processes must learn only of committed data (a cache
+//  invalidation must not race ahead of the write it announces). Returns 0,
+//  or TL_ETOOBIG past TL_DB_MAX_COMMIT_HOOKS in one transaction (arg freed,
+//  fn not run).
+int tl_db_after_commit (tl_db_t *self, tl_db_commit_fn *fn, void *arg, tl_db_free_fn *free_fn);
+
 //  True if the database answers SELECT 1, reconnecting if needed (outside
 //  a transaction). For health reports.
 bool tl_db_ping (tl_db_t *self);

@@ -65,6 +65,7 @@
 #define TL_DB_TX_RETRIES           5        //  serialization / deadlock
 #define TL_DB_MAX_PREPARED         256
 #define TL_DB_MAX_TABLES           16       //  statement tables remembered as prepared
+#define TL_DB_MAX_COMMIT_HOOKS     8        //  tl_db_after_commit calls in one transaction
 #define TL_IDEM_TTL_HOURS          24
 #define TL_MAX_MIGRATIONS          1000
 #define TL_DB_CONNECT_TIMEOUT_SEC  5        //  libpq connect_timeout default
@@ -108,6 +109,10 @@
 #define TL_EVENT_MAX_SUBSCRIBERS   32       //  services one event is told to
 #define TL_EVENT_MAX_ATTEMPTS      1000     //  deliveries tried (back-off capped: ~40 days)
 #define TL_EVENT_DELIVERY_TIMEOUT_MS 10000  //  one delivery's deadline
+#define TL_SESSION_CACHE_MAX       65536    //  sessions a gateway keeps checked (gw_sessions)
+#define TL_SESSION_CACHE_TTL_MS    60000    //  ... each at most this long
+#define TL_BROADCAST_TIMEOUT_MS    1000     //  a committed write's broadcast waits this for every gateway
+#define TL_BROADCAST_MAX_BODY      4096     //  a tl_call_broadcast body
 
 //  ---------------------------------------------------------------------
 //  User-typed values (tl_valid)

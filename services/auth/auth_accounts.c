@@ -276,8 +276,10 @@ s_verify (tl_call_t *call)
     else
     if (!verify.res || PQntuples (verify.res) != 1)
         tl_call_field_error (call, 400, "invalid_code", "code", "is invalid or has expired");
-    else
+    else {
+        auth_user_changed (call, tl_db_value (verify.res, 0, AUTH_COL_ID));     //  verified
         auth_pack_user (tl_call_reply (call, 200), verify.res, 0, AUTH_SHOW_ALL);
+    }
     PQclear (verify.res);
 }
 
@@ -625,8 +627,10 @@ s_me_update (tl_call_t *call)
     else
     if (PQntuples (patch.res) != 1)
         tl_call_error (call, 404, "not_found", "no such user");
-    else
+    else {
+        auth_user_changed (call, tl_call_user (call));      //  time zone, verified
         auth_pack_user (tl_call_reply (call, 200), patch.res, 0, AUTH_SHOW_ALL);
+    }
     s_patch_free (&patch);
 }
 
@@ -678,8 +682,10 @@ s_me_password (tl_call_t *call)
     int rc = tl_db_tx (tl_call_db (call), s_password_tx, &change);
     if (rc)
         tl_call_db_error (call, rc);
-    else
+    else {
+        auth_user_changed (call, tl_call_user (call));      //  other sessions ended
         msgpack_pack_map (tl_call_reply (call, 200), 0);
+    }
 done:
     PQclear (user);
     s_free_password (current);
@@ -723,6 +729,7 @@ s_me_delete (tl_call_t *call)
         tl_call_db_error (call, rc);
     else {
         tl_log (TL_LOG_INFO, tl_call_trace (call), "user %s deleted", tl_call_user (call));
+        auth_user_changed (call, tl_call_user (call));
         auth_session_cookie (call, NULL);
         msgpack_pack_map (tl_call_reply (call, 200), 0);
     }
@@ -804,6 +811,7 @@ s_admin_users_update (tl_call_t *call)
     else {
         tl_log (TL_LOG_INFO, tl_call_trace (call), "user %s is_admin=%s by %s", id,
                 values [1], tl_call_user (call));
+        auth_user_changed (call, id);                       //  roles
         bool own = strcmp (id, tl_call_user (call)) == 0;
         auth_pack_user (tl_call_reply (call, 200), res, 0, own ? AUTH_SHOW_EMAIL : 0);
     }

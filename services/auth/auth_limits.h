@@ -10,6 +10,7 @@
 #define AUTH_SESSION_IDLE_DAYS     30       //  a session unused this long ends
 #define AUTH_SESSION_TOUCH_SEC     60       //  last_used_at written at most this often
 #define AUTH_MAX_SESSIONS_PER_USER 100      //  the oldest end beyond this
+#define AUTH_TOPIC_USER_CHANGED    "auth.user.changed"  //  broadcast: {user_id}
 #define AUTH_VERIFY_CODE_HOURS     24
 #define AUTH_RESET_CODE_MINUTES    30
 #define AUTH_THROTTLE_FAILURES     10       //  failures on an account from one address: 429

@@ -120,10 +120,18 @@ typedef struct {
 int auth_password_try (tl_call_t *call, const auth_guard_t *guards, int nguards,
                        const char *stored, const char *password);
 
-//  Starts a session for `user_id` and writes its token into `token`.
-//  Returns 0 or a database code.
-int auth_session_create (tl_db_t *db, const char *user_id,
+//  Starts a session for `user_id` and writes its token into `token`; the
+//  user's sessions beyond the newest AUTH_MAX_SESSIONS_PER_USER end (and
+//  the gateways hear of it). Returns 0 or a database code.
+int auth_session_create (tl_call_t *call, const char *user_id,
                          char token [AUTH_TOKEN_TEXT_LEN + 1]);
+
+//  Tells every gateway, once the call's writes are committed and before it
+//  answers, that what it keeps of `user_id`'s sessions is stale: a session
+//  ended, or what the session check says of the user changed (time zone,
+//  verified, staff roles). The gateways forget that user's cached session
+//  checks (topic AUTH_TOPIC_USER_CHANGED, body {user_id}).
+void auth_user_changed (tl_call_t *call, const char *user_id);
 
 //  Adds the Set-Cookie header that gives (token) or takes back (NULL) the
 //  web session cookie.

@@ -27,16 +27,26 @@ static const tl_db_statement_t s_statements [] = {
     { "session_trim",
       "DELETE FROM sessions WHERE token_hash IN (SELECT token_hash FROM sessions "
       "WHERE user_id = $1 ORDER BY created_at DESC OFFSET $2::int)", 2 },
+    //  The check and its sliding expiry in one statement: the session's
+    //  use is written at most once every $2 seconds, extending it by $3
+    //  days. Returns S_CHECK_* columns.
     { "session_check",
-      "SELECT s.user_id, u.is_admin, u.is_super_admin, "
-      "       s.last_used_at < now () - make_interval (secs => $2::int) "
-      "FROM sessions s JOIN users u ON u.id = s.user_id "
-      "WHERE s.token_hash = decode ($1, 'hex') AND s.expires_at > now ()", 2 },
-    { "session_touch",
-      "UPDATE sessions SET last_used_at = now (), "
-      "       expires_at = now () + make_interval (days => $2::int) "
-      "WHERE token_hash = decode ($1, 'hex')", 2 },
-    { "session_delete", "DELETE FROM sessions WHERE token_hash = decode ($1, 'hex')", 1 },
+      "WITH s AS ("
+      "  SELECT s.user_id, u.is_admin, u.is_super_admin, u.timezone, u.verified, "
+      "         s.expires_at, s.last_used_at < now () - make_interval (secs => $2::int) AS stale "
+      "  FROM sessions s JOIN users u ON u.id = s.user_id "
+      "  WHERE s.token_hash = decode ($1, 'hex') AND s.expires_at > now ()), "
+      "touched AS ("
+      "  UPDATE sessions SET last_used_at = now (), "
+      "         expires_at = now () + make_interval (days => $3::int) "
+      "  WHERE token_hash = decode ($1, 'hex') AND (SELECT stale FROM s) "
+      "  RETURNING expires_at) "
+      "SELECT user_id, is_admin, is_super_admin, timezone, verified, "
+      "       floor (extract (epoch FROM coalesce ((SELECT expires_at FROM touched), expires_at) "
+      "                                - now ()) * 1000)::bigint "
+      "FROM s", 3 },
+    { "session_delete",
+      "DELETE FROM sessions WHERE token_hash = decode ($1, 'hex') RETURNING user_id", 1 },
     { "code_peek",
       "SELECT user_id FROM codes WHERE code_hash = decode ($1, 'hex') "
       "AND purpose = $2 AND expires_at > now ()", 2 },
@@ -123,8 +133,9 @@ auth_password_try (tl_call_t *call, const auth_guard_t *guards, int nguards,
 }
 
 int
-auth_session_create (tl_db_t *db, const char *user_id, char token [AUTH_TOKEN_TEXT_LEN + 1])
+auth_session_create (tl_call_t *call, const char *user_id, char token [AUTH_TOKEN_TEXT_LEN + 1])
 {
+    tl_db_t *db = tl_call_db (call);
     char hex [AUTH_TOKEN_HASH_BYTES * 2 + 1];
     auth_token_new (token);
     auth_token_hash_hex (token, hex);
@@ -136,8 +147,24 @@ auth_session_create (tl_db_t *db, const char *user_id, char token [AUTH_TOKEN_TE
     if (rc >= 0) {
         const char *trim [] = { user_id, keep };
         rc = tl_db_exec_count (db, "session_trim", 2, trim);
+        if (rc > 0)
+            auth_user_changed (call, user_id);
     }
     return rc < 0 ? (int) rc : 0;
+}
+
+void
+auth_user_changed (tl_call_t *call, const char *user_id)
+{
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    tl_mp_pack_pairs (&body, (const char *[]) { "user_id", user_id }, 1);
+    int rc = body.data ? tl_call_broadcast (call, AUTH_TOPIC_USER_CHANGED, body.data, body.size)
+                       : TL_ENOMEM;
+    msgpack_sbuffer_destroy (&body);
+    if (rc)
+        tl_log (TL_LOG_ERROR, tl_call_trace (call), "gateways not told of user %s: %s",
+                user_id, tl_strerror (rc));
 }
 
 void
@@ -233,7 +260,7 @@ s_login (tl_call_t *call)
         }
     }
     char token [AUTH_TOKEN_TEXT_LEN + 1];
-    rc = auth_session_create (db, user_id, token);
+    rc = auth_session_create (call, user_id, token);
     if (rc) {
         tl_call_db_error (call, rc);
         goto done;
@@ -266,20 +293,24 @@ s_logout (tl_call_t *call)
         return;
     }
     const char *values [] = { hex };
-    long count = tl_db_exec_count (tl_call_db (call), "session_delete", 1, values);
-    if (count < 0)
-        tl_call_db_error (call, (int) count);
+    int err = 0;
+    PGresult *res = tl_db_exec (tl_call_db (call), "session_delete", 1, values, &err);
+    if (!res)
+        tl_call_db_error (call, err);
     else
-    if (count == 0)
+    if (PQntuples (res) == 0)
         tl_call_error (call, 401, "unauthenticated", "not logged in");
     else {
+        auth_user_changed (call, tl_db_value (res, 0, 0));
         auth_session_cookie (call, NULL);
         msgpack_pack_map (tl_call_reply (call, 200), 0);
     }
+    PQclear (res);
 }
 
 //  ---------------------------------------------------------------------
-//  session.check {token} → {user_id, roles}: the gateway's question,
+//  session.check {token} → {user_id, tz, verified, expires_in_ms, roles}:
+//  the gateway's question,
 //  asked on every protected request (mesh only, never for a user).
 
 static void
@@ -296,9 +327,9 @@ s_session_check (tl_call_t *call)
     char touch [16], days [16];
     snprintf (touch, sizeof touch, "%d", AUTH_SESSION_TOUCH_SEC);
     snprintf (days, sizeof days, "%d", AUTH_SESSION_IDLE_DAYS);
-    const char *values [] = { hex, touch };
+    const char *values [] = { hex, touch, days };
     int err = 0;
-    PGresult *res = tl_db_exec (tl_call_db (call), "session_check", 2, values, &err);
+    PGresult *res = tl_db_exec (tl_call_db (call), "session_check", 3, values, &err);
     if (!res) {
         tl_call_db_error (call, err);
         return;
@@ -308,16 +339,15 @@ s_session_check (tl_call_t *call)
         tl_call_error (call, 401, "unauthenticated", "no such session");
         return;
     }
-    //  Sliding expiry, written at most once a minute per session
-    if (auth_col_true (res, 0, 3)) {
-        const char *touch_values [] = { hex, days };
-        if (tl_db_exec_count (tl_call_db (call), "session_touch", 2, touch_values) < 0)
-            tl_log (TL_LOG_WARN, tl_call_trace (call), "session use not recorded");
-    }
     bool admin = auth_col_true (res, 0, 1), super = auth_col_true (res, 0, 2);
     msgpack_packer *pk = tl_call_reply (call, 200);
-    msgpack_pack_map (pk, 2);
+    msgpack_pack_map (pk, 5);
     tl_mp_pack_kv (pk, "user_id", tl_db_value (res, 0, 0));
+    tl_mp_pack_kv (pk, "tz", tl_db_value (res, 0, 3));
+    tl_mp_pack_str (pk, "verified");
+    if (auth_col_true (res, 0, 4)) msgpack_pack_true (pk); else msgpack_pack_false (pk);
+    tl_mp_pack_str (pk, "expires_in_ms");
+    msgpack_pack_int64 (pk, strtoll (tl_db_value (res, 0, 5), NULL, 10));
     tl_mp_pack_str (pk, "roles");
     msgpack_pack_array (pk, (size_t) admin + (size_t) super);
     if (admin)
@@ -360,6 +390,7 @@ s_password_reset (tl_call_t *call)
 //  POST /auth/password-reset/confirm {code, new_password}
 
 typedef struct {
+    tl_call_t *call;
     const char *hex;
     const char *hash;
     bool applied;
@@ -387,6 +418,8 @@ s_reset_tx (tl_db_t *db, void *arg)
         rc = tl_db_exec_count (db, "sessions_end_all", 1, one);
     if (rc >= 0)
         rc = tl_db_exec_count (db, "codes_end", 2, codes);
+    if (rc >= 0)
+        auth_user_changed (reset->call, user_id);      //  every session ended
     PQclear (res);
     reset->applied = rc >= 0;
     return rc < 0 ? (int) rc : 0;
@@ -424,7 +457,7 @@ s_password_reset_confirm (tl_call_t *call)
         tl_call_error_retry (call, 503, 1, "busy", "too many password checks at once: retry shortly");
         goto done;
     }
-    s_reset_t reset = { hex, hash, false };
+    s_reset_t reset = { call, hex, hash, false };
     rc = tl_db_tx (tl_call_db (call), s_reset_tx, &reset);
     if (rc)
         tl_call_db_error (call, rc);

@@ -980,3 +980,167 @@ def test_without_verification_a_new_account_logs_in_at_once(cluster):
     assert login.status_code == 200
     cookie = login.headers["Set-Cookie"]
     assert cookie.endswith("; Secure") and "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+# ---------------------------------------------------------------------------
+# Sessions the gateways keep checked: what ends or changes a session reaches
+# every gateway before it is answered (auth broadcasts auth.user.changed
+# after its commit and waits for each gateway's acknowledgement)
+
+WHOAMI = "/test/whoami"
+
+
+def _warm(acc, token, gw):
+    """Uses `token` on `gw` so that the gateway keeps it checked."""
+    r = acc.request("GET", WHOAMI, token=token, gw=gw)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def _cache_hits(gw):
+    return tally.metric(gw, "tally_session_checks_total", {"from": "cache"})
+
+
+def test_a_known_session_costs_no_auth_round_trip(acc):
+    username, _, _, uid = acc.verified_user()
+    token = acc.login(username)
+    _warm(acc, token, acc.gw2)
+    before = _cache_hits(acc.gw2)
+    for _ in range(5):
+        assert _warm(acc, token, acc.gw2)["user_id"] == uid
+    assert _cache_hits(acc.gw2) >= before + 5
+
+
+def test_a_logout_through_one_gateway_is_seen_by_the_other_every_time_under_load(acc):
+    username, _, _, _ = acc.verified_user()
+    bystander = acc.login(username)         # the same user's other session
+    late = []                               # statuses of uses sent after a logout's answer
+
+    def hammer(token, stop, logged_out_at, sink):
+        session = requests.Session()
+        headers = {"Authorization": f"Bearer {token}"}
+        while not stop.is_set():
+            sent = time.monotonic()
+            r = session.get(acc.gw2.url + API + WHOAMI, headers=headers, timeout=30)
+            if logged_out_at is None:
+                assert r.status_code == 200, r.text
+            elif logged_out_at and sent > logged_out_at[0]:
+                sink.append(r.status_code)
+
+    # Load on gateway b from the same user's other session throughout
+    calm = threading.Event()
+    bystanders = [threading.Thread(target=hammer, args=(bystander, calm, None, None))
+                  for _ in range(2)]
+    for t in bystanders:
+        t.start()
+    try:
+        for _ in range(10):
+            token = acc.login(username)
+            _warm(acc, token, acc.gw2)
+            done, logged_out_at, seen = threading.Event(), [], []
+            users = [threading.Thread(target=hammer, args=(token, done, logged_out_at, seen))
+                     for _ in range(2)]
+            for t in users:
+                t.start()
+            time.sleep(0.05)
+            out = acc.post("/auth/logout", token=token)          # through gateway a
+            logged_out_at.append(time.monotonic())
+            assert out.status_code == 200, out.text
+            r = acc.request("GET", WHOAMI, token=token, gw=acc.gw2)
+            assert r.status_code == 401, r.text
+            time.sleep(0.05)
+            done.set()
+            for t in users:
+                t.join()
+            assert seen and set(seen) == {401}, seen
+            late.extend(seen)
+    finally:
+        calm.set()
+        for t in bystanders:
+            t.join()
+    assert len(late) >= 10
+    # The other session of the user lived on throughout
+    assert _warm(acc, bystander, acc.gw2)["caller"] == "user"
+
+
+def test_password_change_reset_role_change_and_deletion_reach_every_gateway_at_once(acc):
+    username, email, password, uid = acc.verified_user()
+    keep = acc.login(username)
+    other = acc.login(username)
+    for gw in (acc.gw, acc.gw2):
+        _warm(acc, keep, gw)
+        _warm(acc, other, gw)
+
+    # A password change through gateway a ends the other session on b too
+    new = password + " two"
+    r = acc.post("/me/password", {"current_password": password, "new_password": new},
+                 token=keep)
+    assert r.status_code == 200, r.text
+    assert acc.request("GET", WHOAMI, token=other, gw=acc.gw2).status_code == 401
+    assert _warm(acc, keep, acc.gw2)["user_id"] == uid
+
+    # A staff role granted through a is a role on b at once, and taken back
+    root = acc.login(_super_admin(acc))
+    assert _warm(acc, keep, acc.gw2)["roles"] == []
+    r = acc.request("PATCH", f"/admin/users/{uid}", {"is_admin": True}, token=root)
+    assert r.status_code == 200, r.text
+    assert _warm(acc, keep, acc.gw2)["roles"] == ["admin"]
+    assert acc.request("GET", "/admin/users?limit=1", token=keep, gw=acc.gw2).status_code == 200
+    r = acc.request("PATCH", f"/admin/users/{uid}", {"is_admin": False}, token=root)
+    assert r.status_code == 200, r.text
+    assert _warm(acc, keep, acc.gw2)["roles"] == []
+    assert acc.request("GET", "/admin/users?limit=1", token=keep, gw=acc.gw2).status_code == 403
+
+    # A password reset ends every session, on every gateway
+    assert acc.post("/auth/password-reset", {"email": email}).status_code == 202
+    code = acc.code_from_mail(email, "reset")
+    r = acc.post("/auth/password-reset/confirm", {"code": code, "new_password": password})
+    assert r.status_code == 200, r.text
+    for gw in (acc.gw, acc.gw2):
+        assert acc.request("GET", WHOAMI, token=keep, gw=gw).status_code == 401
+
+    # Deleting the account ends its sessions everywhere
+    again = acc.login(username)
+    for gw in (acc.gw, acc.gw2):
+        _warm(acc, again, gw)
+    r = acc.request("DELETE", "/me", {"password": password}, token=again, gw=acc.gw2)
+    assert r.status_code == 200, r.text
+    for gw in (acc.gw, acc.gw2):
+        assert acc.request("GET", WHOAMI, token=again, gw=gw).status_code == 401
+
+
+def test_the_caller_carries_time_zone_and_verified_and_settings_reach_the_gateways(acc):
+    username, email, password, uid = acc.verified_user()
+    token = acc.login(username)
+    me = _warm(acc, token, acc.gw2)
+    assert me["tz"] == "UTC" and me["verified"] is True
+    r = acc.request("PATCH", "/me", {"settings": {"timezone": "Asia/Tokyo"}}, token=token)
+    assert r.status_code == 200, r.text
+    assert _warm(acc, token, acc.gw2)["tz"] == "Asia/Tokyo"
+
+    # A new address is unverified until its link is followed: at once on b
+    new_email = f"new.{email}"
+    r = acc.request("PATCH", "/me", {"email": new_email, "current_password": password},
+                    token=token)
+    assert r.status_code == 200, r.text
+    assert r.json()["verified"] is False
+    assert _warm(acc, token, acc.gw2)["verified"] is False
+    code = acc.code_from_mail(new_email, "verify")
+    assert acc.post("/auth/verify", {"code": code}).status_code == 200
+    assert _warm(acc, token, acc.gw2)["verified"] is True
+
+
+def test_a_session_check_answered_across_a_revocation_is_not_kept(acc):
+    # The gateway drops what a broadcast makes stale even while checks are
+    # in flight: many first uses of fresh sessions racing a logout of each.
+    username, _, _, _ = acc.verified_user()
+    for _ in range(5):
+        token = acc.login(username)
+        with ThreadPoolExecutor(8) as pool:
+            uses = [pool.submit(acc.request, "GET", WHOAMI, token=token, gw=acc.gw2)
+                    for _ in range(8)]
+            out = acc.post("/auth/logout", token=token)
+            assert out.status_code == 200
+            for f in uses:
+                assert f.result().status_code in (200, 401)
+        assert acc.request("GET", WHOAMI, token=token, gw=acc.gw2).status_code == 401

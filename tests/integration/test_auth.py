@@ -25,12 +25,14 @@ def test_protected_route_with_a_bad_token_is_401(system):
 def test_bearer_token_identifies_the_user(system):
     r = requests.get(system.gw.url + WHOAMI, headers=token("carol"), timeout=5)
     assert r.status_code == 200
-    assert r.json() == {"caller": "user", "user_id": "carol", "roles": []}
+    assert r.json() == {"caller": "user", "user_id": "carol", "tz": "UTC", "verified": False,
+                        "roles": []}
 
 
 def test_roles_from_the_auth_service_reach_the_handler(system):
     r = requests.get(system.gw.url + WHOAMI, headers=token("admin1"), timeout=5)
-    assert r.json() == {"caller": "user", "user_id": "admin1", "roles": ["admin"]}
+    assert r.json() == {"caller": "user", "user_id": "admin1", "tz": "UTC", "verified": False,
+                        "roles": ["admin"]}
 
 
 def test_session_cookie_works_like_a_bearer_token(system):

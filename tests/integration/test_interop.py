@@ -146,7 +146,8 @@ def test_python_worker_nested_call_runs_as_its_caller_only_with_parent(cluster):
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["caller"] == {"kind": "user", "user_id": "ivy", "roles": []}
-        assert body["with_parent"] == {"caller": "user", "user_id": "ivy", "roles": []}
+        assert body["with_parent"] == {"caller": "user", "user_id": "ivy", "tz": "UTC",
+                                       "verified": False, "roles": []}
         # Without its parent the call is the worker's own (service:pyworker),
         # and whoami is declared for users only: refused before its handler
         assert body["without_parent"] == 403

@@ -16,7 +16,8 @@ def test_service_calls_another_service_through_the_mesh_as_its_caller(system):
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["status"] == 200
-    assert body["relayed"] == {"caller": "user", "user_id": "hank", "roles": []}
+    assert body["relayed"] == {"caller": "user", "user_id": "hank", "tz": "UTC",
+                               "verified": False, "roles": []}
 
 
 def test_relay_needs_a_session(system):

@@ -136,9 +136,12 @@ s_whoami (tl_call_t *call)
     const char **roles = NULL;
     size_t count = tl_msg_roles (tl_call_request (call), &roles);
     msgpack_packer *pk = tl_call_reply (call, 200);
-    msgpack_pack_map (pk, 3);
+    msgpack_pack_map (pk, 5);
     tl_mp_pack_kv (pk, "caller", tl_call_caller (call));
     tl_mp_pack_kv (pk, "user_id", tl_call_user (call));
+    tl_mp_pack_kv (pk, "tz", tl_call_user_zone (call));
+    tl_mp_pack_str (pk, "verified");
+    if (tl_call_user_verified (call)) msgpack_pack_true (pk); else msgpack_pack_false (pk);
     tl_mp_pack_str (pk, "roles");
     msgpack_pack_array (pk, count);
     for (size_t i = 0; i < count; i++)
