@@ -34,6 +34,7 @@ bench: build
 	bench/mail_jobs.sh $(BUILD)
 	bench/auth.sh $(BUILD)
 	bench/tracker.sh $(BUILD)
+	bench/peer.sh $(BUILD)
 
 fuzz:
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DTALLY_FUZZ=ON >/dev/null

@@ -60,7 +60,7 @@ TALLY_REQUIRE_VERIFICATION=false TALLY_AUTH_MAX_HASHES="$ncpu" TALLY_PROTO_EXTRA
     "$auth_bin" >"$tmp/auth.log" 2>&1 &
 pids+=("$!"); auth_pid=$!
 DATABASE_URL="$database_url" TALLY_MESH="$mesh" TALLY_WORKERS="$WORKERS" \
-TALLY_INSTANCE=bench-testsvc "$testsvc_bin" >"$tmp/testsvc.log" 2>&1 &
+TALLY_INSTANCE=bench-testsvc TALLY_PROTO_EXTRA="$root/tests/proto/testsvc.json" "$testsvc_bin" >"$tmp/testsvc.log" 2>&1 &
 pids+=("$!"); testsvc_pid=$!
 wait_200 "$base/api/v1/test/echo" 30 || die "testsvc did not answer: $(tail -n 5 "$tmp/testsvc.log")"
 check_all () {

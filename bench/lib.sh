@@ -140,9 +140,10 @@ alive () {
 
 #  run_wrk KEY URL ROUND [WRK OPTIONS]: warm-up, then the measured run. Keeps, per KEY,
 #  the round with the most requests/s: RPS[KEY], P50[KEY], P99[KEY] (ms),
-#  ERR[KEY] (non-2xx answers plus socket errors, summed over rounds), and
-#  MINRPS[KEY] for the range.
-declare -A RPS P50 P99 ERR MINRPS
+#  ERR[KEY] (non-2xx answers plus socket errors, summed over rounds), of
+#  which NON2XX[KEY] (wrk's "Non-2xx or 3xx responses") and SOCKERR[KEY],
+#  and MINRPS[KEY] for the range.
+declare -A RPS P50 P99 ERR NON2XX SOCKERR MINRPS
 run_wrk () {
     local key=$1 url=$2 round=$3 out="$tmp/wrk-$1-$3.txt"
     shift 3                     #  the rest: more wrk options (-s, -H, -c)
@@ -157,6 +158,8 @@ run_wrk () {
     non2xx=$(awk '/Non-2xx or 3xx responses:/ {print $NF}' "$out")
     errs=$(awk '/Socket errors:/ {gsub(/,/, ""); print $4 + $6 + $8 + $10}' "$out")
     ERR[$key]=$(( ${ERR[$key]:-0} + ${non2xx:-0} + ${errs:-0} ))
+    NON2XX[$key]=$(( ${NON2XX[$key]:-0} + ${non2xx:-0} ))
+    SOCKERR[$key]=$(( ${SOCKERR[$key]:-0} + ${errs:-0} ))
     if [[ -z "${RPS[$key]:-}" ]] || (( rps > RPS[$key] )); then
         RPS[$key]=$rps; P50[$key]=$p50; P99[$key]=$p99
     fi
@@ -168,3 +171,77 @@ run_wrk () {
 
 #  ratio A B: A / B with two decimals.
 ratio () { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
+#  verdict VALUE OP LIMIT: **met** or **missed** (OP is >= or <=).
+verdict () {
+    awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
+        ok = (op == ">=") ? (v >= l) : (v <= l); print ok ? "**met**" : "**missed**" }'
+}
+
+#  bench_nginx KEY WORKERS [UPSTREAM]: an nginx on a free port of 127.0.0.1
+#  answering `return 200 "ok"` (or proxying to UPSTREAM, host:port, with
+#  keep-alive), access log off, from $tmp/nginx-KEY; sets URL[KEY] and
+#  PORT[KEY] (the caller declares both: declare -A URL PORT).
+bench_nginx () {
+    local key=$1 workers=$2 upstream=${3:-} port dir="$tmp/nginx-$1"
+    local location='return 200 "ok";' upstream_block=''
+    if [[ -n "$upstream" ]]; then
+        location='proxy_pass http://upstream; proxy_http_version 1.1; proxy_set_header Connection "";'
+        upstream_block="upstream upstream { server $upstream; keepalive 64; }"
+    fi
+    port=$(free_port)
+    mkdir -p "$dir/logs"
+    cat >"$dir/nginx.conf" <<EOF
+worker_processes $workers;
+daemon off;
+pid $dir/nginx.pid;
+error_log $dir/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+    access_log off;
+    keepalive_requests 1000000;
+    client_body_temp_path $dir/body;
+    proxy_temp_path $dir/proxy;
+    fastcgi_temp_path $dir/fastcgi;
+    uwsgi_temp_path $dir/uwsgi;
+    scgi_temp_path $dir/scgi;
+    $upstream_block
+    server {
+        listen 127.0.0.1:$port;
+        location / { $location }
+    }
+}
+EOF
+    nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" >"$dir/logs/stdout.log" 2>&1 &
+    pids+=("$!")
+    wait_200 "http://127.0.0.1:$port/" 10 || die "nginx did not start: $(cat "$dir/logs/error.log")"
+    URL[$key]="http://127.0.0.1:$port/"
+    PORT[$key]=$port
+}
+
+#  bench_service NAME BINARY [VAR=VALUE...]: a Tally service on the
+#  gateway's mesh ($mesh) and database ($database_url), with $WORKERS
+#  handler threads and instance name bench-NAME, its output in
+#  $tmp/NAME.log; sets SVC_PID[NAME] (declare -A SVC_PID first).
+bench_service () {
+    local name=$1 bin=$2
+    shift 2
+    env DATABASE_URL="$database_url" TALLY_MESH="$mesh" TALLY_WORKERS="$WORKERS" \
+        TALLY_INSTANCE="bench-$name" "$@" "$bin" >"$tmp/$name.log" 2>&1 &
+    pids+=("$!")
+    SVC_PID[$name]=$!
+}
+
+#  api METHOD PATH [BODY] [CONTENT-TYPE]: the answer's body to a request
+#  to $base/api/v1PATH with the bearer $token (if any); returns 1 while the
+#  system is starting (no answer, 503), dies on any other status >= 300.
+api () {
+    local code
+    code=$(curl -s -o "$tmp/api.out" -w '%{http_code}' -X "$1" -H "Authorization: Bearer ${token:-}" \
+           -H "Content-Type: ${4:-application/json}" ${3:+--data-binary "$3"} "$base/api/v1$2" || true)
+    [[ $code =~ ^2 ]] || { [[ $code == 000 || $code == 503 ]] && return 1; die "$1 $2 answered $code: $(head -c 300 "$tmp/api.out")"; }
+    cat "$tmp/api.out"
+}
+
+#  json_field NAME: the first string field NAME of the JSON on stdin.
+json_field () { sed -n "s/.*\"$1\": *\"\([^\"]*\)\".*/\1/p" | head -n 1; }

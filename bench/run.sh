@@ -64,53 +64,17 @@ versions=$( { printf 'nginx %s, wrk %s, ' "$(nginx -v 2>&1 | sed 's,.*/,,')" "$(
 say "machine: $ncpu CPU(s), $cpu_model; load average $load_before"
 
 #  --- (a) nginx: started now, measured below with the others ------------
-nginx_start () {
-    local key=$1 workers=$2 upstream=${3:-} port dir="$tmp/nginx-$1"
-    local location='return 200 "ok";' upstream_block=''
-    if [[ -n "$upstream" ]]; then
-        location='proxy_pass http://upstream; proxy_http_version 1.1; proxy_set_header Connection "";'
-        upstream_block="upstream upstream { server $upstream; keepalive 64; }"
-    fi
-    port=$(free_port)
-    mkdir -p "$dir/logs"
-    cat >"$dir/nginx.conf" <<EOF
-worker_processes $workers;
-daemon off;
-pid $dir/nginx.pid;
-error_log $dir/logs/error.log warn;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    keepalive_requests 1000000;
-    client_body_temp_path $dir/body;
-    proxy_temp_path $dir/proxy;
-    fastcgi_temp_path $dir/fastcgi;
-    uwsgi_temp_path $dir/uwsgi;
-    scgi_temp_path $dir/scgi;
-    $upstream_block
-    server {
-        listen 127.0.0.1:$port;
-        location / { $location }
-    }
-}
-EOF
-    nginx -p "$dir" -c "$dir/nginx.conf" -e "$dir/logs/error.log" >"$dir/logs/stdout.log" 2>&1 &
-    pids+=("$!")
-    wait_200 "http://127.0.0.1:$port/" 10 || die "nginx did not start: $(cat "$dir/logs/error.log")"
-    URL[$key]="http://127.0.0.1:$port/"
-    PORT[$key]=$port
-}
 declare -A URL PORT
-nginx_start nginx1 1
-nginx_start nginxauto auto
-nginx_start proxy 1 "127.0.0.1:${PORT[nginx1]}"
+bench_nginx nginx1 1
+bench_nginx nginxauto auto
+bench_nginx proxy 1 "127.0.0.1:${PORT[nginx1]}"
 
 #  --- PostgreSQL, gateway, testsvc ------------------------------------------
 bench_pg
 bench_gateway "$gateway_bin" TALLY_PROTO_EXTRA="$root/tests/proto/testsvc.json"
 
 DATABASE_URL="$database_url" TALLY_MESH="$mesh" TALLY_WORKERS="$WORKERS" \
-TALLY_INSTANCE=bench-testsvc "$testsvc_bin" >"$tmp/testsvc.log" 2>&1 &
+TALLY_INSTANCE=bench-testsvc TALLY_PROTO_EXTRA="$root/tests/proto/testsvc.json" "$testsvc_bin" >"$tmp/testsvc.log" 2>&1 &
 pids+=("$!")
 wait_200 "http://127.0.0.1:$http_port/api/v1/test/echo" 30 \
     || die "testsvc did not answer through the gateway: $(tail -n 5 "$tmp/testsvc.log")"
@@ -169,10 +133,6 @@ ping_bytes="$(field req_bytes "$ping_line")/$(field rep_bytes "$ping_line")"
 load_after=$(cut -d' ' -f1-3 /proc/loadavg)
 
 #  --- Report ---------------------------------------------------------------
-verdict () {   # verdict VALUE OP LIMIT
-    awk -v v="$1" -v op="$2" -v l="$3" 'BEGIN {
-        ok = (op == ">=") ? (v >= l) : (v <= l); print ok ? "**met**" : "**missed**" }'
-}
 r_b=$(ratio "${RPS[healthz]}" "${RPS[nginx1]}")
 r_c=$(ratio "${RPS[echo]}" "${RPS[nginx1]}")
 r_d50=$(ratio "$mesh_p50" "$bare_p50")

@@ -66,17 +66,6 @@ check_all () {
     alive tally-tracker "$tracker_pid" "$tmp/tracker.log"
 }
 
-#  api METHOD PATH [BODY] [CONTENT-TYPE]: the answer's body; returns 1
-#  while the system is starting (no answer, 503), dies on any other >= 300
-api () {
-    local code
-    code=$(curl -s -o "$tmp/api.out" -w '%{http_code}' -X "$1" -H "Authorization: Bearer ${token:-}" \
-           -H "Content-Type: ${4:-application/json}" ${3:+--data-binary "$3"} "$base/api/v1$2" || true)
-    [[ $code =~ ^2 ]] || { [[ $code == 000 || $code == 503 ]] && return 1; die "$1 $2 answered $code: $(head -c 300 "$tmp/api.out")"; }
-    cat "$tmp/api.out"
-}
-json_field () { sed -n "s/.*\"$1\": *\"\\([^\"]*\\)\".*/\\1/p" | head -n 1; }
-
 user="bench$$"
 for i in $(seq 100); do
     api POST /auth/register "{\"username\": \"$user\", \"email\": \"$user@example.com\", \"password\": \"correct horse battery\"}" >/dev/null && break

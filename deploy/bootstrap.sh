@@ -28,7 +28,8 @@ case "${1:-}" in
            if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
                packages+=(nodejs npm)
            fi ;;
-    bench) packages+=(wrk nginx-light python3) ;;
+    #  The Flask peer of bench/peer.sh: Debian's Flask, gunicorn, psycopg2
+    bench) packages+=(wrk nginx-light python3 python3-flask gunicorn python3-psycopg2) ;;
 esac
 
 missing=()
