@@ -29,17 +29,21 @@ static const tl_db_statement_t s_statements [] = {
       "WHERE user_id = $1 ORDER BY created_at DESC OFFSET $2::int)", 2 },
     //  The check and its sliding expiry in one statement: the session's
     //  use is written at most once every $2 seconds, extending it by $3
-    //  days. Returns S_CHECK_* columns.
+    //  days, by whichever check gets the row first (the others skip it:
+    //  a burst of checks of one token never queues on its row lock).
     { "session_check",
       "WITH s AS ("
       "  SELECT s.user_id, u.is_admin, u.is_super_admin, u.timezone, u.verified, "
-      "         s.expires_at, s.last_used_at < now () - make_interval (secs => $2::int) AS stale "
+      "         s.expires_at "
       "  FROM sessions s JOIN users u ON u.id = s.user_id "
       "  WHERE s.token_hash = decode ($1, 'hex') AND s.expires_at > now ()), "
       "touched AS ("
       "  UPDATE sessions SET last_used_at = now (), "
       "         expires_at = now () + make_interval (days => $3::int) "
-      "  WHERE token_hash = decode ($1, 'hex') AND (SELECT stale FROM s) "
+      "  WHERE token_hash IN (SELECT token_hash FROM sessions "
+      "                       WHERE token_hash = decode ($1, 'hex') AND expires_at > now () "
+      "                       AND last_used_at < now () - make_interval (secs => $2::int) "
+      "                       FOR UPDATE SKIP LOCKED) "
       "  RETURNING expires_at) "
       "SELECT user_id, is_admin, is_super_admin, timezone, verified, "
       "       floor (extract (epoch FROM coalesce ((SELECT expires_at FROM touched), expires_at) "
