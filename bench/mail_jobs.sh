@@ -149,6 +149,8 @@ def pipeline(client, service, method, bodies, window=200, timeout_ms=60000):
 
 
 client = MeshClient(MESH)
+# mail.send is for services and the operator, not for anonymous peers
+operator = MeshClient(MESH, peer="operator")
 results = {"mail": [], "sink": [], "jobs": {"1": [], "2": []}, "pg": {"1": [], "2": []},
            "jobs_share": {}}
 
@@ -163,7 +165,7 @@ for r in range(1, ROUNDS + 1):
     bodies = [{"key": f"bench-{r}-{i}", "to": f"user{i}@example.com", "template": "verify_email",
                "vars": vars_} for i in range(MAIL_N)]
     t0 = time.time()
-    replies = pipeline(client, "mailer", "mail.send", bodies)
+    replies = pipeline(operator, "mailer", "mail.send", bodies)
     t_queued = time.time()
     bad = [x for x in replies if x[0] != 202]
     if bad:
@@ -225,7 +227,8 @@ def pgbench(clients):
 
 
 for k in (1, 2):
-    instances = [start(f"bench-testsvc-{k}-{i}", [env["TESTSVC_BIN"]], {}) for i in range(k)]
+    instances = [start(f"bench-testsvc-{k}-{i}", [env["TESTSVC_BIN"]],
+                       {"TALLY_PROTO_EXTRA": env["TESTSVC_PROTO"]}) for i in range(k)]
     wait(lambda: live(client, "testsvc") == k, f"{k} testsvc instance(s)", 60, instances)
     for r in range(1, ROUNDS + 1):
         tag = f"r{r}k{k}"
@@ -267,6 +270,7 @@ for k in (1, 2):
         stop(p)
 
 client.close()
+operator.close()
 with open(os.path.join(TMP, "results.json"), "w") as f:
     json.dump(results, f)
 PYEOF
@@ -274,6 +278,7 @@ PYEOF
 ROOT="$root" TMP="$tmp" MESH="$mesh" DATABASE_URL="$database_url" MAIL_N="$MAIL_N" \
 JOBS_N="$JOBS_N" ROUNDS="$ROUNDS" PG_SECONDS="$PG_SECONDS" WORKERS="$WORKERS" \
 MAILER_BIN="$mailer_bin" TESTSVC_BIN="$testsvc_bin" PGBENCH="$pgbench" \
+    TESTSVC_PROTO="$root/tests/proto/testsvc.json" \
     timeout 1200 "$python" "$tmp/driver.py" &
 pids+=("$!")
 wait "${pids[-1]}" || die "the driver failed (logs in $tmp with BENCH_KEEP=1)"
