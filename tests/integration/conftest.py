@@ -45,3 +45,20 @@ def tracker_system():
     failures = c.stop()
     system.stop()
     assert not failures, "\n".join(failures)
+
+
+@pytest.fixture(scope="module")
+def event_system():
+    """Two gateways, auth, mailer (to a real SMTP server) and two instances
+    of the event service, shared by a test module (event_system.py)."""
+    from event_system import EventSystem
+    c = Cluster()
+    try:
+        system = EventSystem(c)
+    except BaseException:
+        c.stop()
+        raise
+    yield system
+    failures = c.stop()
+    system.stop()
+    assert not failures, "\n".join(failures)

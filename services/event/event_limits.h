@@ -1,0 +1,27 @@
+//  event_limits.h — the event service's limits: sizes of the texts of an
+//  event and its parts, and how many of each one event may hold. (The
+//  platform's are in shared/tl_limits.h.)
+#ifndef EVENT_LIMITS_H_INCLUDED
+#define EVENT_LIMITS_H_INCLUDED
+
+#include "tl_limits.h"
+
+//  Events (Unicode characters; the schema checks the same bounds)
+#define EV_NAME_MAX             200
+#define EV_DESCRIPTION_MAX      10000
+#define EV_LOCATION_MAX         500
+//  An event lasts at most this long (starts_at .. ends_at)
+#define EV_MAX_DURATION_DAYS    366
+//  Event times lie between these years (RFC 3339 times from 1970)
+#define EV_MIN_YEAR             1970
+#define EV_MAX_YEAR             9999
+
+//  Roles: how many people may hold a role on one event
+#define EV_MAX_ROLES_PER_EVENT  200
+//  Events one user may create (counted under the user's lock)
+#define EV_MAX_EVENTS_PER_USER  1000
+
+//  A permission table in a PUT holds at most every role × service row
+#define EV_PERM_ROWS_MAX        32
+
+#endif
