@@ -16,8 +16,11 @@
 #define EV_MIN_YEAR             1970
 #define EV_MAX_YEAR             9999
 
-//  Roles: how many people may hold a role on one event
-#define EV_MAX_ROLES_PER_EVENT  200
+//  Roles: how many people may hold a role on one event, how many invites
+//  may wait on one event, and how long an invite's code lives
+#define EV_MAX_ROLES_PER_EVENT      200
+#define EV_MAX_INVITES_PER_EVENT    200
+#define EV_INVITE_TTL_DAYS          7
 //  Events one user may create (counted under the user's lock)
 #define EV_MAX_EVENTS_PER_USER  1000
 

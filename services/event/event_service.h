@@ -69,5 +69,7 @@ int event_events_register (tl_service_t *svc);
 int event_events_prepare (tl_db_t *db);
 int event_perms_register (tl_service_t *svc);       //  /admin/permissions
 int event_perms_prepare (tl_db_t *db);
+int event_roles_register (tl_service_t *svc);       //  roles, invites, mail_invite
+int event_roles_prepare (tl_db_t *db);
 
 #endif

@@ -13,6 +13,7 @@ s_thread_init (tl_db_t *db, void *arg)
     int rc = event_common_prepare (db);
     rc = rc ? rc : event_events_prepare (db);
     rc = rc ? rc : event_perms_prepare (db);
+    rc = rc ? rc : event_roles_prepare (db);
     return rc;
 }
 
@@ -25,6 +26,7 @@ main (void)
         tl_service_set_thread_init (svc, s_thread_init, NULL);
         rc = event_events_register (svc);
         rc = rc ? rc : event_perms_register (svc);
+        rc = rc ? rc : event_roles_register (svc);
         rc = rc ? rc : tl_service_run (svc);
     }
     tl_service_destroy (&svc);

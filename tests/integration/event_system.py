@@ -10,13 +10,14 @@ plus helpers that make users, staff and events over HTTP.
 """
 
 import os
+import re
 import subprocess
 
 import requests
 
 import tally
 from smtp_sink import SmtpSink
-from tally import binary, unique, wait_instances
+from tally import binary, unique, wait_for, wait_instances
 from tracker_system import PASSWORD, User, new_address
 
 API = "/api/v1"
@@ -33,7 +34,8 @@ class EventSystem:
         tally.auth(cluster, gws, env={"TALLY_REQUIRE_VERIFICATION": "false",
                                       "TALLY_PROTO_EXTRA": ""})
         tally.mailer(cluster, gws, smtp_url=self.sink.url)
-        self.event_env = dict(event_env or {})
+        self.event_env = {"TALLY_PUBLIC_URL": "http://tally.test"}
+        self.event_env.update(event_env or {})
         self.events = [tally.event(cluster, gws, env=self.event_env, name=f"event-{i}")
                        for i in range(2)]
         for gw in gws:
@@ -114,6 +116,34 @@ class EventSystem:
         body.update(fields)
         r = self.post(user, "/events", body)
         assert r.status_code == 201, r.text
+        return r.json()
+
+    # --- Roles ----------------------------------------------------------------
+    def invite_codes(self, address):
+        """The codes of every invite mailed to `address`, oldest first."""
+        out = []
+        for msg in self.sink.messages(rcpt=address):
+            text = msg.parsed().get_body(preferencelist=("plain",)).get_content()
+            m = re.search(r"http://tally\.test/invites\?code=([A-Za-z0-9_-]+)&event=", text)
+            if m:
+                out.append(m.group(1))
+        return out
+
+    def invite(self, by, event_id, email, role, count=None):
+        """Invites `email` as `role` and returns the code mailed (the
+        `count`-th mail to the address: one more than before by default)."""
+        count = count or len(self.invite_codes(email)) + 1
+        r = self.post(by, f"/events/{event_id}/roles", {"email": email, "role": role})
+        assert r.status_code == 201, r.text
+        wait_for(lambda: len(self.invite_codes(email)) >= count, f"invite to {email}",
+                 timeout=30)
+        return self.invite_codes(email)[count - 1]
+
+    def grant(self, by, event_id, user, role):
+        """Gives `user` `role` on the event: an invite and its acceptance."""
+        code = self.invite(by, event_id, user.email, role)
+        r = self.post(user, f"/events/{event_id}/roles/accept", {"code": code})
+        assert r.status_code == 200, r.text
         return r.json()
 
     # --- Operators ------------------------------------------------------------
