@@ -24,6 +24,15 @@
 //  Events one user may create (counted under the user's lock)
 #define EV_MAX_EVENTS_PER_USER  1000
 
+//  Tickets and orders
+#define EV_TICKET_NAME_MAX          200
+#define EV_TICKET_DESCRIPTION_MAX   2000
+#define EV_MAX_TICKET_QUANTITY      1000000
+#define EV_MAX_TICKETS_PER_EVENT    100
+#define EV_MAX_ORDER_ITEMS          20      //  tickets in one order
+#define EV_ORDER_HOLD_MINUTES       15      //  a pending order holds its tickets
+#define EV_PAYMENT_REFERENCE_MAX    200
+
 //  A permission table in a PUT holds at most every role × service row
 #define EV_PERM_ROWS_MAX        32
 

@@ -62,6 +62,18 @@ bool event_range (tl_call_t *call, int64_t *from_ms, int64_t *to_ms);
 //  1000)`: "-infinity"/"infinity" for the extremes.
 void event_ms_text (int64_t ms, char text [32]);
 
+//  SQL: the tickets of ticket row `t` that pending orders hold now. A hold
+//  past its expires_at is never counted, whether or not the job that
+//  expires its order has run; clock_timestamp (), not now (): the time
+//  after the statement's locks were taken (README.md "Never oversell").
+#define EVENT_LIVE_HOLDS \
+    "(SELECT coalesce (sum (h.quantity), 0) FROM holds h " \
+    " WHERE h.ticket_id = t.id AND h.expires_at > clock_timestamp ())"
+
+//  True when the caller sees an event's hidden tickets: staff, or a role
+//  that reads tickets (an event_ref_t of event_can on EV_SVC_TICKETS).
+bool event_sees_hidden (const event_ref_t *event);
+
 //  Registration of each file's methods and jobs, and its statements (each
 //  handler and job thread's init). Return 0 or a code.
 int event_common_prepare (tl_db_t *db);
@@ -71,5 +83,9 @@ int event_perms_register (tl_service_t *svc);       //  /admin/permissions
 int event_perms_prepare (tl_db_t *db);
 int event_roles_register (tl_service_t *svc);       //  roles, invites, mail_invite
 int event_roles_prepare (tl_db_t *db);
+int event_tickets_register (tl_service_t *svc);
+int event_tickets_prepare (tl_db_t *db);
+int event_orders_register (tl_service_t *svc);      //  orders, event.expire_order
+int event_orders_prepare (tl_db_t *db);
 
 #endif

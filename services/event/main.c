@@ -14,6 +14,8 @@ s_thread_init (tl_db_t *db, void *arg)
     rc = rc ? rc : event_events_prepare (db);
     rc = rc ? rc : event_perms_prepare (db);
     rc = rc ? rc : event_roles_prepare (db);
+    rc = rc ? rc : event_tickets_prepare (db);
+    rc = rc ? rc : event_orders_prepare (db);
     return rc;
 }
 
@@ -27,6 +29,8 @@ main (void)
         rc = event_events_register (svc);
         rc = rc ? rc : event_perms_register (svc);
         rc = rc ? rc : event_roles_register (svc);
+        rc = rc ? rc : event_tickets_register (svc);
+        rc = rc ? rc : event_orders_register (svc);
         rc = rc ? rc : tl_service_run (svc);
     }
     tl_service_destroy (&svc);
