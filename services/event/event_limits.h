@@ -33,6 +33,10 @@
 #define EV_ORDER_HOLD_MINUTES       15      //  a pending order holds its tickets
 #define EV_PAYMENT_REFERENCE_MAX    200
 
+//  The programme: tracks, sessions, speakers, sponsors, microlocations
+#define EV_MAX_PARTS_PER_EVENT      1000    //  of each kind
+#define EV_MAX_SESSION_SPEAKERS     50
+
 //  A permission table in a PUT holds at most every role × service row
 #define EV_PERM_ROWS_MAX        32
 

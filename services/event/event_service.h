@@ -87,5 +87,7 @@ int event_tickets_register (tl_service_t *svc);
 int event_tickets_prepare (tl_db_t *db);
 int event_orders_register (tl_service_t *svc);      //  orders, event.expire_order
 int event_orders_prepare (tl_db_t *db);
+int event_parts_register (tl_service_t *svc);       //  tracks, sessions, speakers, ...
+int event_parts_prepare (tl_db_t *db);
 
 #endif
