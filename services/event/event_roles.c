@@ -66,6 +66,29 @@ static const tl_db_statement_t s_statements [] = {
       "INSERT INTO roles (event_id, user_id, role, email) VALUES ($1, $2, $3, $4) "
       "ON CONFLICT (event_id, user_id) DO UPDATE SET role = $3, email = $4", 4 },
     { "roles_delete", "DELETE FROM roles WHERE event_id = $1 AND user_id = $2", 2 },
+    //  A deleted user ($1): the events they organize (locked), their roles,
+    //  the hand-over, and every trace of them in invites, events and orders
+    { "gone_organized",
+      "SELECT e.id FROM events e JOIN roles r ON r.event_id = e.id "
+      "WHERE r.user_id = $1 AND r.role = 'organizer' ORDER BY e.id FOR UPDATE OF e", 1 },
+    { "gone_roles", "DELETE FROM roles WHERE user_id = $1", 1 },
+    //  The next role by seniority: coorganizer, track_organizer, moderator,
+    //  the oldest first
+    { "gone_hand_over",
+      "UPDATE roles SET role = 'organizer' WHERE (event_id, user_id) = "
+      "(SELECT event_id, user_id FROM roles WHERE event_id = $1 "
+      " AND NOT EXISTS (SELECT 1 FROM roles o WHERE o.event_id = $1 AND o.role = 'organizer') "
+      " ORDER BY array_position (ARRAY['coorganizer', 'track_organizer', 'moderator'], role), "
+      " created_at, user_id LIMIT 1)", 1 },
+    { "gone_unpublish",
+      "UPDATE events SET state = 'draft', updated_at = now () WHERE id = $1 "
+      "AND NOT EXISTS (SELECT 1 FROM roles WHERE event_id = $1 AND role = 'organizer')", 1 },
+    { "gone_invites",
+      "UPDATE invites SET invited_by = CASE WHEN invited_by = $1 THEN NULL ELSE invited_by END, "
+      "  used_by = CASE WHEN used_by = $1 THEN NULL ELSE used_by END "
+      "WHERE invited_by = $1 OR used_by = $1", 1 },
+    { "gone_creator", "UPDATE events SET creator = NULL WHERE creator = $1", 1 },
+    { "gone_orders", "UPDATE orders SET buyer = NULL, updated_at = now () WHERE buyer = $1", 1 },
 };
 
 int
@@ -500,6 +523,44 @@ done:
     return rc;
 }
 
+//  ---------------------------------------------------------------------
+//  The event auth.user.deleted (subject: the user id): their roles go,
+//  their orders stay without them (the organizers' records), and an event
+//  they were the only organizer of passes to its next role by seniority
+//  or, with none left, goes back to draft; in the transaction that records
+//  the event handled.
+
+static int
+s_user_deleted (tl_event_t *event)
+{
+    tl_db_t *db = tl_event_db (event);
+    const char *user = tl_event_subject (event);
+    int rc = 0;
+    PGresult *organized = tl_db_exec (db, "gone_organized", 1, &user, &rc);
+    if (!organized)
+        return rc;
+    long count = tl_db_exec_count (db, "gone_roles", 1, &user);
+    long handed = 0, unpublished = 0;
+    for (int row = 0; count >= 0 && row < PQntuples (organized); row++) {
+        const char *id = tl_db_value (organized, row, 0);
+        count = tl_db_exec_count (db, "gone_hand_over", 1, &id);
+        handed += count > 0 ? count : 0;
+        if (count == 0) {
+            count = tl_db_exec_count (db, "gone_unpublish", 1, &id);
+            unpublished += count > 0 ? count : 0;
+        }
+    }
+    PQclear (organized);
+    count = count < 0 ? count : tl_db_exec_count (db, "gone_invites", 1, &user);
+    count = count < 0 ? count : tl_db_exec_count (db, "gone_creator", 1, &user);
+    long orders = count < 0 ? count : tl_db_exec_count (db, "gone_orders", 1, &user);
+    if (orders < 0)
+        return (int) orders;
+    tl_log (TL_LOG_INFO, NULL, "forgot user %s (%ld order(s) kept without them, %ld event(s) "
+            "handed over, %ld back to draft)", user, orders, handed, unpublished);
+    return 0;
+}
+
 int
 event_roles_register (tl_service_t *svc)
 {
@@ -510,5 +571,6 @@ event_roles_register (tl_service_t *svc)
     rc = rc ? rc : tl_service_on (svc, "roles.accept", s_accept);
     rc = rc ? rc : tl_service_on (svc, "roles.delete", s_remove);
     rc = rc ? rc : tl_service_job (svc, "event.mail_invite", s_mail_invite);
+    rc = rc ? rc : tl_service_subscribe (svc, "auth.user.deleted", s_user_deleted);
     return rc;
 }

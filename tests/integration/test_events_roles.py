@@ -7,7 +7,7 @@ the answer the table says. Two gateways, two event instances."""
 
 import pytest
 
-from tally import psql, unique
+from tally import psql, unique, wait_for
 
 ROLES = ["organizer", "coorganizer", "track_organizer", "moderator"]
 
@@ -190,3 +190,56 @@ def test_each_role_on_the_event_service_gets_what_the_table_says(sys_, published
             if r.status_code != want:
                 failures.append((who, op, want, r.status_code, r.text[:100]))
     assert failures == []
+
+
+# ---------------------------------------------------------------------------
+# A user who deletes their account
+
+def _delete_account(sys_, user):
+    r = sys_.request("DELETE", user, "/me", json={"password": "correct horse battery"})
+    assert r.status_code == 200, r.text
+
+
+def test_a_deleted_users_roles_go_and_their_events_pass_on_or_go_back_to_draft(sys_):
+    owner, mod, co, second_co = sys_.user(), sys_.user(), sys_.user(), sys_.user()
+    shared = sys_.event(owner, state="published")
+    sys_.grant(owner, shared["id"], mod, "moderator")
+    sys_.grant(owner, shared["id"], co, "coorganizer")
+    sys_.grant(owner, shared["id"], second_co, "coorganizer")
+    alone = sys_.event(owner, state="published")
+    co_led = sys_.event(owner, state="published")
+    sys_.grant(owner, co_led["id"], co, "organizer")
+    _delete_account(sys_, owner)
+    wait_for(lambda: psql(f"SELECT count(*) FROM event.roles WHERE user_id = '{owner.id}'")
+             == "0", "the event service to forget the user", timeout=60)
+    # The senior role (the first coorganizer) organizes now; the others stay
+    roles = {r["user_id"]: r["role"] for r in _roles(sys_, co, shared["id"])}
+    assert roles == {co.id: "organizer", second_co.id: "coorganizer", mod.id: "moderator"}
+    assert sys_.get(co, f"/events/{shared['id']}").json()["state"] == "published"
+    # Nobody left: back to draft, seen by staff only
+    assert sys_.get(sys_.admin(), f"/events/{alone['id']}").json()["state"] == "draft"
+    assert sys_.get(mod, f"/events/{alone['id']}").status_code == 404
+    # Another organizer was there: nothing to hand over
+    assert {r["user_id"]: r["role"] for r in _roles(sys_, co, co_led["id"])} \
+        == {co.id: "organizer"}
+    assert psql(f"SELECT count(*) FROM event.events WHERE creator = '{owner.id}'") == "0"
+
+
+def test_a_deleted_buyers_orders_stay_without_them(sys_):
+    owner, buyer = sys_.user(), sys_.user()
+    ev = sys_.event(owner, state="published", starts_at="2099-06-01T09:00:00Z",
+                    ends_at="2099-06-02T09:00:00Z")
+    r = sys_.post(owner, f"/events/{ev['id']}/tickets",
+                  {"name": "Free", "type": "free", "quantity": 5,
+                   "sales_starts_at": "2020-01-01T00:00:00Z",
+                   "sales_ends_at": "2099-06-01T00:00:00Z"})
+    assert r.status_code == 201, r.text
+    order = sys_.post(buyer, f"/events/{ev['id']}/orders",
+                      {"items": [{"ticket_id": r.json()["id"], "quantity": 2}]}).json()
+    _delete_account(sys_, buyer)
+    wait_for(lambda: psql(f"SELECT buyer IS NULL FROM event.orders WHERE id = '{order['id']}'")
+             == "t", "the order to lose its buyer", timeout=60)
+    got = sys_.get(owner, f"/events/{ev['id']}/orders/{order['id']}").json()
+    assert got["buyer_id"] is None and got["status"] == "completed"
+    assert sys_.get(owner, f"/events/{ev['id']}/tickets/{r.json()['id']}"
+                    ).json()["sold"] == 2
