@@ -23,6 +23,11 @@
 //  TALLY_PAYMENTS=manual: buyers may pay their own orders (read once)
 static bool s_manual_payments;
 
+//  Links in mails: <TALLY_PUBLIC_URL>/events/<id>/orders/<id>, read once
+static char s_public_url [TL_MAX_URL_LEN + 1];
+
+#define S_CALL_TIMEOUT_MS 10000
+
 //  An order as the API shows it, then the list cursor
 #define S_ORDER_COLUMNS \
     "o.id, o.event_id, CASE WHEN o.status = 'pending' AND o.expires_at <= clock_timestamp () " \
@@ -68,6 +73,12 @@ static const tl_db_statement_t s_statements [] = {
       "UPDATE tickets t SET sold = sold - i.quantity, updated_at = now () "
       "FROM order_items i WHERE i.order_id = $1 AND t.id = i.ticket_id", 1 },
     { "orders_release", "DELETE FROM holds WHERE order_id = $1", 1 },
+    //  The confirmation mail's facts: a completed order with its buyer
+    { "orders_for_mail",
+      "SELECT o.buyer, o.total, o.currency, e.name, o.event_id, "
+      "  (SELECT sum (quantity) FROM order_items WHERE order_id = o.id) "
+      "FROM orders o JOIN events e ON e.id = o.event_id "
+      "WHERE o.id = $1 AND o.status = 'completed' AND o.buyer IS NOT NULL", 1 },
     { "orders_one",
       "SELECT " S_ORDER_COLUMNS " FROM orders o WHERE o.id = $1 AND o.event_id = $2", 2 },
     //  Pay and cancel: the order, then its tickets in id order, then its
@@ -152,6 +163,21 @@ s_reply_order (tl_call_t *call, const char *event_id, const char *id, int status
     else
         s_pack_order (tl_call_reply (call, status), res, 0);
     PQclear (res);
+}
+
+//  Enqueues the confirmation mail of order `id`, completed in the caller's
+//  transaction (it goes only if that commits). Returns 0 or a code.
+static int
+s_confirm (tl_db_t *db, const char *id)
+{
+    msgpack_sbuffer payload;
+    msgpack_sbuffer_init (&payload);
+    tl_mp_pack_pairs (&payload, (const char *[]) { "order_id", id }, 1);
+    char key [64];
+    snprintf (key, sizeof key, "confirm:%s", id);
+    int rc = tl_jobs_enqueue (db, "event.mail_order", payload.data, payload.size, key, 0, 0);
+    msgpack_sbuffer_destroy (&payload);
+    return rc < 0 ? rc : 0;
 }
 
 //  ---------------------------------------------------------------------
@@ -321,7 +347,7 @@ s_create_tx (tl_db_t *db, void *arg)
     if (!pending) {
         const char *id = order->order_id;
         long count = tl_db_exec_count (db, "orders_sell", 1, &id);
-        return count < 0 ? (int) count : 0;
+        return count < 0 ? (int) count : s_confirm (db, id);
     }
     //  The hold ends by the job at expires_at (availability already stops
     //  counting it then)
@@ -500,7 +526,7 @@ s_change_tx (tl_db_t *db, void *arg)
         count = tl_db_exec_count (db, "orders_release", 1, &id);
         count = count < 0 ? count : tl_db_exec_count (db, "orders_sell", 1, &id);
         count = count < 0 ? count : tl_db_exec_count (db, "orders_complete", 2, values);
-        return count < 0 ? (int) count : 0;
+        return count < 0 ? (int) count : s_confirm (db, id);
     }
     //  Cancel: a buyer only before the event starts
     if (who == S_BUYER && event.starts_ms <= (int64_t) time (NULL) * 1000) {
@@ -622,9 +648,98 @@ s_expire_order (tl_job_ctx_t *job)
     return count < 0 ? (int) count : 0;
 }
 
+//  ---------------------------------------------------------------------
+//  event.mail_order {order_id}: the buyer's confirmation of a completed
+//  order, to their address as auth tells it, only when it is verified
+//  (mail goes to proven addresses only); nothing when the order or the
+//  buyer is gone. The mail's key is the order's: one order, one mail.
+
+//  Asks auth for the buyer. Returns 0 with *found, or a code (the job's
+//  error set).
+static int
+s_buyer (tl_job_ctx_t *job, const char *id, char email [TL_MAX_EMAIL_LEN + 1],
+         char username [TL_USERNAME_MAX + 1], bool *found)
+{
+    *found = false;
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    tl_mp_pack_pairs (&body, (const char *[]) { "id", id }, 1);
+    int status = 0;
+    tl_msg_t *reply = NULL;
+    int rc = tl_service_job_call (job, "auth", "user.get", body.data, body.size,
+                                  S_CALL_TIMEOUT_MS, &status, &reply);
+    msgpack_sbuffer_destroy (&body);
+    if (rc == 0 && status != 200 && status != 404) {
+        tl_job_ctx_error (job, "auth.user.get answered %d", status);
+        rc = TL_EIO;
+    }
+    if (rc == 0 && status == 200) {
+        const msgpack_object *user = tl_msg_body (reply);
+        const msgpack_object *verified = tl_mp_get (user, "verified");
+        *found = verified && verified->type == MSGPACK_OBJECT_BOOLEAN && verified->via.boolean
+              && tl_mp_copy (tl_mp_get (user, "email"), email, TL_MAX_EMAIL_LEN + 1)
+              && tl_mp_copy (tl_mp_get (user, "username"), username, TL_USERNAME_MAX + 1);
+    }
+    tl_msg_destroy (&reply);
+    return rc;
+}
+
+static int
+s_mail_order (tl_job_ctx_t *job)
+{
+    char *id = tl_mp_strdup (tl_mp_get (tl_job_ctx_payload (job), "order_id"), 64);
+    if (!id || !tl_valid_uuid (id)) {
+        free (id);
+        return 0;
+    }
+    int rc = 0;
+    PGresult *res = tl_db_exec (tl_job_ctx_db (job), "orders_for_mail", 1,
+                                (const char *const *) &id, &rc);
+    char email [TL_MAX_EMAIL_LEN + 1], username [TL_USERNAME_MAX + 1];
+    bool found = false;
+    if (!res)
+        tl_job_ctx_error (job, "order not read: %s", tl_strerror (rc));
+    else
+    if (PQntuples (res) == 1)
+        rc = s_buyer (job, tl_db_value (res, 0, 0), email, username, &found);
+    if (found) {
+        char key [64], link [TL_MAX_URL_LEN + 128], total [48];
+        snprintf (key, sizeof key, "event:order:%s", id);
+        snprintf (link, sizeof link, "%s/events/%s/orders/%s", s_public_url,
+                  tl_db_value (res, 0, 4), id);
+        if (ev_money_format (atoll (tl_db_value (res, 0, 1)), tl_db_value (res, 0, 2), total,
+                             sizeof total) != 0)
+            snprintf (total, sizeof total, "free");
+        msgpack_sbuffer body;
+        msgpack_sbuffer_init (&body);
+        msgpack_packer pk;
+        msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
+        msgpack_pack_map (&pk, 5);
+        tl_mp_pack_kv (&pk, "key", key);
+        tl_mp_pack_kv (&pk, "user_id", tl_db_value (res, 0, 0));
+        tl_mp_pack_kv (&pk, "to", email);
+        tl_mp_pack_kv (&pk, "template", "order_confirmation");
+        tl_mp_pack_str (&pk, "vars");
+        msgpack_pack_map (&pk, 5);
+        tl_mp_pack_kv (&pk, "username", username);
+        tl_mp_pack_kv (&pk, "event_name", tl_db_value (res, 0, 3));
+        tl_mp_pack_kv (&pk, "tickets", tl_db_value (res, 0, 5));
+        tl_mp_pack_kv (&pk, "total", total);
+        tl_mp_pack_kv (&pk, "link", link);
+        rc = tl_service_job_send (job, "mailer", "mail.send", body.data, body.size,
+                                  S_CALL_TIMEOUT_MS, NULL);
+        msgpack_sbuffer_destroy (&body);
+    }
+    PQclear (res);
+    free (id);
+    return rc;
+}
+
 int
 event_orders_register (tl_service_t *svc)
 {
+    if (tl_env_public_url (s_public_url, sizeof s_public_url))
+        return TL_ECONFIG;
     bool manual = false;
     const char *payments = getenv ("TALLY_PAYMENTS");
     manual = payments && strcmp (payments, "manual") == 0;
@@ -636,5 +751,6 @@ event_orders_register (tl_service_t *svc)
     rc = rc ? rc : tl_service_on (svc, "orders.list", s_list_event);
     rc = rc ? rc : tl_service_on (svc, "orders.mine", s_list_mine);
     rc = rc ? rc : tl_service_job (svc, "event.expire_order", s_expire_order);
+    rc = rc ? rc : tl_service_job (svc, "event.mail_order", s_mail_order);
     return rc;
 }

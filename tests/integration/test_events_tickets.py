@@ -13,7 +13,7 @@ import datetime as dt
 
 import pytest
 
-from tally import psql, unique
+from tally import psql, unique, wait_for
 
 EVENT_ENV = {"TALLY_PAYMENTS": "manual", "TALLY_RUN_JOBS": "0"}
 
@@ -364,3 +364,38 @@ def test_another_users_order_is_404_and_lists_show_ones_own(sys_, owner, ev):
                                       ).json()["items"]]
     assert o["id"] in ids
     assert sys_.get(a, f"/events/{ev['id']}/orders/not-a-uuid").status_code == 404
+
+
+# ---------------------------------------------------------------------------
+# Mails
+
+def _soon():
+    """A few seconds from now by the real clock: every job just enqueued is
+    due, no hold's expiry (15 minutes) is."""
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=5)
+    return later.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def test_a_completed_order_is_confirmed_by_mail_to_a_verified_buyer(sys_, owner, ev):
+    t = _ticket(sys_, owner, ev["id"], quantity=5)
+    root = sys_.super_admin()           # made by the operator: verified
+    unverified = sys_.user()
+    o = _order(sys_, root, ev["id"], [{"ticket_id": t["id"], "quantity": 2}]).json()
+    assert sys_.post(root, f"/events/{ev['id']}/orders/{o['id']}/pay",
+                     {"payment_reference": "psp-9"}).status_code == 200
+    _order(sys_, unverified, ev["id"], [{"ticket_id": t["id"], "quantity": 1}])
+    sys_.run_jobs(_soon())
+
+    def mails():
+        return [m.parsed() for m in sys_.sink.messages(rcpt=root.email)
+                if m.parsed()["Subject"] == f"Your order for {ev['name']}"]
+    wait_for(lambda: mails(), "the confirmation", timeout=30)
+    mails = mails()
+    assert len(mails) == 1
+    text = mails[0].get_body(preferencelist=("plain",)).get_content()
+    assert "2 ticket(s), 25.00 EUR" in text
+    assert f"http://tally.test/events/{ev['id']}/orders/{o['id']}" in text
+    assert sys_.sink.messages(rcpt=unverified.email) == []
+    # The pending order of the unverified buyer is not confirmed either way
+    assert psql("SELECT count(*) FROM event.jobs WHERE kind = 'event.mail_order' "
+                "AND done_at IS NULL AND run_at <= now()") == "0"
