@@ -252,9 +252,127 @@ s_items_read (tl_call_t *call, s_order_t *order)
     return true;
 }
 
-#define S_REFUSE(st, c, w) do { \
-    order->status = (st), order->code = (c), order->why = (w); goto done; } while (0)
+//  Refuses the order with `st` (422, 409) and returns false.
+static bool
+s_refuse (s_order_t *order, int st, const char *code, const char *why)
+{
+    order->status = st, order->code = code, order->why = why;
+    return false;
+}
 
+//  Reads row `row` of orders_tickets into a ticket's rules.
+static void
+s_ticket_rules (const PGresult *res, int row, ev_ticket_t *ticket)
+{
+    memset (ticket, 0, sizeof *ticket);
+    ev_ticket_type_parse (tl_db_value (res, row, 1), &ticket->type);
+    ticket->price = s_int (res, row, 2);
+    ticket->min_price = s_int (res, row, 3);
+    ticket->max_price = s_int (res, row, 4);
+    snprintf (ticket->currency, sizeof ticket->currency, "%s", tl_db_value (res, row, 5));
+    ticket->quantity = s_int (res, row, 6);
+    ticket->min_order = s_int (res, row, 7);
+    ticket->max_order = s_int (res, row, 8);
+}
+
+//  Checks every item against its ticket (orders_tickets, read under the
+//  tickets' locks): the rules first (422, 409 sales_closed), then what is
+//  left (409 sold_out). Sets each item's unit price, the order's total and
+//  currency. Returns true, or false with the refusal set.
+static bool
+s_items_check (s_order_t *order, const PGresult *res, const event_ref_t *event,
+               int64_t *total, char currency [4])
+{
+    *total = 0;
+    currency [0] = 0;
+    bool sold_out = false;
+    for (size_t i = 0; i < order->count; i++) {
+        s_item_t *it = &order->items [i];
+        int row = 0, rows = PQntuples (res);
+        while (row < rows && strcasecmp (tl_db_value (res, row, 0), it->ticket_id) != 0)
+            row++;
+        bool hidden = row < rows && tl_db_value (res, row, 11) [0] == 't';
+        if (row == rows || (hidden && !event_sees_hidden (event)))
+            return s_refuse (order, 422, "unknown_ticket", "no such ticket in this event");
+        ev_ticket_t ticket;
+        s_ticket_rules (res, row, &ticket);
+        if (tl_db_value (res, row, 13) [0] != 't')
+            return s_refuse (order, 409, "sales_closed", "this ticket is not on sale now");
+        const char *code, *why;
+        if (ev_ticket_item_check (&ticket, it->quantity, it->price_given, it->price,
+                                  &it->unit_price, &code, &why) != 0)
+            return s_refuse (order, 422, code, why);
+        if (it->unit_price && ticket.currency [0]) {
+            if (currency [0] && strcmp (currency, ticket.currency) != 0)
+                return s_refuse (order, 422, "mixed_currencies",
+                                 "an order's priced tickets share a currency");
+            strcpy (currency, ticket.currency);
+        }
+        *total += it->unit_price * it->quantity;
+        if (*total > EV_MONEY_MAX)
+            return s_refuse (order, 422, "total_too_large", "the order's total is too large");
+        if (s_int (res, row, 12) < it->quantity)
+            sold_out = true;
+    }
+    if (sold_out)
+        return s_refuse (order, 409, "sold_out",
+                         "not enough tickets left, counting pending orders");
+    return true;
+}
+
+//  Writes the order, its items and either the sale (a total of 0:
+//  completed, confirmed by mail) or its holds and the job that ends them.
+//  Returns 0 or a code.
+static int
+s_place (tl_db_t *db, s_order_t *order, int64_t total, const char *currency)
+{
+    char total_text [24], minutes [16];
+    snprintf (total_text, sizeof total_text, "%lld", (long long) total);
+    snprintf (minutes, sizeof minutes, "%d", EV_ORDER_HOLD_MINUTES);
+    bool pending = total > 0;
+    const char *insert [] = { tl_call_param (order->call, "id"), tl_call_user (order->call),
+                              pending ? "pending" : "completed", total_text,
+                              currency [0] ? currency : NULL, minutes };
+    int rc = 0;
+    PGresult *res = tl_db_exec (db, "orders_insert", 6, insert, &rc);
+    if (!res)
+        return rc;
+    snprintf (order->order_id, sizeof order->order_id, "%s", tl_db_value (res, 0, 0));
+    int64_t expires_ms = s_int (res, 0, 1);
+    PQclear (res);
+    const char *id = order->order_id;
+    for (size_t i = 0; i < order->count && rc == 0; i++) {
+        s_item_t *it = &order->items [i];
+        char quantity [24], price [24];
+        snprintf (quantity, sizeof quantity, "%lld", (long long) it->quantity);
+        snprintf (price, sizeof price, "%lld", (long long) it->unit_price);
+        const char *item [] = { id, it->ticket_id, quantity, price };
+        long count = tl_db_exec_count (db, "orders_insert_item", 4, item);
+        if (count >= 0 && pending)
+            count = tl_db_exec_count (db, "orders_insert_hold", 3, item);
+        rc = count < 0 ? (int) count : 0;
+    }
+    if (rc)
+        return rc;
+    if (!pending) {
+        long count = tl_db_exec_count (db, "orders_sell", 1, &id);
+        return count < 0 ? (int) count : s_confirm (db, id);
+    }
+    //  The hold ends by the job at expires_at (availability already stops
+    //  counting it then)
+    msgpack_sbuffer payload;
+    msgpack_sbuffer_init (&payload);
+    tl_mp_pack_pairs (&payload, (const char *[]) { "order_id", id }, 1);
+    char key [64];
+    snprintf (key, sizeof key, "expire:%s", id);
+    rc = tl_jobs_enqueue (db, "event.expire_order", payload.data, payload.size, key,
+                          expires_ms, 0);
+    msgpack_sbuffer_destroy (&payload);
+    return rc < 0 ? rc : 0;
+}
+
+//  The order's transaction: may the caller read the tickets; lock them in
+//  id order; check the items under the locks; place the order.
 static int
 s_create_tx (tl_db_t *db, void *arg)
 {
@@ -275,94 +393,11 @@ s_create_tx (tl_db_t *db, void *arg)
     res = tl_db_exec (db, "orders_tickets", 2, values, &rc);
     if (!res)
         return rc;
-    //  Every item's rules first (422, 409 sales_closed), then availability
-    char currency [4] = "";
-    int64_t total = 0;
-    bool sold_out = false;
-    for (size_t i = 0; i < order->count; i++) {
-        s_item_t *it = &order->items [i];
-        int row = 0, rows = PQntuples (res);
-        while (row < rows && strcasecmp (tl_db_value (res, row, 0), it->ticket_id) != 0)
-            row++;
-        bool hidden = row < rows && tl_db_value (res, row, 11) [0] == 't';
-        if (row == rows || (hidden && !event_sees_hidden (&event)))
-            S_REFUSE (422, "unknown_ticket", "no such ticket in this event");
-        ev_ticket_t ticket = { 0 };
-        ev_ticket_type_parse (tl_db_value (res, row, 1), &ticket.type);
-        ticket.price = s_int (res, row, 2);
-        ticket.min_price = s_int (res, row, 3);
-        ticket.max_price = s_int (res, row, 4);
-        snprintf (ticket.currency, sizeof ticket.currency, "%s", tl_db_value (res, row, 5));
-        ticket.quantity = s_int (res, row, 6);
-        ticket.min_order = s_int (res, row, 7);
-        ticket.max_order = s_int (res, row, 8);
-        if (tl_db_value (res, row, 13) [0] != 't')
-            S_REFUSE (409, "sales_closed", "this ticket is not on sale now");
-        const char *code, *why;
-        if (ev_ticket_item_check (&ticket, it->quantity, it->price_given, it->price,
-                                  &it->unit_price, &code, &why) != 0)
-            S_REFUSE (422, code, why);
-        if (it->unit_price && ticket.currency [0]) {
-            if (currency [0] && strcmp (currency, ticket.currency) != 0)
-                S_REFUSE (422, "mixed_currencies", "an order's priced tickets share a currency");
-            strcpy (currency, ticket.currency);
-        }
-        total += it->unit_price * it->quantity;
-        if (total > EV_MONEY_MAX)
-            S_REFUSE (422, "total_too_large", "the order's total is too large");
-        if (s_int (res, row, 12) < it->quantity)
-            sold_out = true;
-    }
-    if (sold_out)
-        S_REFUSE (409, "sold_out", "not enough tickets left, counting pending orders");
+    int64_t total;
+    char currency [4];
+    bool ok = s_items_check (order, res, &event, &total, currency);
     PQclear (res);
-    res = NULL;
-    //  Sell or hold
-    char total_text [24], minutes [16];
-    snprintf (total_text, sizeof total_text, "%lld", (long long) total);
-    snprintf (minutes, sizeof minutes, "%d", EV_ORDER_HOLD_MINUTES);
-    bool pending = total > 0;
-    const char *insert [] = { event_id, tl_call_user (call), pending ? "pending" : "completed",
-                              total_text, currency [0] ? currency : NULL, minutes };
-    res = tl_db_exec (db, "orders_insert", 6, insert, &rc);
-    if (!res)
-        return rc;
-    snprintf (order->order_id, sizeof order->order_id, "%s", tl_db_value (res, 0, 0));
-    int64_t expires_ms = s_int (res, 0, 1);
-    PQclear (res);
-    res = NULL;
-    for (size_t i = 0; i < order->count && rc == 0; i++) {
-        s_item_t *it = &order->items [i];
-        char quantity [24], price [24];
-        snprintf (quantity, sizeof quantity, "%lld", (long long) it->quantity);
-        snprintf (price, sizeof price, "%lld", (long long) it->unit_price);
-        const char *item [] = { order->order_id, it->ticket_id, quantity, price };
-        long count = tl_db_exec_count (db, "orders_insert_item", 4, item);
-        if (count >= 0 && pending)
-            count = tl_db_exec_count (db, "orders_insert_hold", 3, item);
-        rc = count < 0 ? (int) count : 0;
-    }
-    if (rc)
-        return rc;
-    if (!pending) {
-        const char *id = order->order_id;
-        long count = tl_db_exec_count (db, "orders_sell", 1, &id);
-        return count < 0 ? (int) count : s_confirm (db, id);
-    }
-    //  The hold ends by the job at expires_at (availability already stops
-    //  counting it then)
-    msgpack_sbuffer payload;
-    msgpack_sbuffer_init (&payload);
-    tl_mp_pack_pairs (&payload, (const char *[]) { "order_id", order->order_id }, 1);
-    char key [64];
-    snprintf (key, sizeof key, "expire:%s", order->order_id);
-    rc = tl_jobs_enqueue (db, "event.expire_order", payload.data, payload.size, key,
-                          expires_ms, 0);
-    msgpack_sbuffer_destroy (&payload);
-    return rc < 0 ? rc : 0;
-done:
-    PQclear (res);
-    return 0;
+    return ok ? s_place (db, order, total, currency) : 0;
 }
 
 static void

@@ -347,8 +347,138 @@ s_row_load (tl_db_t *db, const s_resource_t *resource, const char *event_id, con
     return rc;
 }
 
+//  The readers of one kind of value: each returns the SQL parameter (the
+//  caller's) or NULL with *why set (or, out of memory, not).
+
+static char *
+s_read_int (const s_field_t *field, const msgpack_object *obj, const char **why)
+{
+    int64_t number;
+    if (tl_mp_int (obj, &number) != 0 || number < field->lo || number > field->hi) {
+        *why = "must be an integer in range";
+        return NULL;
+    }
+    char text [32];
+    snprintf (text, sizeof text, "%lld", (long long) number);
+    return strdup (text);
+}
+
+static char *
+s_read_float (const s_field_t *field, const msgpack_object *obj, const char **why)
+{
+    double number = NAN;
+    int64_t whole;
+    if (obj->type == MSGPACK_OBJECT_FLOAT64 || obj->type == MSGPACK_OBJECT_FLOAT32)
+        number = obj->via.f64;
+    else
+    if (tl_mp_int (obj, &whole) == 0)
+        number = (double) whole;
+    if (!isfinite (number) || number < field->lo || number > field->hi) {
+        *why = "must be a number in range";
+        return NULL;
+    }
+    char text [40];
+    snprintf (text, sizeof text, "%.17g", number);
+    return strdup (text);
+}
+
+//  Distinct UUIDs as a uuid[] literal, "{a,b}", lower case.
+static char *
+s_read_uuids (const s_field_t *field, const msgpack_object *obj, const char **why)
+{
+    if (obj->type != MSGPACK_OBJECT_ARRAY || obj->via.array.size > (uint32_t) field->max) {
+        *why = "must be an array of at most 50 ids";
+        return NULL;
+    }
+    char *value = malloc (obj->via.array.size * 37 + 3);
+    char *s = value;
+    if (s)
+        *s++ = '{';
+    for (uint32_t i = 0; value && i < obj->via.array.size && !*why; i++) {
+        char id [40];
+        if (!tl_mp_copy (&obj->via.array.ptr [i], id, sizeof id) || !tl_valid_uuid (id))
+            *why = "must hold ids";
+        for (char *c = id; !*why && *c; c++)
+            *c = (char) tolower ((unsigned char) *c);
+        for (uint32_t j = 0; !*why && j < i; j++)
+            if (strncmp (value + 1 + j * 37, id, 36) == 0)
+                *why = "must not repeat an id";
+        if (!*why)
+            s += sprintf (s, "%s%s", i ? "," : "", id);
+    }
+    if (*why) {
+        free (value);
+        return NULL;
+    }
+    if (value)
+        strcpy (s, "}");
+    return value;
+}
+
+//  A string of its kind: text, email, URL, colour, UUID, time (as ms),
+//  one of the choices.
+static char *
+s_read_string (const s_field_t *field, const msgpack_object *obj, const char **why)
+{
+    char *value = tl_mp_strdup (obj, (size_t) field->max * 4);
+    if (!value) {
+        *why = "must be a string within its length";
+        return NULL;
+    }
+    int64_t at;
+    char text [32];
+    switch (field->kind) {
+        case S_TEXT:
+        case S_LINES:
+            if (!event_text_ok (value, field->required ? 1 : 0, field->max,
+                                field->kind == S_LINES))
+                *why = "must be text within its length";
+            break;
+        case S_EMAIL:
+            if (!tl_valid_email (value))
+                *why = "must be an email address";
+            break;
+        case S_URL:
+            if (!tl_valid_http_url (value))
+                *why = "must be an http or https URL";
+            break;
+        case S_COLOR:
+            if (strlen (value) != 7 || value [0] != '#'
+            ||  strspn (value + 1, "0123456789abcdefABCDEF") != 6)
+                *why = "must be a colour #rrggbb";
+            break;
+        case S_UUID:
+            if (!tl_valid_uuid (value))
+                *why = "must be an id (UUID)";
+            break;
+        case S_TIME:
+            if (tl_time_parse (value, &at) != 0)
+                *why = "must be an RFC 3339 time";
+            else {
+                snprintf (text, sizeof text, "%lld", (long long) at);
+                free (value);
+                value = strdup (text);
+            }
+            break;
+        case S_ENUM:
+            *why = "is not one of its values";
+            for (size_t i = 0; field->choices [i]; i++)
+                if (strcmp (field->choices [i], value) == 0)
+                    *why = NULL;
+            break;
+        default:
+            break;
+    }
+    if (*why) {
+        free (value);
+        return NULL;
+    }
+    return value;
+}
+
 //  Reads field `field` of the body onto row->values [index] when given
-//  (null clears it). Answers 400 and returns false when it is malformed.
+//  (null clears it). Answers 400 (503 out of memory) and returns false
+//  when it cannot.
 static bool
 s_field_read (tl_call_t *call, const s_field_t *field, size_t index, s_row_t *row)
 {
@@ -359,110 +489,12 @@ s_field_read (tl_call_t *call, const s_field_t *field, size_t index, s_row_t *ro
     row->values [index] = NULL;
     if (obj->type == MSGPACK_OBJECT_NIL)
         return true;
-    char text [64];
     const char *why = NULL;
-    char *value = NULL;
-    switch (field->kind) {
-        case S_INT: {
-            int64_t number;
-            if (tl_mp_int (obj, &number) != 0 || number < field->lo || number > field->hi)
-                why = "must be an integer in range";
-            snprintf (text, sizeof text, "%lld", (long long) number);
-            value = why ? NULL : strdup (text);
-            break;
-        }
-        case S_FLOAT: {
-            double number = NAN;
-            int64_t whole;
-            if (obj->type == MSGPACK_OBJECT_FLOAT64 || obj->type == MSGPACK_OBJECT_FLOAT32)
-                number = obj->via.f64;
-            else
-            if (tl_mp_int (obj, &whole) == 0)
-                number = (double) whole;
-            if (!isfinite (number) || number < field->lo || number > field->hi)
-                why = "must be a number in range";
-            snprintf (text, sizeof text, "%.17g", number);
-            value = why ? NULL : strdup (text);
-            break;
-        }
-        case S_UUIDS: {
-            if (obj->type != MSGPACK_OBJECT_ARRAY || obj->via.array.size > (uint32_t) field->max) {
-                why = "must be an array of at most 50 ids";
-                break;
-            }
-            size_t size = obj->via.array.size * 38 + 3;
-            value = malloc (size);
-            char *s = value;
-            *s++ = '{';
-            for (uint32_t i = 0; value && i < obj->via.array.size && !why; i++) {
-                char id [40];
-                if (!tl_mp_copy (&obj->via.array.ptr [i], id, sizeof id) || !tl_valid_uuid (id))
-                    why = "must hold ids";
-                for (char *c = id; !why && *c; c++)
-                    *c = (char) tolower ((unsigned char) *c);
-                for (uint32_t j = 0; !why && j < i; j++)
-                    if (strncmp (value + 1 + j * 37, id, 36) == 0)
-                        why = "must not repeat an id";
-                if (!why)
-                    s += sprintf (s, "%s%s", i ? "," : "", id);
-            }
-            if (value)
-                strcpy (s, "}");
-            break;
-        }
-        default: {
-            value = tl_mp_strdup (obj, (size_t) field->max * 4);
-            if (!value) {
-                why = "must be a string within its length";
-                break;
-            }
-            int64_t at;
-            switch (field->kind) {
-                case S_TEXT:
-                case S_LINES:
-                    if (!event_text_ok (value, field->required ? 1 : 0, field->max,
-                                        field->kind == S_LINES))
-                        why = "must be text within its length";
-                    break;
-                case S_EMAIL:
-                    if (!tl_valid_email (value))
-                        why = "must be an email address";
-                    break;
-                case S_URL:
-                    if (!tl_valid_http_url (value))
-                        why = "must be an http or https URL";
-                    break;
-                case S_COLOR:
-                    if (strlen (value) != 7 || value [0] != '#'
-                    ||  strspn (value + 1, "0123456789abcdefABCDEF") != 6)
-                        why = "must be a colour #rrggbb";
-                    break;
-                case S_UUID:
-                    if (!tl_valid_uuid (value))
-                        why = "must be an id (UUID)";
-                    break;
-                case S_TIME:
-                    if (tl_time_parse (value, &at) != 0)
-                        why = "must be an RFC 3339 time";
-                    else {
-                        free (value);
-                        snprintf (text, sizeof text, "%lld", (long long) at);
-                        value = strdup (text);
-                    }
-                    break;
-                case S_ENUM:
-                    why = "is not one of its values";
-                    for (size_t i = 0; field->choices [i]; i++)
-                        if (strcmp (field->choices [i], value) == 0)
-                            why = NULL;
-                    break;
-                default:
-                    break;
-            }
-        }
-    }
+    char *value = field->kind == S_INT ? s_read_int (field, obj, &why)
+                : field->kind == S_FLOAT ? s_read_float (field, obj, &why)
+                : field->kind == S_UUIDS ? s_read_uuids (field, obj, &why)
+                : s_read_string (field, obj, &why);
     if (why) {
-        free (value);
         tl_call_field_error (call, 400, "invalid", field->name, why);
         return false;
     }
