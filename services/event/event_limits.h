@@ -21,6 +21,8 @@
 #define EV_MAX_ROLES_PER_EVENT      200
 #define EV_MAX_INVITES_PER_EVENT    200
 #define EV_INVITE_TTL_DAYS          7
+#define EV_INVITE_KEEP_DAYS         30      //  a used or expired invite, then purged
+#define EV_PURGE_BATCH              10000   //  rows one purge statement deletes
 //  Events one user may create (counted under the user's lock)
 #define EV_MAX_EVENTS_PER_USER  1000
 

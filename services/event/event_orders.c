@@ -166,16 +166,16 @@ s_reply_order (tl_call_t *call, const char *event_id, const char *id, int status
 }
 
 //  Enqueues the confirmation mail of order `id`, completed in the caller's
-//  transaction (it goes only if that commits). Returns 0 or a code.
+//  transaction (it goes only if that commits; an order completes once, so
+//  the job needs no unique key, and done it is purged like any other).
+//  Returns 0 or a code.
 static int
 s_confirm (tl_db_t *db, const char *id)
 {
     msgpack_sbuffer payload;
     msgpack_sbuffer_init (&payload);
     tl_mp_pack_pairs (&payload, (const char *[]) { "order_id", id }, 1);
-    char key [64];
-    snprintf (key, sizeof key, "confirm:%s", id);
-    int rc = tl_jobs_enqueue (db, "event.mail_order", payload.data, payload.size, key, 0, 0);
+    int rc = tl_jobs_enqueue (db, "event.mail_order", payload.data, payload.size, NULL, 0, 0);
     msgpack_sbuffer_destroy (&payload);
     return rc < 0 ? rc : 0;
 }
@@ -363,9 +363,7 @@ s_place (tl_db_t *db, s_order_t *order, int64_t total, const char *currency)
     msgpack_sbuffer payload;
     msgpack_sbuffer_init (&payload);
     tl_mp_pack_pairs (&payload, (const char *[]) { "order_id", id }, 1);
-    char key [64];
-    snprintf (key, sizeof key, "expire:%s", id);
-    rc = tl_jobs_enqueue (db, "event.expire_order", payload.data, payload.size, key,
+    rc = tl_jobs_enqueue (db, "event.expire_order", payload.data, payload.size, NULL,
                           expires_ms, 0);
     msgpack_sbuffer_destroy (&payload);
     return rc < 0 ? rc : 0;

@@ -20,6 +20,8 @@
 #include <string.h>
 
 #define S_CALL_TIMEOUT_MS 10000
+#define S_STR(x) #x
+#define S_XSTR(x) S_STR (x)
 
 //  Links in mails: <TALLY_PUBLIC_URL>/invites?code=..., read once by register.
 static char s_public_url [TL_MAX_URL_LEN + 1];
@@ -88,6 +90,13 @@ static const tl_db_statement_t s_statements [] = {
       "  used_by = CASE WHEN used_by = $1 THEN NULL ELSE used_by END "
       "WHERE invited_by = $1 OR used_by = $1", 1 },
     { "gone_creator", "UPDATE events SET creator = NULL WHERE creator = $1", 1 },
+    //  Invites used or expired EV_INVITE_KEEP_DAYS ago, a batch at a time
+    //  ($1: the clock, ms)
+    { "invites_purge",
+      "DELETE FROM invites WHERE id IN (SELECT id FROM invites "
+      "WHERE coalesce (used_at, expires_at) < to_timestamp ($1::float8 / 1000) "
+      "  - make_interval (days => " S_XSTR (EV_INVITE_KEEP_DAYS) ") "
+      "LIMIT " S_XSTR (EV_PURGE_BATCH) ")", 1 },
     { "gone_orders", "UPDATE orders SET buyer = NULL, updated_at = now () WHERE buyer = $1", 1 },
 };
 
@@ -561,6 +570,16 @@ s_user_deleted (tl_event_t *event)
     return 0;
 }
 
+//  event.purge_invites (daily): invites used or expired long ago go.
+static int
+s_purge_invites (tl_job_ctx_t *job)
+{
+    long total = tl_job_ctx_purge (job, "invites_purge", EV_PURGE_BATCH);
+    if (total > 0)
+        tl_log (TL_LOG_INFO, NULL, "removed %ld old invite(s)", total);
+    return total < 0 ? (int) total : 0;
+}
+
 int
 event_roles_register (tl_service_t *svc)
 {
@@ -572,5 +591,8 @@ event_roles_register (tl_service_t *svc)
     rc = rc ? rc : tl_service_on (svc, "roles.delete", s_remove);
     rc = rc ? rc : tl_service_job (svc, "event.mail_invite", s_mail_invite);
     rc = rc ? rc : tl_service_subscribe (svc, "auth.user.deleted", s_user_deleted);
+    rc = rc ? rc : tl_service_job (svc, "event.purge_invites", s_purge_invites);
+    rc = rc ? rc : tl_service_schedule (svc, "event.purge_invites", "event.purge_invites",
+                                        "daily");
     return rc;
 }

@@ -243,3 +243,19 @@ def test_a_deleted_buyers_orders_stay_without_them(sys_):
     assert got["buyer_id"] is None and got["status"] == "completed"
     assert sys_.get(owner, f"/events/{ev['id']}/tickets/{r.json()['id']}"
                     ).json()["sold"] == 2
+
+
+def test_invites_used_or_expired_a_month_ago_are_purged(sys_):
+    import datetime as dt
+    owner, old, fresh = sys_.user(), sys_.user(), sys_.user()
+    ev = sys_.event(owner)
+    sys_.grant(owner, ev["id"], old, "moderator")
+    sys_.grant(owner, ev["id"], fresh, "moderator")
+    psql(f"UPDATE event.invites SET used_at = now() - interval '31 days' "
+         f"WHERE event_id = '{ev['id']}' AND email = '{old.email}'")
+    tomorrow = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+    sys_.run_jobs(tomorrow.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    left = psql(f"SELECT email FROM event.invites WHERE event_id = '{ev['id']}'")
+    assert left.split() == [fresh.email]
+    # The roles themselves stay
+    assert len(_roles(sys_, owner, ev["id"])) == 3
