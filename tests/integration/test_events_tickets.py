@@ -401,3 +401,61 @@ def test_a_completed_order_is_confirmed_by_mail_to_a_verified_buyer(sys_, owner,
     # The pending order of the unverified buyer is not confirmed either way
     assert psql("SELECT count(*) FROM event.jobs WHERE kind = 'event.mail_order' "
                 "AND done_at IS NULL AND run_at <= now()") == "0"
+
+
+# ---------------------------------------------------------------------------
+# The permission table for tickets and orders, against the real service
+
+ROLES = ["organizer", "coorganizer", "track_organizer", "moderator"]
+
+
+def _may(role, op):
+    """API.md's defaults for tickets and orders (the same for both)."""
+    if role in ("admin", "organizer"):
+        return True
+    if role == "coorganizer":
+        return op != "delete"
+    return op == "read"
+
+
+@pytest.mark.parametrize("published", [False, True])
+def test_each_role_on_tickets_and_orders_gets_what_the_table_says(sys_, published):
+    owner = sys_.user()
+    ev = sys_.event(owner, **dict(EVENT, state="published" if published else "draft"))
+    people = {role: sys_.user() for role in ROLES}
+    for role in ROLES:
+        sys_.grant(owner, ev["id"], people[role], role)
+    people[None] = sys_.user()
+    people["admin"] = sys_.admin()
+    base = f"/events/{ev['id']}"
+    failures = []
+
+    def check(who, what, method, path, body, want):
+        r = sys_.request(method, people[who], path, json=body)
+        if r.status_code != want:
+            failures.append((who, what, want, r.status_code, r.text[:80]))
+        return r
+
+    for who in people:
+        hidden = 404 if not published and who is None else None
+        # tickets: create, read, update, delete
+        t = _ticket(sys_, owner, ev["id"], type="free", price=None, currency=None)
+        body = dict(ON_SALE, name=unique("T"), type="free", quantity=3)
+        for op, method, path, json, ok in (
+                ("create", "POST", f"{base}/tickets", body, 201),
+                ("read", "GET", f"{base}/tickets/{t['id']}", None, 200),
+                ("update", "PATCH", f"{base}/tickets/{t['id']}", {"quantity": 20}, 200),
+                ("delete", "DELETE", f"{base}/tickets/{t['id']}", None, 204)):
+            want = hidden or (ok if _may(who, op) or (who is None and op == "read") else 403)
+            check(who, ("tickets", op), method, path, json, want)
+        # orders: create (whoever reads the tickets), read (the event's
+        # list), update (cancel another buyer's order)
+        t = _ticket(sys_, owner, ev["id"], type="free", price=None, currency=None)
+        check(who, ("orders", "create"), "POST", f"{base}/orders",
+              {"items": [{"ticket_id": t["id"], "quantity": 1}]}, hidden or 201)
+        check(who, ("orders", "read"), "GET", f"{base}/orders", None,
+              hidden or (200 if _may(who, "read") and who is not None else 403))
+        other = _order(sys_, owner, ev["id"], [{"ticket_id": t["id"], "quantity": 1}]).json()
+        want = 404 if who is None else (200 if _may(who, "update") else 403)
+        check(who, ("orders", "update"), "POST", f"{base}/orders/{other['id']}/cancel", {}, want)
+    assert failures == []
