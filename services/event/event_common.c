@@ -24,7 +24,10 @@
 
 static const tl_db_statement_t s_statements [] = {
     { "event_access", S_ACCESS, 3 },
-    { "event_access_lock", S_ACCESS " FOR UPDATE OF e", 3 },
+    //  The row lock alone, then event_access: a statement after the lock
+    //  sees every change committed before it was granted (the role and
+    //  permission rows a locking join would read as they were)
+    { "event_lock", "SELECT id FROM events WHERE id = $1 FOR UPDATE", 1 },
 };
 
 int
@@ -58,7 +61,14 @@ event_can_db (tl_db_t *db, tl_call_t *call, const char *id, ev_service_t service
     if (rc)
         return rc;
     const char *values [] = { id, tl_call_user (call), ev_service_name (service) };
-    PGresult *res = tl_db_exec (db, lock ? "event_access_lock" : "event_access", 3, values, &rc);
+    PGresult *res = NULL;
+    if (lock) {
+        res = tl_db_exec (db, "event_lock", 1, values, &rc);
+        PQclear (res);
+        if (rc)
+            return rc;
+    }
+    res = tl_db_exec (db, "event_access", 3, values, &rc);
     if (!res)
         return rc;
     if (PQntuples (res) != 1) {

@@ -36,8 +36,11 @@ static const tl_db_statement_t s_statements [] = {
       "ORDER BY t.created_at, t.id", 2 },
     { "tickets_one",
       "SELECT " S_COLUMNS " FROM tickets t WHERE t.id = $1 AND t.event_id = $2", 2 },
-    { "tickets_one_lock",
-      "SELECT " S_COLUMNS " FROM tickets t WHERE t.id = $1 AND t.event_id = $2 FOR UPDATE", 2 },
+    //  The row lock alone: what is sold and held is read by a statement
+    //  after it (tickets_one), which sees every order committed before
+    //  the lock was granted (a locking SELECT's own subqueries would not)
+    { "tickets_lock",
+      "SELECT id FROM tickets WHERE id = $1 AND event_id = $2 FOR UPDATE", 2 },
     { "tickets_count", "SELECT count (*) FROM tickets WHERE event_id = $1", 1 },
     //  $1 event, $2 name, $3 description, $4 type, $5 price, $6 min, $7 max,
     //  $8 currency, $9 quantity, $10 sales start, $11 sales end (ms),
@@ -459,7 +462,9 @@ s_update_tx (tl_db_t *db, void *arg)
         return rc < 0 ? rc : 0;
     //  The ticket's row lock: orders of it wait, so that sold and held stay
     const char *values [] = { id, event_id };
-    PGresult *res = tl_db_exec (db, "tickets_one_lock", 2, values, &rc);
+    PGresult *res = tl_db_exec (db, "tickets_lock", 2, values, &rc);
+    PQclear (res);
+    res = rc ? NULL : tl_db_exec (db, "tickets_one", 2, values, &rc);
     if (!res)
         return rc;
     ev_ticket_t ticket;
@@ -555,7 +560,7 @@ s_delete_tx (tl_db_t *db, void *arg)
     if (rc)
         return rc < 0 ? rc : 0;
     const char *values [] = { id, event_id };
-    PGresult *res = tl_db_exec (db, "tickets_one_lock", 2, values, &rc);
+    PGresult *res = tl_db_exec (db, "tickets_lock", 2, values, &rc);
     bool found = res && PQntuples (res) == 1;
     PQclear (res);
     if (rc || !found) {

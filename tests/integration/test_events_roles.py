@@ -246,15 +246,18 @@ def test_a_deleted_buyers_orders_stay_without_them(sys_):
 
 
 def test_invites_used_or_expired_a_month_ago_are_purged(sys_):
-    import datetime as dt
     owner, old, fresh = sys_.user(), sys_.user(), sys_.user()
     ev = sys_.event(owner)
     sys_.grant(owner, ev["id"], old, "moderator")
     sys_.grant(owner, ev["id"], fresh, "moderator")
-    psql(f"UPDATE event.invites SET used_at = now() - interval '31 days' "
-         f"WHERE event_id = '{ev['id']}' AND email = '{old.email}'")
-    tomorrow = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
-    sys_.run_jobs(tomorrow.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    # A day of its own (each daily purge runs once): one invite used 31
+    # days before it, the other the day before
+    day = f"20{30 + int(unique('')[-6:]) % 60}-{1 + int(unique('')[-3:]) % 12:02d}-15"
+    for user, days in ((old, 31), (fresh, 1)):
+        psql(f"UPDATE event.invites SET used_at = '{day}T00:00:00Z'::timestamptz "
+             f"- interval '{days} days' WHERE event_id = '{ev['id']}' "
+             f"AND email = '{user.email}'")
+    sys_.run_jobs(f"{day}T12:00:00Z")
     left = psql(f"SELECT email FROM event.invites WHERE event_id = '{ev['id']}'")
     assert left.split() == [fresh.email]
     # The roles themselves stay
