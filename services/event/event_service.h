@@ -29,9 +29,11 @@ typedef struct {
 //  that role's permissions (on `service`, and read on `event`) in one
 //  statement, so that a permission a super admin changed applies from the
 //  next request on every instance; staff (caller roles admin,
-//  super_admin) may do everything (ev_perm_decide). `lock` takes the
-//  event's row FOR UPDATE (inside a transaction: changes of its roles take
-//  turns). Returns true with *event filled; otherwise answers 404 (no such
+//  super_admin) may do everything (ev_perm_decide). `lock` first takes
+//  the event's row FOR UPDATE on its own (inside a transaction: changes of
+//  its roles and parts take turns), so that the statement after it reads
+//  roles and permissions as committed when the lock was granted. Returns
+//  true with *event filled; otherwise answers 404 (no such
 //  event, or one the caller may not see: never told apart), 403 or 503 and
 //  returns false.
 bool event_can (tl_call_t *call, const char *id, ev_service_t service, ev_op_t op,

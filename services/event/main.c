@@ -1,6 +1,8 @@
-//  main.c — tally-event: events, the roles people hold on them and the
-//  permission table (README.md). Registers the handlers of each event_*.c
-//  file and runs the service.
+//  main.c — tally-event: events, the roles people hold on them, the
+//  permission table, tickets and orders, and the programme (tracks,
+//  sessions, speakers, sponsors, microlocations; README.md). Registers the
+//  handlers, jobs and subscriptions of each event_*.c file and runs the
+//  service.
 #include "event_service.h"
 
 extern const tl_embed_t event_migrations [];
