@@ -3,9 +3,11 @@
 //  the small checks of texts and times the handlers share.
 #include "event_service.h"
 #include "tl_error.h"
+#include "tl_mp.h"
 #include "tl_time.h"
 #include "tl_valid.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,4 +161,32 @@ event_ms_text (int64_t ms, char text [32])
         strcpy (text, "infinity");
     else
         snprintf (text, 32, "%lld", (long long) ms);
+}
+
+int
+event_caller_email (tl_call_t *call, char email [TL_MAX_EMAIL_LEN + 1])
+{
+    email [0] = 0;
+    if (!tl_call_user (call))
+        return TL_ENOTFOUND;
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    tl_mp_pack_pairs (&body, (const char *[]) { "id", tl_call_user (call) }, 1);
+    tl_msg_t *reply = NULL;
+    int rc = tl_call_call (call, "auth", "user.get", body.data, body.size, &reply);
+    msgpack_sbuffer_destroy (&body);
+    int status = rc == 0 && reply ? tl_msg_status (reply) : 0;
+    bool found = status == 200
+              && tl_mp_copy (tl_mp_get (tl_msg_body (reply), "email"), email,
+                             TL_MAX_EMAIL_LEN + 1);
+    tl_msg_destroy (&reply);
+    if (status != 200 && status != 404)
+        return rc == TL_ETIMEDOUT ? TL_ETIMEDOUT : TL_EUNAVAIL;
+    if (!found) {
+        email [0] = 0;
+        return TL_ENOTFOUND;
+    }
+    for (char *c = email; *c; c++)
+        *c = (char) tolower ((unsigned char) *c);
+    return 0;
 }

@@ -47,7 +47,7 @@ static const tl_db_statement_t s_statements [] = {
       "        to_timestamp ($5::float8 / 1000), $6, coalesce ($7, ''), "
       "        coalesce ($8, 'draft')) RETURNING id", 8 },
     { "events_insert_organizer",
-      "INSERT INTO roles (event_id, user_id, role) VALUES ($1, $2, 'organizer')", 2 },
+      "INSERT INTO roles (event_id, user_id, role, email) VALUES ($1, $2, 'organizer', $3)", 3 },
     //  $2.. as events_insert's $2.. (NULL keeps what is there)
     { "events_update",
       "UPDATE events SET name = coalesce ($2, name), "
@@ -266,6 +266,7 @@ s_params (s_body_t *body, const char *values [7])
 typedef struct {
     tl_call_t *call;
     s_body_t *body;
+    const char *email;          //  the creator's, for the roles list; NULL unknown
     char id [37];
     bool full;
 } s_create_t;
@@ -290,8 +291,8 @@ s_create_tx (tl_db_t *db, void *arg)
         return rc;
     snprintf (create->id, sizeof create->id, "%s", tl_db_value (res, 0, 0));
     PQclear (res);
-    const char *role [] = { create->id, user };
-    long count = tl_db_exec_count (db, "events_insert_organizer", 2, role);
+    const char *role [] = { create->id, user, create->email };
+    long count = tl_db_exec_count (db, "events_insert_organizer", 3, role);
     return count < 0 ? (int) count : 0;
 }
 
@@ -309,7 +310,11 @@ s_create (tl_call_t *call)
     }
     if (!s_times_ok (call, body.starts_ms, body.ends_ms))
         goto done;
-    s_create_t create = { call, &body, "", false };
+    //  The creator's address for the roles list, as invitees' are: best
+    //  effort (an event is made while auth cannot say; the list shows null)
+    char email [TL_MAX_EMAIL_LEN + 1];
+    s_create_t create = { call, &body, event_caller_email (call, email) == 0 ? email : NULL,
+                          "", false };
     int err = tl_db_tx (tl_call_db (call), s_create_tx, &create);
     if (err)
         tl_call_db_error (call, err);

@@ -252,35 +252,20 @@ done:
 //  ---------------------------------------------------------------------
 //  POST /events/{id}/roles/accept {code}
 
-//  The caller's email address as auth tells it, lower case, into `email`.
+//  The caller's email address as auth tells it (event_caller_email).
 //  Answers 503 / 504 (auth did not answer) or 403 (no such user) and
 //  returns false.
 static bool
 s_caller_email (tl_call_t *call, char email [TL_MAX_EMAIL_LEN + 1])
 {
-    msgpack_sbuffer body;
-    msgpack_sbuffer_init (&body);
-    tl_mp_pack_pairs (&body, (const char *[]) { "id", tl_call_user (call) }, 1);
-    tl_msg_t *reply = NULL;
-    int rc = tl_call_call (call, "auth", "user.get", body.data, body.size, &reply);
-    msgpack_sbuffer_destroy (&body);
-    int status = rc == 0 && reply ? tl_msg_status (reply) : 0;
-    bool found = status == 200
-              && tl_mp_copy (tl_mp_get (tl_msg_body (reply), "email"), email,
-                             TL_MAX_EMAIL_LEN + 1);
-    tl_msg_destroy (&reply);
-    if (status != 200 && status != 404) {
+    int rc = event_caller_email (call, email);
+    if (rc == TL_ENOTFOUND)
+        tl_call_error (call, 403, "not_your_invite", "this invite was sent to someone else");
+    else
+    if (rc)
         tl_call_error (call, rc == TL_ETIMEDOUT ? 504 : 503, "unavailable",
                        "the accounts service did not answer");
-        return false;
-    }
-    if (!found) {
-        tl_call_error (call, 403, "not_your_invite", "this invite was sent to someone else");
-        return false;
-    }
-    for (char *c = email; *c; c++)
-        *c = (char) tolower ((unsigned char) *c);
-    return true;
+    return rc == 0;
 }
 
 typedef struct {

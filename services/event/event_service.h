@@ -48,6 +48,12 @@ int event_can_db (tl_db_t *db, tl_call_t *call, const char *id, ev_service_t ser
 //  or a database code).
 void event_refuse (tl_call_t *call, int decision);
 
+//  The caller's email address, lower case, as the auth service tells it
+//  (user.get, asked on the caller's behalf) into `email`. Returns 0,
+//  TL_ENOTFOUND (no such user, or an anonymous caller), TL_ETIMEDOUT or
+//  TL_EUNAVAIL (auth did not answer).
+int event_caller_email (tl_call_t *call, char email [TL_MAX_EMAIL_LEN + 1]);
+
 //  True when the caller is staff (admin or super_admin).
 bool event_staff (tl_call_t *call);
 

@@ -43,6 +43,7 @@ def test_an_invite_is_mailed_and_accepted_once_by_its_addressee(sys_):
     assert sorted((r["user_id"], r["role"], r["status"]) for r in roles) == sorted(
         [(owner.id, "organizer", "accepted"), (guest.id, "coorganizer", "accepted")])
     assert [r["email"] for r in roles if r["user_id"] == guest.id] == [guest.email]
+    assert [r["email"] for r in roles if r["user_id"] == owner.id] == [owner.email]
     # The guest now sees the draft; the code is spent
     assert sys_.get(guest, f"/events/{ev['id']}").status_code == 200
     r = sys_.post(guest, f"/events/{ev['id']}/roles/accept", {"code": code})
