@@ -462,6 +462,8 @@ mail_template_test (bool verbose)
           "link", link, NULL }, "email address was changed" },
         { "event_invite", { "event_name", "Caf\xc3\xa9 & Code \"2024\"", "role", "coorganizer",
           "link", link, NULL }, "Caf\xc3\xa9 & Code \"2024\"" },
+        { "order_confirmation", { "username", username, "event_name", "PyCon 2099",
+          "tickets", "2", "total", "25.00 EUR", "link", link, NULL }, "PyCon 2099" },
         { "daily_reminder", { "username", username, "link", link, NULL }, "reminder" },
         { "monthly_report", { "username", username, "month", "March 2024",
           "tracker_count", "3", "link", link, NULL }, "March 2024" },

@@ -10,6 +10,7 @@
 //    password_reset   username, link, code
 //    email_changed    username, new_email, link (to the old address)
 //    event_invite     event_name, role, link
+//    order_confirmation  username, event_name, tickets, total, link
 //    daily_reminder   username, link
 //    monthly_report   username, month, tracker_count, link
 //    mood_board       username, year, link

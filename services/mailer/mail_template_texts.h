@@ -140,6 +140,25 @@ static const s_template_t s_templates [] = {
         S_HTML_CLOSE ("If you do not know this event, you can ignore this email.")
     },
     {
+        "order_confirmation",
+        "Your order for {{event_name}}",
+        "Hello {{username}},\n"
+        "\n"
+        "Your order for {{event_name}} is confirmed: {{tickets}} ticket(s), "
+        "{{total}}.\n"
+        "See it here:\n"
+        "{{link}}\n"
+        "\n"
+        "Keep this email: the organizers know your order by it.\n"
+        S_TEXT_CLOSE,
+        S_HTML_OPEN ("Your order is confirmed")
+        S_HTML_P ("Hello {{username}},")
+        S_HTML_P ("Your order for <strong>{{event_name}}</strong> is confirmed: "
+                  "{{tickets}} ticket(s), {{total}}.")
+        S_HTML_BUTTON ("See my order")
+        S_HTML_CLOSE ("Keep this email: the organizers know your order by it.")
+    },
+    {
         "daily_reminder",
         "A gentle reminder to log your day",
         "Hello {{username}},\n"

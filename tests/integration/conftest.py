@@ -45,3 +45,21 @@ def tracker_system():
     failures = c.stop()
     system.stop()
     assert not failures, "\n".join(failures)
+
+
+@pytest.fixture(scope="module")
+def event_system(request):
+    """Two gateways, auth, mailer (to a real SMTP server) and two instances
+    of the event service, shared by a test module (event_system.py); the
+    module's EVENT_ENV, when it has one, adds to the instances' settings."""
+    from event_system import EventSystem
+    c = Cluster()
+    try:
+        system = EventSystem(c, event_env=getattr(request.module, "EVENT_ENV", None))
+    except BaseException:
+        c.stop()
+        raise
+    yield system
+    failures = c.stop()
+    system.stop()
+    assert not failures, "\n".join(failures)

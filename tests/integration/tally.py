@@ -343,3 +343,8 @@ def auth(cluster, gateways, env=None, name=None, workers=4):
 def tracker(cluster, gateways, env=None, name=None, workers=4):
     """Starts tally-tracker."""
     return program(cluster, "tracker", gateways, env=env, name=name, workers=workers)
+
+
+def event(cluster, gateways, env=None, name=None, workers=4):
+    """Starts tally-event."""
+    return program(cluster, "event", gateways, env=env, name=name, workers=workers)

@@ -50,6 +50,10 @@ class Accounts:
         tally.auth(cluster, gws, name="auth-a")
         tally.auth(cluster, gws, name="auth-b")
         self.data = cluster.service(gws, name="holder")
+        # A subscriber of auth.user.deleted that is down holds auth's jobs
+        # thread for a delivery's whole deadline on each attempt, ahead of
+        # the verification mails: the event service hears deletions here
+        tally.event(cluster, gws)
         wait_instances(self.gw, 2, service="auth", timeout=60)
         wait_instances(self.gw2, 2, service="auth", timeout=60)
         wait_instances(self.gw, 1, service="mailer", timeout=60)
