@@ -301,14 +301,11 @@ tracker_user_get (tl_call_t *call, tracker_user_t *user)
     return true;
 }
 
-bool
-tracker_user_zone (tl_call_t *call, char zone [TL_MAX_TIMEZONE_LEN + 1])
+const char *
+tracker_caller_zone (tl_call_t *call)
 {
-    tracker_user_t user;
-    if (!tracker_user_get (call, &user))
-        return false;
-    strcpy (zone, user.zone);
-    return true;
+    const char *zone = tl_call_user_zone (call);
+    return strcmp (zone, "UTC") == 0 || tl_valid_timezone (zone) ? zone : "UTC";
 }
 
 bool

@@ -299,7 +299,7 @@ typedef struct {
     tl_call_t *call;
     s_write_kind_t kind;
     s_body_t *body;             //  NULL for a delete
-    const char *zone;           //  the caller's zone; NULL unless a mood tracker
+    const char *zone;           //  the caller's zone
     PGresult *res;              //  the log written
     long deleted;
     const char *refused;        //  a mood rule's code, or NULL
@@ -313,8 +313,8 @@ typedef struct {
 
 //  Checks the write against the locked `tracker`, inside the write's
 //  transaction: its value against the type and choices the tracker has now
-//  (a concurrent PATCH may have changed them since the body was read), a
-//  mood tracker's zone is known, and a new log has room
+//  (a concurrent PATCH may have changed them since the body was read), and
+//  a new log has room
 //  (TRK_MAX_LOGS_PER_TRACKER). Returns 0 when it may go on, 1 when not
 //  (write->changed, ->status or ->full says why), or a database code.
 static int
@@ -323,10 +323,6 @@ s_write_checks (tl_db_t *db, s_write_t *write, const tracker_t *tracker)
     write->type = tracker->type;
     write->changed = write->full = false;
     write->status = 0;
-    if (tracker->type == TRK_MOOD && !write->zone) {
-        write->changed = true;
-        return 1;
-    }
     s_body_t *body = write->body;
     if (body && body->value_obj)
         write->status = s_value_read (tracker, body->value_obj, body, &write->why);
@@ -416,15 +412,10 @@ s_write (tl_call_t *call, s_write_kind_t kind)
     if (!tracker_load (call, tl_call_param (call, "id"), false, &tracker))
         return;
     s_body_t body;
-    char zone [TL_MAX_TIMEZONE_LEN + 1] = "UTC";
-    s_write_t write = { .call = call, .kind = kind, .body = kind == S_DELETE ? NULL : &body };
+    s_write_t write = { .call = call, .kind = kind, .body = kind == S_DELETE ? NULL : &body,
+                        .zone = tracker_caller_zone (call) };
     if (kind != S_DELETE && !s_body_read (call, &tracker, kind == S_CREATE, &body))
         goto done;
-    if (tracker.type == TRK_MOOD) {
-        if (!tracker_user_zone (call, zone))
-            goto done;
-        write.zone = zone;
-    }
     int rc = tl_db_tx (tl_call_db (call), s_write_tx, &write);
     if (rc)
         tl_call_db_error (call, rc);

@@ -104,12 +104,17 @@ typedef struct {
 bool tracker_user_from_mp (const msgpack_object *obj, tracker_user_t *user);
 
 //  The caller's account and settings, asked of the auth service on the
-//  caller's behalf; auth's defaults when it has no such user. Answers
-//  503 / 504 and returns false when auth cannot be asked.
+//  caller's behalf (a nested call: only for what the caller does not
+//  carry, such as the user name and report settings); auth's defaults when
+//  it has no such user. Answers 503 / 504 and returns false when auth
+//  cannot be asked.
 bool tracker_user_get (tl_call_t *call, tracker_user_t *user);
 
-//  The caller's IANA time zone (tracker_user_get's).
-bool tracker_user_zone (tl_call_t *call, char zone [TL_MAX_TIMEZONE_LEN + 1]);
+//  The caller's IANA time zone, as the gateway put it in the request's
+//  caller from the session check (tl_call_user_zone): "UTC" when the
+//  request carries none or one this machine does not know. Borrowed from
+//  the call.
+const char *tracker_caller_zone (tl_call_t *call);
 
 //  Reads the optional `from` and `to` params (RFC 3339) into ms since the
 //  epoch (INT64_MIN / INT64_MAX when absent). Answers 400 and returns
