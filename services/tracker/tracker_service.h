@@ -42,10 +42,11 @@ bool tracker_load (tl_call_t *call, const char *id, bool lock, tracker_t *tracke
 int tracker_load_db (tl_db_t *db, const char *owner, const char *id, tracker_t *tracker);
 int tracker_lock_db (tl_db_t *db, const char *owner, const char *id, tracker_t *tracker);
 
-//  Counts the logs of tracker `id` into *count, up to
-//  TRK_MAX_LOGS_PER_TRACKER + 1 (enough to tell a full tracker). Call it
-//  with the tracker's row locked (tracker_lock_db), so that no other write
-//  adds logs until the transaction ends. Returns 0 or a database code.
+//  Reads how many logs tracker `id` has into *count (trackers.log_count,
+//  kept by triggers on logs: this transaction's own writes included). Call
+//  it with the tracker's row locked (tracker_lock_db), so that no other
+//  write adds logs until the transaction ends. Returns 0 or a database
+//  code.
 int tracker_log_count (tl_db_t *db, const char *id, long *count);
 
 //  Fills a tracker from row `row` of a result with TRACKER_ROW_COLUMNS at
