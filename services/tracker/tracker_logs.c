@@ -48,10 +48,13 @@ enum { S_COL_LOG_COUNT = 6, S_COL_LOG = 7 };    //  then S_COLUMNS, NULL when no
 
 static const tl_db_statement_t s_statements [] = {
     //  A page with its tracker's type: no row when the tracker is not the
-    //  caller's; one row of NULL log columns when the page is empty
+    //  caller's; one row of NULL log columns when the page is empty. The
+    //  page filters on the parameters, not on t's columns, so that its
+    //  generic plan is the page's own (one filtering on t.id is re-planned
+    //  at every call, each plan costing more than the page itself)
     { "logs_page",
       "SELECT t.type, l.* FROM trackers t LEFT JOIN LATERAL ("
-      "  SELECT " S_COLUMNS " FROM logs WHERE logs.tracker_id = t.id AND logs.owner = t.owner "
+      "  SELECT " S_COLUMNS " FROM logs WHERE logs.tracker_id = $1 AND logs.owner = $2 "
       "  AND logs.at >= to_timestamp ($3::float8 / 1000) "
       "  AND logs.at <= to_timestamp ($4::float8 / 1000) "
       "  AND ($5::timestamptz IS NULL OR (logs.at, logs.id) < ($5::timestamptz, $6::uuid)) "
@@ -59,8 +62,8 @@ static const tl_db_statement_t s_statements [] = {
       "WHERE t.id = $1 AND t.owner = $2", 7 },
     { "logs_one",
       "SELECT t.type, l.* FROM trackers t LEFT JOIN LATERAL ("
-      "  SELECT " S_COLUMNS " FROM logs WHERE logs.id = $1 AND logs.tracker_id = t.id "
-      "  AND logs.owner = t.owner) l ON true "
+      "  SELECT " S_COLUMNS " FROM logs WHERE logs.id = $1 AND logs.tracker_id = $2 "
+      "  AND logs.owner = $3) l ON true "
       "WHERE t.id = $2 AND t.owner = $3", 3 },
     //  POST in one statement, for any tracker but a mood tracker: the
     //  tracker locked, the value's fit, the quota, the insert. The row:
