@@ -235,7 +235,7 @@ s_respond_reply (s_req_t *req, tl_msg_t *reply)
     if (bin && bin->type == MSGPACK_OBJECT_BIN) {
         size = bin->via.bin.size;
         data = malloc (size ? size : 1);
-        if (data)
+        if (data && size)               //  an empty bin may have no pointer
             memcpy (data, bin->via.bin.ptr, size);
         if (!content_type)
             content_type = "application/octet-stream";

@@ -871,6 +871,8 @@ s_logs_import (tl_call_t *call)
         tl_call_error (call, 400, "invalid_body", "the body must be the bytes of a CSV file");
         return;
     }
+    if (!data)
+        data = "";              //  msgpack-c may give an empty one no pointer
     if (size > 0 && !s_is_csv_type (tl_call_param (call, "content_type"))) {
         tl_call_error (call, 415, "unsupported_media_type",
                        "the body must be text/csv (UTF-8), with the header timestamp,value,note");
