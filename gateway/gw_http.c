@@ -221,25 +221,32 @@ s_respond_reply (s_req_t *req, tl_msg_t *reply)
         s_error (req, 502, "bad_gateway", "the service sent an invalid reply", NULL);
         return;
     }
-    const msgpack_object *body = tl_msg_body (reply);
+    //  The body as it came: bytes (bin) are sent as they are, anything else
+    //  is written as JSON straight from its MessagePack bytes, never
+    //  unpacked into a tree
+    size_t body_size = 0;
+    const char *body = tl_msg_body_raw (reply, &body_size);
+    unsigned char first = body && body_size ? (unsigned char) body [0] : 0;
+    bool is_bin = first == 0xc4 || first == 0xc5 || first == 0xc6;
     struct MHD_Response *response = NULL;
     const char *content_type = tl_msg_header (reply, "Content-Type");
     bool is_get = streq (req->method, "GET") || streq (req->method, "HEAD");
 
     char *data = NULL;
     size_t size = 0;
-    if (body && body->type == MSGPACK_OBJECT_BIN) {
-        size = body->via.bin.size;
+    const msgpack_object *bin = is_bin ? tl_msg_body (reply) : NULL;
+    if (bin && bin->type == MSGPACK_OBJECT_BIN) {
+        size = bin->via.bin.size;
         data = malloc (size ? size : 1);
-        if (data)
-            memcpy (data, body->via.bin.ptr, size);
+        if (data && size)               //  an empty bin may have no pointer
+            memcpy (data, bin->via.bin.ptr, size);
         if (!content_type)
             content_type = "application/octet-stream";
     }
     else
     if (body && status != 204) {
         tl_buf_t *out = tl_buf_new (TL_MAX_FRAME_BYTES * 2);
-        int rc = out ? tl_json_from_mp (body, out) : TL_ENOMEM;
+        int rc = out ? tl_json_from_mp_bytes (body, body_size, out) : TL_ENOMEM;
         if (rc == 0)
             data = tl_buf_steal (out, &size);
         tl_buf_destroy (&out);

@@ -13,6 +13,7 @@
 
 #include "tl_error.h"
 #include "tl_limits.h"
+#include "tl_mp.h"
 #include "tl_json.h"
 
 #define s_streq(a,b) (strcmp ((a), (b)) == 0)
@@ -417,6 +418,208 @@ tl_json_from_mp (const msgpack_object *obj, tl_buf_t *out)
 }
 
 
+//  --------------------------------------------------------------------------
+//  The same, streamed from MessagePack bytes: no msgpack_object tree.
+
+typedef struct {
+    const unsigned char *data;
+    size_t size;
+    size_t pos;                 //  next byte to read
+    tl_buf_t *out;
+} s_stream_t;
+
+//  Reads a big-endian unsigned integer of `bytes` bytes (1, 2, 4 or 8).
+//  Returns false when the input has fewer left.
+
+static bool
+s_stream_be (s_stream_t *self, int bytes, uint64_t *value)
+{
+    if (self->size - self->pos < (size_t) bytes)
+        return false;
+    *value = 0;
+    for (int index = 0; index < bytes; index++)
+        *value = (*value << 8) | self->data [self->pos + index];
+    self->pos += bytes;
+    return true;
+}
+
+//  Sign-extends the low `bytes` bytes of `raw`.
+
+static int64_t
+s_stream_signed (uint64_t raw, int bytes)
+{
+    if (bytes == 8)
+        return (int64_t) raw;
+    uint64_t sign = (uint64_t) 1 << (bytes * 8 - 1);
+    return (int64_t) (raw ^ sign) - (int64_t) sign;
+}
+
+//  Reads the length of a str whose header byte `b` was read: fixstr, str8,
+//  str16 or str32. Returns false when `b` is no str header or the input
+//  does not hold the length and the bytes it counts.
+
+static bool
+s_stream_str (s_stream_t *self, unsigned char b, const char **text, size_t *size)
+{
+    uint64_t length = 0;
+    if (b >= 0xa0 && b <= 0xbf)
+        length = b & 0x1f;
+    else
+    if (b < 0xd9 || b > 0xdb || !s_stream_be (self, 1 << (b - 0xd9), &length))
+        return false;
+    if (length > self->size - self->pos)
+        return false;
+    *text = (const char *) self->data + self->pos;
+    *size = (size_t) length;
+    self->pos += (size_t) length;
+    return true;
+}
+
+//  Writes an integer of `bytes` bytes at the input, signed or not.
+
+static int
+s_stream_int (s_stream_t *self, int bytes, bool is_signed)
+{
+    uint64_t raw;
+    if (!s_stream_be (self, bytes, &raw))
+        return TL_EINVAL;
+    char text [32];
+    if (is_signed)
+        snprintf (text, sizeof (text), "%" PRId64, s_stream_signed (raw, bytes));
+    else
+        snprintf (text, sizeof (text), "%" PRIu64, raw);
+    return tl_buf_append (self->out, text, strlen (text));
+}
+
+static int s_stream_value (s_stream_t *self, int depth);
+
+//  Writes a container of `count` values (a map when `is_map`: count pairs)
+//  at `depth`, as s_write does.
+
+static int
+s_stream_container (s_stream_t *self, uint64_t count, bool is_map, int depth)
+{
+    if (depth >= TL_MP_MAX_DEPTH)
+        return TL_ETOOBIG;
+    int rc = tl_buf_append (self->out, is_map? "{": "[", 1);
+    for (uint64_t index = 0; rc == 0 && index < count; index++) {
+        //  Each value takes a byte at least: a count the input cannot back
+        //  ends here, before any loop runs long
+        if (self->pos >= self->size)
+            return TL_EINVAL;
+        if (is_map) {
+            const char *key;
+            size_t size;
+            unsigned char b = self->data [self->pos++];
+            bool is_str = (b >= 0xa0 && b <= 0xbf) || (b >= 0xd9 && b <= 0xdb);
+            if (!is_str)
+                return TL_ETYPE;
+            if (!s_stream_str (self, b, &key, &size))
+                return TL_EINVAL;
+            if (index)
+                rc = tl_buf_append (self->out, ",", 1);
+            if (rc == 0)
+                rc = s_write_str (self->out, key, size);
+            if (rc == 0)
+                rc = tl_buf_append (self->out, ":", 1);
+        }
+        else
+        if (index)
+            rc = tl_buf_append (self->out, ",", 1);
+        if (rc == 0)
+            rc = s_stream_value (self, depth + 1);
+    }
+    return rc? rc: tl_buf_append (self->out, is_map? "}": "]", 1);
+}
+
+//  Writes the value at the input, `depth` containers down.
+
+static int
+s_stream_value (s_stream_t *self, int depth)
+{
+    if (self->pos >= self->size)
+        return TL_EINVAL;
+    unsigned char b = self->data [self->pos++];
+    char text [32];
+    uint64_t raw;
+    if (b <= 0x7f) {
+        snprintf (text, sizeof (text), "%u", (unsigned) b);
+        return tl_buf_append (self->out, text, strlen (text));
+    }
+    if (b >= 0xe0) {
+        snprintf (text, sizeof (text), "%d", (int) b - 256);
+        return tl_buf_append (self->out, text, strlen (text));
+    }
+    if (b <= 0x8f)
+        return s_stream_container (self, b & 0x0f, true, depth);
+    if (b <= 0x9f)
+        return s_stream_container (self, b & 0x0f, false, depth);
+    if (b <= 0xbf || (b >= 0xd9 && b <= 0xdb)) {
+        const char *str;
+        size_t size;
+        if (!s_stream_str (self, b, &str, &size))
+            return TL_EINVAL;
+        return s_write_str (self->out, str, size);
+    }
+    switch (b) {
+        case 0xc0:
+            return tl_buf_append (self->out, "null", 4);
+        case 0xc2:
+            return tl_buf_append (self->out, "false", 5);
+        case 0xc3:
+            return tl_buf_append (self->out, "true", 4);
+        case 0xca: {
+            if (!s_stream_be (self, 4, &raw))
+                return TL_EINVAL;
+            uint32_t bits = (uint32_t) raw;
+            float single;
+            memcpy (&single, &bits, sizeof (single));
+            return s_write_real (self->out, (double) single, true);
+        }
+        case 0xcb: {
+            if (!s_stream_be (self, 8, &raw))
+                return TL_EINVAL;
+            double value;
+            memcpy (&value, &raw, sizeof (value));
+            return s_write_real (self->out, value, false);
+        }
+        case 0xcc: case 0xcd: case 0xce: case 0xcf:
+            return s_stream_int (self, 1 << (b - 0xcc), false);
+        case 0xd0: case 0xd1: case 0xd2: case 0xd3:
+            return s_stream_int (self, 1 << (b - 0xd0), true);
+        case 0xdc: case 0xdd:
+            if (!s_stream_be (self, b == 0xdc? 2: 4, &raw))
+                return TL_EINVAL;
+            return s_stream_container (self, raw, false, depth);
+        case 0xde: case 0xdf:
+            if (!s_stream_be (self, b == 0xde? 2: 4, &raw))
+                return TL_EINVAL;
+            return s_stream_container (self, raw, true, depth);
+        case 0xc4: case 0xc5: case 0xc6:                    //  bin
+        case 0xc7: case 0xc8: case 0xc9:                    //  ext
+        case 0xd4: case 0xd5: case 0xd6: case 0xd7: case 0xd8:
+            return TL_ETYPE;
+        default:
+            return TL_EINVAL;                               //  0xc1
+    }
+}
+
+int
+tl_json_from_mp_bytes (const char *mp, size_t size, tl_buf_t *out)
+{
+    assert (mp || size == 0);
+    assert (out);
+    size_t before = tl_buf_size (out);
+    s_stream_t stream = { (const unsigned char *) mp, size, 0, out };
+    int rc = s_stream_value (&stream, 0);
+    if (rc == 0 && stream.pos != size)
+        rc = TL_EINVAL;         //  trailing bytes
+    if (rc)
+        tl_buf_truncate (out, before);
+    return rc;
+}
+
+
 //  Returns the number of Unicode characters in valid UTF-8 text.
 
 static size_t
@@ -590,20 +793,221 @@ s_parse_rc (const char *json, size_t len, char *errbuf, size_t errsize)
     return rc;
 }
 
-//  Unpacks `size` bytes of MessagePack and writes them as JSON into `out`.
+//  Unpacks `size` bytes of MessagePack and writes them as JSON into `out`,
+//  after checking that tl_json_from_mp_bytes gives the same code and text
+//  (into a buffer of the same cap). When tl_mp_unpack refuses them (ext
+//  types too), returns what tl_json_from_mp_bytes says, which must be a
+//  code.
 
 static int
 s_mp_to_json (const char *mp, size_t size, tl_buf_t *out)
 {
-    msgpack_unpacked result;
-    msgpack_unpacked_init (&result);
-    size_t offset = 0;
-    int ret = msgpack_unpack_next (&result, mp, size, &offset);
-    assert (ret == MSGPACK_UNPACK_SUCCESS);
+    tl_buf_t *streamed = tl_buf_new (tl_buf_max (out));
+    assert (streamed);
+    int streamed_rc = tl_json_from_mp_bytes (mp, size, streamed);
+    assert (streamed_rc || tl_buf_size (streamed) > 0);
+    //  Bounded unpacking (tl_mp_unpack): msgpack-c alone trusts counts
+    msgpack_zone *zone = msgpack_zone_new (4096);
+    assert (zone);
+    msgpack_object obj;
     tl_buf_reset (out);
-    int rc = tl_json_from_mp (&result.data, out);
-    msgpack_unpacked_destroy (&result);
+    int rc;
+    if (tl_mp_unpack (mp, size, zone, &obj) == 0) {
+        rc = tl_json_from_mp (&obj, out);
+        assert (rc == streamed_rc);
+        assert (tl_buf_size (out) == tl_buf_size (streamed));
+        assert (memcmp (tl_buf_data (out), tl_buf_data (streamed), tl_buf_size (out)) == 0);
+    }
+    else {
+        rc = streamed_rc;
+        assert (rc != 0 && tl_buf_size (streamed) == 0);
+    }
+    msgpack_zone_free (zone);
+    tl_buf_destroy (&streamed);
     return rc;
+}
+
+//  A random MessagePack value for s_test_stream_matches_tree, written as
+//  bytes with every encoding a value can have (fixint or uint64, fixstr or
+//  str32, ...), `depth` containers down. Mostly what a service sends;
+//  sometimes what tl_json_from_mp refuses (bin, ext, NaN, bad UTF-8,
+//  non-str keys, too deep).
+
+static uint64_t
+s_random (uint64_t *state)
+{
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return *state;
+}
+
+static void
+s_put_be (tl_buf_t *mp, unsigned char head, uint64_t value, int bytes)
+{
+    unsigned char bytes_out [9] = { head };
+    for (int index = 0; index < bytes; index++)
+        bytes_out [1 + index] = (unsigned char) (value >> (8 * (bytes - 1 - index)));
+    assert (tl_buf_append (mp, bytes_out, 1 + (size_t) bytes) == 0);
+}
+
+static void
+s_random_str (tl_buf_t *mp, uint64_t *state, bool key)
+{
+    static const char *pieces [] = {
+        "a", "id", "value", "caf\xC3\xA9", "\xE2\x80\xA8", "\xE2\x80\xA9", "\"", "\\", "\n",
+        "\x01", "\x1F", "\x7F", "\xF0\x9F\x98\x80", "2026-11-23T18:05:00Z", " ", "\xE2\x82",
+        "\xED\xA0\x80", "\xC0\x80", "\x00"
+    };
+    size_t npieces = sizeof (pieces) / sizeof (pieces [0]);
+    char text [256];
+    size_t size = 0;
+    int count = (int) (s_random (state) % 6);
+    for (int index = 0; index < count; index++) {
+        //  Mostly valid UTF-8: the last four pieces are the rare bad ones
+        size_t pick = s_random (state) % npieces;
+        if (pick >= npieces - 4 && s_random (state) % 8)
+            pick = 0;
+        size_t length = pick == npieces - 1? 1: strlen (pieces [pick]);
+        memcpy (text + size, pieces [pick], length);
+        size += length;
+    }
+    int form = (int) (s_random (state) % 4);
+    if (key && s_random (state) % 64 == 0) {
+        s_put_be (mp, 0x01, 0, 0);          //  an integer key
+        return;
+    }
+    if (form == 0 && size < 32)
+        s_put_be (mp, (unsigned char) (0xa0 | size), 0, 0);
+    else
+        s_put_be (mp, form < 2? 0xd9: form == 2? 0xda: 0xdb, size, form < 2? 1: form == 2? 2: 4);
+    assert (tl_buf_append (mp, text, size) == 0);
+}
+
+static void
+s_random_value (tl_buf_t *mp, uint64_t *state, int depth)
+{
+    uint64_t pick = s_random (state) % (depth > 34? 10: 16);
+    uint64_t number = s_random (state);
+    switch (pick) {
+        case 0: s_put_be (mp, 0xc0, 0, 0); break;
+        case 1: s_put_be (mp, number % 2? 0xc3: 0xc2, 0, 0); break;
+        case 2: s_put_be (mp, (unsigned char) (number % 0x80), 0, 0); break;
+        case 3: s_put_be (mp, (unsigned char) (0xe0 | (number % 32)), 0, 0); break;
+        case 4: {
+            int width = (int) (number % 4);
+            s_put_be (mp, (unsigned char) (0xcc + width), number >> 8, 1 << width);
+            break;
+        }
+        case 5: {
+            int width = (int) (number % 4);
+            s_put_be (mp, (unsigned char) (0xd0 + width), number >> 8, 1 << width);
+            break;
+        }
+        case 6: {
+            double value = (double) (int64_t) number / (double) (1 + s_random (state) % 100000);
+            if (number % 50 == 0)
+                value = number % 100 == 0? NAN: INFINITY;
+            if (number % 3) {
+                uint64_t bits;
+                memcpy (&bits, &value, sizeof (bits));
+                s_put_be (mp, 0xcb, bits, 8);
+            }
+            else {
+                float single = (float) value;
+                uint32_t bits;
+                memcpy (&bits, &single, sizeof (bits));
+                s_put_be (mp, 0xca, bits, 4);
+            }
+            break;
+        }
+        case 7: case 8: case 9:
+            s_random_str (mp, state, false);
+            break;
+        case 10: case 11: case 12: case 13: {
+            bool is_map = pick >= 12;
+            uint64_t count = s_random (state) % 5;
+            int form = (int) (s_random (state) % 3);
+            if (form == 0)
+                s_put_be (mp, (unsigned char) ((is_map? 0x80: 0x90) | count), 0, 0);
+            else
+                s_put_be (mp, (unsigned char) ((is_map? 0xde: 0xdc) + (form == 2)), count,
+                          form == 1? 2: 4);
+            for (uint64_t index = 0; index < count; index++) {
+                if (is_map)
+                    s_random_str (mp, state, true);
+                s_random_value (mp, state, depth + 1);
+            }
+            break;
+        }
+        case 14:
+            //  A chain of one-item arrays: deep, sometimes too deep
+            for (int index = 0; index < 20; index++)
+                s_put_be (mp, 0x91, 0, 0);
+            s_random_value (mp, state, depth + 20);
+            break;
+        default:
+            if (number % 2)
+                s_put_be (mp, 0xc4, 1, 1);          //  bin 8, one byte
+            else
+                s_put_be (mp, 0xd4, 1, 1);          //  fixext 1, type 1
+            assert (tl_buf_append (mp, "x", 1) == 0);
+    }
+}
+
+//  tl_json_from_mp_bytes writes what tl_json_from_mp writes, or refuses
+//  what it refuses, over random values in every encoding; truncated and
+//  altered bytes never make it read outside them.
+
+static void
+s_test_stream_matches_tree (void)
+{
+    uint64_t state = 0x9E3779B97F4A7C15ULL;
+    tl_buf_t *mp = tl_buf_new (1 << 20);
+    tl_buf_t *out = tl_buf_new (1 << 16);
+    assert (mp && out);
+    int refused = 0;
+    for (int round = 0; round < 3000; round++) {
+        tl_buf_reset (mp);
+        s_random_value (mp, &state, 0);
+        size_t size = tl_buf_size (mp);
+        //  On the heap at its exact size, so that ASan sees any overread
+        char *bytes = malloc (size);
+        assert (bytes);
+        memcpy (bytes, tl_buf_data (mp), size);
+        refused += s_mp_to_json (bytes, size, out) != 0;
+        //  Cut short, or one byte changed
+        size_t cut = (size_t) (s_random (&state) % size);
+        s_mp_to_json (bytes, cut, out);
+        bytes [s_random (&state) % size] ^= (char) (1 + s_random (&state) % 255);
+        s_mp_to_json (bytes, size, out);
+        free (bytes);
+    }
+    assert (refused > 0 && refused < 3000);     //  both kinds were tried
+    //  Depth: 32 nested containers pass, 33 do not, empty or not
+    char deep [40];
+    memset (deep, 0x91, sizeof (deep));
+    deep [TL_MP_MAX_DEPTH] = (char) 0xc0;
+    assert (tl_json_from_mp_bytes (deep, TL_MP_MAX_DEPTH + 1, out) == 0);
+    deep [TL_MP_MAX_DEPTH] = (char) 0x90;
+    assert (tl_json_from_mp_bytes (deep, TL_MP_MAX_DEPTH + 1, out) == TL_ETOOBIG);
+    deep [TL_MP_MAX_DEPTH] = (char) 0x91;
+    deep [TL_MP_MAX_DEPTH + 1] = (char) 0xc0;
+    assert (tl_json_from_mp_bytes (deep, TL_MP_MAX_DEPTH + 2, out) == TL_ETOOBIG);
+    deep [TL_MP_MAX_DEPTH - 1] = (char) 0x90;
+    tl_buf_reset (out);
+    assert (tl_json_from_mp_bytes (deep, TL_MP_MAX_DEPTH, out) == 0);
+    //  Counts the bytes cannot back, trailing bytes, 0xc1, nothing
+    tl_buf_reset (out);
+    assert (tl_json_from_mp_bytes ("\xdd\xff\xff\xff\xff\xc0", 6, out) == TL_EINVAL);
+    assert (tl_json_from_mp_bytes ("\xdf\xff\xff\xff\xff", 5, out) == TL_EINVAL);
+    assert (tl_json_from_mp_bytes ("\xdb\xff\xff\xff\xff" "ab", 7, out) == TL_EINVAL);
+    assert (tl_json_from_mp_bytes ("\xc0\xc0", 2, out) == TL_EINVAL);
+    assert (tl_json_from_mp_bytes ("\xc1", 1, out) == TL_EINVAL);
+    assert (tl_json_from_mp_bytes ("", 0, out) == TL_EINVAL);
+    assert (tl_buf_size (out) == 0);
+    tl_buf_destroy (&out);
+    tl_buf_destroy (&mp);
 }
 
 //  Checks a msgpack str of `size` bytes: valid UTF-8 or TL_EINVAL.
@@ -886,6 +1290,9 @@ tl_json_test (bool verbose)
     assert (tl_json_from_mp (&chain [1], out) == 0);               //  32 deep
     assert (strncmp (tl_buf_data (out), "[{\"k\":[{\"k\":", 12) == 0);
     tl_buf_destroy (&out);
+
+    //  MessagePack bytes straight to JSON, without a tree.
+    s_test_stream_matches_tree ();
 
     //  Validation against a `fields` declaration.
     const char *fields =

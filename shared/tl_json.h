@@ -46,6 +46,17 @@ int tl_json_to_mp (const char *json, size_t len, msgpack_packer *pk,
 //  is left as it was.
 int tl_json_from_mp (const msgpack_object *obj, tl_buf_t *out);
 
+//  Appends the one MessagePack value of `size` bytes at `mp` to `out` as
+//  compact JSON text, read straight from the bytes (no msgpack_object
+//  tree, no zone): the same text as tl_json_from_mp gives for that value
+//  unpacked, and the same codes for what it refuses (TL_ETYPE, TL_EINVAL,
+//  TL_ETOOBIG), the first one in the order of the bytes. Bytes that are no
+//  MessagePack value (truncated, 0xc1, a count the bytes cannot back,
+//  trailing bytes) are TL_EINVAL. Never reads outside the `size` bytes;
+//  nesting is bounded by TL_MP_MAX_DEPTH as above. Returns 0 or that
+//  code; on failure `out` is left as it was.
+int tl_json_from_mp_bytes (const char *mp, size_t size, tl_buf_t *out);
+
 //  Checks a request body against a `fields` declaration (a JSON object
 //  {name: {"type": ..., "required": bool, "max": n}}, as checked by
 //  gw_router_load). With `fields` NULL there is nothing to check: returns 0.

@@ -139,16 +139,17 @@ tl_mp_str_eq (const msgpack_object *obj, const char *text)
     if (!obj || obj->type != MSGPACK_OBJECT_STR)
         return false;
     size_t len = strlen (text);
-    return obj->via.str.size == len && memcmp (obj->via.str.ptr, text, len) == 0;
+    return obj->via.str.size == len && (len == 0 || memcmp (obj->via.str.ptr, text, len) == 0);
 }
 
 bool
 tl_mp_copy (const msgpack_object *obj, char *buf, size_t size)
 {
     if (!obj || obj->type != MSGPACK_OBJECT_STR || obj->via.str.size >= size
-    ||  memchr (obj->via.str.ptr, 0, obj->via.str.size))
+    ||  (obj->via.str.size && memchr (obj->via.str.ptr, 0, obj->via.str.size)))
         return false;
-    memcpy (buf, obj->via.str.ptr, obj->via.str.size);
+    if (obj->via.str.size)
+        memcpy (buf, obj->via.str.ptr, obj->via.str.size);
     buf [obj->via.str.size] = 0;
     return true;
 }
@@ -158,12 +159,15 @@ tl_mp_strdup (const msgpack_object *obj, size_t max)
 {
     if (!obj || obj->type != MSGPACK_OBJECT_STR || obj->via.str.size > max)
         return NULL;
-    if (memchr (obj->via.str.ptr, 0, obj->via.str.size))
+    //  msgpack-c may give an empty str a NULL pointer (the first value it
+    //  unpacks, as a body or an envelope's field is now)
+    if (obj->via.str.size && memchr (obj->via.str.ptr, 0, obj->via.str.size))
         return NULL;
     char *copy = malloc (obj->via.str.size + 1);
     if (!copy)
         return NULL;
-    memcpy (copy, obj->via.str.ptr, obj->via.str.size);
+    if (obj->via.str.size)
+        memcpy (copy, obj->via.str.ptr, obj->via.str.size);
     copy [obj->via.str.size] = 0;
     return copy;
 }
@@ -237,6 +241,15 @@ s_scan_hex (const char *bytes, size_t size)
 void
 tl_mp_test (bool verbose)
 {
+    //  An empty str may come with no pointer (msgpack-c, when it is the
+    //  first value with bytes it unpacks): read as "", never dereferenced.
+    msgpack_object empty = { .type = MSGPACK_OBJECT_STR };
+    char *copy = tl_mp_strdup (&empty, 10);
+    assert (copy && copy [0] == 0);
+    free (copy);
+    char small [4] = "xyz";
+    assert (tl_mp_copy (&empty, small, sizeof small) && small [0] == 0);
+    assert (tl_mp_str_eq (&empty, "") && !tl_mp_str_eq (&empty, "a"));
     //  Five bytes claiming four billion elements: refused without allocating.
     assert (s_scan_hex ("\xdd\xff\xff\xff\xff", 5) == TL_EINVAL);
     assert (s_scan_hex ("\xdf\xff\xff\xff\xff", 5) == TL_EINVAL);

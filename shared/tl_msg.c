@@ -1,6 +1,7 @@
 //  tl_msg.c — one message of the Tally Mesh Protocol (proto/PROTOCOL.md).
-//  A decoded message keeps a private copy of its frame: msgpack-c's objects
-//  point into it, so nothing outlives the message.
+//  A decoded message copies its fields out of the frame, and its body as
+//  the packed bytes that came: the body is unpacked (into the message's own
+//  zone) only when someone asks for tl_msg_body.
 #include "tl_msg.h"
 #include "tl_error.h"
 #include "tl_limits.h"
@@ -36,10 +37,9 @@ struct _tl_msg_t {
     //  Body: packed bytes, unpacked object, or both.
     char *body_raw;
     size_t body_size;
-    msgpack_zone *zone;         //  holds body_obj (and the decoded frame)
+    msgpack_zone *zone;         //  holds body_obj, unpacked on first use
     msgpack_object body_obj;
     bool has_body_obj;
-    char *frame;                //  decoded frame copy, referenced by body_obj
 };
 
 static const char *s_kind_names [] = {
@@ -97,8 +97,6 @@ s_body_clear (tl_msg_t *self)
         msgpack_zone_free (self->zone);
         self->zone = NULL;
     }
-    free (self->frame);
-    self->frame = NULL;
 }
 
 void
@@ -479,11 +477,7 @@ s_decode_field (tl_msg_t *self, const msgpack_object *key,
         return s_decode_str_map (val, self, false);
     if (tl_mp_str_eq (key, "headers"))
         return s_decode_str_map (val, self, true);
-    if (tl_mp_str_eq (key, "body")) {
-        self->body_obj = *val;      //  points into self->frame via the zone
-        self->has_body_obj = true;
-        return 0;
-    }
+    //  "body" never comes here: s_unpack_envelope keeps its bytes
     return 0;
 }
 
@@ -509,6 +503,85 @@ s_check_kind (const tl_msg_t *self)
     }
 }
 
+//  Unpacks the envelope's root map of `size` bytes at `data` into `zone`,
+//  all but the body, whose bytes are copied to self->body_raw as they came
+//  (the last body when there are several), to be unpacked only if someone
+//  asks for tl_msg_body: a gateway writes most bodies straight to JSON
+//  (tl_json_from_mp_bytes) and relays the rest. The objects in *root point
+//  into `data`. Returns 0, TL_EINVAL when the frame is no map, or a code of
+//  tl_mp_scan (which checks the whole frame first, body included).
+static int
+s_unpack_envelope (tl_msg_t *self, const char *data, size_t size, msgpack_zone *zone,
+                   msgpack_object *root)
+{
+    size_t used = 0;
+    int rc = tl_mp_scan (data, size, &used);
+    if (rc)
+        return rc;
+    if (used != size)
+        return TL_EINVAL;       //  trailing bytes
+    const unsigned char *p = (const unsigned char *) data;
+    uint32_t pairs;
+    size_t pos;
+    if (p [0] >= 0x80 && p [0] <= 0x8f) {
+        pairs = p [0] & 0x0f;
+        pos = 1;
+    }
+    else
+    if (p [0] == 0xde) {        //  the scan saw the count's bytes
+        pairs = (uint32_t) p [1] << 8 | p [2];
+        pos = 3;
+    }
+    else
+    if (p [0] == 0xdf) {
+        pairs = (uint32_t) p [1] << 24 | (uint32_t) p [2] << 16 | (uint32_t) p [3] << 8 | p [4];
+        pos = 5;
+    }
+    else
+        return TL_EINVAL;
+    msgpack_object_kv *kvs = pairs
+        ? msgpack_zone_malloc (zone, pairs * sizeof (msgpack_object_kv)) : NULL;
+    if (pairs && !kvs)
+        return TL_ENOMEM;
+    uint32_t count = 0;
+    const char *body = NULL;
+    size_t body_size = 0;
+    for (uint32_t i = 0; i < pairs; i++) {
+        msgpack_object_kv *kv = &kvs [count];
+        size_t key_size = 0, val_size = 0, off = 0;
+        //  The scan checked every value: these cannot fail but for memory
+        if (tl_mp_scan (data + pos, size - pos, &key_size)
+        ||  msgpack_unpack (data + pos, key_size, &off, zone, &kv->key) != MSGPACK_UNPACK_SUCCESS)
+            return TL_ENOMEM;
+        pos += key_size;
+        if (tl_mp_scan (data + pos, size - pos, &val_size))
+            return TL_EINVAL;
+        if (tl_mp_str_eq (&kv->key, "body")) {
+            body = data + pos;
+            body_size = val_size;
+        }
+        else {
+            off = 0;
+            if (msgpack_unpack (data + pos, val_size, &off, zone, &kv->val)
+                != MSGPACK_UNPACK_SUCCESS)
+                return TL_ENOMEM;
+            count++;
+        }
+        pos += val_size;
+    }
+    root->type = MSGPACK_OBJECT_MAP;
+    root->via.map.size = count;
+    root->via.map.ptr = kvs;
+    if (body) {
+        self->body_raw = malloc (body_size);
+        if (!self->body_raw)
+            return TL_ENOMEM;
+        memcpy (self->body_raw, body, body_size);
+        self->body_size = body_size;
+    }
+    return 0;
+}
+
 int
 tl_msg_decode (const void *data, size_t size, tl_msg_t **msg_p)
 {
@@ -518,19 +591,16 @@ tl_msg_decode (const void *data, size_t size, tl_msg_t **msg_p)
     tl_msg_t *self = tl_msg_new (TL_MSG_HEARTBEAT);
     if (!self)
         return TL_ENOMEM;
+    //  The envelope's objects live until the fields are copied out of them
+    msgpack_zone *zone = msgpack_zone_new (1024);
     int rc = TL_ENOMEM;
-    self->frame = malloc (size ? size : 1);
-    self->zone = msgpack_zone_new (1024);
-    if (!self->frame || !self->zone)
+    if (!zone)
         goto fail;
-    memcpy (self->frame, data, size);
     msgpack_object root;
-    rc = tl_mp_unpack (self->frame, size, self->zone, &root);
+    rc = s_unpack_envelope (self, (const char *) data, size, zone, &root);
     if (rc)
         goto fail;
     rc = TL_EINVAL;
-    if (root.type != MSGPACK_OBJECT_MAP)
-        goto fail;
     uint64_t version = 0;
     if (tl_mp_uint (tl_mp_get (&root, "v"), &version))
         goto fail;
@@ -557,9 +627,12 @@ tl_msg_decode (const void *data, size_t size, tl_msg_t **msg_p)
     rc = s_check_kind (self);
     if (rc)
         goto fail;
+    msgpack_zone_free (zone);
     *msg_p = self;
     return 0;
 fail:
+    if (zone)
+        msgpack_zone_free (zone);
     tl_msg_destroy (&self);
     return rc;
 }
@@ -824,6 +897,32 @@ tl_msg_test (bool verbose)
     assert (tl_msg_body (back)->type == MSGPACK_OBJECT_BIN);
     free (data);
     tl_msg_destroy (&back);
+
+    //  A decoded body stays the bytes that came (str8 for a short str, which
+    //  msgpack-c would pack as fixstr), unpacked only when asked; with two
+    //  bodies the last counts; a frame without "v" is refused.
+    const char lazy [] = "\x85\xa1v\x01\xa4kind\xa5reply\xa2id\xa1r\xa6status\xcc\xc8"
+                         "\xa4" "body\x81\xd9\x01k\x01";
+    assert (tl_msg_decode (lazy, sizeof lazy - 1, &back) == 0);
+    size_t body_size = 0;
+    const char *body_raw = tl_msg_body_raw (back, &body_size);
+    assert (body_size == 5 && memcmp (body_raw, "\x81\xd9\x01k\x01", 5) == 0);
+    uint64_t k = 0;
+    assert (tl_mp_uint (tl_mp_get (tl_msg_body (back), "k"), &k) == 0 && k == 1);
+    assert (tl_msg_encode (back, &data, &size) == 0);
+    assert (size > 5 && memcmp (data + size - 5, "\x81\xd9\x01k\x01", 5) == 0);
+    free (data);
+    tl_msg_destroy (&back);
+    const char twice [] = "\x86\xa1v\x01\xa4kind\xa5reply\xa4" "body\x01\xa2id\xa1r"
+                          "\xa6status\xcc\xc8\xa4" "body\x02";
+    assert (tl_msg_decode (twice, sizeof twice - 1, &back) == 0);
+    body_raw = tl_msg_body_raw (back, &body_size);
+    assert (body_size == 1 && body_raw [0] == 2);
+    tl_msg_destroy (&back);
+    const char no_v [] = "\x81\xa4kind\xa9heartbeat";
+    assert (tl_msg_decode (no_v, sizeof no_v - 1, &back) == TL_EINVAL);
+    const char no_map [] = "\x91\x01";
+    assert (tl_msg_decode (no_map, sizeof no_map - 1, &back) == TL_EINVAL);
 
     //  A frame past TL_MAX_FRAME_BYTES is refused, not sent.
     assert (tl_msg_set_filler_body (rep, TL_MAX_FRAME_BYTES) == 0);

@@ -108,8 +108,9 @@ void tl_msg_header_at (const tl_msg_t *self, size_t index,
 //  The body. set_body takes a copy of one packed MessagePack value (it is
 //  scanned first: returns TL_EINVAL when `mp` is not exactly one value).
 //  body() returns the unpacked value, or NULL when there is none; it is
-//  owned by the message. body_raw() returns the packed bytes (borrowed, or
-//  NULL), packing them on first use.
+//  owned by the message and unpacked on first use (a decoded message keeps
+//  its body packed until then). body_raw() returns the packed bytes
+//  (borrowed, or NULL): a decoded message's as they came in its frame.
 int tl_msg_set_body (tl_msg_t *self, const void *mp, size_t size);
 const msgpack_object *tl_msg_body (tl_msg_t *self);
 const char *tl_msg_body_raw (tl_msg_t *self, size_t *size);

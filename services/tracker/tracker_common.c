@@ -24,8 +24,8 @@ static const tl_db_statement_t s_statements [] = {
       "SELECT pg_try_advisory_lock (hashtextextended ('tracker.expensive:' || $1 || ':' || $2, 0))", 2 },
     { "tracker_slot_give",
       "SELECT pg_advisory_unlock (hashtextextended ('tracker.expensive:' || $1 || ':' || $2, 0))", 2 },
-    { "tracker_log_count",
-      "SELECT count (*) FROM (SELECT 1 FROM logs WHERE tracker_id = $1 LIMIT $2::int) AS l", 2 },
+    //  Kept by triggers on logs (002_log_count.sql)
+    { "tracker_log_count", "SELECT log_count FROM trackers WHERE id = $1", 1 },
 };
 
 static int
@@ -137,10 +137,7 @@ tracker_log_count (tl_db_t *db, const char *id, long *count)
     int rc = s_prepare (db);
     if (rc)
         return rc;
-    char limit [24];
-    snprintf (limit, sizeof limit, "%d", TRK_MAX_LOGS_PER_TRACKER + 1);
-    const char *values [] = { id, limit };
-    PGresult *res = tl_db_exec (db, "tracker_log_count", 2, values, &rc);
+    PGresult *res = tl_db_exec (db, "tracker_log_count", 1, &id, &rc);
     if (!res)
         return rc;
     *count = tl_db_value (res, 0, 0) ? atol (tl_db_value (res, 0, 0)) : 0;
@@ -301,14 +298,11 @@ tracker_user_get (tl_call_t *call, tracker_user_t *user)
     return true;
 }
 
-bool
-tracker_user_zone (tl_call_t *call, char zone [TL_MAX_TIMEZONE_LEN + 1])
+const char *
+tracker_caller_zone (tl_call_t *call)
 {
-    tracker_user_t user;
-    if (!tracker_user_get (call, &user))
-        return false;
-    strcpy (zone, user.zone);
-    return true;
+    const char *zone = tl_call_user_zone (call);
+    return strcmp (zone, "UTC") == 0 || tl_valid_timezone (zone) ? zone : "UTC";
 }
 
 bool

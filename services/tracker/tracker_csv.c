@@ -871,6 +871,8 @@ s_logs_import (tl_call_t *call)
         tl_call_error (call, 400, "invalid_body", "the body must be the bytes of a CSV file");
         return;
     }
+    if (!data)
+        data = "";              //  msgpack-c may give an empty one no pointer
     if (size > 0 && !s_is_csv_type (tl_call_param (call, "content_type"))) {
         tl_call_error (call, 415, "unsupported_media_type",
                        "the body must be text/csv (UTF-8), with the header timestamp,value,note");
@@ -881,12 +883,8 @@ s_logs_import (tl_call_t *call)
                        (long) (TRK_CSV_MAX_BYTES / (1024 * 1024)));
         return;
     }
-    char zone [TL_MAX_TIMEZONE_LEN + 1];
-    if (mood && !tracker_user_zone (call, zone))
-        return;
-
     s_import_t import = { .owner = tl_call_user (call), .id = id, .data = data, .size = size,
-                          .zone = mood ? zone : NULL, .now = (int64_t) tl_msg_now_ms () };
+                          .zone = mood ? tracker_caller_zone (call) : NULL, .now = (int64_t) tl_msg_now_ms () };
     import.bad = (s_bad_t *) calloc (TRK_CSV_MAX_ERRORS, sizeof *import.bad);
     import.at = tl_buf_new (S_ARRAY_MAX);
     import.values = tl_buf_new (S_ARRAY_MAX);

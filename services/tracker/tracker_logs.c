@@ -1,7 +1,9 @@
 //  tracker_logs.c — a tracker's logs: list (newest first, from/to, cursor
 //  pages), add, read, change, delete; the mood rules (at most two a local
 //  day; only on their own local day; gone after a year); and forgetting a
-//  deleted user. Every statement filters on the caller as owner.
+//  deleted user. Every statement filters on the caller as owner; a read or
+//  a write is one statement with the tracker's row folded in, but a mood
+//  tracker's write (a transaction: its rules need the row locked first).
 #include "tracker_service.h"
 #include "trk_limits.h"
 #include "tl_error.h"
@@ -20,20 +22,83 @@
 #include <string.h>
 #include <time.h>
 
-//  A log as the API shows it, then the list cursor.
+//  A log as the API shows it, then the list cursor. Qualified: the
+//  statements that fold the tracker's row in (t) name columns of both.
 #define S_COLUMNS \
-    "id, tracker_id, rfc3339 (at), num, flag, choice, note, rfc3339 (created_at), " \
-    "to_char (at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
+    "logs.id, logs.tracker_id, rfc3339 (logs.at), logs.num, logs.flag, logs.choice, " \
+    "logs.note, rfc3339 (logs.created_at), " \
+    "to_char (logs.at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
 enum { S_COL_VALUE = 3, S_COL_NOTE = 6, S_COL_CREATED, S_COL_CURSOR };
 
+//  The caller's tracker $1 (owner $2), locked for a write (FOR NO KEY
+//  UPDATE: the foreign keys of concurrent log inserts, FOR KEY SHARE, do
+//  not wait for it; other writes of the tracker do). Waiting for it
+//  returns the row as the other write left it, log_count included
+//  (002_log_count.sql), so checks against it hold within one statement.
+#define S_TRACKER_LOCKED(id, owner) \
+    "t AS MATERIALIZED (SELECT " TRACKER_ROW_COLUMNS ", log_count FROM trackers " \
+    "WHERE id = " id " AND owner = " owner " FOR NO KEY UPDATE) "
+enum { S_COL_LOG_COUNT = 6, S_COL_LOG = 7 };    //  then S_COLUMNS, NULL when none
+
+//  True when a value fits the locked tracker t: its type is one of the
+//  text[] `types` the value fits (s_fits), and a choice is one of t's.
+#define S_VALUE_FITS(types, choice) \
+    "t.type = ANY (" types "::text[]) " \
+    "AND (t.type <> 'multiple_choice' OR " choice " = ANY (t.choices))"
+
 static const tl_db_statement_t s_statements [] = {
+    //  A page with its tracker's type: no row when the tracker is not the
+    //  caller's; one row of NULL log columns when the page is empty. The
+    //  page filters on the parameters, not on t's columns, so that its
+    //  generic plan is the page's own (one filtering on t.id is re-planned
+    //  at every call, each plan costing more than the page itself)
     { "logs_page",
-      "SELECT " S_COLUMNS " FROM logs WHERE tracker_id = $1 AND owner = $2 "
-      "AND at >= to_timestamp ($3::float8 / 1000) AND at <= to_timestamp ($4::float8 / 1000) "
-      "AND ($5::timestamptz IS NULL OR (at, id) < ($5::timestamptz, $6::uuid)) "
-      "ORDER BY at DESC, id DESC LIMIT $7::int", 7 },
+      "SELECT t.type, l.* FROM trackers t LEFT JOIN LATERAL ("
+      "  SELECT " S_COLUMNS " FROM logs WHERE logs.tracker_id = $1 AND logs.owner = $2 "
+      "  AND logs.at >= to_timestamp ($3::float8 / 1000) "
+      "  AND logs.at <= to_timestamp ($4::float8 / 1000) "
+      "  AND ($5::timestamptz IS NULL OR (logs.at, logs.id) < ($5::timestamptz, $6::uuid)) "
+      "  ORDER BY logs.at DESC, logs.id DESC LIMIT $7::int) l ON true "
+      "WHERE t.id = $1 AND t.owner = $2", 7 },
     { "logs_one",
-      "SELECT " S_COLUMNS " FROM logs WHERE id = $1 AND tracker_id = $2 AND owner = $3", 3 },
+      "SELECT t.type, l.* FROM trackers t LEFT JOIN LATERAL ("
+      "  SELECT " S_COLUMNS " FROM logs WHERE logs.id = $1 AND logs.tracker_id = $2 "
+      "  AND logs.owner = $3) l ON true "
+      "WHERE t.id = $2 AND t.owner = $3", 3 },
+    //  POST in one statement, for any tracker but a mood tracker: the
+    //  tracker locked, the value's fit, the quota, the insert. The row:
+    //  the tracker, log_count, then the log (NULLs when not inserted).
+    //  $8: the types the value fits
+    { "logs_add",
+      "WITH " S_TRACKER_LOCKED ("$1", "$2") ", "
+      "l AS (INSERT INTO logs (tracker_id, owner, at, num, flag, choice, note) "
+      "  SELECT t.id, t.owner, to_timestamp ($3::float8 / 1000), $4, $5, $6, coalesce ($7, '') "
+      "  FROM t WHERE t.type <> 'mood' AND " S_VALUE_FITS ("$8", "$6")
+      "  AND t.log_count < " TRACKER_SQL_STR (TRK_MAX_LOGS_PER_TRACKER)
+      "  RETURNING " S_COLUMNS ") "
+      "SELECT t.*, l.* FROM t LEFT JOIN l ON true", 8 },
+    //  PATCH in one statement likewise; $4 at (NULL keeps), $5 value
+    //  given, $6..$8 value, $9 note, $10 the types the value fits
+    { "logs_change",
+      "WITH " S_TRACKER_LOCKED ("$2", "$3") ", "
+      "l AS (UPDATE logs SET at = coalesce (to_timestamp ($4::float8 / 1000), logs.at), "
+      "    num = CASE WHEN $5::boolean THEN $6::float8 ELSE logs.num END, "
+      "    flag = CASE WHEN $5::boolean THEN $7::boolean ELSE logs.flag END, "
+      "    choice = CASE WHEN $5::boolean THEN $8 ELSE logs.choice END, "
+      "    note = coalesce ($9, logs.note) "
+      "  FROM t WHERE logs.id = $1 AND logs.tracker_id = t.id AND logs.owner = t.owner "
+      "  AND t.type <> 'mood' AND (NOT $5::boolean OR (" S_VALUE_FITS ("$10", "$8") ")) "
+      "  RETURNING " S_COLUMNS ") "
+      "SELECT t.*, l.* FROM t LEFT JOIN l ON true", 10 },
+    //  DELETE in one statement likewise: the tracker, log_count, then
+    //  how many logs went
+    { "logs_remove",
+      "WITH " S_TRACKER_LOCKED ("$2", "$3") ", "
+      "l AS (DELETE FROM logs USING t WHERE logs.id = $1 AND logs.tracker_id = t.id "
+      "  AND logs.owner = t.owner AND t.type <> 'mood' RETURNING logs.id) "
+      "SELECT t.*, (SELECT count (*) FROM l) FROM t", 3 },
+    //  The same steps one at a time, in a transaction that holds the
+    //  tracker's row (tracker_lock_db): a mood tracker's writes
     { "logs_insert",
       "INSERT INTO logs (tracker_id, owner, at, num, flag, choice, note) "
       "VALUES ($1, $2, to_timestamp ($3::float8 / 1000), $4, $5, $6, coalesce ($7, '')) "
@@ -73,63 +138,110 @@ tracker_logs_prepare (tl_db_t *db)
     return tl_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements [0]);
 }
 
-//  Packs the log of `row` (S_COLUMNS) for a tracker of `type`.
+//  Packs the log of `row` whose S_COLUMNS start at `col`, for a tracker of
+//  `type`.
 static void
-s_pack_log (msgpack_packer *pk, const PGresult *res, int row, trk_type_t type)
+s_pack_log (msgpack_packer *pk, const PGresult *res, int row, int col, trk_type_t type)
 {
     trk_value_t value;
-    bool ok = tracker_value_from_row (res, row, S_COL_VALUE, type, &value) == 0;
+    bool ok = tracker_value_from_row (res, row, col + S_COL_VALUE, type, &value) == 0;
     msgpack_pack_map (pk, 6);
-    tl_mp_pack_kv (pk, "id", tl_db_value (res, row, 0));
-    tl_mp_pack_kv (pk, "tracker_id", tl_db_value (res, row, 1));
-    tl_mp_pack_kv (pk, "timestamp", tl_db_value (res, row, 2));
+    tl_mp_pack_kv (pk, "id", tl_db_value (res, row, col));
+    tl_mp_pack_kv (pk, "tracker_id", tl_db_value (res, row, col + 1));
+    tl_mp_pack_kv (pk, "timestamp", tl_db_value (res, row, col + 2));
     tl_mp_pack_str (pk, "value");
     if (ok)
         trk_value_pack (&value, pk);
     else
         msgpack_pack_nil (pk);
-    tl_mp_pack_kv (pk, "note", tl_db_value (res, row, S_COL_NOTE));
-    tl_mp_pack_kv (pk, "created_at", tl_db_value (res, row, S_COL_CREATED));
+    tl_mp_pack_kv (pk, "note", tl_db_value (res, row, col + S_COL_NOTE));
+    tl_mp_pack_kv (pk, "created_at", tl_db_value (res, row, col + S_COL_CREATED));
+}
+
+//  Reads the tracker's type from column 0 of a result of logs_page or
+//  logs_one. Returns false once it has answered: 404 when there is no row
+//  (not the caller's tracker), 503 for a type it cannot read.
+static bool
+s_folded_type (tl_call_t *call, const PGresult *res, trk_type_t *type)
+{
+    if (PQntuples (res) == 0) {
+        tl_call_error (call, 404, "not_found", "no such tracker");
+        return false;
+    }
+    if (trk_type_parse (tl_db_value (res, 0, 0), type) != 0) {
+        tl_call_error (call, 503, "corrupt", "the tracker could not be read");
+        return false;
+    }
+    return true;
+}
+
+//  Answers the refusal of a request about tracker `id` as it was answered
+//  when the tracker was read first: 404 when the tracker is not the
+//  caller's, else `status` with `message` about `field`. For the rare
+//  refusals that come before the one statement that would have told.
+static void
+s_refuse_after_load (tl_call_t *call, const char *id, int status, const char *field,
+                     const char *message)
+{
+    tracker_t tracker;
+    if (!tracker_load (call, id, false, &tracker))
+        return;
+    if (field)
+        tl_call_field_error (call, status, "invalid", field, message);
+    else
+        tl_call_error (call, status, "not_found", "%s", message);
+    tracker_clear (&tracker);
 }
 
 //  ---------------------------------------------------------------------
-//  GET /trackers/{id}/logs?from=&to=&limit=&cursor=
+//  GET /trackers/{id}/logs?from=&to=&limit=&cursor=: one statement, the
+//  page with its tracker's type (ownership folded in)
 
 static void
 s_list (tl_call_t *call)
 {
-    tracker_t tracker;
+    const char *id = tl_call_param (call, "id");
     int64_t from_ms, to_ms;
     tl_page_t page;
-    if (!tracker_load (call, tl_call_param (call, "id"), false, &tracker))
+    if (!tl_valid_uuid (id)) {
+        tl_call_error (call, 404, "not_found", "no such tracker");
         return;
-    if (tracker_range (call, &from_ms, &to_ms) && tl_call_page (call, &page)) {
-        char from [32], to [32];
-        tracker_ms_text (from_ms, from);
-        tracker_ms_text (to_ms, to);
-        const char *values [] = { tracker.id, tl_call_user (call), from, to,
-                                  page.after_time, page.after_id, page.fetch };
-        int err = 0;
-        PGresult *res = tl_db_exec (tl_call_db (call), "logs_page", 7, values, &err);
-        if (!res) {
-            if (err == TL_EINVAL)
-                tl_call_field_error (call, 400, "invalid", "cursor",
-                                     "is not a cursor from this list");
-            else
-                tl_call_db_error (call, err);
-        }
-        else {
-            bool more;
-            msgpack_packer *pk;
-            int rows = tl_call_page_reply (call, &page, PQntuples (res), &more, &pk);
-            for (int row = 0; row < rows; row++)
-                s_pack_log (pk, res, row, tracker.type);
-            tl_call_page_end (pk, more, tl_db_value (res, rows - 1, S_COL_CURSOR),
-                                 tl_db_value (res, rows - 1, 0));
-            PQclear (res);
-        }
     }
-    tracker_clear (&tracker);
+    //  A bad range or page is 400 only on the caller's own tracker: the
+    //  load answers 404 over it on another's
+    if (!tracker_range (call, &from_ms, &to_ms) || !tl_call_page (call, &page)) {
+        tracker_t tracker;
+        if (tracker_load (call, id, false, &tracker))
+            tracker_clear (&tracker);
+        return;
+    }
+    char from [32], to [32];
+    tracker_ms_text (from_ms, from);
+    tracker_ms_text (to_ms, to);
+    const char *values [] = { id, tl_call_user (call), from, to,
+                              page.after_time, page.after_id, page.fetch };
+    int err = 0;
+    PGresult *res = tl_db_exec (tl_call_db (call), "logs_page", 7, values, &err);
+    trk_type_t type;
+    if (!res) {
+        if (err == TL_EINVAL)
+            s_refuse_after_load (call, id, 400, "cursor", "is not a cursor from this list");
+        else
+            tl_call_db_error (call, err);
+    }
+    else
+    if (s_folded_type (call, res, &type)) {
+        //  An empty page is one row of NULL log columns
+        int found = tl_db_value (res, 0, 1) ? PQntuples (res) : 0;
+        bool more;
+        msgpack_packer *pk;
+        int rows = tl_call_page_reply (call, &page, found, &more, &pk);
+        for (int row = 0; row < rows; row++)
+            s_pack_log (pk, res, row, 1, type);
+        tl_call_page_end (pk, more, tl_db_value (res, rows - 1, 1 + S_COL_CURSOR),
+                             tl_db_value (res, rows - 1, 1));
+    }
+    PQclear (res);
 }
 
 //  ---------------------------------------------------------------------
@@ -144,6 +256,8 @@ typedef struct {
     trk_value_t value;
     char num_text [40];
     const char *num, *flag, *choice;
+    char choice_text [TRK_CHOICE_MAX_LEN + 1];
+    char fits [64];                     //  the types the value fits, a text[]
     char *note;
 } s_body_t;
 
@@ -167,8 +281,8 @@ s_json_type_fits (trk_type_t type, const msgpack_object *obj)
 //  Reads `value` (not nil) as a value of `tracker` into body->value and
 //  its SQL parameters. Returns 0, or the status to answer (400 for a wrong
 //  JSON type, 422 for a wrong value) with *why set. A write checks its
-//  value twice: on reading the body, and again under the tracker's row
-//  lock, where its type and choices cannot change (s_write_tx).
+//  value against the tracker it holds locked: in SQL (s_fits) in the one
+//  statement, or here in the transaction of a mood tracker's write.
 static int
 s_value_read (const tracker_t *tracker, const msgpack_object *value, s_body_t *body,
               const char **why)
@@ -192,11 +306,52 @@ s_value_read (const tracker_t *tracker, const msgpack_object *value, s_body_t *b
     return 0;
 }
 
-//  Reads the body for `tracker`; `need_value` on POST. Returns false once
-//  it has answered (400 or 422).
+//  Reads `value` (not nil) for a tracker not known yet: the types it fits
+//  by trk_value's rules, as a text[] for SQL (S_VALUE_FITS; a string fits
+//  multiple_choice when it could be a choice, SQL checks it is one of the
+//  tracker's), and its SQL parameters. A value that fits no type gets an
+//  empty list: the statement writes nothing and s_value_read tells why.
+static void
+s_fits (const msgpack_object *value, s_body_t *body)
+{
+    body->has_value = false;
+    body->value_obj = value;
+    body->num = body->flag = body->choice = NULL;
+    strcpy (body->fits, "{");
+    static const trk_type_t types [] = { TRK_NUMERICAL, TRK_DURATION, TRK_BOOLEAN, TRK_MOOD };
+    for (size_t i = 0; i < sizeof types / sizeof types [0]; i++) {
+        trk_value_t fit;
+        const char *why = NULL;
+        if (!s_json_type_fits (types [i], value)
+        ||  trk_value_from_mp (types [i], NULL, 0, value, &fit, &why) != 0)
+            continue;
+        if (!body->has_value) {
+            body->value = fit;
+            tracker_value_params (&fit, body->num_text, &body->num, &body->flag, &body->choice);
+            body->has_value = true;
+        }
+        strcat (body->fits, body->fits [1] ? "," : "");
+        strcat (body->fits, trk_type_name (types [i]));
+    }
+    uint32_t size = value->type == MSGPACK_OBJECT_STR ? value->via.str.size : 0;
+    if (size > 0 && size <= TRK_CHOICE_MAX_LEN && !memchr (value->via.str.ptr, 0, size)) {
+        memcpy (body->choice_text, value->via.str.ptr, size);
+        body->choice_text [size] = 0;
+        body->choice = body->choice_text;
+        body->has_value = true;
+        strcat (body->fits, body->fits [1] ? "," : "");
+        strcat (body->fits, trk_type_name (TRK_MULTIPLE_CHOICE));
+    }
+    strcat (body->fits, "}");
+}
+
+//  Reads the body for `tracker`, or for a tracker not read yet when
+//  `tracker` is NULL (the value is then read by s_fits); `need_value` on
+//  POST. Returns false once it has answered (400 or 422).
 static bool
 s_body_read (tl_call_t *call, const tracker_t *tracker, bool need_value, s_body_t *body)
 {
+    free (body->note);
     memset (body, 0, sizeof *body);
     const msgpack_object *map = tl_call_body (call);
     if (!map || map->type != MSGPACK_OBJECT_MAP) {
@@ -223,11 +378,13 @@ s_body_read (tl_call_t *call, const tracker_t *tracker, bool need_value, s_body_
     const msgpack_object *value = tl_mp_get (map, "value");
     if (value && value->type != MSGPACK_OBJECT_NIL) {
         const char *why = NULL;
-        int status = s_value_read (tracker, value, body, &why);
+        int status = tracker ? s_value_read (tracker, value, body, &why) : 0;
         if (status) {
             tl_call_field_error (call, status, "invalid", "value", why);
             return false;
         }
+        if (!tracker)
+            s_fits (value, body);
     }
     else
     if (need_value) {
@@ -292,6 +449,13 @@ s_mood_refused (tl_call_t *call, const char *code)
 
 //  ---------------------------------------------------------------------
 //  POST /trackers/{id}/logs, PATCH and DELETE /trackers/{id}/logs/{log_id}
+//
+//  One statement each (logs_add, logs_change, logs_remove) locks the
+//  caller's tracker, checks the write against it and writes, unless the
+//  tracker is a mood tracker: the mood rules count the logs of a local
+//  day, which only a statement that starts after the lock is taken sees
+//  whole, so a mood tracker's write then runs as a transaction (s_write_tx:
+//  lock, checks, mood rules, write).
 
 typedef enum { S_CREATE, S_UPDATE, S_DELETE } s_write_kind_t;
 
@@ -299,43 +463,113 @@ typedef struct {
     tl_call_t *call;
     s_write_kind_t kind;
     s_body_t *body;             //  NULL for a delete
-    const char *zone;           //  the caller's zone; NULL unless a mood tracker
+    const char *zone;           //  the caller's zone
     PGresult *res;              //  the log written
+    int col;                    //  where its S_COLUMNS start in res
     long deleted;
     const char *refused;        //  a mood rule's code, or NULL
+    bool no_tracker;            //  not the caller's tracker: 404
     bool missing;               //  no such tracker (or log)
-    bool changed;               //  became a mood tracker since it was read: 409
+    bool mood;                  //  a mood tracker: the transaction's turn
+    bool changed;               //  the tracker changed during the write: 409
     bool full;                  //  the tracker has TRK_MAX_LOGS_PER_TRACKER logs: 422
     int status;                 //  the value does not fit the locked tracker:
     const char *why;            //  400 or 422, and why
     trk_type_t type;            //  the locked tracker's type, for the reply
 } s_write_t;
 
-//  Checks the write against the locked `tracker`, inside the write's
-//  transaction: its value against the type and choices the tracker has now
-//  (a concurrent PATCH may have changed them since the body was read), a
-//  mood tracker's zone is known, and a new log has room
-//  (TRK_MAX_LOGS_PER_TRACKER). Returns 0 when it may go on, 1 when not
-//  (write->changed, ->status or ->full says why), or a database code.
+//  Checks the write against the locked `tracker` (its row, log_count in
+//  column S_COL_LOG_COUNT of `res` when not NULL), when it could not be
+//  written: its value against the type and choices the tracker has now,
+//  and a new log's room (TRK_MAX_LOGS_PER_TRACKER). Returns 0 when it may
+//  go on, 1 when not (write->status or ->full says why), or a database
+//  code.
 static int
-s_write_checks (tl_db_t *db, s_write_t *write, const tracker_t *tracker)
+s_write_checks (tl_db_t *db, s_write_t *write, const tracker_t *tracker, const PGresult *res)
 {
     write->type = tracker->type;
-    write->changed = write->full = false;
+    write->full = false;
     write->status = 0;
-    if (tracker->type == TRK_MOOD && !write->zone) {
-        write->changed = true;
-        return 1;
-    }
     s_body_t *body = write->body;
     if (body && body->value_obj)
         write->status = s_value_read (tracker, body->value_obj, body, &write->why);
     if (write->status)
         return 1;
     long count = 0;
-    int rc = write->kind == S_CREATE ? tracker_log_count (db, tracker->id, &count) : 0;
+    int rc = 0;
+    if (write->kind == S_CREATE) {
+        if (res)
+            count = atol (tl_db_value (res, 0, S_COL_LOG_COUNT));
+        else
+            rc = tracker_log_count (db, tracker->id, &count);
+    }
     write->full = rc == 0 && count >= TRK_MAX_LOGS_PER_TRACKER;
     return rc ? rc : write->full ? 1 : 0;
+}
+
+//  Runs the write's one statement. Returns 0 with the outcome in write
+//  (the log in write->res, or why not; write->mood for a mood tracker),
+//  or a database code.
+static int
+s_write_one (tl_db_t *db, s_write_t *write)
+{
+    tl_call_t *call = write->call;
+    const char *id = tl_call_param (call, "id");
+    const char *user = tl_call_user (call);
+    const char *log_id = tl_call_param (call, "log_id");
+    s_body_t *body = write->body;
+    char now_text [32];
+    snprintf (now_text, sizeof now_text, "%lld", (long long) tl_msg_now_ms ());
+    int err = 0;
+    PGresult *res;
+    if (write->kind == S_CREATE) {
+        const char *values [] = { id, user, body->has_at ? body->at_text : now_text,
+                                  body->num, body->flag, body->choice, body->note, body->fits };
+        res = tl_db_exec (db, "logs_add", 8, values, &err);
+    }
+    else
+    if (write->kind == S_UPDATE) {
+        const char *values [] = { log_id, id, user, body->has_at ? body->at_text : NULL,
+                                  body->value_obj ? "t" : "f", body->num, body->flag,
+                                  body->choice, body->note,
+                                  body->fits [0] ? body->fits : NULL };
+        res = tl_db_exec (db, "logs_change", 10, values, &err);
+    }
+    else {
+        const char *values [] = { log_id, id, user };
+        res = tl_db_exec (db, "logs_remove", 3, values, &err);
+    }
+    if (!res)
+        return err;
+    tracker_t tracker;
+    int rc = 0;
+    if (PQntuples (res) != 1)
+        write->no_tracker = true;
+    else
+    if (tracker_from_row (res, 0, 0, &tracker) != 0)
+        rc = TL_EDB;            //  a row no write of ours makes
+    else {
+        write->type = tracker.type;
+        write->deleted = write->kind == S_DELETE ? atol (tl_db_value (res, 0, S_COL_LOG)) : 0;
+        if (write->kind == S_DELETE ? write->deleted > 0 : tl_db_value (res, 0, S_COL_LOG) != NULL) {
+            write->res = res;
+            write->col = S_COL_LOG;
+            res = NULL;
+        }
+        else
+        if (tracker.type == TRK_MOOD)
+            write->mood = true;
+        else
+        if (s_write_checks (db, write, &tracker, res) == 0) {
+            //  Fits and has room, yet not written: no such log, or (a
+            //  create) a tracker that changed as no check here can see
+            write->changed = write->kind == S_CREATE;
+            write->missing = write->kind != S_CREATE;
+        }
+        tracker_clear (&tracker);
+    }
+    PQclear (res);
+    return rc;
 }
 
 static int
@@ -346,6 +580,11 @@ s_write_tx (tl_db_t *db, void *arg)
     const char *user = tl_call_user (call);
     const char *log_id = tl_call_param (call, "log_id");
     tracker_t tracker;
+    PQclear (write->res);
+    write->res = NULL;
+    write->col = 0;
+    write->refused = NULL;
+    write->missing = write->changed = false;
     //  The tracker row locked: mood writes of one tracker take turns
     int rc = tracker_lock_db (db, user, tl_call_param (call, "id"), &tracker);
     if (rc == TL_ENOTFOUND) {
@@ -354,7 +593,7 @@ s_write_tx (tl_db_t *db, void *arg)
     }
     if (rc)
         return rc;
-    rc = s_write_checks (db, write, &tracker);
+    rc = s_write_checks (db, write, &tracker, NULL);
     if (rc != 0)
         goto done;
     int err = 0;
@@ -403,65 +642,83 @@ done:
     return rc < 0 ? rc : 0;
 }
 
-//  Runs a write of `kind` on the call's tracker and answers.
+//  Answers a write once done.
 static void
-s_write (tl_call_t *call, s_write_kind_t kind)
+s_write_answer (tl_call_t *call, s_write_t *write)
 {
-    const char *log_id = tl_call_param (call, "log_id");
-    if (kind != S_CREATE && !tl_valid_uuid (log_id)) {
-        tl_call_error (call, 404, "not_found", "no such log");
-        return;
-    }
-    tracker_t tracker;
-    if (!tracker_load (call, tl_call_param (call, "id"), false, &tracker))
-        return;
-    s_body_t body;
-    char zone [TL_MAX_TIMEZONE_LEN + 1] = "UTC";
-    s_write_t write = { .call = call, .kind = kind, .body = kind == S_DELETE ? NULL : &body };
-    if (kind != S_DELETE && !s_body_read (call, &tracker, kind == S_CREATE, &body))
-        goto done;
-    if (tracker.type == TRK_MOOD) {
-        if (!tracker_user_zone (call, zone))
-            goto done;
-        write.zone = zone;
-    }
-    int rc = tl_db_tx (tl_call_db (call), s_write_tx, &write);
-    if (rc)
-        tl_call_db_error (call, rc);
+    s_write_kind_t kind = write->kind;
+    if (write->no_tracker)
+        tl_call_error (call, 404, "not_found", "no such tracker");
     else
-    if (write.changed)
+    if (write->changed)
         tl_call_error (call, 409, "conflict", "the tracker changed during the write: retry");
     else
-    if (write.missing || (kind == S_DELETE && write.deleted == 0 && !write.refused))
+    if (write->missing || (kind == S_DELETE && write->deleted == 0 && !write->refused))
         tl_call_error (call, 404, "not_found", kind == S_CREATE ? "no such tracker" : "no such log");
     else
-    if (write.status)
-        tl_call_field_error (call, write.status, "invalid", "value", write.why);
+    if (write->status)
+        tl_call_field_error (call, write->status, "invalid", "value", write->why);
     else
-    if (write.full)
+    if (write->full)
         tl_call_error (call, 422, "too_many_logs", "a tracker holds at most %d logs",
                        TRK_MAX_LOGS_PER_TRACKER);
     else
-    if (write.refused)
-        s_mood_refused (call, write.refused);
+    if (write->refused)
+        s_mood_refused (call, write->refused);
     else
     if (kind == S_DELETE)
         tl_call_reply_empty (call, 204);
     else {
         if (kind == S_CREATE) {
             char location [128];
-            snprintf (location, sizeof location, "/api/v1/trackers/%s/logs/%s", tracker.id,
-                      tl_db_value (write.res, 0, 0));
+            snprintf (location, sizeof location, "/api/v1/trackers/%s/logs/%s",
+                      tl_db_value (write->res, 0, write->col + 1),
+                      tl_db_value (write->res, 0, write->col));
             tl_call_header (call, "Location", location);
         }
-        s_pack_log (tl_call_reply (call, kind == S_CREATE ? 201 : 200), write.res, 0,
-                    write.type);
+        s_pack_log (tl_call_reply (call, kind == S_CREATE ? 201 : 200), write->res, 0,
+                    write->col, write->type);
     }
-    PQclear (write.res);
-done:
-    if (kind != S_DELETE)
+}
+
+//  Runs a write of `kind` on the call's tracker and answers.
+static void
+s_write (tl_call_t *call, s_write_kind_t kind)
+{
+    const char *id = tl_call_param (call, "id");
+    const char *log_id = tl_call_param (call, "log_id");
+    if (kind != S_CREATE && !tl_valid_uuid (log_id)) {
+        tl_call_error (call, 404, "not_found", "no such log");
+        return;
+    }
+    if (!tl_valid_uuid (id)) {
+        tl_call_error (call, 404, "not_found", "no such tracker");
+        return;
+    }
+    s_body_t body = { 0 };
+    s_write_t write = { .call = call, .kind = kind, .body = kind == S_DELETE ? NULL : &body,
+                        .zone = tracker_caller_zone (call) };
+    if (kind != S_DELETE && !s_body_read (call, NULL, kind == S_CREATE, &body)) {
+        //  A body refused is 404 on another's tracker, and its first error
+        //  by the tracker's type on the caller's (answered over the first)
+        tracker_t tracker;
+        if (tracker_load (call, id, false, &tracker)) {
+            s_body_read (call, &tracker, kind == S_CREATE, &body);
+            tracker_clear (&tracker);
+        }
         free (body.note);
-    tracker_clear (&tracker);
+        return;
+    }
+    tl_db_t *db = tl_call_db (call);
+    int rc = s_write_one (db, &write);
+    if (rc == 0 && write.mood)
+        rc = tl_db_tx (db, s_write_tx, &write);
+    if (rc)
+        tl_call_db_error (call, rc);
+    else
+        s_write_answer (call, &write);
+    PQclear (write.res);
+    free (body.note);
 }
 
 static void
@@ -483,32 +740,37 @@ s_delete (tl_call_t *call)
 }
 
 //  ---------------------------------------------------------------------
-//  GET /trackers/{id}/logs/{log_id}
+//  GET /trackers/{id}/logs/{log_id}: one statement, the log with its
+//  tracker's type (ownership folded in)
 
 static void
 s_get (tl_call_t *call)
 {
-    tracker_t tracker;
+    const char *id = tl_call_param (call, "id");
     const char *log_id = tl_call_param (call, "log_id");
-    if (!tracker_load (call, tl_call_param (call, "id"), false, &tracker))
-        return;
-    if (!tl_valid_uuid (log_id)) {
-        tl_call_error (call, 404, "not_found", "no such log");
-        tracker_clear (&tracker);
+    if (!tl_valid_uuid (id)) {
+        tl_call_error (call, 404, "not_found", "no such tracker");
         return;
     }
-    const char *values [] = { log_id, tracker.id, tl_call_user (call) };
+    if (!tl_valid_uuid (log_id)) {
+        s_refuse_after_load (call, id, 404, NULL, "no such log");
+        return;
+    }
+    const char *values [] = { log_id, id, tl_call_user (call) };
     int err = 0;
     PGresult *res = tl_db_exec (tl_call_db (call), "logs_one", 3, values, &err);
+    trk_type_t type;
     if (!res)
         tl_call_db_error (call, err);
     else
-    if (PQntuples (res) != 1)
+    if (!s_folded_type (call, res, &type))
+        ;
+    else
+    if (!tl_db_value (res, 0, 1))
         tl_call_error (call, 404, "not_found", "no such log");
     else
-        s_pack_log (tl_call_reply (call, 200), res, 0, tracker.type);
+        s_pack_log (tl_call_reply (call, 200), res, 0, 1, type);
     PQclear (res);
-    tracker_clear (&tracker);
 }
 
 //  ---------------------------------------------------------------------

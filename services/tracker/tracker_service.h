@@ -42,10 +42,11 @@ bool tracker_load (tl_call_t *call, const char *id, bool lock, tracker_t *tracke
 int tracker_load_db (tl_db_t *db, const char *owner, const char *id, tracker_t *tracker);
 int tracker_lock_db (tl_db_t *db, const char *owner, const char *id, tracker_t *tracker);
 
-//  Counts the logs of tracker `id` into *count, up to
-//  TRK_MAX_LOGS_PER_TRACKER + 1 (enough to tell a full tracker). Call it
-//  with the tracker's row locked (tracker_lock_db), so that no other write
-//  adds logs until the transaction ends. Returns 0 or a database code.
+//  Reads how many logs tracker `id` has into *count (trackers.log_count,
+//  kept by triggers on logs: this transaction's own writes included). Call
+//  it with the tracker's row locked (tracker_lock_db), so that no other
+//  write adds logs until the transaction ends. Returns 0 or a database
+//  code.
 int tracker_log_count (tl_db_t *db, const char *id, long *count);
 
 //  Fills a tracker from row `row` of a result with TRACKER_ROW_COLUMNS at
@@ -104,12 +105,17 @@ typedef struct {
 bool tracker_user_from_mp (const msgpack_object *obj, tracker_user_t *user);
 
 //  The caller's account and settings, asked of the auth service on the
-//  caller's behalf; auth's defaults when it has no such user. Answers
-//  503 / 504 and returns false when auth cannot be asked.
+//  caller's behalf (a nested call: only for what the caller does not
+//  carry, such as the user name and report settings); auth's defaults when
+//  it has no such user. Answers 503 / 504 and returns false when auth
+//  cannot be asked.
 bool tracker_user_get (tl_call_t *call, tracker_user_t *user);
 
-//  The caller's IANA time zone (tracker_user_get's).
-bool tracker_user_zone (tl_call_t *call, char zone [TL_MAX_TIMEZONE_LEN + 1]);
+//  The caller's IANA time zone, as the gateway put it in the request's
+//  caller from the session check (tl_call_user_zone): "UTC" when the
+//  request carries none or one this machine does not know. Borrowed from
+//  the call.
+const char *tracker_caller_zone (tl_call_t *call);
 
 //  Reads the optional `from` and `to` params (RFC 3339) into ms since the
 //  epoch (INT64_MIN / INT64_MAX when absent). Answers 400 and returns

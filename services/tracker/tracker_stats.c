@@ -510,10 +510,7 @@ s_begin (tl_call_t *call, tracker_t *tracker, char zone [TL_MAX_TIMEZONE_LEN + 1
     if (!tracker_range (call, from_ms, to_ms)
     ||  !tracker_load (call, tl_call_param (call, "id"), false, tracker))
         return false;
-    if (!tracker_user_zone (call, zone)) {
-        tracker_clear (tracker);
-        return false;
-    }
+    snprintf (zone, TL_MAX_TIMEZONE_LEN + 1, "%s", tracker_caller_zone (call));
     return true;
 }
 
@@ -598,10 +595,7 @@ s_board_begin (tl_call_t *call, tracker_t *tracker, char zone [TL_MAX_TIMEZONE_L
         tracker_clear (tracker);
         return false;
     }
-    if (!tracker_user_zone (call, zone)) {
-        tracker_clear (tracker);
-        return false;
-    }
+    snprintf (zone, TL_MAX_TIMEZONE_LEN + 1, "%s", tracker_caller_zone (call));
     if (*year == 0) {
         int err = 0;
         const char *values [] = { zone };

@@ -5,7 +5,9 @@
 //  the second tree must equal the first. An input starting with the byte
 //  0xC1 (never valid JSON, never valid MessagePack) is instead a reply body:
 //  the rest is unpacked through tl_mp_unpack and written as JSON, which must
-//  be clean UTF-8 text that jansson can read. Every input also checks
+//  be clean UTF-8 text that jansson can read, and is also written straight
+//  from the bytes (tl_json_from_mp_bytes), which must give the same code
+//  and text, and refuse, never overread, what cannot be unpacked. Every input also checks
 //  tl_json_utf8_valid against a second, independent UTF-8 decoder.
 #include <stdbool.h>
 #include <stdint.h>
@@ -99,15 +101,28 @@ s_check_error_text (const char *errbuf)
 static void
 s_reply (const uint8_t *data, size_t size)
 {
+    //  Straight from the bytes, whatever they are: a code, or JSON text
+    tl_buf_t *streamed = tl_buf_new (TL_MAX_FRAME_BYTES);
+    s_check (streamed);
+    int streamed_rc = tl_json_from_mp_bytes ((const char *) data, size, streamed);
+    s_check (streamed_rc == 0 || streamed_rc == TL_EINVAL || streamed_rc == TL_ETYPE
+             || streamed_rc == TL_ETOOBIG);
+    s_check ((streamed_rc == 0) == (tl_buf_size (streamed) > 0));
     msgpack_zone zone;
-    if (!msgpack_zone_init (&zone, 4096))
+    if (!msgpack_zone_init (&zone, 4096)) {
+        tl_buf_destroy (&streamed);
         return;
+    }
     msgpack_object obj;
     if (tl_mp_unpack ((const char *) data, size, &zone, &obj) == 0) {
         tl_buf_t *out = tl_buf_new (TL_MAX_FRAME_BYTES);
         s_check (out);
         int rc = tl_json_from_mp (&obj, out);
         s_check (rc == 0 || rc == TL_EINVAL || rc == TL_ETYPE || rc == TL_ETOOBIG);
+        //  The tree and the bytes give the same code and the same text
+        s_check (rc == streamed_rc);
+        s_check (tl_buf_size (out) == tl_buf_size (streamed));
+        s_check (memcmp (tl_buf_data (out), tl_buf_data (streamed), tl_buf_size (out)) == 0);
         if (rc == 0) {
             const char *text = tl_buf_data (out);
             size_t length = tl_buf_size (out);
@@ -133,6 +148,7 @@ s_reply (const uint8_t *data, size_t size)
         tl_buf_destroy (&out);
     }
     msgpack_zone_destroy (&zone);
+    tl_buf_destroy (&streamed);
 }
 
 //  A request body: JSON in, MessagePack out, and back.

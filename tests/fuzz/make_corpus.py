@@ -94,6 +94,16 @@ def json_corpus():
     w("reply_deep_32.bin", reply(nested(31, {"k": []})))
     w("reply_duplicate_keys.bin", b"\xc1\x82\xa1a\x01\xa1a\x02")
     w("reply_huge_array_claim.bin", b"\xc1\xdd\xff\xff\xff\xff")
+    # For the streamed transcoder (tl_json_from_mp_bytes): every width of
+    # ints, strs, arrays and maps; ext; cut short; a byte too many; 33 deep
+    w("reply_widths.bin", b"\xc1\xdf\x00\x00\x00\x03"
+      b"\xd9\x01a\xdc\x00\x04\xcc\x01\xcd\x00\x02\xce\x00\x00\x00\x03\xcf" + b"\xff" * 8 +
+      b"\xda\x00\x01b\xdd\x00\x00\x00\x04\xd0\xff\xd1\xff\xfe\xd2\x00\x00\x00\x07\xd3" + b"\x80" + b"\x00" * 7 +
+      b"\xdb\x00\x00\x00\x01c\xde\x00\x01\xa1d\xe0")
+    w("reply_ext.bin", b"\xc1\x92\x01\xc7\x01\x05x")
+    w("reply_truncated.bin", reply({"items": [1, 2, 3]})[:-2])
+    w("reply_trailing.bin", reply([1]) + b"\xc0")
+    w("reply_deep_33.bin", b"\xc1" + b"\x91" * 32 + b"\x90")
     # Found by libFuzzer: msgpack-c hands an empty str over with a NULL
     # pointer, and tl_json_from_mp did pointer arithmetic on it (UBSan).
     w("regress_empty_string.json", '""')

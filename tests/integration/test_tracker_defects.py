@@ -91,7 +91,9 @@ def count_logs(tracker_id):
 
 @pytest.mark.parametrize("new_type, choices, status, code", [
     ("multiple_choice", "'{a,b}'", 400, "invalid"),
-    ("mood", "NULL", 409, "conflict"),
+    # The caller carries their zone: a tracker that became a mood tracker is
+    # checked as one (true is not a mood), no longer 409 for want of a zone
+    ("mood", "NULL", 400, "invalid"),
 ])
 def test_a_log_is_checked_against_the_type_its_tracker_has_under_the_lock(
         sys_, session, new_type, choices, status, code):
@@ -281,6 +283,20 @@ def test_a_csv_import_past_the_log_quota_imports_nothing(sys_):
                   headers={"Content-Type": "text/csv"})
     assert r.status_code == 201, r.text
     assert count_logs(t["id"]) == MAX_LOGS
+
+
+def test_a_full_tracker_has_room_again_once_a_log_goes(sys_):
+    u = sys_.user()
+    t = sys_.tracker(u, "Full", "numerical")
+    add_logs(u, t["id"], MAX_LOGS - 1)
+    last = sys_.log(u, t["id"], 1, timestamp="2025-01-01T00:00:00Z")
+    path = f"/trackers/{t['id']}/logs"
+    assert sys_.post(u, path, {"value": 2}).status_code == 422
+    assert sys_.delete(u, f"{path}/{last['id']}").status_code == 204
+    assert sys_.post(u, path, {"value": 2}).status_code == 201
+    assert count_logs(t["id"]) == MAX_LOGS
+    # The count the quota reads is the count of the rows
+    assert int(psql(f"SELECT log_count FROM tracker.trackers WHERE id = '{t['id']}'")) == MAX_LOGS
 
 
 def test_two_concurrent_logs_cannot_pass_the_log_quota(sys_, session):

@@ -128,6 +128,29 @@ def test_another_users_tracker_is_404_whatever_the_verb(sys_):
         assert sys_.get(owner, path).status_code == 404
 
 
+def test_another_users_tracker_is_404_even_for_a_bad_request(sys_):
+    owner, other = sys_.user(), sys_.user()
+    tid = sys_.tracker(owner, "Mine", "boolean")["id"]
+    calls = [
+        ("GET", f"/trackers/{tid}/logs?limit=0", None),
+        ("GET", f"/trackers/{tid}/logs?cursor=2026-01-01T00:00:00.000000Z_" + "0" * 32, None),
+        ("GET", f"/trackers/{tid}/logs/x", None),
+        ("POST", f"/trackers/{tid}/logs", {"value": "yes"}),
+        ("POST", f"/trackers/{tid}/logs", {"timestamp": "soon"}),
+        ("PATCH", f"/trackers/{tid}/logs/{'0' * 8}-0000-4000-8000-{'0' * 12}", {"value": 3}),
+    ]
+    for method, path, body in calls:
+        r = sys_.request(method, other, path, json=body)
+        assert r.status_code == 404, (method, path, r.status_code)
+        assert r.json()["error"]["message"] == "no such tracker", (method, path, r.text)
+    # The owner is told what is wrong
+    r = sys_.post(owner, f"/trackers/{tid}/logs", {"value": 1})
+    assert r.status_code == 400 and r.json()["error"]["fields"] == {"value": "must be true or false"}
+    r = sys_.post(owner, f"/trackers/{tid}/logs", {"value": True, "timestamp": "soon"})
+    assert r.status_code == 400 and "timestamp" in r.json()["error"]["fields"]
+    assert sys_.get(owner, f"/trackers/{tid}/logs?limit=0").status_code == 400
+
+
 def test_the_type_changes_only_while_there_are_no_logs(sys_):
     u = sys_.user()
     t = sys_.tracker(u, "Steps", "numerical")
