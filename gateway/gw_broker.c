@@ -862,6 +862,11 @@ s_on_slot_ready (gw_broker_t *self, const unsigned char *rid, size_t size, tl_ms
                            ? s_instance_find (service, tl_msg_str (msg, TL_MSG_INSTANCE)) : NULL;
     int index = tl_msg_slot (msg);
     s_peer_t *peer = s_peer_lookup (self, rid, size);
+    if (instance && peer && peer->instance == instance && peer->slot == index) {
+        instance->last_seen = s_mono_ms ();
+        peer->leaving = false;
+        return;                 //  known already
+    }
     if (!instance || !instance->slotted || index >= instance->capacity
     ||  (peer && (peer->slot < 0 || peer->running))) {
         //  Not now: no such instance (yet), not one with slots, a link, or
@@ -870,10 +875,6 @@ s_on_slot_ready (gw_broker_t *self, const unsigned char *rid, size_t size, tl_ms
         return;
     }
     instance->last_seen = s_mono_ms ();
-    if (peer && peer->instance == instance && peer->slot == index) {
-        peer->leaving = false;
-        return;                 //  known already
-    }
     if (peer)
         s_slot_remove (self, peer, NULL);
     if (instance->slots [index])

@@ -343,7 +343,6 @@ s_idem_tx (tl_db_t *db, void *arg)
     return rc;
 }
 
-
 //  The request a handler thread runs, as its nested calls see it.
 typedef struct {
     s_worker_t *worker;
