@@ -13,6 +13,10 @@
 //  the main thread bumps the link's epoch, and each handler thread then
 //  announces its slot to that gateway: after the link, so that a slot
 //  never names an instance the gateway does not know yet.
+//  With several gateways, each counts the instance's threads as its own
+//  capacity (as before slots): a request that a second gateway gives to a
+//  thread busy with the first's waits for that thread, where it used to
+//  wait for any free one.
 //  A health thread pings the database once a second so that heartbeats can
 //  say db_ok; a jobs thread (when the service has job kinds or schedules)
 //  runs its durable jobs (tl_jobs.h) with a connection of its own.
