@@ -65,7 +65,6 @@ struct _s_service_t {
     bool declared;
     zlistx_t *instances;            //  s_instance_t *, live, least recently used first
     zlistx_t *queue;                //  s_request_t *, oldest first
-    bool due;                       //  in the batch's list of queues to move
 };
 
 struct _s_request_t {
@@ -79,7 +78,6 @@ struct _s_request_t {
     bool idempotent;
     bool answered;
     bool too_large;                 //  can never be sent: answered 413 at the next tick
-    bool replied;                   //  its reply waits in the batch (S_RECV_BATCH)
     void *queue_handle;
     //  Origin: a callback, or a peer on the mesh
     gw_reply_fn *fn;
@@ -88,19 +86,6 @@ struct _s_request_t {
     size_t origin_rid_size;
     char *origin_id;
 };
-
-//  gw_broker_recv reads the backend in batches: a reply gives its slot
-//  back at once, and once the batch is read the queues whose slots came
-//  free send their next requests, all together, before any reply is
-//  delivered. The next requests thus do not wait for the HTTP work of the
-//  replies before them, and ZeroMQ's I/O thread is woken once for them
-//  all, not once a request.
-#define S_RECV_BATCH 256
-
-typedef struct {
-    s_request_t *request;
-    tl_msg_t *reply;
-} s_replied_t;
 
 struct _gw_broker_t {
     char *name;
@@ -119,11 +104,6 @@ struct _gw_broker_t {
     gw_broadcast_fn *broadcast_fn;
     void *broadcast_arg;
     uint64_t broadcasts;            //  broadcasts acknowledged
-    //  The batch being read (S_RECV_BATCH)
-    s_replied_t replied [S_RECV_BATCH];
-    size_t nreplied;
-    s_service_t *due [S_RECV_BATCH];    //  queues to move once the batch is read
-    size_t ndue;
 };
 
 static uint64_t
@@ -546,8 +526,6 @@ gw_broker_cancel (gw_broker_t *self, uint64_t handle)
     if (!request)
         return;
     request->fn = NULL;
-    if (request->replied)
-        return;                         //  the batch forgets it
     if (!request->instance) {
         s_service_t *service = request->service;
         if (request->queue_handle)
@@ -900,17 +878,10 @@ s_on_reply (gw_broker_t *self, s_peer_t *peer, tl_msg_t **msg_p)
     s_release (self, request);
     if (instance->draining && instance->in_flight == 0)
         s_instance_drained (self, instance);
-    //  Delivered once the batch is read and the freed slots have work
-    assert (self->nreplied < S_RECV_BATCH);
-    request->replied = true;
-    self->replied [self->nreplied].request = request;
-    self->replied [self->nreplied].reply = *msg_p;
-    self->nreplied++;
-    *msg_p = NULL;
-    if (!service->due) {
-        service->due = true;
-        self->due [self->ndue++] = service;
-    }
+    if (!request->answered)
+        s_deliver (self, request, msg_p);
+    zhashx_delete (self->requests, request->id);
+    s_dispatch (self, service);
 }
 
 //  `disconnect` from a peer. From a link: the instance drains (no new work;
@@ -1121,16 +1092,16 @@ s_peer_request (gw_broker_t *self, const unsigned char *rid, size_t size,
     free (origin_id);
 }
 
-//  Who sent `body` (see S_IDENTITY_MAX): with CURVE, its key's "peer"
+//  Who sent `frame` (see S_IDENTITY_MAX): with CURVE, its key's "peer"
 //  property; on an insecure mesh, the `peer` the message claims, else the
 //  service the peer announced. Returns whether it is someone.
 static bool
-s_identity (gw_broker_t *self, zmq_msg_t *body, const tl_msg_t *msg, const s_peer_t *peer,
+s_identity (gw_broker_t *self, zframe_t *frame, const tl_msg_t *msg, const s_peer_t *peer,
             char *out)
 {
     const char *identity = NULL;
     if (self->auth)
-        identity = zmq_msg_gets (body, "peer");
+        identity = zframe_meta (frame, "peer");
     else
     if (tl_msg_str (msg, TL_MSG_PEER))
         identity = tl_msg_str (msg, TL_MSG_PEER);
@@ -1145,12 +1116,19 @@ s_identity (gw_broker_t *self, zmq_msg_t *body, const tl_msg_t *msg, const s_pee
     return true;
 }
 
-//  Handles one message, `body`, from the peer with routing id `id`.
 static void
-s_handle (gw_broker_t *self, const unsigned char *id, size_t id_size, zmq_msg_t *body)
+s_handle (gw_broker_t *self, zmsg_t *zmsg)
 {
+    zframe_t *rid = zmsg_first (zmsg);
+    zframe_t *body = zmsg_next (zmsg);
+    if (!rid || !body || zmsg_size (zmsg) != 2 || zframe_size (rid) > 256) {
+        tl_log (TL_LOG_WARN, NULL, "mesh: dropped a message of %zu frame(s)", zmsg_size (zmsg));
+        return;
+    }
+    const unsigned char *id = zframe_data (rid);
+    size_t id_size = zframe_size (rid);
     tl_msg_t *msg = NULL;
-    int rc = tl_msg_decode (zmq_msg_data (body), zmq_msg_size (body), &msg);
+    int rc = tl_msg_decode (zframe_data (body), zframe_size (body), &msg);
     if (rc) {
         char hex [17];
         s_hex (id, id_size < 8 ? id_size : 8, hex);
@@ -1193,75 +1171,16 @@ s_handle (gw_broker_t *self, const unsigned char *id, size_t id_size, zmq_msg_t 
     tl_msg_destroy (&msg);
 }
 
-//  Reads and handles one message of the backend: a routing id and one
-//  frame (anything else is logged and dropped). Returns false when none
-//  was waiting.
-static bool
-s_recv_one (gw_broker_t *self, void *backend)
-{
-    zmq_msg_t rid, body;
-    zmq_msg_init (&rid);
-    if (zmq_msg_recv (&rid, backend, ZMQ_DONTWAIT) < 0) {
-        zmq_msg_close (&rid);
-        return false;
-    }
-    zmq_msg_init (&body);
-    size_t frames = 1;
-    bool more = zmq_msg_more (&rid);
-    if (more && zmq_msg_recv (&body, backend, ZMQ_DONTWAIT) >= 0) {
-        frames++;
-        more = zmq_msg_more (&body);
-    }
-    while (more) {              //  the rest of a message of more frames
-        zmq_msg_t extra;
-        zmq_msg_init (&extra);
-        more = zmq_msg_recv (&extra, backend, ZMQ_DONTWAIT) >= 0 && zmq_msg_more (&extra);
-        zmq_msg_close (&extra);
-        frames++;
-    }
-    if (frames != 2 || zmq_msg_size (&rid) > 256)
-        tl_log (TL_LOG_WARN, NULL, "mesh: dropped a message of %zu frame(s)", frames - 1);
-    else
-        s_handle (self, (const unsigned char *) zmq_msg_data (&rid), zmq_msg_size (&rid), &body);
-    zmq_msg_close (&body);
-    zmq_msg_close (&rid);
-    return true;
-}
-
-//  Ends a batch: the queues whose slots came free send their next
-//  requests, then the batch's replies are delivered.
-static void
-s_batch_end (gw_broker_t *self)
-{
-    for (size_t i = 0; i < self->ndue; i++) {
-        self->due [i]->due = false;
-        s_dispatch (self, self->due [i]);
-    }
-    self->ndue = 0;
-    size_t count = self->nreplied;
-    self->nreplied = 0;
-    for (size_t i = 0; i < count; i++) {
-        s_request_t *request = self->replied [i].request;
-        tl_msg_t *reply = self->replied [i].reply;
-        if (!request->answered)
-            s_deliver (self, request, &reply);
-        tl_msg_destroy (&reply);
-        zhashx_delete (self->requests, request->id);
-    }
-}
-
 void
 gw_broker_recv (gw_broker_t *self)
 {
-    //  Bounded, so that HTTP work is never starved by a busy mesh.
-    void *backend = zsock_resolve (self->backend);
-    for (int batch = 0; batch < 4; batch++) {
-        int count = 0;
-        while (count < S_RECV_BATCH && s_recv_one (self, backend))
-            count++;
-        s_batch_end (self);
-        if (count < S_RECV_BATCH)
+    //  Bounded batch, so that HTTP work is never starved by a busy mesh.
+    for (int i = 0; i < 1000; i++) {
+        zmsg_t *zmsg = zmsg_recv_nowait (self->backend);
+        if (!zmsg)
             break;
+        s_handle (self, zmsg);
+        zmsg_destroy (&zmsg);
     }
 }
 
