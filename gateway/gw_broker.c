@@ -1,10 +1,14 @@
 //  gw_broker.c — the broker embedded in every gateway.
 //
-//  State: peers (by routing id), services (by name; each with its instances
-//  in least-recently-used order and its queue), and requests (by the
-//  broker's id). A request is queued (worker == NULL) or in flight on one
-//  instance; "answered" marks one whose origin already got its 504 and
-//  which only waits for the instance to give its slot back.
+//  State: services (by name; each with its live instances in least
+//  recently used order and its queue), instances (each with its link and,
+//  when it has them, its slots: PROTOCOL.md §3), the connections the
+//  broker knows (peers, by routing id: an instance's link or one of its
+//  slots), and requests (by the broker's id). A request is queued
+//  (instance == NULL) or in flight on one instance, sent on one of its
+//  connections: a slot, or the link of an instance without slots.
+//  "answered" marks a request whose origin already got its 504 and which
+//  only waits for the instance to give its slot back.
 #include "gw_broker.h"
 #include "tl_curve.h"
 #include "tl_error.h"
@@ -15,20 +19,41 @@
 #include <czmq.h>
 
 typedef struct _s_service_t s_service_t;
+typedef struct _s_instance_t s_instance_t;
+typedef struct _s_request_t s_request_t;
 
+//  A connection the broker knows: the link of an instance (ready,
+//  heartbeats, drain; its requests too when it has no slots) or one of
+//  its slots (one request at a time). Peers that only call are not kept.
 typedef struct {
     char key [2 * 256 + 1];         //  routing id in hex
     unsigned char rid [256];
     size_t rid_size;
-    char *instance;
-    s_service_t *service;           //  NULL for peers that only call
+    s_instance_t *instance;
+    int slot;                       //  its index among the instance's slots; -1: the link
+    s_request_t *running;           //  slot: the request in flight on it, or NULL
+    void *idle_handle;              //  slot: its place in instance->idle while idle
+    bool leaving;                   //  slot: said disconnect, goes once idle
+} s_peer_t;
+
+//  One instance of a service, as this gateway sees it.
+struct _s_instance_t {
+    char *name;
+    uint64_t seq;                   //  the newest of a name takes its slots
+    s_service_t *service;
+    s_peer_t *link;
+    bool slotted;                   //  its requests go to its slots only
+    s_peer_t *slots [TL_MAX_CAPACITY];  //  by index
+    int nslots;
+    zlistx_t *idle;                 //  s_peer_t *, idle slots, least recently used first
     int capacity;
     int in_flight;
-    bool draining;
+    bool draining;                  //  answered `disconnect` once nothing is in flight
     int db_ok;                      //  -1 unknown
     uint64_t last_seen;             //  monotonic ms
-    void *lru_handle;               //  position in service->instances
-} s_peer_t;
+    void *lru_handle;               //  in service->instances, while it may get work
+    void *handle;                   //  in broker->instances
+};
 
 //  Who a peer is: with CURVE, the "peer" property of its key's
 //  certificate in the allow list (service:<name>, operator, gateway); on
@@ -38,16 +63,17 @@ typedef struct {
 struct _s_service_t {
     char *name;
     bool declared;
-    zlistx_t *instances;            //  s_peer_t *, least recently used first
+    zlistx_t *instances;            //  s_instance_t *, live, least recently used first
     zlistx_t *queue;                //  s_request_t *, oldest first
 };
 
-typedef struct {
+struct _s_request_t {
     uint64_t handle;
     char id [24];
     tl_msg_t *msg;
     s_service_t *service;
-    s_peer_t *worker;
+    s_instance_t *instance;         //  in flight there, or NULL (queued)
+    s_peer_t *conn;                 //  ... on that connection
     uint64_t deadline;              //  wall-clock ms (the envelope's)
     bool idempotent;
     bool answered;
@@ -59,13 +85,15 @@ typedef struct {
     unsigned char origin_rid [256];
     size_t origin_rid_size;
     char *origin_id;
-} s_request_t;
+};
 
 struct _gw_broker_t {
     char *name;
     zsock_t *backend;
     zactor_t *auth;
     zhashx_t *peers;                //  hex routing id → s_peer_t
+    zlistx_t *instances;            //  s_instance_t *, every one (draining too)
+    uint64_t next_instance;
     zhashx_t *services;             //  name → s_service_t
     zhashx_t *requests;             //  id → s_request_t
     uint64_t next_handle;
@@ -101,10 +129,18 @@ s_hex (const unsigned char *data, size_t size, char *out)
 static void
 s_peer_free (void **item)
 {
-    s_peer_t *peer = (s_peer_t *) *item;
-    if (peer) {
-        free (peer->instance);
-        free (peer);
+    free (*item);
+    *item = NULL;
+}
+
+static void
+s_instance_free (void **item)
+{
+    s_instance_t *instance = (s_instance_t *) *item;
+    if (instance) {
+        zlistx_destroy (&instance->idle);
+        free (instance->name);
+        free (instance);
         *item = NULL;
     }
 }
@@ -142,15 +178,17 @@ gw_broker_new (const char *endpoint, const char *name)
         return NULL;
     self->name = strdup (name);
     self->peers = zhashx_new ();
+    self->instances = zlistx_new ();
     self->services = zhashx_new ();
     self->requests = zhashx_new ();
     self->backend = zsock_new (ZMQ_ROUTER);
-    if (!self->name || !self->peers || !self->services || !self->requests
-    ||  !self->backend) {
+    if (!self->name || !self->peers || !self->instances || !self->services
+    ||  !self->requests || !self->backend) {
         gw_broker_destroy (&self);
         return NULL;
     }
     zhashx_set_destructor (self->peers, s_peer_free);
+    zlistx_set_destructor (self->instances, s_instance_free);
     zhashx_set_destructor (self->services, s_service_free);
     zhashx_set_destructor (self->requests, s_request_free);
     zsock_set_router_mandatory (self->backend, 1);
@@ -179,13 +217,15 @@ gw_broker_destroy (gw_broker_t **self_p)
     gw_broker_t *self = *self_p;
     if (!self)
         return;
-    if (self->peers && self->backend) {
-        for (s_peer_t *peer = (s_peer_t *) zhashx_first (self->peers); peer;
-             peer = (s_peer_t *) zhashx_next (self->peers))
-            s_send_kind (self, peer->rid, peer->rid_size, TL_MSG_DISCONNECT);
+    if (self->instances && self->backend) {
+        for (s_instance_t *instance = (s_instance_t *) zlistx_first (self->instances);
+             instance; instance = (s_instance_t *) zlistx_next (self->instances))
+            s_send_kind (self, instance->link->rid, instance->link->rid_size,
+                         TL_MSG_DISCONNECT);
     }
     zhashx_destroy (&self->requests);
     zhashx_destroy (&self->peers);
+    zlistx_destroy (&self->instances);
     zhashx_destroy (&self->services);
     zsock_destroy (&self->backend);
     zactor_destroy (&self->auth);
@@ -222,7 +262,7 @@ s_service_require (gw_broker_t *self, const char *name)
 }
 
 //  Forgets a service that no route declares once nothing uses it (no
-//  instance, nothing queued, no peer of it), so that requests for names
+//  instance, draining or not, nothing queued), so that requests for names
 //  that never come cannot fill the table.
 static void
 s_service_forget (gw_broker_t *self, s_service_t *service)
@@ -230,9 +270,9 @@ s_service_forget (gw_broker_t *self, s_service_t *service)
     if (service->declared || zlistx_size (service->instances)
     ||  zlistx_size (service->queue))
         return;
-    for (s_peer_t *peer = (s_peer_t *) zhashx_first (self->peers); peer;
-         peer = (s_peer_t *) zhashx_next (self->peers))
-        if (peer->service == service)
+    for (s_instance_t *instance = (s_instance_t *) zlistx_first (self->instances); instance;
+         instance = (s_instance_t *) zlistx_next (self->instances))
+        if (instance->service == service)
             return;
     zhashx_delete (self->services, service->name);
 }
@@ -329,47 +369,67 @@ s_deliver_error (gw_broker_t *self, s_request_t *request, int status,
 //  ---------------------------------------------------------------------
 //  Dispatch
 
-//  The least recently used instance with a free slot, or NULL.
-static s_peer_t *
+//  The least recently used instance with room for one more request: below
+//  its capacity and, when it has slots, with an idle one. NULL if none.
+static s_instance_t *
 s_pick (s_service_t *service)
 {
-    for (s_peer_t *peer = (s_peer_t *) zlistx_first (service->instances); peer;
-         peer = (s_peer_t *) zlistx_next (service->instances))
-        if (peer->in_flight < peer->capacity)
-            return peer;
+    for (s_instance_t *instance = (s_instance_t *) zlistx_first (service->instances); instance;
+         instance = (s_instance_t *) zlistx_next (service->instances))
+        if (instance->in_flight < instance->capacity
+        &&  (!instance->slotted || zlistx_size (instance->idle)))
+            return instance;
     return NULL;
 }
 
-//  Sends a queued request to `peer`. Returns 0, or a negative code when the
-//  instance cannot be reached (the request stays queued).
+//  Sends a queued request to `instance`: on its least recently used idle
+//  slot, or on its link when it has no slots. Returns 0, or a negative
+//  code with the connection that failed in *conn_p (the request stays
+//  queued).
 static int
-s_send_request (gw_broker_t *self, s_request_t *request, s_peer_t *peer)
+s_send_request (gw_broker_t *self, s_request_t *request, s_instance_t *instance,
+                s_peer_t **conn_p)
 {
+    s_peer_t *conn = instance->slotted ? (s_peer_t *) zlistx_first (instance->idle)
+                                       : instance->link;
+    *conn_p = conn;
     int rc = tl_msg_send (request->msg, zsock_resolve (self->backend),
-                          peer->rid, peer->rid_size);
+                          conn->rid, conn->rid_size);
     if (rc)
         return rc;
-    request->worker = peer;
-    peer->in_flight++;
-    zlistx_move_end (peer->service->instances, peer->lru_handle);
+    request->instance = instance;
+    request->conn = conn;
+    instance->in_flight++;
+    if (conn->slot >= 0) {
+        zlistx_delete (instance->idle, conn->idle_handle);
+        conn->idle_handle = NULL;
+        conn->running = request;
+    }
+    zlistx_move_end (instance->service->instances, instance->lru_handle);
     return 0;
 }
 
-static void s_peer_lost (gw_broker_t *self, s_peer_t *peer, const char *why);
+static void s_instance_lost (gw_broker_t *self, s_instance_t *instance, const char *why);
+static void s_slot_remove (gw_broker_t *self, s_peer_t *slot, const char *why);
 
-//  Sends queued requests of `service` while instances have free slots.
+//  Sends queued requests of `service` while instances have room.
 static void
 s_dispatch (gw_broker_t *self, s_service_t *service)
 {
     while (zlistx_size (service->queue)) {
-        s_peer_t *peer = s_pick (service);
-        if (!peer)
+        s_instance_t *instance = s_pick (service);
+        if (!instance)
             return;
         s_request_t *request = (s_request_t *) zlistx_first (service->queue);
-        int rc = s_send_request (self, request, peer);
+        s_peer_t *conn = NULL;
+        int rc = s_send_request (self, request, instance, &conn);
         if (rc == TL_EUNAVAIL) {
-            //  The instance's connection is gone: treat it as dead now.
-            s_peer_lost (self, peer, "unroutable");
+            //  The connection is gone: a slot just goes; an instance
+            //  whose link is gone is treated as dead now.
+            if (conn->slot >= 0)
+                s_slot_remove (self, conn, "unroutable");
+            else
+                s_instance_lost (self, instance, "unroutable");
             continue;
         }
         if (rc == TL_ETOOBIG) {
@@ -397,7 +457,8 @@ s_enqueue (gw_broker_t *self, s_request_t *request, bool front)
     s_service_t *service = request->service;
     if (zlistx_size (service->queue) >= TL_SERVICE_QUEUE_MAX)
         return TL_EBUSY;
-    request->worker = NULL;
+    request->instance = NULL;
+    request->conn = NULL;
     request->queue_handle = front ? zlistx_add_start (service->queue, request)
                                   : zlistx_add_end (service->queue, request);
     s_dispatch (self, service);
@@ -465,7 +526,7 @@ gw_broker_cancel (gw_broker_t *self, uint64_t handle)
     if (!request)
         return;
     request->fn = NULL;
-    if (!request->worker) {
+    if (!request->instance) {
         s_service_t *service = request->service;
         if (request->queue_handle)
             zlistx_delete (service->queue, request->queue_handle);
@@ -477,7 +538,7 @@ gw_broker_cancel (gw_broker_t *self, uint64_t handle)
 }
 
 //  ---------------------------------------------------------------------
-//  Peers
+//  Instances and their connections
 
 static s_peer_t *
 s_peer_lookup (gw_broker_t *self, const unsigned char *rid, size_t size)
@@ -487,45 +548,11 @@ s_peer_lookup (gw_broker_t *self, const unsigned char *rid, size_t size)
     return (s_peer_t *) zhashx_lookup (self->peers, key);
 }
 
-//  Removes a peer; its in-flight requests are re-dispatched when idempotent
-//  and answered 503 otherwise.
-static void
-s_peer_lost (gw_broker_t *self, s_peer_t *peer, const char *why)
-{
-    tl_log (TL_LOG_WARN, NULL, "instance %s of %s lost (%s), %d request(s) in flight",
-            peer->instance ? peer->instance : "?",
-            peer->service ? peer->service->name : "-", why, peer->in_flight);
-    if (peer->service && peer->lru_handle)
-        zlistx_delete (peer->service->instances, peer->lru_handle);
-    peer->lru_handle = NULL;
-
-    zlistx_t *orphans = zlistx_new ();
-    for (s_request_t *r = (s_request_t *) zhashx_first (self->requests); r;
-         r = (s_request_t *) zhashx_next (self->requests))
-        if (r->worker == peer)
-            zlistx_add_end (orphans, r);
-    for (s_request_t *r = (s_request_t *) zlistx_first (orphans); r;
-         r = (s_request_t *) zlistx_next (orphans)) {
-        r->worker = NULL;
-        if (!r->answered && r->idempotent
-        &&  s_enqueue (self, r, true) == 0)
-            continue;           //  runs again elsewhere
-        if (!r->answered)
-            s_deliver_error (self, r, 503, "worker_lost",
-                             "the instance running this request stopped; retry with an Idempotency-Key");
-        zhashx_delete (self->requests, r->id);
-    }
-    zlistx_destroy (&orphans);
-    s_service_t *service = peer->service;
-    zhashx_delete (self->peers, peer->key);
-    //  With no instance left, queued requests wait for one (a restart)
-    //  until their deadline.
-    if (service)
-        s_dispatch (self, service);
-}
-
+//  A new connection of `instance`: its link (`slot` -1) or its slot
+//  `slot`. Returns NULL on allocation failure.
 static s_peer_t *
-s_peer_new (gw_broker_t *self, const unsigned char *rid, size_t size)
+s_peer_new (gw_broker_t *self, const unsigned char *rid, size_t size,
+            s_instance_t *instance, int slot)
 {
     s_peer_t *peer = calloc (1, sizeof *peer);
     if (!peer)
@@ -533,9 +560,187 @@ s_peer_new (gw_broker_t *self, const unsigned char *rid, size_t size)
     memcpy (peer->rid, rid, size);
     peer->rid_size = size;
     s_hex (rid, size, peer->key);
-    peer->db_ok = -1;
+    peer->instance = instance;
+    peer->slot = slot;
     zhashx_insert (self->peers, peer->key, peer);
     return peer;
+}
+
+//  A request in flight on an instance that will not answer it: it runs
+//  again (first in its queue) when idempotent, and is answered 503
+//  worker_lost otherwise. Either way it is no longer the instance's.
+static void
+s_request_orphaned (gw_broker_t *self, s_request_t *request)
+{
+    request->instance = NULL;
+    request->conn = NULL;
+    if (!request->answered && request->idempotent && s_enqueue (self, request, true) == 0)
+        return;                 //  runs again elsewhere
+    if (!request->answered)
+        s_deliver_error (self, request, 503, "worker_lost",
+                         "the instance running this request stopped; retry with an Idempotency-Key");
+    zhashx_delete (self->requests, request->id);
+}
+
+//  Detaches a slot from its instance and forgets its connection; the
+//  request it runs, if any, is orphaned. `why` (NULL: quietly) is logged.
+static void
+s_slot_remove (gw_broker_t *self, s_peer_t *slot, const char *why)
+{
+    s_instance_t *instance = slot->instance;
+    if (why)
+        tl_log (TL_LOG_INFO, NULL, "slot %d of instance %s of %s removed (%s)",
+                slot->slot, instance->name, instance->service->name, why);
+    if (slot->idle_handle)
+        zlistx_delete (instance->idle, slot->idle_handle);
+    slot->idle_handle = NULL;
+    instance->slots [slot->slot] = NULL;
+    instance->nslots--;
+    s_request_t *running = slot->running;
+    zhashx_delete (self->peers, slot->key);
+    if (running) {
+        instance->in_flight--;
+        s_request_orphaned (self, running);
+    }
+}
+
+//  Forgets an instance and its connections (nothing of it is in flight
+//  any more); its slots still connected are told `disconnect` when
+//  `tell_slots`, so that they announce themselves again once the link is
+//  back.
+static void
+s_instance_remove (gw_broker_t *self, s_instance_t *instance, bool tell_slots)
+{
+    if (instance->lru_handle)
+        zlistx_delete (instance->service->instances, instance->lru_handle);
+    instance->lru_handle = NULL;
+    for (int i = 0; instance->nslots && i < TL_MAX_CAPACITY; i++) {
+        s_peer_t *slot = instance->slots [i];
+        if (!slot)
+            continue;
+        if (tell_slots)
+            s_send_kind (self, slot->rid, slot->rid_size, TL_MSG_DISCONNECT);
+        zhashx_delete (self->peers, slot->key);
+        instance->nslots--;
+    }
+    zhashx_delete (self->peers, instance->link->key);
+    zlistx_delete (self->instances, instance->handle);      //  frees it
+}
+
+//  An instance that died (silent, unroutable) or changed: its requests in
+//  flight run again elsewhere when idempotent and are answered 503
+//  otherwise.
+static void
+s_instance_lost (gw_broker_t *self, s_instance_t *instance, const char *why)
+{
+    s_service_t *service = instance->service;
+    tl_log (TL_LOG_WARN, NULL, "instance %s of %s lost (%s), %d request(s) in flight",
+            instance->name, service->name, why, instance->in_flight);
+    if (instance->lru_handle)
+        zlistx_delete (service->instances, instance->lru_handle);
+    instance->lru_handle = NULL;
+    //  Collect first: a request sent elsewhere may find another instance gone.
+    zlistx_t *orphans = zlistx_new ();
+    for (s_request_t *r = (s_request_t *) zhashx_first (self->requests); r;
+         r = (s_request_t *) zhashx_next (self->requests))
+        if (r->instance == instance)
+            zlistx_add_end (orphans, r);
+    for (s_request_t *r = (s_request_t *) zlistx_first (orphans); r;
+         r = (s_request_t *) zlistx_next (orphans)) {
+        if (r->conn && r->conn->slot >= 0)
+            r->conn->running = NULL;
+        s_request_orphaned (self, r);
+    }
+    zlistx_destroy (&orphans);
+    s_instance_remove (self, instance, true);
+    //  With no instance left, queued requests wait for one (a restart)
+    //  until their deadline.
+    s_dispatch (self, service);
+}
+
+//  A draining instance with nothing in flight: its drain is acknowledged
+//  on its link (every reply of it is in), and it is forgotten.
+static void
+s_instance_drained (gw_broker_t *self, s_instance_t *instance)
+{
+    tl_log (TL_LOG_INFO, NULL, "instance %s of %s drained", instance->name,
+            instance->service->name);
+    s_send_kind (self, instance->link->rid, instance->link->rid_size, TL_MSG_DISCONNECT);
+    s_instance_remove (self, instance, false);
+}
+
+//  The instance of request in flight gives its place back (the reply came).
+static void
+s_release (gw_broker_t *self, s_request_t *request)
+{
+    s_instance_t *instance = request->instance;
+    s_peer_t *conn = request->conn;
+    instance->in_flight--;
+    request->instance = NULL;
+    request->conn = NULL;
+    if (conn->slot >= 0) {
+        conn->running = NULL;
+        if (conn->leaving)
+            s_slot_remove (self, conn, NULL);
+        else
+            conn->idle_handle = zlistx_add_end (instance->idle, conn);
+    }
+}
+
+//  Whether an instance can take work: its link is ready and, when it has
+//  slots, one of them is. Only those count as live in status, metrics and
+//  /readyz.
+static bool
+s_serves (const s_instance_t *instance)
+{
+    return !instance->slotted || instance->nslots > 0;
+}
+
+//  How many live instances of `service` can take work.
+static size_t
+s_serving (s_service_t *service)
+{
+    size_t count = 0;
+    for (s_instance_t *instance = (s_instance_t *) zlistx_first (service->instances); instance;
+         instance = (s_instance_t *) zlistx_next (service->instances))
+        count += s_serves (instance);
+    return count;
+}
+
+//  The newest live (not draining) instance of `service` called `name`.
+static s_instance_t *
+s_instance_find (s_service_t *service, const char *name)
+{
+    s_instance_t *found = NULL;
+    for (s_instance_t *instance = (s_instance_t *) zlistx_first (service->instances); instance;
+         instance = (s_instance_t *) zlistx_next (service->instances))
+        if (streq (instance->name, name) && (!found || instance->seq > found->seq))
+            found = instance;
+    return found;
+}
+
+//  A new instance of `service` whose link is `rid`. NULL when out of memory.
+static s_instance_t *
+s_instance_new (gw_broker_t *self, s_service_t *service, const char *name,
+                const unsigned char *rid, size_t size)
+{
+    s_instance_t *instance = calloc (1, sizeof *instance);
+    if (!instance)
+        return NULL;
+    instance->name = strdup (name);
+    instance->idle = zlistx_new ();
+    instance->link = instance->name && instance->idle
+                   ? s_peer_new (self, rid, size, instance, -1) : NULL;
+    if (!instance->link) {
+        void *item = instance;
+        s_instance_free (&item);
+        return NULL;
+    }
+    instance->service = service;
+    instance->seq = ++self->next_instance;
+    instance->db_ok = -1;
+    instance->handle = zlistx_add_end (self->instances, instance);
+    return instance;
 }
 
 //  Refuses a peer's announcement: logged, counted, answered `disconnect`.
@@ -559,6 +764,8 @@ s_may_announce (gw_broker_t *self, const char *identity, const char *service)
         && streq (identity + 8, service);
 }
 
+//  A link announces its instance (`ready`): registered, or updated, and
+//  acknowledged with a heartbeat, after which its slots may come.
 static void
 s_on_ready (gw_broker_t *self, const unsigned char *rid, size_t size, tl_msg_t *msg,
             const char *identity)
@@ -574,29 +781,88 @@ s_on_ready (gw_broker_t *self, const unsigned char *rid, size_t size, tl_msg_t *
         return;
     }
     s_peer_t *peer = s_peer_lookup (self, rid, size);
-    if (peer && peer->service
-    &&  strcmp (peer->service->name, tl_msg_str (msg, TL_MSG_SERVICE)) != 0) {
-        s_peer_lost (self, peer, "changed service");
+    if (peer && peer->slot >= 0) {
+        s_slot_remove (self, peer, "it announced a link");
         peer = NULL;
     }
-    if (!peer && !(peer = s_peer_new (self, rid, size)))
-        return;
-    s_service_t *service = s_service_require (self, tl_msg_str (msg, TL_MSG_SERVICE));
+    else
+    if (peer && !streq (peer->instance->service->name, name)) {
+        s_instance_lost (self, peer->instance, "changed service");
+        peer = NULL;
+    }
+    s_service_t *service = s_service_require (self, name);
     if (!service)
         return;
-    free (peer->instance);
-    peer->instance = strdup (tl_msg_str (msg, TL_MSG_INSTANCE));
-    peer->capacity = tl_msg_capacity (msg);
-    peer->draining = false;
-    if (tl_msg_db_ok (msg) >= 0)
-        peer->db_ok = tl_msg_db_ok (msg);
-    peer->last_seen = s_mono_ms ();
-    peer->service = service;
-    if (!peer->lru_handle) {
-        peer->lru_handle = zlistx_add_start (service->instances, peer);
-        tl_log (TL_LOG_INFO, NULL, "instance %s of %s ready, capacity %d",
-                peer->instance, service->name, peer->capacity);
+    s_instance_t *instance = peer ? peer->instance
+                                  : s_instance_new (self, service, tl_msg_str (msg, TL_MSG_INSTANCE),
+                                                    rid, size);
+    if (!instance)
+        return;
+    if (!streq (instance->name, tl_msg_str (msg, TL_MSG_INSTANCE))) {
+        char *renamed = strdup (tl_msg_str (msg, TL_MSG_INSTANCE));
+        if (renamed) {
+            free (instance->name);
+            instance->name = renamed;
+        }
     }
+    instance->capacity = tl_msg_capacity (msg);
+    instance->slotted = tl_msg_slots (msg);
+    instance->draining = false;
+    if (tl_msg_db_ok (msg) >= 0)
+        instance->db_ok = tl_msg_db_ok (msg);
+    instance->last_seen = s_mono_ms ();
+    if (!instance->lru_handle) {
+        instance->lru_handle = zlistx_add_start (service->instances, instance);
+        tl_log (TL_LOG_INFO, NULL, "instance %s of %s ready, capacity %d%s",
+                instance->name, service->name, instance->capacity,
+                instance->slotted ? " on slots" : "");
+    }
+    s_send_kind (self, rid, size, TL_MSG_HEARTBEAT);
+    s_dispatch (self, service);
+}
+
+//  A slot announces itself (a `ready` with `slot`): it joins the newest
+//  live instance of its service with its name, when its key may speak for
+//  that service, in place of the instance's slot of the same index (an
+//  older connection of the same thread). Otherwise it is answered
+//  `disconnect`, and announces itself again later.
+static void
+s_on_slot_ready (gw_broker_t *self, const unsigned char *rid, size_t size, tl_msg_t *msg,
+                 const char *identity)
+{
+    const char *name = tl_msg_str (msg, TL_MSG_SERVICE);
+    if (!s_may_announce (self, identity, name)) {
+        s_refuse (self, rid, size, "its key is not that service's", identity, name);
+        return;
+    }
+    s_service_t *service = (s_service_t *) zhashx_lookup (self->services, name);
+    s_instance_t *instance = service
+                           ? s_instance_find (service, tl_msg_str (msg, TL_MSG_INSTANCE)) : NULL;
+    int index = tl_msg_slot (msg);
+    s_peer_t *peer = s_peer_lookup (self, rid, size);
+    if (instance && peer && peer->instance == instance && peer->slot == index) {
+        instance->last_seen = s_mono_ms ();
+        peer->leaving = false;
+        return;                 //  known already
+    }
+    if (!instance || !instance->slotted || index >= instance->capacity
+    ||  (peer && (peer->slot < 0 || peer->running))) {
+        //  Not now: no such instance (yet), not one with slots, a link, or
+        //  a slot still running a request of another instance
+        s_send_kind (self, rid, size, TL_MSG_DISCONNECT);
+        return;
+    }
+    instance->last_seen = s_mono_ms ();
+    if (peer)
+        s_slot_remove (self, peer, NULL);
+    if (instance->slots [index])
+        s_slot_remove (self, instance->slots [index], "replaced by a new connection");
+    peer = s_peer_new (self, rid, size, instance, index);
+    if (!peer)
+        return;
+    instance->slots [index] = peer;
+    instance->nslots++;
+    peer->idle_handle = zlistx_add_end (instance->idle, peer);
     s_dispatch (self, service);
 }
 
@@ -605,19 +871,49 @@ s_on_reply (gw_broker_t *self, s_peer_t *peer, tl_msg_t **msg_p)
 {
     const char *id = tl_msg_str (*msg_p, TL_MSG_ID);
     s_request_t *request = (s_request_t *) zhashx_lookup (self->requests, id);
-    if (!request || request->worker != peer)
-        return;                 //  late, or not this instance's
-    peer->in_flight--;
-    request->worker = NULL;
+    if (!request || request->conn != peer)
+        return;                 //  late, or not this connection's
+    s_instance_t *instance = request->instance;
+    s_service_t *service = instance->service;
+    s_release (self, request);
+    if (instance->draining && instance->in_flight == 0)
+        s_instance_drained (self, instance);
     if (!request->answered)
         s_deliver (self, request, msg_p);
     zhashx_delete (self->requests, request->id);
-    if (peer->draining && peer->in_flight == 0 && !peer->lru_handle)
-        zhashx_delete (self->peers, peer->key);
-    else
-    if (peer->service)
-        s_dispatch (self, peer->service);
+    s_dispatch (self, service);
 }
+
+//  `disconnect` from a peer. From a link: the instance drains (no new work;
+//  its replies still count), acknowledged once nothing of it is in flight,
+//  so that every request it was given is answered before the
+//  acknowledgement whatever connection it ran on. From a slot, or a peer
+//  the broker does not know: acknowledged at once.
+static void
+s_on_disconnect (gw_broker_t *self, const unsigned char *rid, size_t size, s_peer_t *peer)
+{
+    if (!peer || peer->slot >= 0) {
+        s_send_kind (self, rid, size, TL_MSG_DISCONNECT);
+        if (peer && peer->running)
+            peer->leaving = true;
+        else
+        if (peer)
+            s_slot_remove (self, peer, NULL);
+        return;
+    }
+    s_instance_t *instance = peer->instance;
+    if (!instance->draining) {
+        tl_log (TL_LOG_INFO, NULL, "instance %s of %s draining, %d request(s) in flight",
+                instance->name, instance->service->name, instance->in_flight);
+        instance->draining = true;
+        if (instance->lru_handle)
+            zlistx_delete (instance->service->instances, instance->lru_handle);
+        instance->lru_handle = NULL;
+    }
+    if (instance->in_flight == 0)
+        s_instance_drained (self, instance);
+}
+
 
 void
 gw_broker_on_broadcast (gw_broker_t *self, gw_broadcast_fn *fn, void *arg)
@@ -703,15 +999,19 @@ s_mesh_request (gw_broker_t *self, const unsigned char *rid, size_t size, tl_msg
             tl_mp_pack_str (&pk, "queue");
             msgpack_pack_uint64 (&pk, zlistx_size (s->queue));
             tl_mp_pack_str (&pk, "instances");
-            msgpack_pack_array (&pk, zlistx_size (s->instances));
-            for (s_peer_t *p = (s_peer_t *) zlistx_first (s->instances); p;
-                 p = (s_peer_t *) zlistx_next (s->instances)) {
-                msgpack_pack_map (&pk, 5);
-                tl_mp_pack_kv (&pk, "instance", p->instance);
+            msgpack_pack_array (&pk, s_serving (s));
+            for (s_instance_t *p = (s_instance_t *) zlistx_first (s->instances); p;
+                 p = (s_instance_t *) zlistx_next (s->instances)) {
+                if (!s_serves (p))
+                    continue;
+                msgpack_pack_map (&pk, 6);
+                tl_mp_pack_kv (&pk, "instance", p->name);
                 tl_mp_pack_str (&pk, "capacity");
                 msgpack_pack_int (&pk, p->capacity);
                 tl_mp_pack_str (&pk, "in_flight");
                 msgpack_pack_int (&pk, p->in_flight);
+                tl_mp_pack_str (&pk, "slots");
+                msgpack_pack_int (&pk, p->nslots);
                 tl_mp_pack_str (&pk, "db_ok");
                 if (p->db_ok != 0) msgpack_pack_true (&pk); else msgpack_pack_false (&pk);
                 tl_mp_pack_str (&pk, "last_seen_ms");
@@ -734,10 +1034,11 @@ s_mesh_request (gw_broker_t *self, const unsigned char *rid, size_t size, tl_msg
 }
 
 //  The caller of a request from a peer is never taken from the peer: a
-//  nested request (its `parent` names a request in flight on this same
-//  peer) gets that request's caller and at most its deadline; any other
-//  request runs as the peer itself (`identity`: service:<name>, operator,
-//  gateway), or as anonymous when the peer is no one.
+//  nested request (its `parent` names a request in flight on this very
+//  connection, the slot or link it was sent on) gets that request's
+//  caller and at most its deadline; any other request runs as the peer
+//  itself (`identity`: service:<name>, operator, gateway), or as
+//  anonymous when the peer is no one.
 static void
 s_derive_caller (gw_broker_t *self, const unsigned char *rid, size_t size, tl_msg_t *msg,
                  const char *identity)
@@ -746,7 +1047,7 @@ s_derive_caller (gw_broker_t *self, const unsigned char *rid, size_t size, tl_ms
     const char *parent_id = tl_msg_str (msg, TL_MSG_PARENT);
     s_peer_t *peer = parent_id ? s_peer_lookup (self, rid, size) : NULL;
     s_request_t *parent = peer ? (s_request_t *) zhashx_lookup (self->requests, parent_id) : NULL;
-    if (!parent || parent->worker != peer) {
+    if (!parent || !peer || parent->conn != peer) {
         tl_msg_set_str (msg, TL_MSG_CALLER,
                         tl_curve_valid_peer (identity) ? identity : "anonymous");
         return;
@@ -805,8 +1106,8 @@ s_identity (gw_broker_t *self, zframe_t *frame, const tl_msg_t *msg, const s_pee
     if (tl_msg_str (msg, TL_MSG_PEER))
         identity = tl_msg_str (msg, TL_MSG_PEER);
     else
-    if (peer && peer->service) {
-        snprintf (out, S_IDENTITY_MAX + 1, "service:%s", peer->service->name);
+    if (peer) {
+        snprintf (out, S_IDENTITY_MAX + 1, "service:%s", peer->instance->service->name);
         return true;
     }
     if (!identity || strlen (identity) > S_IDENTITY_MAX)
@@ -838,12 +1139,15 @@ s_handle (gw_broker_t *self, zmsg_t *zmsg)
     }
     s_peer_t *peer = s_peer_lookup (self, id, id_size);
     if (peer)
-        peer->last_seen = s_mono_ms ();
+        peer->instance->last_seen = s_mono_ms ();       //  any message is a sign of life
     char identity [S_IDENTITY_MAX + 1];
     bool known = s_identity (self, body, msg, peer, identity);
     switch (tl_msg_kind (msg)) {
         case TL_MSG_READY:
-            s_on_ready (self, id, id_size, msg, known ? identity : NULL);
+            if (tl_msg_slot (msg) >= 0)
+                s_on_slot_ready (self, id, id_size, msg, known ? identity : NULL);
+            else
+                s_on_ready (self, id, id_size, msg, known ? identity : NULL);
             break;
         case TL_MSG_REPLY:
             if (peer)
@@ -852,27 +1156,13 @@ s_handle (gw_broker_t *self, zmsg_t *zmsg)
                 s_send_kind (self, id, id_size, TL_MSG_DISCONNECT);
             break;
         case TL_MSG_HEARTBEAT:
-            if (peer && tl_msg_db_ok (msg) >= 0)
-                peer->db_ok = tl_msg_db_ok (msg);
+            if (peer && peer->slot < 0 && tl_msg_db_ok (msg) >= 0)
+                peer->instance->db_ok = tl_msg_db_ok (msg);
             if (!peer)
                 s_send_kind (self, id, id_size, TL_MSG_DISCONNECT);
             break;
         case TL_MSG_DISCONNECT:
-            //  Acknowledge: everything sent to this peer before is ahead of
-            //  this answer on the wire, so once it has the answer and is
-            //  idle, a draining worker may exit without losing a request.
-            s_send_kind (self, id, id_size, TL_MSG_DISCONNECT);
-            if (peer && peer->service) {
-                //  Drain: no new work, but replies still count.
-                tl_log (TL_LOG_INFO, NULL, "instance %s of %s draining",
-                        peer->instance, peer->service->name);
-                peer->draining = true;
-                if (peer->lru_handle)
-                    zlistx_delete (peer->service->instances, peer->lru_handle);
-                peer->lru_handle = NULL;
-                if (peer->in_flight == 0)
-                    zhashx_delete (self->peers, peer->key);
-            }
+            s_on_disconnect (self, id, id_size, peer);
             break;
         case TL_MSG_REQUEST:
             s_peer_request (self, id, id_size, &msg, known ? identity : NULL);
@@ -918,12 +1208,12 @@ gw_broker_tick (gw_broker_t *self)
         if (r->too_large)
             s_deliver_error (self, r, 413, "too_large", "the request is larger than one mesh frame");
         else
-        if (!r->worker && zlistx_size (service->instances) == 0)
+        if (!r->instance && s_serving (service) == 0)
             //  It waited its whole time for an instance that never came.
             s_deliver_error (self, r, 503, "no_instance", "no live instance of the service");
         else
             s_deliver_error (self, r, 504, "deadline", "the service did not answer in time");
-        if (r->worker)
+        if (r->instance)
             r->answered = true;     //  the instance still holds the slot
         else {
             if (r->queue_handle)
@@ -939,19 +1229,20 @@ gw_broker_tick (gw_broker_t *self)
         return;
     self->next_heartbeat = mono + TL_HEARTBEAT_MSEC;
     zlistx_t *dead = NULL;
-    for (s_peer_t *peer = (s_peer_t *) zhashx_first (self->peers); peer;
-         peer = (s_peer_t *) zhashx_next (self->peers)) {
-        if (mono - peer->last_seen > TL_HEARTBEAT_MSEC * TL_HEARTBEAT_LIVENESS) {
+    for (s_instance_t *instance = (s_instance_t *) zlistx_first (self->instances); instance;
+         instance = (s_instance_t *) zlistx_next (self->instances)) {
+        if (mono - instance->last_seen > TL_HEARTBEAT_MSEC * TL_HEARTBEAT_LIVENESS) {
             if (!dead)
                 dead = zlistx_new ();
-            zlistx_add_end (dead, peer);
+            zlistx_add_end (dead, instance);
         }
         else
-            s_send_kind (self, peer->rid, peer->rid_size, TL_MSG_HEARTBEAT);
+            s_send_kind (self, instance->link->rid, instance->link->rid_size,
+                         TL_MSG_HEARTBEAT);
     }
-    for (s_peer_t *peer = dead ? (s_peer_t *) zlistx_first (dead) : NULL; peer;
-         peer = (s_peer_t *) zlistx_next (dead))
-        s_peer_lost (self, peer, "heartbeat expired");
+    for (s_instance_t *instance = dead ? (s_instance_t *) zlistx_first (dead) : NULL; instance;
+         instance = (s_instance_t *) zlistx_next (dead))
+        s_instance_lost (self, instance, "heartbeat expired");
     zlistx_destroy (&dead);
 }
 
@@ -976,10 +1267,10 @@ gw_broker_missing (gw_broker_t *self, json_t *missing)
         if (!s->declared)
             continue;
         bool live = false, db = false;
-        for (s_peer_t *p = (s_peer_t *) zlistx_first (s->instances); p;
-             p = (s_peer_t *) zlistx_next (s->instances)) {
-            live = true;
-            db = db || p->db_ok != 0;
+        for (s_instance_t *p = (s_instance_t *) zlistx_first (s->instances); p;
+             p = (s_instance_t *) zlistx_next (s->instances)) {
+            live = live || s_serves (p);
+            db = db || (s_serves (p) && p->db_ok != 0);
         }
         if (!live || !db) {
             json_array_append_new (missing, json_pack ("{s:s, s:s}", "service", s->name,
@@ -1003,7 +1294,7 @@ gw_broker_metrics (gw_broker_t *self)
     for (s_service_t *s = (s_service_t *) zhashx_first (self->services); s;
          s = (s_service_t *) zhashx_next (self->services))
         fprintf (out, "tally_mesh_instances{service=\"%s\"} %zu\n", s->name,
-                 zlistx_size (s->instances));
+                 s_serving (s));
     fprintf (out, "# HELP tally_mesh_queue_depth Requests waiting for a free instance.\n"
                   "# TYPE tally_mesh_queue_depth gauge\n");
     for (s_service_t *s = (s_service_t *) zhashx_first (self->services); s;
@@ -1015,8 +1306,8 @@ gw_broker_metrics (gw_broker_t *self)
     for (s_service_t *s = (s_service_t *) zhashx_first (self->services); s;
          s = (s_service_t *) zhashx_next (self->services)) {
         long in_flight = 0;
-        for (s_peer_t *p = (s_peer_t *) zlistx_first (s->instances); p;
-             p = (s_peer_t *) zlistx_next (s->instances))
+        for (s_instance_t *p = (s_instance_t *) zlistx_first (s->instances); p;
+             p = (s_instance_t *) zlistx_next (s->instances))
             in_flight += p->in_flight;
         fprintf (out, "tally_mesh_in_flight{service=\"%s\"} %ld\n", s->name, in_flight);
     }
@@ -1050,8 +1341,12 @@ s_sink (void *arg, tl_msg_t **reply_p)
     sink->status = tl_msg_status (*reply_p);
 }
 
+//  A fake peer announcing `instance` of `service`: a worker's link
+//  (`slot` -1; with `slots`, one whose requests go to its slots), or its
+//  slot `slot`.
 static zsock_t *
-s_fake_worker (const char *endpoint, const char *service, const char *instance, int capacity)
+s_fake_peer (const char *endpoint, const char *service, const char *instance, int capacity,
+             bool slots, int slot)
 {
     zsock_t *sock = zsock_new (ZMQ_DEALER);
     zsock_connect (sock, "%s", endpoint);
@@ -1060,9 +1355,17 @@ s_fake_worker (const char *endpoint, const char *service, const char *instance, 
     tl_msg_set_str (ready, TL_MSG_INSTANCE, instance);
     tl_msg_set_capacity (ready, capacity);
     tl_msg_set_db_ok (ready, true);
+    tl_msg_set_slots (ready, slots);
+    tl_msg_set_slot (ready, slot);
     tl_msg_send (ready, zsock_resolve (sock), NULL, 0);
     tl_msg_destroy (&ready);
     return sock;
+}
+
+static zsock_t *
+s_fake_worker (const char *endpoint, const char *service, const char *instance, int capacity)
+{
+    return s_fake_peer (endpoint, service, instance, capacity, false, -1);
 }
 
 static void
@@ -1105,6 +1408,307 @@ s_request (const char *method, bool idempotent, int timeout_ms)
     tl_msg_set_idempotent (req, idempotent);
     tl_msg_set_deadline (req, tl_msg_now_ms () + (uint64_t) timeout_ms);
     return req;
+}
+
+//  Reads everything waiting on a fake peer; returns how many messages of
+//  `kind` were among them (the others are dropped).
+static int
+s_count (zsock_t *peer, tl_msg_kind_t kind)
+{
+    int count = 0;
+    zmsg_t *zmsg;
+    while ((zmsg = zmsg_recv_nowait (peer))) {
+        zframe_t *frame = zmsg_first (zmsg);
+        tl_msg_t *msg = NULL;
+        tl_msg_decode (zframe_data (frame), zframe_size (frame), &msg);
+        count += msg && tl_msg_kind (msg) == kind;
+        tl_msg_destroy (&msg);
+        zmsg_destroy (&zmsg);
+    }
+    return count;
+}
+
+//  A fake peer sends `kind` (heartbeat, disconnect).
+static void
+s_say (zsock_t *peer, tl_msg_kind_t kind)
+{
+    tl_msg_t *msg = tl_msg_new (kind);
+    tl_msg_set_str (msg, TL_MSG_INSTANCE, "fake");
+    tl_msg_send (msg, zsock_resolve (peer), NULL, 0);
+    tl_msg_destroy (&msg);
+}
+
+//  A fake worker answers `request` with `status`.
+static void
+s_answer (zsock_t *peer, tl_msg_t *request, int status)
+{
+    tl_msg_t *reply = tl_msg_new (TL_MSG_REPLY);
+    tl_msg_set_str (reply, TL_MSG_ID, tl_msg_str (request, TL_MSG_ID));
+    tl_msg_set_status (reply, status);
+    tl_msg_send (reply, zsock_resolve (peer), NULL, 0);
+    tl_msg_destroy (&reply);
+}
+
+//  Slots: requests go to an instance's idle slots, never to its link, and
+//  no more than its capacity at once; a reply counts only on the slot its
+//  request went to; a nested request takes its parent's caller only on
+//  the parent's own slot.
+static void
+s_test_slots_dispatch (void)
+{
+    gw_broker_t *broker = gw_broker_new ("tcp://127.0.0.1:*", "gw-slots");
+    assert (broker);
+    char *endpoint = zsock_last_endpoint (broker->backend);
+    gw_broker_declare (broker, "echo");
+    s_service_t *echo = (s_service_t *) zhashx_lookup (broker->services, "echo");
+
+    //  The link is acknowledged with a heartbeat; without a slot the
+    //  instance is not live yet, and a request waits.
+    zsock_t *link = s_fake_peer (endpoint, "echo", "i", 2, true, -1);
+    s_pump (broker, 100);
+    assert (s_count (link, TL_MSG_HEARTBEAT) >= 1);
+    assert (zlistx_size (echo->instances) == 1 && s_serving (echo) == 0);
+    s_sink_t s1 = { 0, 0 }, s2 = { 0, 0 }, s3 = { 0, 0 };
+    uint64_t handle = 0;
+    tl_msg_t *req = s_request ("first", true, 30000);
+    tl_msg_set_str (req, TL_MSG_CALLER, "user");
+    tl_msg_set_str (req, TL_MSG_USER_ID, "u1");
+    assert (gw_broker_submit (broker, &req, s_sink, &s1, &handle) == 0);
+    s_pump (broker, 50);
+    assert (s_take (link) == NULL);
+
+    //  Slot 0 comes and takes it; slot 1 takes the second; the third
+    //  waits (capacity 2); the link gets none.
+    zsock_t *slot0 = s_fake_peer (endpoint, "echo", "i", 1, false, 0);
+    s_pump (broker, 100);
+    zsock_t *slot1 = s_fake_peer (endpoint, "echo", "i", 1, false, 1);
+    s_pump (broker, 100);
+    assert (s_serving (echo) == 1);
+    req = s_request ("second", true, 30000);
+    assert (gw_broker_submit (broker, &req, s_sink, &s2, &handle) == 0);
+    req = s_request ("third", true, 30000);
+    assert (gw_broker_submit (broker, &req, s_sink, &s3, &handle) == 0);
+    s_pump (broker, 100);
+    tl_msg_t *first = s_take (slot0);
+    tl_msg_t *second = s_take (slot1);
+    assert (first && streq (tl_msg_str (first, TL_MSG_METHOD), "first"));
+    assert (second && streq (tl_msg_str (second, TL_MSG_METHOD), "second"));
+    assert (!s_take (slot0) && !s_take (slot1) && !s_take (link));
+
+    //  A nested request on slot 0 naming its parent runs as the parent's
+    //  caller; the same on slot 1 runs as no one.
+    for (int i = 0; i < 2; i++) {
+        tl_msg_t *nested = s_request ("nested", true, 30000);
+        tl_msg_set_str (nested, TL_MSG_ID, i == 0 ? "n0" : "n1");
+        tl_msg_set_str (nested, TL_MSG_PARENT, tl_msg_str (first, TL_MSG_ID));
+        tl_msg_set_str (nested, TL_MSG_SERVICE, "mesh");
+        tl_msg_set_str (nested, TL_MSG_METHOD, "ping");
+        tl_msg_send (nested, zsock_resolve (i == 0 ? slot0 : slot1), NULL, 0);
+        tl_msg_destroy (&nested);
+    }
+    s_pump (broker, 50);
+    assert (s_count (slot0, TL_MSG_REPLY) == 1 && s_count (slot1, TL_MSG_REPLY) == 1);
+    tl_msg_t *nested = s_request ("nested", true, 30000);
+    tl_msg_set_str (nested, TL_MSG_ID, "n2");
+    tl_msg_set_str (nested, TL_MSG_PARENT, tl_msg_str (first, TL_MSG_ID));
+    tl_msg_send (nested, zsock_resolve (slot1), NULL, 0);
+    tl_msg_destroy (&nested);
+    s_pump (broker, 50);
+    s_request_t *queued = (s_request_t *) zlistx_last (echo->queue);
+    assert (queued && queued->origin_id && streq (queued->origin_id, "n2"));
+    assert (!tl_msg_str (queued->msg, TL_MSG_USER_ID));
+    nested = s_request ("nested", true, 30000);
+    tl_msg_set_str (nested, TL_MSG_ID, "n3");
+    tl_msg_set_str (nested, TL_MSG_PARENT, tl_msg_str (first, TL_MSG_ID));
+    tl_msg_send (nested, zsock_resolve (slot0), NULL, 0);
+    tl_msg_destroy (&nested);
+    s_pump (broker, 50);
+    queued = (s_request_t *) zlistx_last (echo->queue);
+    assert (queued && streq (queued->origin_id, "n3"));
+    assert (streq (tl_msg_str (queued->msg, TL_MSG_USER_ID), "u1"));
+
+    //  A reply on the wrong slot is not taken; on the right one it is,
+    //  and the slot takes the next request waiting.
+    s_answer (slot1, first, 200);
+    s_pump (broker, 50);
+    assert (s1.calls == 0);
+    s_answer (slot0, first, 200);
+    s_pump (broker, 100);
+    assert (s1.calls == 1 && s1.status == 200);
+    tl_msg_t *third = s_take (slot0);
+    assert (third && streq (tl_msg_str (third, TL_MSG_METHOD), "third"));
+    assert (echo->instances && ((s_instance_t *) zlistx_first (echo->instances))->in_flight == 2);
+
+    tl_msg_destroy (&first);
+    tl_msg_destroy (&second);
+    tl_msg_destroy (&third);
+    zsock_destroy (&slot0);
+    zsock_destroy (&slot1);
+    zsock_destroy (&link);
+    zstr_free (&endpoint);
+    gw_broker_destroy (&broker);
+}
+
+//  A drain with slots: no new work for any slot of the instance, and the
+//  acknowledgement only once its last reply is in.
+static void
+s_test_slots_drain (void)
+{
+    gw_broker_t *broker = gw_broker_new ("tcp://127.0.0.1:*", "gw-drain");
+    assert (broker);
+    char *endpoint = zsock_last_endpoint (broker->backend);
+    zsock_t *link = s_fake_peer (endpoint, "echo", "d", 2, true, -1);
+    s_pump (broker, 100);
+    zsock_t *slot0 = s_fake_peer (endpoint, "echo", "d", 1, false, 0);
+    zsock_t *slot1 = s_fake_peer (endpoint, "echo", "d", 1, false, 1);
+    s_pump (broker, 100);
+    s_sink_t s1 = { 0, 0 }, s2 = { 0, 0 };
+    uint64_t handle = 0;
+    tl_msg_t *req = s_request ("get", false, 30000);
+    assert (gw_broker_submit (broker, &req, s_sink, &s1, &handle) == 0);
+    s_pump (broker, 100);
+    tl_msg_t *running = s_take (slot0);
+    zsock_t *busy = running ? slot0 : slot1;
+    if (!running)
+        running = s_take (slot1);
+    assert (running);
+    s_count (link, TL_MSG_HEARTBEAT);
+
+    //  Draining with one request in flight: no acknowledgement yet, and
+    //  the idle slot gets nothing (a new request waits for an instance).
+    s_say (link, TL_MSG_DISCONNECT);
+    s_pump (broker, 100);
+    assert (s_count (link, TL_MSG_DISCONNECT) == 0);
+    req = s_request ("get", false, 300);
+    assert (gw_broker_submit (broker, &req, s_sink, &s2, &handle) == 0);
+    s_pump (broker, 100);
+    assert (!s_take (slot0) && !s_take (slot1));
+
+    //  The reply is delivered, then the drain acknowledged on the link.
+    s_answer (busy, running, 200);
+    s_pump (broker, 100);
+    assert (s1.calls == 1 && s1.status == 200);
+    assert (s_count (link, TL_MSG_DISCONNECT) == 1);
+    assert (zlistx_size (broker->instances) == 0 && zhashx_size (broker->peers) == 0);
+    s_pump (broker, 300);
+    assert (s2.calls == 1 && s2.status == 503);      //  no instance came
+
+    tl_msg_destroy (&running);
+    zsock_destroy (&slot0);
+    zsock_destroy (&slot1);
+    zsock_destroy (&link);
+    zstr_free (&endpoint);
+    gw_broker_destroy (&broker);
+}
+
+//  Load-aware over instances, whatever their slots; an instance that dies
+//  gives its idempotent requests to another; a slot replaced by a new
+//  connection of the same index gives up the request it ran.
+static void
+s_test_slots_lost (void)
+{
+    gw_broker_t *broker = gw_broker_new ("tcp://127.0.0.1:*", "gw-lost");
+    assert (broker);
+    char *endpoint = zsock_last_endpoint (broker->backend);
+    zsock_t *link_a = s_fake_peer (endpoint, "echo", "a", 1, true, -1);
+    zsock_t *link_b = s_fake_peer (endpoint, "echo", "b", 1, true, -1);
+    s_pump (broker, 100);
+    zsock_t *slot_a = s_fake_peer (endpoint, "echo", "a", 1, false, 0);
+    zsock_t *slot_b = s_fake_peer (endpoint, "echo", "b", 1, false, 0);
+    s_pump (broker, 100);
+
+    //  One request each: capacity 1, least recently used first
+    s_sink_t s1 = { 0, 0 }, s2 = { 0, 0 }, s3 = { 0, 0 };
+    uint64_t handle = 0;
+    tl_msg_t *req = s_request ("idem", true, 30000);
+    assert (gw_broker_submit (broker, &req, s_sink, &s1, &handle) == 0);
+    req = s_request ("write", false, 30000);
+    assert (gw_broker_submit (broker, &req, s_sink, &s2, &handle) == 0);
+    s_pump (broker, 100);
+    tl_msg_t *at_a = s_take (slot_a);
+    tl_msg_t *at_b = s_take (slot_b);
+    assert (at_a && at_b);
+    bool idem_on_a = streq (tl_msg_str (at_a, TL_MSG_METHOD), "idem");
+    zsock_t *dying_link = idem_on_a ? link_a : link_b;
+    zsock_t *dying_slot = idem_on_a ? slot_a : slot_b;
+    zsock_t *live_link = idem_on_a ? link_b : link_a;
+    zsock_t *live_slot = idem_on_a ? slot_b : slot_a;
+    tl_msg_t *write = idem_on_a ? at_b : at_a;
+
+    //  The instance holding the write gets a new connection for its slot
+    //  0: the write it ran there is answered 503 worker_lost, and the new
+    //  connection takes work.
+    zsock_t *fresh = s_fake_peer (endpoint, "echo", idem_on_a ? "b" : "a", 1, false, 0);
+    s_pump (broker, 100);
+    assert (s2.calls == 1 && s2.status == 503);
+    s_answer (live_slot, write, 200);           //  too late, and on a forgotten connection
+    s_pump (broker, 50);
+    assert (s2.calls == 1);
+
+    //  The instance with the idempotent request goes silent: after
+    //  liveness, its request runs on the other instance's new slot.
+    zsock_destroy (&dying_slot);
+    zsock_destroy (&dying_link);
+    for (int i = 0; i < TL_HEARTBEAT_LIVENESS + 2; i++) {
+        s_say (live_link, TL_MSG_HEARTBEAT);
+        s_pump (broker, TL_HEARTBEAT_MSEC);
+    }
+    tl_msg_t *again = s_take (fresh);
+    assert (again && streq (tl_msg_str (again, TL_MSG_METHOD), "idem"));
+    assert (s1.calls == 0);
+    s_answer (fresh, again, 200);
+    s_pump (broker, 100);
+    assert (s1.calls == 1 && s1.status == 200);
+    req = s_request ("after", true, 30000);
+    assert (gw_broker_submit (broker, &req, s_sink, &s3, &handle) == 0);
+    s_pump (broker, 100);
+    tl_msg_t *after = s_take (fresh);
+    assert (after);
+
+    tl_msg_destroy (&at_a);
+    tl_msg_destroy (&at_b);
+    tl_msg_destroy (&again);
+    tl_msg_destroy (&after);
+    zsock_destroy (&fresh);
+    zsock_destroy (&live_slot);
+    zsock_destroy (&live_link);
+    zstr_free (&endpoint);
+    gw_broker_destroy (&broker);
+}
+
+//  A slot joins only a live instance of the service it announces, with
+//  slots, at an index below its capacity; otherwise it is told
+//  `disconnect` and gets no work.
+static void
+s_test_slots_refused (void)
+{
+    gw_broker_t *broker = gw_broker_new ("tcp://127.0.0.1:*", "gw-refused");
+    assert (broker);
+    char *endpoint = zsock_last_endpoint (broker->backend);
+    zsock_t *link = s_fake_peer (endpoint, "echo", "a", 2, true, -1);
+    zsock_t *legacy = s_fake_peer (endpoint, "other", "b", 1, false, -1);
+    s_pump (broker, 100);
+    zsock_t *wrong [] = {
+        s_fake_peer (endpoint, "other", "a", 1, false, 0),     //  another service's instance
+        s_fake_peer (endpoint, "echo", "zz", 1, false, 0),     //  no such instance
+        s_fake_peer (endpoint, "echo", "a", 1, false, 2),      //  past its capacity
+        s_fake_peer (endpoint, "other", "b", 1, false, 0),     //  an instance without slots
+    };
+    s_pump (broker, 100);
+    for (size_t i = 0; i < sizeof wrong / sizeof wrong [0]; i++) {
+        assert (s_count (wrong [i], TL_MSG_DISCONNECT) == 1);
+        zsock_destroy (&wrong [i]);
+    }
+    s_instance_t *a = (s_instance_t *) zlistx_first (
+        ((s_service_t *) zhashx_lookup (broker->services, "echo"))->instances);
+    assert (a && a->nslots == 0);
+    s_instance_t *b = (s_instance_t *) zlistx_first (
+        ((s_service_t *) zhashx_lookup (broker->services, "other"))->instances);
+    assert (b && b->nslots == 0);
+    zsock_destroy (&legacy);
+    zsock_destroy (&link);
+    zstr_free (&endpoint);
+    gw_broker_destroy (&broker);
 }
 
 void
@@ -1219,6 +1823,11 @@ gw_broker_test (bool verbose)
     zstr_free (&endpoint);
     gw_broker_destroy (&broker);
     gw_broker_destroy (&broker);
+
+    s_test_slots_dispatch ();
+    s_test_slots_drain ();
+    s_test_slots_lost ();
+    s_test_slots_refused ();
     if (verbose)
         printf ("(broker ok) ");
 }

@@ -8,15 +8,12 @@
 #include "tl_service.h"
 #include "tl_log.h"
 
-#include <errno.h>
-
 #include <assert.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <ctype.h>
 #include <string.h>
-#include <zmq.h>
 
 struct _tl_call_t {
     tl_msg_t *request;
@@ -26,9 +23,8 @@ struct _tl_call_t {
     msgpack_packer packer;
     bool has_body;
     tl_msg_t *reply;            //  headers collect here
-    void *to_main;              //  runtime sockets, borrowed
-    void *from_main;
-    int worker;
+    tl_call_nested_fn *nested;  //  the runtime's way out for tl_call_call
+    void *nested_arg;
 };
 
 tl_call_t *
@@ -66,11 +62,10 @@ tl_call_destroy (tl_call_t **self_p)
 
 tl_msg_t *tl_call_request (tl_call_t *self) { return self->request; }
 void
-tl_call_set_runtime (tl_call_t *self, void *to_main, void *from_main, int worker)
+tl_call_set_runtime (tl_call_t *self, tl_call_nested_fn *nested, void *arg)
 {
-    self->to_main = to_main;
-    self->from_main = from_main;
-    self->worker = worker;
+    self->nested = nested;
+    self->nested_arg = arg;
 }
 const char *tl_call_method (tl_call_t *self) { return tl_msg_str (self->request, TL_MSG_METHOD); }
 const char *tl_call_user (tl_call_t *self) { return tl_msg_str (self->request, TL_MSG_USER_ID); }
@@ -306,7 +301,7 @@ tl_call_call (tl_call_t *self, const char *service, const char *method,
               const void *body, size_t body_size, tl_msg_t **reply_p)
 {
     *reply_p = NULL;
-    if (!self->to_main)
+    if (!self->nested)
         return TL_EUNAVAIL;
     tl_msg_t *request = tl_msg_new (TL_MSG_REQUEST);
     if (!request)
@@ -319,31 +314,9 @@ tl_call_call (tl_call_t *self, const char *service, const char *method,
         tl_msg_destroy (&request);
         return TL_EINVAL;
     }
-    //  The main thread sends it on this call's link, with `parent` set,
-    //  and hands back the reply (or NULL if the link is gone).
-    tl_call_note_t note = { self->worker, request };
-    if (zmq_send (self->to_main, &note, sizeof note, 0) != sizeof note) {
-        tl_msg_destroy (&request);
-        return TL_EIO;
-    }
-    while (true) {
-        uint64_t now = tl_msg_now_ms ();
-        uint64_t deadline = tl_call_deadline (self);
-        long wait = deadline > now ? (long) (deadline - now) : 0;
-        zmq_pollitem_t item = { self->from_main, 0, ZMQ_POLLIN, 0 };
-        int n = zmq_poll (&item, 1, wait);
-        if (n < 0 && zmq_errno () == EINTR)
-            continue;
-        if (n <= 0)
-            return TL_ETIMEDOUT;        //  the main thread drops a late reply
-        tl_msg_t *reply = NULL;
-        if (zmq_recv (self->from_main, &reply, sizeof reply, 0) != sizeof reply)
-            return TL_EIO;
-        if (!reply)
-            return TL_EUNAVAIL;
-        *reply_p = reply;
-        return 0;
-    }
+    //  The runtime sends it where this call's request came from, with
+    //  `parent` set, and waits for the reply until the deadline.
+    return self->nested (self->nested_arg, &request, tl_call_deadline (self), reply_p);
 }
 
 tl_msg_t *

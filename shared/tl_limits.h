@@ -41,7 +41,6 @@
 //  Worker runtime
 #define TL_WORKER_THREADS_DEFAULT  8        //  see bench/README.md: threads hide mesh latency
 #define TL_WORKER_THREADS_MAX      64
-#define TL_WORKER_BACKLOG          256      //  requests queued locally
 
 //  ---------------------------------------------------------------------
 //  HTTP (gateway)

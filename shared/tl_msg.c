@@ -28,6 +28,8 @@ struct _tl_msg_t {
     int db_ok;                  //  -1 absent
     bool idempotent;
     int verified;               //  caller.verified, -1 absent
+    int slot;                   //  ready of a slot: its index + 1; 0 absent
+    bool slots;                 //  ready of a link: requests go to its slots
     char *roles [TL_MAX_ROLES];
     size_t nroles;
     s_pair_t params [TL_MAX_PARAMS];
@@ -158,6 +160,10 @@ int tl_msg_db_ok (const tl_msg_t *self) { return self->db_ok; }
 void tl_msg_set_db_ok (tl_msg_t *self, bool ok) { self->db_ok = ok ? 1 : 0; }
 bool tl_msg_idempotent (const tl_msg_t *self) { return self->idempotent; }
 void tl_msg_set_idempotent (tl_msg_t *self, bool on) { self->idempotent = on; }
+int tl_msg_slot (const tl_msg_t *self) { return self->slot - 1; }
+void tl_msg_set_slot (tl_msg_t *self, int slot) { self->slot = slot >= 0 ? slot + 1 : 0; }
+bool tl_msg_slots (const tl_msg_t *self) { return self->slots; }
+void tl_msg_set_slots (tl_msg_t *self, bool slots) { self->slots = slots; }
 
 size_t
 tl_msg_roles (const tl_msg_t *self, const char ***roles_p)
@@ -462,11 +468,21 @@ s_decode_field (tl_msg_t *self, const msgpack_object *key,
         self->capacity = (int) u;
         return 0;
     }
-    if (tl_mp_str_eq (key, "db_ok") || tl_mp_str_eq (key, "idempotent")) {
+    if (tl_mp_str_eq (key, "slot")) {
+        if (tl_mp_uint (val, &u) || u >= TL_MAX_CAPACITY)
+            return TL_EINVAL;
+        self->slot = (int) u + 1;
+        return 0;
+    }
+    if (tl_mp_str_eq (key, "db_ok") || tl_mp_str_eq (key, "idempotent")
+    ||  tl_mp_str_eq (key, "slots")) {
         if (val->type != MSGPACK_OBJECT_BOOLEAN)
             return TL_EINVAL;
         if (tl_mp_str_eq (key, "db_ok"))
             self->db_ok = val->via.boolean ? 1 : 0;
+        else
+        if (tl_mp_str_eq (key, "slots"))
+            self->slots = val->via.boolean;
         else
             self->idempotent = val->via.boolean;
         return 0;
@@ -663,7 +679,7 @@ tl_msg_encode (const tl_msg_t *self, char **data_p, size_t *size_p)
     for (int f = 0; f < TL_MSG_STR_FIELDS; f++)
         n += self->str [f] && s_field_keys [f];
     n += !!self->deadline + !!self->status + !!self->capacity
-       + (self->db_ok >= 0) + self->idempotent + has_caller
+       + (self->db_ok >= 0) + self->idempotent + has_caller + !!self->slot + self->slots
        + !!self->nparams + !!self->nheaders + !!body;
 
     msgpack_sbuffer sbuf;
@@ -695,6 +711,14 @@ tl_msg_encode (const tl_msg_t *self, char **data_p, size_t *size_p)
     }
     if (self->idempotent) {
         tl_mp_pack_str (&pk, "idempotent");
+        msgpack_pack_true (&pk);
+    }
+    if (self->slot) {
+        tl_mp_pack_str (&pk, "slot");
+        msgpack_pack_uint32 (&pk, (uint32_t) (self->slot - 1));
+    }
+    if (self->slots) {
+        tl_mp_pack_str (&pk, "slots");
         msgpack_pack_true (&pk);
     }
     if (has_caller) {
@@ -931,6 +955,30 @@ tl_msg_test (bool verbose)
     assert (tl_msg_send (rep, zsock_resolve (sock), NULL, 0) == TL_ETOOBIG);
     zsock_destroy (&sock);
     tl_msg_destroy (&rep);
+
+    //  Slots: a link promises them, a slot names its index; absent, a
+    //  ready is a link's without slots.
+    tl_msg_t *ready = tl_msg_new (TL_MSG_READY);
+    tl_msg_set_str (ready, TL_MSG_SERVICE, "tracker");
+    tl_msg_set_str (ready, TL_MSG_INSTANCE, "tracker@h:1");
+    tl_msg_set_capacity (ready, 8);
+    assert (tl_msg_slot (ready) == -1 && !tl_msg_slots (ready));
+    tl_msg_set_slots (ready, true);
+    assert (tl_msg_encode (ready, &data, &size) == 0);
+    assert (tl_msg_decode (data, size, &back) == 0);
+    free (data);
+    assert (tl_msg_slots (back) && tl_msg_slot (back) == -1);
+    tl_msg_destroy (&back);
+    tl_msg_set_slots (ready, false);
+    tl_msg_set_slot (ready, 0);
+    assert (tl_msg_encode (ready, &data, &size) == 0);
+    assert (tl_msg_decode (data, size, &back) == 0);
+    free (data);
+    assert (!tl_msg_slots (back) && tl_msg_slot (back) == 0);
+    tl_msg_destroy (&back);
+    tl_msg_destroy (&ready);
+    const char badslot [] = "\x83\xa1v\x01\xa4kind\xa9heartbeat\xa4slot\xcd\x01\x00";   //  256
+    assert (tl_msg_decode (badslot, sizeof badslot - 1, &back) == TL_EINVAL);
     if (verbose)
         printf ("(envelope ok) ");
 }

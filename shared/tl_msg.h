@@ -80,6 +80,13 @@ int tl_msg_db_ok (const tl_msg_t *self);
 void tl_msg_set_db_ok (tl_msg_t *self, bool ok);
 bool tl_msg_idempotent (const tl_msg_t *self);
 void tl_msg_set_idempotent (tl_msg_t *self, bool idempotent);
+//  Slots (PROTOCOL.md §3): a ready's `slot`, the index of the slot that
+//  announces itself, -1 when absent (the ready of a link); and `slots`,
+//  a link's promise that its requests go to its slots only.
+int tl_msg_slot (const tl_msg_t *self);
+void tl_msg_set_slot (tl_msg_t *self, int slot);
+bool tl_msg_slots (const tl_msg_t *self);
+void tl_msg_set_slots (tl_msg_t *self, bool slots);
 
 //  Caller roles (up to TL_MAX_ROLES). Borrowed. clear_caller removes the
 //  whole caller (kind, user id, time zone, verified, roles); copy_caller

@@ -13,17 +13,16 @@
 //  Wraps a decoded request (taken) for a handler thread with database `db`.
 tl_call_t *tl_call_new (tl_msg_t **request_p, tl_db_t *db);
 void tl_call_destroy (tl_call_t **self_p);
-//  What a handler thread tells the runtime's main thread: its reply, or a
-//  nested request (told apart by the message's kind).
-typedef struct {
-    int worker;                 //  the handler thread's index
-    tl_msg_t *msg;
-} tl_call_note_t;
-
-//  Connects the call to the runtime: `to_main` (a PUSH socket) carries
-//  notes to the main thread, `from_main` (a PAIR socket) brings replies to
-//  nested calls; both raw ZeroMQ sockets, borrowed.
-void tl_call_set_runtime (tl_call_t *self, void *to_main, void *from_main, int worker);
+//  How the runtime makes a handler's nested call (tl_call_call): sends
+//  `request` (taken; id and parent are the runtime's to set) on behalf of
+//  the call's own request and waits for its reply until `deadline` (ms
+//  since the epoch). Returns 0 and the reply in *reply_p (the caller's),
+//  TL_ETIMEDOUT, or another negative code when it could not be sent.
+typedef int (tl_call_nested_fn) (void *arg, tl_msg_t **request_p, uint64_t deadline,
+                                 tl_msg_t **reply_p);
+//  Connects the call to the runtime: `nested` (with `arg`, borrowed) makes
+//  its nested calls. Without it tl_call_call answers TL_EUNAVAIL.
+void tl_call_set_runtime (tl_call_t *self, tl_call_nested_fn *nested, void *arg);
 //  Builds the reply message (the caller's): id copied from the request.
 tl_msg_t *tl_call_take_reply (tl_call_t *self);
 //  Sets the reply from a stored, encoded reply message (idempotent replay).

@@ -1,14 +1,25 @@
 //  tl_service.c — the service runtime.
 //
-//  Threads: the main thread owns every ZeroMQ socket to the gateways (one
-//  DEALER per gateway, "links") and runs a zloop; N handler threads each own
-//  a database connection and run one request at a time; a health thread
-//  pings the database once a second so that heartbeats can say db_ok; a
-//  jobs thread (when the service has job kinds or schedules) runs its
-//  durable jobs (tl_jobs.h) with a connection of its own.
-//  The main thread hands a decoded request to an idle handler thread over an
-//  inproc PAIR socket as a pointer, and gets the reply back the same way:
-//  nothing is copied or encoded twice.
+//  Threads: N handler threads each own a database connection and one
+//  DEALER socket to every gateway, a *slot* (PROTOCOL.md §3): a gateway
+//  gives a slot one request at a time, the thread that owns it runs the
+//  request and sends the reply on the same socket, and a nested call
+//  (tl_call_call) goes out and comes back on it too. A request thus meets
+//  no thread of this process but libzmq's I/O thread and its handler, and
+//  is never copied or encoded twice on its way.
+//  The main thread keeps the instance's *link* to each gateway (one more
+//  DEALER: ready, heartbeats both ways, the drain) in a zloop. When a
+//  gateway acknowledges the link's ready (its first heartbeat after it),
+//  the main thread bumps the link's epoch, and each handler thread then
+//  announces its slot to that gateway: after the link, so that a slot
+//  never names an instance the gateway does not know yet.
+//  With several gateways, each counts the instance's threads as its own
+//  capacity (as before slots): a request that a second gateway gives to a
+//  thread busy with the first's waits for that thread, where it used to
+//  wait for any free one.
+//  A health thread pings the database once a second so that heartbeats can
+//  say db_ok; a jobs thread (when the service has job kinds or schedules)
+//  runs its durable jobs (tl_jobs.h) with a connection of its own.
 #include "tl_service.h"
 #include "tl_curve.h"
 #include "tl_decl.h"
@@ -24,6 +35,7 @@
 
 #include <czmq.h>
 #include <curl/curl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sodium.h>
@@ -32,41 +44,45 @@
 
 #define S_MAX_METHODS 256
 
+//  How long a handler thread waits for work before it looks at its links'
+//  epochs and at the stop flag again.
+#define S_SLOT_WAIT_MSEC 100
+
 typedef struct {
     char name [TL_MAX_NAME_LEN + 1];
     tl_handler_fn *fn;
 } s_method_t;
 
-//  One gateway this instance serves.
+//  One gateway this instance serves: its link (main thread).
 typedef struct {
     char *endpoint;
     zsock_t *sock;
     uint64_t last_heard;        //  monotonic ms
     uint64_t last_sent;
+    uint64_t last_ready;        //  when ready was last sent
+    bool ready_due;             //  ready to send (again) as soon as it may
+    bool announced;             //  ready sent, not yet acknowledged
     bool drained;               //  the gateway acknowledged our disconnect
+    atomic_uint epoch;          //  + 1 at each acknowledged ready: slots announce
+    atomic_bool joined;         //  acknowledged, not draining: slots may announce
 } s_link_t;
 
-//  One handler thread, seen from the main thread.
+//  One handler thread: its slots (one DEALER per gateway, used by this
+//  thread only) and its database connection.
 typedef struct {
     tl_service_t *service;
     int index;
     pthread_t thread;
-    zsock_t *pipe;              //  main → thread (PAIR, main's end)
-    char endpoint [64];         //  inproc address of the pair
     bool started;
-    bool busy;
-    int link;                   //  where the request in hand came from
-    char request_id [TL_MAX_ID_LEN + 1];    //  the request in hand
-    char trace [TL_HTTP_MAX_REQUEST_ID + 1];    //  ... and its trace, for logs
-    char nested_id [32];        //  a nested call it waits for, or ""
+    zsock_t *slots [TL_MAX_GATEWAYS];
+    unsigned announced [TL_MAX_GATEWAYS];   //  the link epoch each slot announced at
+    bool forgotten [TL_MAX_GATEWAYS];       //  the gateway said disconnect to the slot
+    uint64_t last_announce [TL_MAX_GATEWAYS];
+    int rcvtimeo [TL_MAX_GATEWAYS];         //  the receive timeout each slot has now
+    int next;                   //  the slot to look at first (fairness)
+    tl_db_t *db;
     uint64_t nested_seq;
 } s_worker_t;
-
-//  A request waiting for a handler thread.
-typedef struct {
-    tl_msg_t *request;
-    int link;
-} s_job_t;
 
 #define S_MAX_SUBSCRIPTIONS 32
 
@@ -91,12 +107,11 @@ struct _tl_service_t {
     s_link_t links [TL_MAX_GATEWAYS];
     int nlinks;
     s_worker_t *workers;
-    zsock_t *notes;             //  thread → main (PULL): tl_call_note_t
-    char notes_endpoint [64];
-    zlistx_t *backlog;          //  s_job_t *
     bool draining;
     uint64_t drain_started;
     bool stopped;               //  drained: leave the loop
+    //  Handler threads
+    atomic_int busy;            //  requests being handled
     //  Health thread
     pthread_t health;
     bool health_started;
@@ -147,24 +162,14 @@ tl_service_new (const char *name, const tl_embed_t *migrations)
     }
     strcpy (self->name, name);
     self->migrations = migrations;
-    self->backlog = zlistx_new ();
-    if (!self->backlog) {
-        free (self);
-        return NULL;
-    }
+    atomic_init (&self->busy, 0);
     atomic_init (&self->db_ok, false);
     atomic_init (&self->stopping, false);
-    return self;
-}
-
-static void
-s_job_destroy (s_job_t **job_p)
-{
-    if (*job_p) {
-        tl_msg_destroy (&(*job_p)->request);
-        free (*job_p);
-        *job_p = NULL;
+    for (int i = 0; i < TL_MAX_GATEWAYS; i++) {
+        atomic_init (&self->links [i].epoch, 0);
+        atomic_init (&self->links [i].joined, false);
     }
+    return self;
 }
 
 void
@@ -174,12 +179,6 @@ tl_service_destroy (tl_service_t **self_p)
     tl_service_t *self = *self_p;
     if (!self)
         return;
-    s_job_t *job = (s_job_t *) zlistx_first (self->backlog);
-    while (job) {
-        s_job_destroy (&job);
-        job = (s_job_t *) zlistx_next (self->backlog);
-    }
-    zlistx_destroy (&self->backlog);
     tl_jobs_destroy (&self->jobs);
     free (self->db_url);
     curl_global_cleanup ();
@@ -242,17 +241,19 @@ s_lookup (tl_service_t *self, const char *method)
 //  ---------------------------------------------------------------------
 //  Handler threads
 
-//  Replies with a gateway-style error, for requests that never reach a
-//  handler.
+//  A reply of the runtime's own, in the API's error shape, to the request
+//  `id` (for requests that never reach a handler, and replies that cannot
+//  be sent). Returns NULL on allocation failure.
 static tl_msg_t *
-s_error_reply (tl_msg_t *request, int status, const char *code, const char *message)
+s_error_reply (const char *id, int status, const char *code, const char *message)
 {
-    tl_msg_t *req = tl_msg_dup (request);
-    if (!req)
+    tl_msg_t *request = tl_msg_new (TL_MSG_REQUEST);
+    if (!request)
         return NULL;
-    tl_call_t *call = tl_call_new (&req, NULL);
+    tl_msg_set_str (request, TL_MSG_ID, id);
+    tl_call_t *call = tl_call_new (&request, NULL);
     if (!call) {
-        tl_msg_destroy (&req);
+        tl_msg_destroy (&request);
         return NULL;
     }
     tl_call_error (call, status, code, "%s", message);
@@ -346,33 +347,51 @@ s_idem_tx (tl_db_t *db, void *arg)
     return rc;
 }
 
-//  Runs one request on this thread. Returns the reply (the caller's).
+//  The request a handler thread runs, as its nested calls see it.
+typedef struct {
+    s_worker_t *worker;
+    int slot;                   //  the slot it came on
+    const char *id;             //  its id, borrowed from the request
+} s_running_t;
+
+static int s_nested (void *arg, tl_msg_t **request_p, uint64_t deadline, tl_msg_t **reply_p);
+
+//  Runs one request (taken) on this thread; `running` makes its nested
+//  calls. Returns the reply (the caller's), or NULL when out of memory.
 static tl_msg_t *
-s_handle (tl_service_t *self, tl_db_t *db, void *to_main, void *from_main,
-          int worker, tl_msg_t *request)
+s_handle (tl_service_t *self, tl_db_t *db, s_running_t *running, tl_msg_t **request_p)
 {
+    tl_msg_t *request = *request_p;
     const char *method = tl_msg_str (request, TL_MSG_METHOD);
     tl_handler_fn *fn = s_lookup (self, method);
+    int status = 0;
+    const char *code = NULL, *why = NULL;
     if (!fn)
-        return s_error_reply (request, 404, "unknown_method", "no such method");
+        status = 404, code = "unknown_method", why = "no such method";
+    else
     if (!tl_decl_allows (self->decl, method, request))
-        return s_error_reply (request, 403, "forbidden", "this method is not for this caller");
+        status = 403, code = "forbidden", why = "this method is not for this caller";
+    else
     if (tl_msg_deadline (request) <= tl_msg_now_ms ())
-        return s_error_reply (request, 504, "deadline", "deadline passed before work began");
+        status = 504, code = "deadline", why = "deadline passed before work began";
+    else
     if (!db)
-        return s_error_reply (request, 503, "database_unavailable",
-                              "the service cannot reach its database");
-
+        status = 503, code = "database_unavailable", why = "the service cannot reach its database";
+    if (status) {
+        tl_msg_t *reply = s_error_reply (tl_msg_str (request, TL_MSG_ID), status, code, why);
+        tl_msg_destroy (request_p);
+        return reply;
+    }
     bool with_key = tl_msg_str (request, TL_MSG_IDEM)
                  && tl_msg_str (request, TL_MSG_USER_ID)
                  && !tl_msg_idempotent (request);
-    tl_msg_t *req = tl_msg_dup (request);
-    tl_call_t *call = req ? tl_call_new (&req, db) : NULL;
+    running->id = tl_msg_str (request, TL_MSG_ID);
+    tl_call_t *call = tl_call_new (request_p, db);
     if (!call) {
-        tl_msg_destroy (&req);
+        tl_msg_destroy (request_p);
         return NULL;
     }
-    tl_call_set_runtime (call, to_main, from_main, worker);
+    tl_call_set_runtime (call, s_nested, running);
     tl_msg_t *reply = NULL;
     if (with_key) {
         s_idem_run_t run = { call, fn, NULL };
@@ -382,8 +401,9 @@ s_handle (tl_service_t *self, tl_db_t *db, void *to_main, void *from_main,
             tl_log (TL_LOG_ERROR, tl_call_trace (call), "idempotent write failed: %s: %s",
                     tl_strerror (rc), tl_db_errmsg (db));
             tl_msg_destroy (&reply);
-            reply = s_error_reply (request, 503, "unavailable",
-                                   "the write could not be completed; retry with the same Idempotency-Key");
+            reply = s_error_reply (tl_msg_str (tl_call_request (call), TL_MSG_ID), 503,
+                                   "unavailable", "the write could not be completed; "
+                                   "retry with the same Idempotency-Key");
         }
     }
     else {
@@ -391,53 +411,266 @@ s_handle (tl_service_t *self, tl_db_t *db, void *to_main, void *from_main,
         reply = tl_call_take_reply (call);
     }
     tl_call_destroy (&call);
+    running->id = NULL;
     return reply;
+}
+
+//  Opens this thread's slots, one DEALER to each gateway (not announced
+//  yet: s_slots_announce does that once the link is acknowledged).
+static int
+s_slots_open (s_worker_t *self)
+{
+    tl_service_t *service = self->service;
+    for (int i = 0; i < service->nlinks; i++) {
+        zsock_t *sock = zsock_new (ZMQ_DEALER);
+        if (!sock)
+            return TL_ENOMEM;
+        self->slots [i] = sock;
+        self->rcvtimeo [i] = INT_MIN;
+        zsock_set_sndhwm (sock, TL_MESH_HWM);
+        zsock_set_rcvhwm (sock, TL_MESH_HWM);
+        zsock_set_linger (sock, 1000);
+        zsock_set_maxmsgsize (sock, TL_MAX_FRAME_BYTES);
+        zsock_set_immediate (sock, 1);
+        int rc = tl_curve_client (sock);            //  the service's own key
+        if (rc)
+            return rc;
+        if (zsock_connect (sock, "%s", service->links [i].endpoint) != 0)
+            return TL_ECONFIG;
+    }
+    return 0;
+}
+
+//  Announces this thread's slot to each gateway that acknowledged the
+//  link's ready since the slot last did, or that forgot the slot (said
+//  `disconnect` to it; then at most every TL_RECONNECT_MSEC): a ready with
+//  `slot` (the thread's index) and capacity 1. One that cannot be sent yet
+//  is tried again on the next turn. Nothing while the link is not joined
+//  (announced but not acknowledged, or draining).
+static void
+s_slots_announce (s_worker_t *self)
+{
+    tl_service_t *service = self->service;
+    for (int i = 0; i < service->nlinks; i++) {
+        if (!atomic_load (&service->links [i].joined))
+            continue;
+        unsigned epoch = atomic_load (&service->links [i].epoch);
+        bool again = self->forgotten [i]
+                  && s_mono_ms () - self->last_announce [i] >= TL_RECONNECT_MSEC;
+        if (epoch == self->announced [i] && !again)
+            continue;
+        tl_msg_t *ready = tl_msg_new (TL_MSG_READY);
+        if (!ready)
+            return;
+        tl_msg_set_str (ready, TL_MSG_SERVICE, service->name);
+        tl_msg_set_str (ready, TL_MSG_INSTANCE, service->instance);
+        tl_msg_set_capacity (ready, 1);
+        tl_msg_set_slot (ready, self->index);
+        if (tl_msg_send (ready, zsock_resolve (self->slots [i]), NULL, 0) == 0) {
+            self->announced [i] = epoch;
+            self->forgotten [i] = false;
+            self->last_announce [i] = s_mono_ms ();
+        }
+        tl_msg_destroy (&ready);
+    }
+}
+
+//  Reads one message from `slot` with `flags` (0: wait up to the socket's
+//  receive timeout; ZMQ_DONTWAIT). Returns 0 and the message in *msg_p
+//  (the caller's; NULL when it was no envelope, which is logged), or
+//  TL_EBUSY when nothing came.
+static int
+s_slot_read (s_worker_t *self, int slot, int flags, tl_msg_t **msg_p)
+{
+    *msg_p = NULL;
+    void *sock = zsock_resolve (self->slots [slot]);
+    zmq_msg_t frame;
+    zmq_msg_init (&frame);
+    if (zmq_msg_recv (&frame, sock, flags) < 0) {
+        zmq_msg_close (&frame);
+        return TL_EBUSY;
+    }
+    bool more = zmq_msg_more (&frame);
+    int rc = more ? TL_EPROTO
+                  : tl_msg_decode (zmq_msg_data (&frame), zmq_msg_size (&frame), msg_p);
+    zmq_msg_close (&frame);
+    while (more) {              //  the rest of a message of several frames
+        zmq_msg_init (&frame);
+        more = zmq_msg_recv (&frame, sock, ZMQ_DONTWAIT) >= 0 && zmq_msg_more (&frame);
+        zmq_msg_close (&frame);
+    }
+    if (rc)
+        tl_log (TL_LOG_WARN, NULL, "bad message from gateway %s: %s",
+                self->service->links [slot].endpoint, tl_strerror (rc));
+    return 0;
+}
+
+//  Waits up to `timeout` ms for a message on slot `only`, or on any slot
+//  when `only` is -1. Returns the message (the caller's) with its slot in
+//  *slot_p, or NULL.
+static tl_msg_t *
+s_slot_recv (s_worker_t *self, int only, int timeout, int *slot_p)
+{
+    int nslots = self->service->nlinks;
+    tl_msg_t *msg = NULL;
+    if (only >= 0 || nslots == 1) {
+        //  One socket: a blocking receive, libzmq's cheapest wait (one
+        //  poll of the socket's mailbox)
+        int slot = only >= 0 ? only : 0;
+        if (self->rcvtimeo [slot] != timeout) {
+            zsock_set_rcvtimeo (self->slots [slot], timeout);
+            self->rcvtimeo [slot] = timeout;
+        }
+        *slot_p = slot;
+        s_slot_read (self, slot, 0, &msg);
+        return msg;
+    }
+    //  Several: what waits already, from the slot after the last served,
+    //  else a poll of them all
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i = 0; i < nslots; i++) {
+            int slot = (self->next + i) % nslots;
+            if (s_slot_read (self, slot, ZMQ_DONTWAIT, &msg) == 0) {
+                self->next = (slot + 1) % nslots;
+                *slot_p = slot;
+                return msg;
+            }
+        }
+        if (pass == 1)
+            break;
+        zmq_pollitem_t items [TL_MAX_GATEWAYS];
+        for (int i = 0; i < nslots; i++)
+            items [i] = (zmq_pollitem_t) { zsock_resolve (self->slots [i]), 0, ZMQ_POLLIN, 0 };
+        if (zmq_poll (items, nslots, timeout) <= 0)
+            return NULL;
+    }
+    return NULL;
+}
+
+//  Sends a reply (taken) on `slot`. A reply too large for one frame is
+//  refused and answered 500 reply_too_large instead (sent as it is, the
+//  gateway's ZeroMQ would drop the whole connection); `trace` (the
+//  request's, or NULL) goes into the log line.
+static void
+s_slot_reply (s_worker_t *self, int slot, tl_msg_t **reply_p, const char *trace)
+{
+    if (!*reply_p)
+        return;
+    void *sock = zsock_resolve (self->slots [slot]);
+    int rc = tl_msg_send (*reply_p, sock, NULL, 0);
+    if (rc == TL_ETOOBIG) {
+        size_t body = 0;
+        tl_msg_body_raw (*reply_p, &body);
+        tl_log (TL_LOG_ERROR, trace, "reply to request %s (status %d, body %zu bytes) "
+                "exceeds the %ld-byte mesh frame: answered 500 reply_too_large",
+                tl_msg_str (*reply_p, TL_MSG_ID), tl_msg_status (*reply_p), body,
+                (long) TL_MAX_FRAME_BYTES);
+        tl_msg_t *error = s_error_reply (tl_msg_str (*reply_p, TL_MSG_ID), 500,
+                                         "reply_too_large",
+                                         "the reply is larger than the mesh allows");
+        rc = error ? tl_msg_send (error, sock, NULL, 0) : TL_ENOMEM;
+        tl_msg_destroy (&error);
+    }
+    if (rc)
+        tl_log (TL_LOG_WARN, trace, "reply to %s not sent: %s",
+                self->service->links [slot].endpoint, tl_strerror (rc));
+    tl_msg_destroy (reply_p);
+}
+
+//  tl_call_call's way out (tl_call_nested_fn): the nested request goes on
+//  the slot its parent came on, naming the parent, so that the gateway
+//  gives it the parent's caller; its reply comes back on the same slot.
+static int
+s_nested (void *arg, tl_msg_t **request_p, uint64_t deadline, tl_msg_t **reply_p)
+{
+    s_running_t *running = (s_running_t *) arg;
+    s_worker_t *self = running->worker;
+    char id [32];
+    snprintf (id, sizeof id, "n%d.%" PRIu64, self->index, ++self->nested_seq);
+    tl_msg_set_str (*request_p, TL_MSG_ID, id);
+    tl_msg_set_str (*request_p, TL_MSG_PARENT, running->id);
+    int rc = tl_msg_send (*request_p, zsock_resolve (self->slots [running->slot]), NULL, 0);
+    tl_msg_destroy (request_p);
+    if (rc)
+        return rc == TL_EBUSY ? TL_EUNAVAIL : rc;
+    while (true) {
+        uint64_t now = tl_msg_now_ms ();
+        if (now >= deadline)
+            return TL_ETIMEDOUT;        //  a late reply is dropped on the next read
+        uint64_t left = deadline - now;
+        int slot = running->slot;
+        tl_msg_t *msg = s_slot_recv (self, running->slot, left > INT_MAX ? INT_MAX : (int) left,
+                                     &slot);
+        if (msg && tl_msg_kind (msg) == TL_MSG_REPLY
+        &&  streq (tl_msg_str (msg, TL_MSG_ID), id)) {
+            *reply_p = msg;
+            return 0;
+        }
+        if (msg && tl_msg_kind (msg) == TL_MSG_DISCONNECT)
+            self->forgotten [running->slot] = true;
+        if (msg && tl_msg_kind (msg) == TL_MSG_REQUEST) {
+            //  A gateway gives a busy slot nothing: refused, not held
+            tl_msg_t *busy = s_error_reply (tl_msg_str (msg, TL_MSG_ID), 503, "busy",
+                                            "this slot is running another request");
+            s_slot_reply (self, running->slot, &busy, NULL);
+        }
+        tl_msg_destroy (&msg);
+    }
+}
+
+//  Runs one request (taken) that came on `slot`, and replies there.
+static void
+s_serve (s_worker_t *self, int slot, tl_msg_t **request_p)
+{
+    tl_service_t *service = self->service;
+    atomic_fetch_add (&service->busy, 1);
+    if (!self->db) {
+        self->db = tl_db_new (service->db_url, service->name);
+        if (self->db && service->thread_init
+        &&  service->thread_init (self->db, service->thread_init_arg) != 0) {
+            tl_log (TL_LOG_ERROR, NULL, "thread init failed: %s", tl_db_errmsg (self->db));
+            tl_db_destroy (&self->db);
+        }
+    }
+    char trace [TL_HTTP_MAX_REQUEST_ID + 1] = "";
+    const char *given = tl_msg_str (*request_p, TL_MSG_TRACE);
+    if (given)
+        snprintf (trace, sizeof trace, "%s", given);
+    s_running_t running = { self, slot, NULL };
+    tl_msg_t *reply = s_handle (service, self->db, &running, request_p);
+    s_slot_reply (self, slot, &reply, *trace ? trace : NULL);
+    atomic_fetch_sub (&service->busy, 1);
 }
 
 static void s_thread_client_close (void);
 
+//  A handler thread: announces its slots, then runs what comes on them,
+//  one request at a time, until the service stops.
 static void *
 s_worker_thread (void *arg)
 {
-    s_worker_t *worker = (s_worker_t *) arg;
-    tl_service_t *self = worker->service;
-    zsock_t *pipe = zsock_new_pair (worker->endpoint);      //  ">inproc://…"
-    zsock_t *notes = zsock_new_push (self->notes_endpoint);
-    assert (pipe && notes);
-    tl_db_t *db = NULL;
-
-    while (true) {
-        tl_msg_t *request = NULL;
-        int rc = zmq_recv (zsock_resolve (pipe), &request, sizeof request, 0);
-        if (rc < 0) {
-            if (errno == EINTR)
-                continue;
-            break;
-        }
-        if (!request)
-            break;              //  the main thread says stop
-        if (tl_msg_kind (request) != TL_MSG_REQUEST) {
-            tl_msg_destroy (&request);  //  a nested reply we gave up on
-            continue;
-        }
-        if (!db) {
-            db = tl_db_new (self->db_url, self->name);
-            if (db && self->thread_init
-            &&  self->thread_init (db, self->thread_init_arg) != 0) {
-                tl_log (TL_LOG_ERROR, NULL, "thread init failed: %s", tl_db_errmsg (db));
-                tl_db_destroy (&db);
-            }
-        }
-        tl_msg_t *reply = s_handle (self, db, zsock_resolve (notes), zsock_resolve (pipe),
-                                    worker->index, request);
-        tl_msg_destroy (&request);
-        tl_call_note_t note = { worker->index, reply };
-        zmq_send (zsock_resolve (notes), &note, sizeof note, 0);
+    s_worker_t *self = (s_worker_t *) arg;
+    tl_service_t *service = self->service;
+    int rc = s_slots_open (self);
+    if (rc)
+        tl_log (TL_LOG_ERROR, NULL, "handler thread %d has no slots: %s", self->index,
+                tl_strerror (rc));
+    while (rc == 0 && !atomic_load (&service->stopping)) {
+        s_slots_announce (self);
+        int slot = 0;
+        tl_msg_t *msg = s_slot_recv (self, -1, S_SLOT_WAIT_MSEC, &slot);
+        if (msg && tl_msg_kind (msg) == TL_MSG_REQUEST)
+            s_serve (self, slot, &msg);
+        else
+        if (msg && tl_msg_kind (msg) == TL_MSG_DISCONNECT)
+            self->forgotten [slot] = true;      //  announce the slot again
+        //  Anything else is a late nested reply: dropped
+        tl_msg_destroy (&msg);
     }
-    tl_db_destroy (&db);
+    tl_db_destroy (&self->db);
     s_thread_client_close ();
-    zsock_destroy (&notes);
-    zsock_destroy (&pipe);
+    for (int i = 0; i < TL_MAX_GATEWAYS; i++)
+        zsock_destroy (&self->slots [i]);
     return NULL;
 }
 
@@ -467,30 +700,55 @@ s_health_thread (void *arg)
     return NULL;
 }
 
+
 //  ---------------------------------------------------------------------
 //  Links to gateways (main thread)
 
 static int s_link_readable (zloop_t *loop, zsock_t *sock, void *arg);
-static void s_link_message (tl_service_t *self, int index, zmsg_t **zmsg_p);
-static void s_nested_reply (tl_service_t *self, tl_msg_t **reply_p);
 
-static void
+//  Sends `kind` (ready, heartbeat or disconnect) on link `index`. Returns
+//  0 or a negative code (TL_EBUSY: not connected yet).
+static int
 s_link_send (tl_service_t *self, int index, tl_msg_kind_t kind)
 {
     s_link_t *link = &self->links [index];
     tl_msg_t *msg = tl_msg_new (kind);
     if (!msg)
-        return;
+        return TL_ENOMEM;
     tl_msg_set_str (msg, TL_MSG_INSTANCE, self->instance);
     if (kind == TL_MSG_READY) {
         tl_msg_set_str (msg, TL_MSG_SERVICE, self->name);
         tl_msg_set_capacity (msg, self->nthreads);
+        tl_msg_set_slots (msg, true);
     }
     if (kind != TL_MSG_DISCONNECT)
         tl_msg_set_db_ok (msg, atomic_load (&self->db_ok));
-    tl_msg_send (msg, zsock_resolve (link->sock), NULL, 0);
+    int rc = tl_msg_send (msg, zsock_resolve (link->sock), NULL, 0);
     tl_msg_destroy (&msg);
-    link->last_sent = s_mono_ms ();
+    uint64_t now = s_mono_ms ();
+    link->last_sent = now;
+    if (kind == TL_MSG_READY) {
+        link->last_ready = now;
+        link->ready_due = rc != 0;      //  the tick tries again
+        link->announced = rc == 0;
+        atomic_store (&link->joined, false);
+    }
+    return rc;
+}
+
+//  Announces the instance on link `index`: now, or once TL_RECONNECT_MSEC
+//  have passed since the last time (a gateway that refuses us is not
+//  asked again at once).
+static void
+s_link_ready (tl_service_t *self, int index)
+{
+    s_link_t *link = &self->links [index];
+    link->announced = false;
+    atomic_store (&link->joined, false);
+    if (s_mono_ms () - link->last_ready >= TL_RECONNECT_MSEC)
+        s_link_send (self, index, TL_MSG_READY);
+    else
+        link->ready_due = true;
 }
 
 //  (Re)opens the socket of a link and announces this instance on it.
@@ -519,7 +777,8 @@ s_link_open (tl_service_t *self, int index)
     }
     zloop_reader (self->loop, link->sock, s_link_readable, self);
     link->last_heard = s_mono_ms ();
-    s_link_send (self, index, TL_MSG_READY);
+    link->last_ready = 0;
+    s_link_ready (self, index);
     return 0;
 }
 
@@ -530,123 +789,6 @@ s_link_index (tl_service_t *self, zsock_t *sock)
         if (self->links [i].sock == sock)
             return i;
     return -1;
-}
-
-//  The answer to a reply too large for one mesh frame: sent as it is, the
-//  gateway's ZeroMQ would drop this whole instance's connection, and every
-//  request in flight on it. Returns NULL on allocation failure.
-static tl_msg_t *
-s_too_large_reply (tl_msg_t *reply)
-{
-    tl_msg_t *request = tl_msg_new (TL_MSG_REQUEST);
-    if (!request)
-        return NULL;
-    tl_msg_set_str (request, TL_MSG_ID, tl_msg_str (reply, TL_MSG_ID));
-    tl_call_t *call = tl_call_new (&request, NULL);
-    if (!call) {
-        tl_msg_destroy (&request);
-        return NULL;
-    }
-    tl_call_error (call, 500, "reply_too_large", "the reply is larger than the mesh allows");
-    tl_msg_t *error = tl_call_take_reply (call);
-    tl_call_destroy (&call);
-    return error;
-}
-
-//  Sends a reply (taken) to the gateway of `link`. A reply too large for
-//  one frame is refused and answered 500 reply_too_large instead; `trace`
-//  (the request's, or NULL) goes into the log line.
-static void
-s_send_reply (tl_service_t *self, int link, tl_msg_t **reply_p, const char *trace)
-{
-    if (*reply_p && link >= 0 && link < self->nlinks && self->links [link].sock) {
-        int rc = tl_msg_send (*reply_p, zsock_resolve (self->links [link].sock), NULL, 0);
-        if (rc == TL_ETOOBIG) {
-            size_t body = 0;
-            tl_msg_body_raw (*reply_p, &body);
-            tl_log (TL_LOG_ERROR, trace, "reply to request %s (status %d, body %zu bytes) "
-                    "exceeds the %ld-byte mesh frame: answered 500 reply_too_large",
-                    tl_msg_str (*reply_p, TL_MSG_ID), tl_msg_status (*reply_p), body,
-                    (long) TL_MAX_FRAME_BYTES);
-            tl_msg_t *error = s_too_large_reply (*reply_p);
-            rc = error ? tl_msg_send (error, zsock_resolve (self->links [link].sock), NULL, 0)
-                       : TL_ENOMEM;
-            tl_msg_destroy (&error);
-        }
-        if (rc)
-            tl_log (TL_LOG_WARN, NULL, "reply to %s not sent: %s",
-                    self->links [link].endpoint, tl_strerror (rc));
-        self->links [link].last_sent = s_mono_ms ();
-    }
-    tl_msg_destroy (reply_p);
-}
-
-//  Gives waiting requests to idle handler threads.
-static void
-s_dispatch (tl_service_t *self)
-{
-    for (int i = 0; i < self->nthreads && zlistx_size (self->backlog); i++) {
-        s_worker_t *worker = &self->workers [i];
-        if (worker->busy)
-            continue;
-        s_job_t *job = (s_job_t *) zlistx_first (self->backlog);
-        zlistx_delete (self->backlog, NULL);
-        worker->busy = true;
-        worker->link = job->link;
-        snprintf (worker->request_id, sizeof worker->request_id, "%s",
-                  tl_msg_str (job->request, TL_MSG_ID));
-        const char *trace = tl_msg_str (job->request, TL_MSG_TRACE);
-        snprintf (worker->trace, sizeof worker->trace, "%s", trace ? trace : "");
-        tl_msg_t *request = job->request;
-        job->request = NULL;
-        s_job_destroy (&job);
-        zmq_send (zsock_resolve (worker->pipe), &request, sizeof request, 0);
-    }
-}
-
-static void
-s_on_request (tl_service_t *self, int link, tl_msg_t **request_p)
-{
-    tl_msg_t *request = *request_p;
-    if (tl_msg_deadline (request) <= tl_msg_now_ms ()) {
-        tl_msg_t *reply = s_error_reply (request, 504, "deadline", "deadline passed in transit");
-        s_send_reply (self, link, &reply, tl_msg_str (request, TL_MSG_TRACE));
-        tl_msg_destroy (request_p);
-        return;
-    }
-    if (zlistx_size (self->backlog) >= TL_WORKER_BACKLOG) {
-        tl_msg_t *reply = s_error_reply (request, 503, "busy", "instance backlog full");
-        s_send_reply (self, link, &reply, tl_msg_str (request, TL_MSG_TRACE));
-        tl_msg_destroy (request_p);
-        return;
-    }
-    s_job_t *job = calloc (1, sizeof *job);
-    if (!job) {
-        tl_msg_destroy (request_p);
-        return;
-    }
-    job->request = request;
-    job->link = link;
-    *request_p = NULL;
-    zlistx_add_end (self->backlog, job);
-    s_dispatch (self);
-}
-
-static int
-s_link_readable (zloop_t *loop, zsock_t *sock, void *arg)
-{
-    tl_service_t *self = (tl_service_t *) arg;
-    int index = s_link_index (self, sock);
-    if (index < 0)
-        return 0;
-    //  Everything waiting, in one wake-up (bounded, to stay fair).
-    for (int i = 0; i < 256; i++) {
-        zmsg_t *zmsg = zmsg_recv_nowait (sock);
-        if (!zmsg)
-            break;
-        s_link_message (self, index, &zmsg);
-    }
-    return 0;
 }
 
 //  Handles one message from gateway `index`. Takes the message.
@@ -669,103 +811,91 @@ s_link_message (tl_service_t *self, int index, zmsg_t **zmsg_p)
         return;
     }
     switch (tl_msg_kind (msg)) {
-        case TL_MSG_REQUEST:
-            s_on_request (self, index, &msg);
-            break;
-        case TL_MSG_REPLY:
-            s_nested_reply (self, &msg);
+        case TL_MSG_HEARTBEAT:
+            //  The first after our ready says the gateway knows us: now
+            //  the slots announce themselves.
+            if (link->announced && !self->draining) {
+                link->announced = false;
+                atomic_fetch_add (&link->epoch, 1);
+                atomic_store (&link->joined, true);
+            }
             break;
         case TL_MSG_DISCONNECT:
-            //  Draining: the gateway's answer to ours; every request it sent
-            //  us came before it. Otherwise the gateway does not know us (it
-            //  restarted, or thought us dead): announce ourselves again.
+            //  Draining: the gateway's answer to ours, once nothing of ours
+            //  is in flight there. Otherwise the gateway does not know us
+            //  (it restarted, or thought us dead): announce ourselves again.
             if (self->draining)
                 link->drained = true;
             else
-                s_link_send (self, index, TL_MSG_READY);
+                s_link_ready (self, index);
             break;
+        case TL_MSG_REQUEST: {
+            //  Requests go to the slots; a gateway that sends one here does
+            //  not know them (an older one): refused, never left waiting.
+            tl_log (TL_LOG_WARN, NULL, "gateway %s sent a request on the link, not a slot: "
+                    "answered 503", link->endpoint);
+            tl_msg_t *reply = s_error_reply (tl_msg_str (msg, TL_MSG_ID), 503, "unavailable",
+                                             "this instance takes requests on its slots");
+            if (reply)
+                tl_msg_send (reply, zsock_resolve (link->sock), NULL, 0);
+            tl_msg_destroy (&reply);
+            break;
+        }
         default:
-            break;              //  heartbeat: liveness already noted
+            break;              //  a reply has no business here
     }
     tl_msg_destroy (&msg);
 }
 
-//  A handler thread's nested call: sent on the link its request came from,
-//  naming that request as its parent, so that the gateway gives it the
-//  same caller. The reply comes back through s_nested_reply.
-static void
-s_nested_call (tl_service_t *self, s_worker_t *worker, tl_msg_t **request_p)
-{
-    tl_msg_t *request = *request_p;
-    s_link_t *link = worker->link >= 0 && worker->link < self->nlinks
-                   ? &self->links [worker->link] : NULL;
-    snprintf (worker->nested_id, sizeof worker->nested_id, "n%d.%" PRIu64,
-              worker->index, ++worker->nested_seq);
-    tl_msg_set_str (request, TL_MSG_ID, worker->nested_id);
-    tl_msg_set_str (request, TL_MSG_PARENT, worker->request_id);
-    if (!link || !link->sock
-    ||  tl_msg_send (request, zsock_resolve (link->sock), NULL, 0) != 0) {
-        worker->nested_id [0] = 0;
-        tl_msg_t *none = NULL;
-        zmq_send (zsock_resolve (worker->pipe), &none, sizeof none, 0);
-    }
-    tl_msg_destroy (request_p);
-}
-
-//  A reply from a gateway to a nested call: to the thread that waits for
-//  it, or dropped when it gave up.
-static void
-s_nested_reply (tl_service_t *self, tl_msg_t **reply_p)
-{
-    const char *id = tl_msg_str (*reply_p, TL_MSG_ID);
-    for (int i = 0; i < self->nthreads; i++) {
-        s_worker_t *worker = &self->workers [i];
-        if (worker->nested_id [0] && streq (worker->nested_id, id)) {
-            worker->nested_id [0] = 0;
-            zmq_send (zsock_resolve (worker->pipe), reply_p, sizeof *reply_p, 0);
-            *reply_p = NULL;
-            return;
-        }
-    }
-    tl_msg_destroy (reply_p);
-}
-
-//  Notes from the handler threads, all on one socket so that the loop
-//  polls the same few sockets whatever the number of threads.
 static int
-s_notes_readable (zloop_t *loop, zsock_t *sock, void *arg)
+s_link_readable (zloop_t *loop, zsock_t *sock, void *arg)
 {
     tl_service_t *self = (tl_service_t *) arg;
-    tl_call_note_t note;
-    while (zmq_recv (zsock_resolve (sock), &note, sizeof note, ZMQ_DONTWAIT) == sizeof note) {
-        if (note.worker < 0 || note.worker >= self->nthreads) {
-            tl_msg_destroy (&note.msg);
-            continue;
-        }
-        s_worker_t *worker = &self->workers [note.worker];
-        if (note.msg && tl_msg_kind (note.msg) == TL_MSG_REQUEST)
-            s_nested_call (self, worker, &note.msg);
-        else {
-            worker->busy = false;
-            worker->nested_id [0] = 0;
-            s_send_reply (self, worker->link, &note.msg,
-                          *worker->trace ? worker->trace : NULL);
-        }
-        tl_msg_destroy (&note.msg);
+    int index = s_link_index (self, sock);
+    if (index < 0)
+        return 0;
+    //  Everything waiting, in one wake-up (bounded, to stay fair).
+    for (int i = 0; i < 256; i++) {
+        zmsg_t *zmsg = zmsg_recv_nowait (sock);
+        if (!zmsg)
+            break;
+        s_link_message (self, index, &zmsg);
     }
-    s_dispatch (self);
     return 0;
 }
 
-static bool
-s_idle (tl_service_t *self)
+//  The drain (SIGTERM): tells each gateway, keeps heart-beating while they
+//  finish, and stops once no gateway can still have work for us (each
+//  acknowledged, which it does when nothing of ours is in flight there,
+//  or has been silent past liveness) and no handler thread is busy.
+static void
+s_drain_tick (tl_service_t *self, uint64_t now)
 {
-    if (zlistx_size (self->backlog))
-        return false;
-    for (int i = 0; i < self->nthreads; i++)
-        if (self->workers [i].busy)
-            return false;
-    return true;
+    if (!self->draining) {
+        self->draining = true;
+        self->drain_started = now;
+        tl_log (TL_LOG_INFO, NULL, "draining: telling %d gateway(s) to send no more work",
+                self->nlinks);
+        for (int i = 0; i < self->nlinks; i++) {
+            atomic_store (&self->links [i].joined, false);
+            s_link_send (self, i, TL_MSG_DISCONNECT);
+        }
+    }
+    bool quiet = true;
+    for (int i = 0; i < self->nlinks; i++) {
+        s_link_t *link = &self->links [i];
+        bool silent = now - link->last_heard > TL_HEARTBEAT_MSEC * TL_HEARTBEAT_LIVENESS;
+        quiet = quiet && (link->drained || silent);
+        if (!link->drained && !silent && now - link->last_sent >= TL_HEARTBEAT_MSEC)
+            s_link_send (self, i, TL_MSG_HEARTBEAT);
+    }
+    if (quiet && atomic_load (&self->busy) == 0)
+        self->stopped = true;
+    else
+    if (now - self->drain_started > TL_DRAIN_GRACE_MSEC) {
+        tl_log (TL_LOG_WARN, NULL, "drain grace period over, leaving work unfinished");
+        self->stopped = true;
+    }
 }
 
 static int
@@ -773,29 +903,8 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
 {
     tl_service_t *self = (tl_service_t *) arg;
     uint64_t now = s_mono_ms ();
-    if (zsys_interrupted && !self->draining) {
-        self->draining = true;
-        self->drain_started = now;
-        tl_log (TL_LOG_INFO, NULL, "draining: telling %d gateway(s) to send no more work",
-                self->nlinks);
-        for (int i = 0; i < self->nlinks; i++)
-            s_link_send (self, i, TL_MSG_DISCONNECT);
-    }
-    if (self->draining) {
-        //  Done when no gateway can still have work on its way to us: each
-        //  acknowledged the disconnect, or has been silent past liveness.
-        bool quiet = true;
-        for (int i = 0; i < self->nlinks; i++)
-            quiet = quiet && (self->links [i].drained
-                          ||  now - self->links [i].last_heard
-                                > TL_HEARTBEAT_MSEC * TL_HEARTBEAT_LIVENESS);
-        if (quiet && s_idle (self))
-            self->stopped = true;
-        else
-        if (now - self->drain_started > TL_DRAIN_GRACE_MSEC) {
-            tl_log (TL_LOG_WARN, NULL, "drain grace period over, leaving work unfinished");
-            self->stopped = true;
-        }
+    if (zsys_interrupted || self->draining) {
+        s_drain_tick (self, now);
         return self->stopped ? -1 : 0;
     }
     for (int i = 0; i < self->nlinks; i++) {
@@ -804,6 +913,9 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
             tl_log (TL_LOG_WARN, NULL, "gateway %s silent, reconnecting", link->endpoint);
             s_link_open (self, i);
         }
+        else
+        if (link->ready_due && now - link->last_ready >= TL_RECONNECT_MSEC)
+            s_link_send (self, i, TL_MSG_READY);
         else
         if (now - link->last_sent >= TL_HEARTBEAT_MSEC)
             s_link_send (self, i, TL_MSG_HEARTBEAT);
@@ -1254,27 +1366,12 @@ s_migrate (tl_service_t *self)
 static void
 s_stop_threads (tl_service_t *self)
 {
+    //  Handler threads see the flag within S_SLOT_WAIT_MSEC, or once the
+    //  request in hand is done.
     atomic_store (&self->stopping, true);
-    for (int i = 0; self->workers && i < self->nthreads; i++) {
-        s_worker_t *worker = &self->workers [i];
-        if (worker->started) {
-            tl_msg_t *stop = NULL;
-            zmq_send (zsock_resolve (worker->pipe), &stop, sizeof stop, 0);
-            pthread_join (worker->thread, NULL);
-        }
-        //  Nested replies the thread never took are freed here.
-        tl_msg_t *late = NULL;
-        while (worker->pipe
-           &&  zmq_recv (zsock_resolve (worker->pipe), &late, sizeof late, ZMQ_DONTWAIT) == sizeof late)
-            tl_msg_destroy (&late);
-        zsock_destroy (&worker->pipe);
-    }
-    //  Replies still unsent (the drain timed out) are freed here.
-    tl_call_note_t note;
-    while (self->notes
-       &&  zmq_recv (zsock_resolve (self->notes), &note, sizeof note, ZMQ_DONTWAIT) == sizeof note)
-        tl_msg_destroy (&note.msg);
-    zsock_destroy (&self->notes);
+    for (int i = 0; self->workers && i < self->nthreads; i++)
+        if (self->workers [i].started)
+            pthread_join (self->workers [i].thread, NULL);
     free (self->workers);
     self->workers = NULL;
     if (self->health_started)
@@ -1291,27 +1388,13 @@ s_start_threads (tl_service_t *self)
     pthread_sigmask (SIG_BLOCK, &all, &old);
     int rc = 0;
     self->workers = calloc ((size_t) self->nthreads, sizeof (s_worker_t));
-    snprintf (self->notes_endpoint, sizeof self->notes_endpoint,
-              "inproc://tl-notes-%p", (void *) self);
-    self->notes = zsock_new (ZMQ_PULL);
-    if (!self->workers || !self->notes
-    ||  zsock_bind (self->notes, "%s", self->notes_endpoint) != 0)
+    if (!self->workers)
         rc = TL_ENOMEM;
-    else {
-        zsock_set_rcvhwm (self->notes, 0);      //  bounded by the threads
-        zloop_reader (self->loop, self->notes, s_notes_readable, self);
-    }
     for (int i = 0; rc == 0 && i < self->nthreads; i++) {
         s_worker_t *worker = &self->workers [i];
         worker->service = self;
         worker->index = i;
-        //  Main binds its end; the thread connects to the same name.
-        snprintf (worker->endpoint, sizeof worker->endpoint, ">inproc://tl-worker-%p-%d",
-                  (void *) self, i);
-        worker->pipe = zsock_new_pair (NULL);
-        if (worker->pipe && zsock_bind (worker->pipe, "%s", worker->endpoint + 1) != 0)
-            zsock_destroy (&worker->pipe);
-        if (!worker->pipe || pthread_create (&worker->thread, NULL, s_worker_thread, worker))
+        if (pthread_create (&worker->thread, NULL, s_worker_thread, worker))
             rc = TL_ENOMEM;
         else
             worker->started = true;
@@ -1434,13 +1517,16 @@ tl_service_run (tl_service_t *self)
     }
     self->loop = zloop_new ();
     zloop_set_nonstop (self->loop, true);       //  s_tick handles signals
-    rc = s_start_threads (self);
+    //  The links first: a handler thread announces its slots once a
+    //  gateway has acknowledged the link.
     for (int i = 0; rc == 0 && i < self->nlinks; i++)
         rc = s_link_open (self, i);
+    if (rc == 0)
+        rc = s_start_threads (self);
     if (rc == 0) {
         tl_log (TL_LOG_INFO, NULL, "instance %s serving %d method(s) on %d thread(s) via %d gateway(s)",
                 self->instance, self->nmethods, self->nthreads, self->nlinks);
-        zloop_timer (self->loop, TL_HEARTBEAT_MSEC / 4, 0, s_tick, self);
+        zloop_timer (self->loop, TL_HEARTBEAT_MSEC / 10, 0, s_tick, self);
         //  zloop_start also returns when a signal interrupts its poll,
         //  nonstop or not: go back in until s_tick says the drain is done.
         while (!self->stopped)

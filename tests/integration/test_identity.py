@@ -106,6 +106,47 @@ def test_a_key_announces_only_the_service_it_allows(cluster, keys):
     assert r.status_code == 200 and r.json()["caller"] == "user"
 
 
+def test_a_slot_joins_only_an_instance_of_the_service_its_key_allows(cluster, keys):
+    # PROTOCOL.md §3 "Slots": a slot's ready is checked against its key
+    # as a link's is, and joins only an instance of the service announced.
+    testsvc = keys.make("testsvc", "service:testsvc")
+    auth = keys.make("auth", "service:auth")
+    operator = keys.make("operator", "operator")
+    gw = cluster.gateway(env=keys.gateway_env())
+    cluster.service([gw], role="auth", workers=1, name="authinst", env=keys.peer_env(auth))
+    wait_instances(gw, 1, service="auth")
+    before = metric(gw, "tally_mesh_refused_total")
+    slot0 = {"v": 1, "kind": "ready", "instance": "authinst", "capacity": 1, "slot": 0}
+    with MeshClient(gw.mesh, curve=keys.curve(testsvc)) as rogue:
+        # testsvc's key as a slot of auth's instance: refused, counted, logged
+        rogue.send({**slot0, "service": "auth"})
+        got = rogue.receive(3000)
+        assert got and got["kind"] == "disconnect", got
+        wait_for(lambda: metric(gw, "tally_mesh_refused_total") == before + 1, "the refusal")
+        assert "refused as auth" in gw.output()
+        # its own service, the other's instance name: no such instance of testsvc
+        rogue.send({**slot0, "service": "testsvc"})
+        got = rogue.receive(3000)
+        assert got and got["kind"] == "disconnect", got
+        with MeshClient(gw.mesh, curve=keys.curve(operator)) as op:
+            services = {s["name"]: s for s in op.status()["services"]}
+        [inst] = services["auth"]["instances"]
+        assert inst["instance"] == "authinst" and inst["slots"] == 1
+        # The rogue got no work: auth's own slot checks the sessions, and
+        # what the rogue asks auth is asked as service:testsvc
+        cluster.service([gw], workers=1, name="svc", env=keys.peer_env(testsvc))
+        wait_instances(gw, 1)
+        r = requests.get(gw.url + "/api/v1/test/whoami", headers=token("eve"), timeout=10)
+        assert r.status_code == 200 and r.json()["caller"] == "user"
+        rogue.send(rogue.request("auth", "session.check", body={"token": "test-token-x"}))
+        reply = rogue.receive(5000)
+        while reply and reply["kind"] != "reply":
+            assert reply["kind"] != "request", reply
+            reply = rogue.receive(5000)
+        assert reply and reply["status"] == 403, reply
+    assert metric(gw, "tally_mesh_refused_total") == before + 1
+
+
 def test_the_caller_of_a_mesh_request_is_its_key_not_its_claim(cluster, keys):
     testsvc = keys.make("testsvc", "service:testsvc")
     operator = keys.make("operator", "operator")
