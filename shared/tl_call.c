@@ -5,6 +5,7 @@
 #include "tl_limits.h"
 #include "tl_mp.h"
 #include "tl_valid.h"
+#include "tl_time.h"
 #include "tl_service.h"
 #include "tl_log.h"
 
@@ -75,6 +76,28 @@ tl_call_caller (tl_call_t *self)
 {
     const char *kind = tl_msg_str (self->request, TL_MSG_CALLER);
     return kind ? kind : "anonymous";
+}
+
+bool
+tl_call_range (tl_call_t *self, int64_t *from_ms, int64_t *to_ms)
+{
+    *from_ms = INT64_MIN;
+    *to_ms = INT64_MAX;
+    const char *from = tl_call_param (self, "from");
+    const char *to = tl_call_param (self, "to");
+    if (from && *from && tl_time_parse (from, from_ms) != 0) {
+        tl_call_field_error (self, 400, "invalid", "from", "must be an RFC 3339 time");
+        return false;
+    }
+    if (to && *to && tl_time_parse (to, to_ms) != 0) {
+        tl_call_field_error (self, 400, "invalid", "to", "must be an RFC 3339 time");
+        return false;
+    }
+    if (*from_ms > *to_ms) {
+        tl_call_field_error (self, 400, "invalid", "from", "must not be after to");
+        return false;
+    }
+    return true;
 }
 
 const char *

@@ -46,6 +46,10 @@ const char *tl_call_trace (tl_call_t *self);
 //  NUL.
 bool tl_call_text (tl_call_t *self, const msgpack_object *map, const char *name,
                    const char *field, size_t max, char **out, bool *given);
+//  Reads the optional `from` and `to` params (RFC 3339) into ms since the
+//  epoch (INT64_MIN / INT64_MAX when absent). Answers 400 and returns
+//  false when one is malformed or from > to.
+bool tl_call_range (tl_call_t *self, int64_t *from_ms, int64_t *to_ms);
 uint64_t tl_call_deadline (tl_call_t *self);
 //  The handler thread's database connection (search_path = the service's
 //  schema). Borrowed; inside a transaction when the call carries an

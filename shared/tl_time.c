@@ -90,9 +90,28 @@ tl_time_format (int64_t ms, char *text, size_t size)
 }
 
 void
+tl_time_sql_ms (int64_t ms, char text [32])
+{
+    if (ms == INT64_MIN)
+        strcpy (text, "-infinity");
+    else
+    if (ms == INT64_MAX)
+        strcpy (text, "infinity");
+    else
+        snprintf (text, 32, "%lld", (long long) ms);
+}
+
+void
 tl_time_test (bool verbose)
 {
     int64_t t = 0;
+    char sql [32];
+    tl_time_sql_ms (INT64_MIN, sql);
+    assert (strcmp (sql, "-infinity") == 0);
+    tl_time_sql_ms (INT64_MAX, sql);
+    assert (strcmp (sql, "infinity") == 0);
+    tl_time_sql_ms (-1234, sql);
+    assert (strcmp (sql, "-1234") == 0);
     assert (tl_time_parse ("2026-12-01T00:00Z", &t) == 0 && t == 1796083200000);
     assert (tl_time_parse ("2026-12-01T00:00:00Z", &t) == 0 && t == 1796083200000);
     assert (tl_time_parse ("2026-12-01T01:30:00+01:30", &t) == 0 && t == 1796083200000);

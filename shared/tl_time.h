@@ -18,6 +18,10 @@ int tl_time_parse (const char *text, int64_t *ms);
 #define TL_TIME_TEXT_SIZE 24
 void tl_time_format (int64_t ms, char *text, size_t size);
 
+//  Writes ms since the epoch as SQL text for `to_timestamp ($n::float8 /
+//  1000)`: "-infinity" / "infinity" for INT64_MIN / INT64_MAX.
+void tl_time_sql_ms (int64_t ms, char text [32]);
+
 //  Self-test, run by ctest.
 void tl_time_test (bool verbose);
 

@@ -102,7 +102,7 @@ s_page (tl_call_t *call, bool all)
 {
     tl_page_t page;
     int64_t from_ms, to_ms;
-    if (!tl_call_page (call, &page) || !event_range (call, &from_ms, &to_ms))
+    if (!tl_call_page (call, &page) || !tl_call_range (call, &from_ms, &to_ms))
         return;
     const char *state = all ? tl_call_param (call, "state") : NULL;
     if (state && !*state)
@@ -112,8 +112,8 @@ s_page (tl_call_t *call, bool all)
         return;
     }
     char from [32], to [32];
-    event_ms_text (from_ms, from);
-    event_ms_text (to_ms, to);
+    tl_time_sql_ms (from_ms, from);
+    tl_time_sql_ms (to_ms, to);
     const char *values [] = { from, to, page.after_time, page.after_id, page.fetch, state };
     int err = 0;
     PGresult *res = tl_db_exec (tl_call_db (call),
@@ -181,7 +181,7 @@ s_time (tl_call_t *call, const char *field, const char *text, int64_t *ms, char 
         tl_call_field_error (call, 400, "invalid", field, "must be an RFC 3339 time");
         return false;
     }
-    event_ms_text (*ms, sql);
+    tl_time_sql_ms (*ms, sql);
     return true;
 }
 

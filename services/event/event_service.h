@@ -61,14 +61,6 @@ bool event_staff (tl_call_t *call);
 //  characters (line breaks and tabs too when `lines`).
 bool event_text_ok (const char *text, long min, long max, bool lines);
 
-//  Reads the optional `from` and `to` params (RFC 3339) into ms since the
-//  epoch (INT64_MIN / INT64_MAX when absent). Answers 400 and returns
-//  false when one is malformed or from > to.
-bool event_range (tl_call_t *call, int64_t *from_ms, int64_t *to_ms);
-
-//  Writes ms since the epoch as SQL text for `to_timestamp ($n::float8 /
-//  1000)`: "-infinity"/"infinity" for the extremes.
-void event_ms_text (int64_t ms, char text [32]);
 
 //  SQL: the tickets of ticket row `t` that pending orders hold now. A hold
 //  past its expires_at is never counted, whether or not the job that

@@ -305,40 +305,6 @@ tracker_caller_zone (tl_call_t *call)
     return strcmp (zone, "UTC") == 0 || tl_valid_timezone (zone) ? zone : "UTC";
 }
 
-bool
-tracker_range (tl_call_t *call, int64_t *from_ms, int64_t *to_ms)
-{
-    *from_ms = INT64_MIN;
-    *to_ms = INT64_MAX;
-    const char *from = tl_call_param (call, "from");
-    const char *to = tl_call_param (call, "to");
-    if (from && *from && tl_time_parse (from, from_ms) != 0) {
-        tl_call_field_error (call, 400, "invalid", "from", "must be an RFC 3339 time");
-        return false;
-    }
-    if (to && *to && tl_time_parse (to, to_ms) != 0) {
-        tl_call_field_error (call, 400, "invalid", "to", "must be an RFC 3339 time");
-        return false;
-    }
-    if (*from_ms > *to_ms) {
-        tl_call_field_error (call, 400, "invalid", "from", "must not be after to");
-        return false;
-    }
-    return true;
-}
-
-void
-tracker_ms_text (int64_t ms, char text [32])
-{
-    if (ms == INT64_MIN)
-        strcpy (text, "-infinity");
-    else
-    if (ms == INT64_MAX)
-        strcpy (text, "infinity");
-    else
-        snprintf (text, 32, "%lld", (long long) ms);
-}
-
 //  Runs slot statement `name` for slot `slot` of `user`. Returns 1 when it
 //  answered true (taken, given back), 0 when false, or a database code.
 static int

@@ -209,15 +209,15 @@ s_list (tl_call_t *call)
     }
     //  A bad range or page is 400 only on the caller's own tracker: the
     //  load answers 404 over it on another's
-    if (!tracker_range (call, &from_ms, &to_ms) || !tl_call_page (call, &page)) {
+    if (!tl_call_range (call, &from_ms, &to_ms) || !tl_call_page (call, &page)) {
         tracker_t tracker;
         if (tracker_load (call, id, false, &tracker))
             tracker_clear (&tracker);
         return;
     }
     char from [32], to [32];
-    tracker_ms_text (from_ms, from);
-    tracker_ms_text (to_ms, to);
+    tl_time_sql_ms (from_ms, from);
+    tl_time_sql_ms (to_ms, to);
     const char *values [] = { id, tl_call_user (call), from, to,
                               page.after_time, page.after_id, page.fetch };
     int err = 0;

@@ -117,14 +117,6 @@ bool tracker_user_get (tl_call_t *call, tracker_user_t *user);
 //  the call.
 const char *tracker_caller_zone (tl_call_t *call);
 
-//  Reads the optional `from` and `to` params (RFC 3339) into ms since the
-//  epoch (INT64_MIN / INT64_MAX when absent). Answers 400 and returns
-//  false when one is malformed or from > to.
-bool tracker_range (tl_call_t *call, int64_t *from_ms, int64_t *to_ms);
-
-//  Writes ms since the epoch as SQL text for `to_timestamp ($n::float8 /
-//  1000)`: "-infinity"/"infinity" for the extremes.
-void tracker_ms_text (int64_t ms, char text [32]);
 
 //  Runs handler `fn` as one of the caller's expensive requests: at most
 //  TRK_MAX_EXPENSIVE_PER_USER of them run at once, whatever the instance.

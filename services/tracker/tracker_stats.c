@@ -11,6 +11,7 @@
 #include "tl_error.h"
 #include "tl_log.h"
 #include "tl_mp.h"
+#include "tl_time.h"
 #include "trk_board.h"
 #include "trk_chart.h"
 
@@ -21,7 +22,7 @@
 #include <string.h>
 
 //  The logs of one tracker in a range: $1 tracker, $2 owner, $3 and $4 the
-//  bounds in ms since the epoch (tracker_ms_text), both inclusive; $5 the
+//  bounds in ms since the epoch (tl_time_sql_ms), both inclusive; $5 the
 //  tracker's type, whose rule every row must fit (others are skipped).
 #define S_RANGE_WHERE \
     "tracker_id = $1 AND owner = $2 " \
@@ -93,8 +94,8 @@ s_exec_range (tl_db_t *db, const char *name, const tracker_t *tracker,
               int64_t from_ms, int64_t to_ms, const char *const *extra, int nextra, int *err)
 {
     char from [32], to [32];
-    tracker_ms_text (from_ms, from);
-    tracker_ms_text (to_ms, to);
+    tl_time_sql_ms (from_ms, from);
+    tl_time_sql_ms (to_ms, to);
     const char *values [7] = { tracker->id, tracker->owner, from, to,
                                trk_type_name (tracker->type), NULL, NULL };
     assert (nextra >= 0 && nextra <= 2);
@@ -328,8 +329,8 @@ s_line_fill (tl_db_t *db, const tracker_t *tracker, const char *zone,
 
     //  The axis: the range's bounds in local time, else the points' span
     char from [32], to [32];
-    tracker_ms_text (from_ms, from);
-    tracker_ms_text (to_ms, to);
+    tl_time_sql_ms (from_ms, from);
+    tl_time_sql_ms (to_ms, to);
     const char *values [] = { from, to, zone };
     res = tl_db_exec (db, "chart_bounds", 3, values, &err);
     if (!res)
@@ -507,7 +508,7 @@ s_begin (tl_call_t *call, tracker_t *tracker, char zone [TL_MAX_TIMEZONE_LEN + 1
          int64_t *from_ms, int64_t *to_ms)
 {
     memset (tracker, 0, sizeof *tracker);
-    if (!tracker_range (call, from_ms, to_ms)
+    if (!tl_call_range (call, from_ms, to_ms)
     ||  !tracker_load (call, tl_call_param (call, "id"), false, tracker))
         return false;
     snprintf (zone, TL_MAX_TIMEZONE_LEN + 1, "%s", tracker_caller_zone (call));
