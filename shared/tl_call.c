@@ -229,6 +229,23 @@ tl_call_db_error (tl_call_t *self, int err)
         tl_call_error (self, 503, "database", "the database is not available now");
 }
 
+PGresult *
+tl_call_exec_one (tl_call_t *self, const char *name, int nparams,
+                  const char *const *values, const char *noun)
+{
+    int err = 0;
+    PGresult *res = tl_db_exec (self->db, name, nparams, values, &err);
+    if (!res)
+        tl_call_db_error (self, err);
+    else
+    if (PQntuples (res) != 1) {
+        PQclear (res);
+        res = NULL;
+        tl_call_error (self, 404, "not_found", "no such %s", noun);
+    }
+    return res;
+}
+
 void
 tl_call_field_error (tl_call_t *self, int status, const char *code,
                      const char *field, const char *why)

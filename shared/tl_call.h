@@ -84,6 +84,13 @@ void tl_call_error_retry (tl_call_t *self, int status, int seconds, const char *
 //  `database`.
 void tl_call_db_error (tl_call_t *self, int err);
 
+//  Runs the prepared statement `name` on the call's database and returns
+//  its result (the caller's, PQclear it) when it has exactly one row.
+//  Otherwise answers (tl_call_db_error, or 404 `not_found` "no such
+//  <noun>") and returns NULL.
+PGresult *tl_call_exec_one (tl_call_t *self, const char *name, int nparams,
+                            const char *const *values, const char *noun);
+
 //  The same with one offending field: {"error": {…, "fields": {field: why}}}.
 void tl_call_field_error (tl_call_t *self, int status, const char *code,
                           const char *field, const char *why);

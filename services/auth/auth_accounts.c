@@ -290,14 +290,8 @@ s_verify (tl_call_t *call)
 static void
 s_reply_user (tl_call_t *call, const char *id)
 {
-    int err = 0;
-    PGresult *res = tl_db_exec (tl_call_db (call), "user_get", 1, &id, &err);
-    if (!res)
-        tl_call_db_error (call, err);
-    else
-    if (PQntuples (res) != 1)
-        tl_call_error (call, 404, "not_found", "no such user");
-    else
+    PGresult *res = tl_call_exec_one (call, "user_get", 1, &id, "user");
+    if (res)
         auth_pack_user (tl_call_reply (call, 200), res, 0, AUTH_SHOW_ALL);
     PQclear (res);
 }
@@ -801,14 +795,8 @@ s_admin_users_update (tl_call_t *call)
         return;
     }
     const char *values [] = { id, admin->via.boolean ? "t" : "f" };
-    int err = 0;
-    PGresult *res = tl_db_exec (tl_call_db (call), "user_set_admin", 2, values, &err);
-    if (!res)
-        tl_call_db_error (call, err);
-    else
-    if (PQntuples (res) != 1)
-        tl_call_error (call, 404, "not_found", "no such user");
-    else {
+    PGresult *res = tl_call_exec_one (call, "user_set_admin", 2, values, "user");
+    if (res) {
         tl_log (TL_LOG_INFO, tl_call_trace (call), "user %s is_admin=%s by %s", id,
                 values [1], tl_call_user (call));
         auth_user_changed (call, id);                       //  roles

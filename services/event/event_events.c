@@ -82,14 +82,8 @@ s_pack_event (msgpack_packer *pk, const PGresult *res, int row)
 static void
 s_reply_event (tl_call_t *call, const char *id, int status)
 {
-    int err = 0;
-    PGresult *res = tl_db_exec (tl_call_db (call), "events_one", 1, &id, &err);
-    if (!res)
-        tl_call_db_error (call, err);
-    else
-    if (PQntuples (res) != 1)
-        tl_call_error (call, 404, "not_found", "no such event");
-    else
+    PGresult *res = tl_call_exec_one (call, "events_one", 1, &id, "event");
+    if (res)
         s_pack_event (tl_call_reply (call, status), res, 0);
     PQclear (res);
 }

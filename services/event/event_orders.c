@@ -153,14 +153,8 @@ static void
 s_reply_order (tl_call_t *call, const char *event_id, const char *id, int status)
 {
     const char *values [] = { id, event_id };
-    int err = 0;
-    PGresult *res = tl_db_exec (tl_call_db (call), "orders_one", 2, values, &err);
-    if (!res)
-        tl_call_db_error (call, err);
-    else
-    if (PQntuples (res) != 1)
-        tl_call_error (call, 404, "not_found", "no such order");
-    else
+    PGresult *res = tl_call_exec_one (call, "orders_one", 2, values, "order");
+    if (res)
         s_pack_order (tl_call_reply (call, status), res, 0);
     PQclear (res);
 }

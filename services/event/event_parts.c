@@ -281,14 +281,8 @@ s_reply_one (tl_call_t *call, const s_resource_t *resource, const char *event_id
     char name [64];
     s_statement (resource, "one", name);
     const char *values [] = { id, event_id };
-    int err = 0;
-    PGresult *res = tl_db_exec (tl_call_db (call), name, 2, values, &err);
-    if (!res)
-        tl_call_db_error (call, err);
-    else
-    if (PQntuples (res) != 1)
-        tl_call_error (call, 404, "not_found", "no such %s", resource->noun);
-    else
+    PGresult *res = tl_call_exec_one (call, name, 2, values, resource->noun);
+    if (res)
         s_pack_row (tl_call_reply (call, status), resource, res, 0, roles);
     PQclear (res);
 }

@@ -104,14 +104,8 @@ static void
 s_reply_tracker (tl_call_t *call, const char *id, int status)
 {
     const char *values [] = { id, tl_call_user (call) };
-    int err = 0;
-    PGresult *res = tl_db_exec (tl_call_db (call), "trackers_one", 2, values, &err);
-    if (!res)
-        tl_call_db_error (call, err);
-    else
-    if (PQntuples (res) != 1)
-        tl_call_error (call, 404, "not_found", "no such tracker");
-    else
+    PGresult *res = tl_call_exec_one (call, "trackers_one", 2, values, "tracker");
+    if (res)
         s_pack_tracker (tl_call_reply (call, status), res, 0);
     PQclear (res);
 }
