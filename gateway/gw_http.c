@@ -501,6 +501,15 @@ s_session_token (s_req_t *req)
     return token && strlen (token) <= 512 ? token : NULL;
 }
 
+//  True when the request goes with its caller's session: always on an
+//  `auth` route, and on an `"auth": "optional"` one when a token is sent
+//  (checked like any other: an ended session is 401, not anonymous).
+static bool
+s_wants_session (s_req_t *req)
+{
+    return req->route->auth || (req->route->auth_optional && s_session_token (req));
+}
+
 //  Builds the envelope for the route and either submits it or, when the
 //  route needs a caller, first asks the auth service.
 static void
@@ -597,7 +606,7 @@ s_dispatch (s_req_t *req)
         }
     }
 
-    if (!route->auth || req->caller) {
+    if (!s_wants_session (req) || req->caller) {
         if (req->caller)
             tl_msg_copy_caller (msg, req->caller);
         else
@@ -910,7 +919,7 @@ s_begin (s_req_t *req, const char *url, const char *method)
     //  A body for a route that needs a session is read only for a caller
     //  the auth service knows.
     req->announced = length ? (size_t) strtoull (length, NULL, 10) : 0;
-    if (req->route->auth && req->announced)
+    if (s_wants_session (req) && req->announced)
         s_check_session (req, s_session_token (req));
 }
 

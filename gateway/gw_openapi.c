@@ -155,7 +155,7 @@ s_responses (s_doc_t *doc, const gw_route_t *route, bool has_path_params)
 {
     json_t *responses = json_pack ("{s:{s:s}}", "2XX", "description", "success");
     s_answer (doc, responses, 400);
-    if (route->auth)
+    if (route->auth || route->auth_optional)
         s_answer (doc, responses, 401);
     if (has_path_params)
         s_answer (doc, responses, 404);
@@ -194,6 +194,10 @@ s_operation (s_doc_t *doc, const gw_route_t *route)
         json_object_set_new (op, "requestBody", body);
     if (route->auth)
         json_object_set_new (op, "security", json_pack ("[{s:[]}, {s:[]}]",
+                                                        "bearer", "session"));
+    else
+    if (route->auth_optional)           //  {}: no credential at all will do
+        json_object_set_new (op, "security", json_pack ("[{}, {s:[]}, {s:[]}]",
                                                         "bearer", "session"));
     else
         json_object_set_new (op, "security", json_array ());

@@ -403,11 +403,17 @@ s_check_method (s_route_t *route, const json_t *decl, char *why, size_t why_size
     route->pub.timeout_ms = TL_DEFAULT_DEADLINE_MSEC;
 
     if ((value = json_object_get (decl, "auth"))) {
+        if (json_is_string (value) && s_streq (json_string_value (value), "optional")) {
+            route->pub.auth = false;
+            route->pub.auth_optional = true;
+        }
+        else
         if (!json_is_boolean (value)) {
-            snprintf (why, why_size, "\"auth\" must be true or false");
+            snprintf (why, why_size, "\"auth\" must be true, false or \"optional\"");
             return TL_EINVAL;
         }
-        route->pub.auth = json_is_true (value);
+        else
+            route->pub.auth = json_is_true (value);
     }
     if ((value = json_object_get (decl, "credentials"))) {
         if (!json_is_boolean (value)) {
@@ -1034,6 +1040,7 @@ static const char *s_test_tracker =
     "    { \"name\": \"x.any\", \"route\": \"GET /api/v1/{a}/{b}\" },"
     "    { \"name\": \"x.first\", \"route\": \"GET /api/v1/first/{b}\" },"
     "    { \"name\": \"root\", \"route\": \"GET /\", \"auth\": false },"
+    "    { \"name\": \"x.public\", \"route\": \"GET /api/v1/public/{id}\", \"auth\": \"optional\" },"
     "    { \"name\": \"internal.sweep\", \"timeout_ms\": 120000 }"
     "  ] }";
 
@@ -1116,7 +1123,7 @@ gw_router_test (bool verbose)
     assert (rc == 0);
     assert (gw_router_load (router, s_test_auth, strlen (s_test_auth),
                             errbuf, sizeof (errbuf)) == 0);
-    assert (gw_router_size (router) == 18);
+    assert (gw_router_size (router) == 19);
 
     //  Iteration, services, defaults.
     const gw_route_t *route = gw_router_at (router, 0);
@@ -1126,7 +1133,7 @@ gw_router_test (bool verbose)
     assert (s_streq (route->pattern, "/api/v1/trackers"));
     assert (route->auth && route->idempotent && route->body == GW_BODY_NONE);
     assert (route->timeout_ms == TL_DEFAULT_DEADLINE_MSEC && !route->fields);
-    assert (gw_router_at (router, 18) == NULL);
+    assert (gw_router_at (router, 19) == NULL);
     route = gw_router_at (router, 1);
     assert (s_streq (route->method, "trackers.create"));
     assert (!route->idempotent && route->body == GW_BODY_JSON && route->fields);
@@ -1185,6 +1192,11 @@ gw_router_test (bool verbose)
     s_expect (router, "GET", "/api/v1/other/yours", 200, "x.any", NULL);
     s_expect (router, "GET", "/", 200, "root", NULL);
     s_expect (router, "GET", "/?q=1", 200, "root", NULL);
+    route = s_expect (router, "GET", "/api/v1/public/7", 200, "x.public", &params);
+    assert (!route->auth && route->auth_optional);
+    gw_params_reset (&params);
+    route = s_expect (router, "GET", "/", 200, "root", NULL);
+    assert (!route->auth && !route->auth_optional);
 
     //  Percent-decoding of parameters and literals.
     s_expect (router, "GET", "/api/v1/trackers/a%20b%2Fc%c3%a9", 200, "trackers.get", &params);
@@ -1333,6 +1345,9 @@ gw_router_test (bool verbose)
         s_expect_bad (router, text, TL_EINVAL, part);
     }
     s_expect_bad (router, "{\"service\": \"x\", \"methods\": [{\"name\": \"a\","
+                  " \"route\": \"GET /a\", \"auth\": \"maybe\"}]}", TL_EINVAL,
+                  "\"auth\" must be true, false or \"optional\"");
+    s_expect_bad (router, "{\"service\": \"x\", \"methods\": [{\"name\": \"a\","
                   " \"route\": 5}]}", TL_EINVAL, "route must be");
     s_expect_bad (router, "{\"service\": \"x\", \"methods\": [{\"name\": \"a\","
                   " \"route\": \"GET /api/v1/trackers/{tracker}\"}]}", TL_EINVAL,
@@ -1343,7 +1358,7 @@ gw_router_test (bool verbose)
                   "\"POST /b/{y}\"}]}", TL_EINVAL,
                   "service 'x', method 'b': route POST /b/{y} declared twice (also x.a)");
     const char *bad_options [][2] = {
-        { "\"auth\": 1", "\"auth\" must be true or false" },
+        { "\"auth\": 1", "\"auth\" must be true, false or \"optional\"" },
         { "\"idempotent\": \"yes\"", "\"idempotent\" must be true or false" },
         { "\"body\": \"xml\"", "\"body\" must be \"none\", \"json\" or \"upload\"" },
         { "\"body\": null", "\"body\" must be" },

@@ -28,6 +28,8 @@ typedef struct {
     const char *http_method;    //  "GET"; NULL for a method with no route
     const char *pattern;        //  "/api/v1/trackers/{id}"; NULL likewise
     bool auth;                  //  needs a session (default true)
+    bool auth_optional;         //  "auth": "optional": no session needed, but
+                                //  a token sent is checked and its caller passed
     bool idempotent;            //  safe to run twice
     bool credentials;           //  auth only: pass session_token and client_ip
     gw_body_kind_t body;

@@ -223,6 +223,9 @@ tl_call_error_retry (tl_call_t *self, int status, int seconds, const char *code,
 void
 tl_call_db_error (tl_call_t *self, int err)
 {
+    //  The client hears only 503/504; the operator needs the cause
+    tl_log (TL_LOG_ERROR, tl_call_trace (self), "%s: %s: %s", tl_call_method (self),
+            tl_strerror (err), self->db ? tl_db_errmsg (self->db) : "no database");
     if (err == TL_ETIMEDOUT)
         tl_call_error (self, 504, "timeout", "the database did not answer in time");
     else

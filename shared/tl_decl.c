@@ -103,9 +103,15 @@ s_parse_method (json_t *entry, s_method_t *method)
     }
     if (!json_object_get (entry, "route"))
         return "a method without a route must list its \"callers\"";
+    //  "auth": true (the default) is users, false anonymous callers, and
+    //  "optional" both (a token sent is checked and its user passed on)
     json_t *auth = json_object_get (entry, "auth");
-    bool needs_session = !json_is_false (auth);
-    return s_add_caller (method, needs_session ? "user" : "anonymous") ? "out of memory" : NULL;
+    bool optional = json_is_string (auth) && streq (json_string_value (auth), "optional");
+    if ((optional || !json_is_false (auth)) && s_add_caller (method, "user"))
+        return "out of memory";
+    if ((optional || json_is_false (auth)) && s_add_caller (method, "anonymous"))
+        return "out of memory";
+    return NULL;
 }
 
 //  An event name: <service>.<name>, [a-z0-9_.] , at most TL_MAX_NAME_LEN.
@@ -422,13 +428,14 @@ s_test_defaults_and_lists (void)
         "{\"service\": \"x\", \"methods\": ["
         " {\"name\": \"a.get\", \"route\": \"GET /api/v1/a\"},"
         " {\"name\": \"a.open\", \"route\": \"GET /api/v1/o\", \"auth\": false},"
+        " {\"name\": \"a.both\", \"route\": \"GET /api/v1/b\", \"auth\": \"optional\"},"
         " {\"name\": \"a.staff\", \"route\": \"GET /api/v1/s\", \"callers\": [\"role:admin\"]},"
         " {\"name\": \"a.sync\", \"callers\": [\"service:auth\", \"operator\"]},"
         " {\"name\": \"a.any\", \"callers\": [\"service:*\"]}]}";
     const char *why = NULL;
     tl_decl_t *decl = tl_decl_parse (json, strlen (json), "x", &why);
     assert (decl && !why);
-    assert (tl_decl_size (decl) == 8);              //  five, and jobs.*
+    assert (tl_decl_size (decl) == 9);              //  six, and jobs.*
     assert (tl_decl_has (decl, "jobs.run_due") && !tl_decl_has (decl, "a.nope"));
     assert (s_allows (decl, "a.get", "user", NULL));
     assert (!s_allows (decl, "a.get", "anonymous", NULL));
@@ -436,6 +443,9 @@ s_test_defaults_and_lists (void)
     assert (!s_allows (decl, "a.get", "service:auth", NULL));
     assert (s_allows (decl, "a.open", "anonymous", NULL));
     assert (!s_allows (decl, "a.open", "user", NULL));
+    assert (s_allows (decl, "a.both", "user", NULL));
+    assert (s_allows (decl, "a.both", "anonymous", NULL));
+    assert (!s_allows (decl, "a.both", "service:auth", NULL));
     assert (s_allows (decl, "a.staff", "user", "admin"));
     assert (!s_allows (decl, "a.staff", "user", "super_admin"));
     assert (!s_allows (decl, "a.staff", "service:admin", "admin"));  //  roles are users'

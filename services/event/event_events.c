@@ -8,6 +8,7 @@
 #include "tl_time.h"
 #include "tl_valid.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,22 @@ static const tl_db_statement_t s_statements [] = {
       "  timezone = coalesce ($6, timezone), location = coalesce ($7, location), "
       "  state = coalesce ($8, state), updated_at = now () "
       "WHERE id = $1", 8 },
+    //  What new times $2..$3 (ms) would leave outside the event: sessions
+    //  that no longer fit, tickets whose sales end after it does
+    { "events_outside",
+      "SELECT (SELECT count (*) FROM sessions WHERE event_id = $1 "
+      "          AND (starts_at < to_timestamp ($2::float8 / 1000) "
+      "               OR ends_at > to_timestamp ($3::float8 / 1000))), "
+      "       (SELECT count (*) FROM tickets WHERE event_id = $1 "
+      "          AND sales_ends_at > to_timestamp ($3::float8 / 1000))", 3 },
+    //  Deletion: the event's tickets locked in id order, as an order locks
+    //  them (so no order completes or holds between the check and the
+    //  delete), then the orders that still count
+    { "events_lock_tickets",
+      "SELECT id FROM tickets WHERE event_id = $1 ORDER BY id FOR UPDATE", 1 },
+    { "events_live_orders",
+      "SELECT count (*) FROM orders WHERE event_id = $1 AND (status = 'completed' "
+      "  OR (status = 'pending' AND expires_at > clock_timestamp ()))", 1 },
     { "events_delete", "DELETE FROM events WHERE id = $1", 1 },
 };
 
@@ -347,6 +364,8 @@ typedef struct {
     int decision;               //  event_can_db's refusal, or 0
     bool bad_times;
     int64_t starts_ms, ends_ms; //  the times the event would have
+    long sessions_outside;      //  what those times would leave outside
+    long tickets_after;
 } s_update_t;
 
 static int
@@ -368,6 +387,22 @@ s_update_tx (tl_db_t *db, void *arg)
                         > (int64_t) EV_MAX_DURATION_DAYS * 86400000;
     if (update->bad_times)
         return 0;
+    if (body->starts_at || body->ends_at) {
+        //  Under the event's row lock, which session and ticket changes
+        //  take too: nothing moves in or out between this and the update
+        char starts [24], ends [24];
+        snprintf (starts, sizeof starts, "%" PRId64, update->starts_ms);
+        snprintf (ends, sizeof ends, "%" PRId64, update->ends_ms);
+        const char *times [] = { id, starts, ends };
+        PGresult *res = tl_db_exec (db, "events_outside", 3, times, &rc);
+        if (!res)
+            return rc;
+        update->sessions_outside = atol (tl_db_value (res, 0, 0));
+        update->tickets_after = atol (tl_db_value (res, 0, 1));
+        PQclear (res);
+        if (update->sessions_outside || update->tickets_after)
+            return 0;
+    }
     const char *values [8] = { id };
     s_params (body, values + 1);
     long count = tl_db_exec_count (db, "events_update", 8, values);
@@ -380,7 +415,7 @@ s_update (tl_call_t *call)
     s_body_t body = { 0 };
     if (!s_body_read (call, &body))
         goto done;
-    s_update_t update = { call, &body, 0, false, 0, 0 };
+    s_update_t update = { call, &body, 0, false, 0, 0, 0, 0 };
     int err = tl_db_tx (tl_call_db (call), s_update_tx, &update);
     if (err)
         tl_call_db_error (call, err);
@@ -391,6 +426,20 @@ s_update (tl_call_t *call)
     if (update.bad_times)
         s_times_ok (call, update.starts_ms, update.ends_ms);    //  answers the 422
     else
+    if (update.sessions_outside || update.tickets_after) {
+        char why [120];
+        if (update.sessions_outside)
+            snprintf (why, sizeof why, "%ld session(s) would fall outside the event's new "
+                      "times: move them first", update.sessions_outside);
+        else
+            snprintf (why, sizeof why, "%ld ticket(s) would be on sale after the event "
+                      "ends: end their sales first", update.tickets_after);
+        tl_call_field_error (call, 422, update.sessions_outside ? "sessions_outside"
+                                                                 : "sales_after_end",
+                             update.sessions_outside && body.starts_at ? "starts_at"
+                                                                       : "ends_at", why);
+    }
+    else
         s_reply_event (call, tl_call_param (call, "id"), 200);
 done:
     s_body_free (&body);
@@ -399,19 +448,55 @@ done:
 //  ---------------------------------------------------------------------
 //  DELETE /events/{id}
 
+typedef struct {
+    tl_call_t *call;
+    int decision;               //  event_can_db's refusal, or 0
+    long live_orders;           //  completed, or pending and holding
+} s_delete_t;
+
+//  An event whose tickets are sold or held stays: its orders are the
+//  buyers' and the organizers' records (cancel them first). Everything
+//  else goes with it.
+static int
+s_delete_tx (tl_db_t *db, void *arg)
+{
+    s_delete_t *removal = (s_delete_t *) arg;
+    const char *id = tl_call_param (removal->call, "id");
+    event_ref_t event;
+    int rc = event_can_db (db, removal->call, id, EV_SVC_EVENT, EV_OP_DELETE, true, &event);
+    removal->decision = rc > 0 ? rc : 0;
+    if (rc)
+        return rc < 0 ? rc : 0;
+    PGresult *res = tl_db_exec (db, "events_lock_tickets", 1, &id, &rc);
+    PQclear (res);
+    if (rc)
+        return rc;
+    res = tl_db_exec (db, "events_live_orders", 1, &id, &rc);
+    if (!res)
+        return rc;
+    removal->live_orders = atol (tl_db_value (res, 0, 0));
+    PQclear (res);
+    if (removal->live_orders)
+        return 0;
+    long count = tl_db_exec_count (db, "events_delete", 1, &id);
+    return count < 0 ? (int) count : 0;
+}
+
 static void
 s_delete (tl_call_t *call)
 {
-    const char *id = tl_call_param (call, "id");
-    event_ref_t event;
-    if (!event_can (call, id, EV_SVC_EVENT, EV_OP_DELETE, false, &event))
-        return;
-    long count = tl_db_exec_count (tl_call_db (call), "events_delete", 1, &id);
-    if (count < 0)
-        tl_call_db_error (call, (int) count);
+    s_delete_t removal = { call, 0, 0 };
+    int err = tl_db_tx (tl_call_db (call), s_delete_tx, &removal);
+    if (err)
+        tl_call_db_error (call, err);
     else
-    if (count == 0)
-        tl_call_error (call, 404, "not_found", "no such event");
+    if (removal.decision)
+        event_refuse (call, removal.decision);
+    else
+    if (removal.live_orders)
+        tl_call_error (call, 409, "has_orders", "%ld order(s) of this event are completed or "
+                       "holding tickets: cancel them before deleting the event",
+                       removal.live_orders);
     else
         tl_call_reply_empty (call, 204);
 }

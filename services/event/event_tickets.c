@@ -456,7 +456,9 @@ s_update_tx (tl_db_t *db, void *arg)
     const char *event_id = tl_call_param (call, "id");
     const char *id = tl_call_param (call, "ticket_id");
     event_ref_t event;
-    int rc = event_can_db (db, call, event_id, EV_SVC_TICKETS, EV_OP_UPDATE, false, &event);
+    //  Under the event's row lock, as a change of the event's times takes
+    //  it: the sales window is checked against the times that stay
+    int rc = event_can_db (db, call, event_id, EV_SVC_TICKETS, EV_OP_UPDATE, true, &event);
     update->decision = rc > 0 ? rc : 0;
     if (rc)
         return rc < 0 ? rc : 0;
