@@ -89,6 +89,46 @@ tl_time_format (int64_t ms, char *text, size_t size)
     strftime (text, size, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
+//  The civil date of `days` since 1970-01-01 (H. Hinnant's
+//  civil_from_days: exact for every proleptic Gregorian date).
+static void
+s_civil (int64_t days, int64_t *year, unsigned *month, unsigned *day)
+{
+    days += 719468;
+    int64_t era = (days >= 0 ? days : days - 146096) / 146097;
+    unsigned doe = (unsigned) (days - era * 146097);                    //  0..146096
+    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);             //  0..365
+    unsigned mp = (5 * doy + 2) / 153;
+    *day = doy - (153 * mp + 2) / 5 + 1;
+    *month = mp < 10 ? mp + 3 : mp - 9;
+    *year = (int64_t) yoe + era * 400 + (*month <= 2);
+}
+
+void
+tl_time_format_us (int64_t us, bool micros, char text [TL_TIME_US_TEXT_SIZE])
+{
+    int64_t seconds = us >= 0 ? us / 1000000 : -((-us + 999999) / 1000000);
+    int64_t fraction = us - seconds * 1000000;                          //  0..999999
+    int64_t days = seconds >= 0 ? seconds / 86400 : -((-seconds + 86399) / 86400);
+    int64_t in_day = seconds - days * 86400;
+    int64_t year;
+    unsigned month, day;
+    s_civil (days, &year, &month, &day);
+    int n = snprintf (text, TL_TIME_US_TEXT_SIZE, "%04lld-%02u-%02uT%02d:%02d:%02d",
+                      (long long) year, month, day, (int) (in_day / 3600),
+                      (int) (in_day / 60 % 60), (int) (in_day % 60));
+    if (n < 0 || n >= TL_TIME_US_TEXT_SIZE - 9)
+        return;                         //  a year past any the API has
+    if (micros)
+        snprintf (text + n, TL_TIME_US_TEXT_SIZE - (size_t) n, ".%06dZ", (int) fraction);
+    else
+    if (fraction)
+        snprintf (text + n, TL_TIME_US_TEXT_SIZE - (size_t) n, ".%03dZ", (int) (fraction / 1000));
+    else
+        snprintf (text + n, TL_TIME_US_TEXT_SIZE - (size_t) n, "Z");
+}
+
 void
 tl_time_sql_ms (int64_t ms, char text [32])
 {
@@ -130,6 +170,37 @@ tl_time_test (bool verbose)
     tl_time_format (1796083200250, text, sizeof text);
     assert (strcmp (text, "2026-12-01T00:00:00Z") == 0);
     assert (tl_time_parse (text, &t) == 0 && t == 1796083200000);
+    //  Microseconds out: API times (ms only when any) and cursors (all six)
+    char us_text [TL_TIME_US_TEXT_SIZE];
+    tl_time_format_us (1796083200000000, false, us_text);
+    assert (strcmp (us_text, "2026-12-01T00:00:00Z") == 0);
+    tl_time_format_us (1796083200250999, false, us_text);
+    assert (strcmp (us_text, "2026-12-01T00:00:00.250Z") == 0);
+    tl_time_format_us (1796083200000500, false, us_text);     //  as rfc3339 () in SQL
+    assert (strcmp (us_text, "2026-12-01T00:00:00.000Z") == 0);
+    tl_time_format_us (1796083200000500, true, us_text);
+    assert (strcmp (us_text, "2026-12-01T00:00:00.000500Z") == 0);
+    tl_time_format_us (0, true, us_text);
+    assert (strcmp (us_text, "1970-01-01T00:00:00.000000Z") == 0);
+    tl_time_format_us (951782399999999, false, us_text);       //  leap day, last µs
+    assert (strcmp (us_text, "2000-02-28T23:59:59.999Z") == 0);
+    tl_time_format_us (951868799000000, false, us_text);
+    assert (strcmp (us_text, "2000-02-29T23:59:59Z") == 0);
+    tl_time_format_us (253402300799000000, false, us_text);
+    assert (strcmp (us_text, "9999-12-31T23:59:59Z") == 0);
+    tl_time_format_us (-1, true, us_text);
+    assert (strcmp (us_text, "1969-12-31T23:59:59.999999Z") == 0);
+    //  Every day of 1970..2100 agrees with gmtime, at a varying second
+    for (int64_t day = 0; day < 47482; day++) {
+        int64_t second = day * 86400 + (day * 7919) % 86400;
+        time_t t_seconds = (time_t) second;
+        struct tm tm;
+        gmtime_r (&t_seconds, &tm);
+        char want [TL_TIME_US_TEXT_SIZE];
+        strftime (want, sizeof want, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        tl_time_format_us (second * 1000000, false, us_text);
+        assert (strcmp (us_text, want) == 0);
+    }
     if (verbose)
         printf ("(time ok) ");
 }
