@@ -15,10 +15,10 @@
 
 //  An event as the API shows it, then the list cursor (start, in µs)
 #define S_COLUMNS \
-    "id, name, description, rfc3339 (starts_at), rfc3339 (ends_at), timezone, location, " \
-    "state, rfc3339 (created_at), rfc3339 (updated_at), " \
-    "to_char (starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-enum { S_COL_CURSOR = 10 };
+    "id, name, description, " TL_TIME_SQL_US ("starts_at") ", " TL_TIME_SQL_US ("ends_at") ", " \
+    "timezone, location, state, " TL_TIME_SQL_US ("created_at") ", " \
+    TL_TIME_SQL_US ("updated_at")
+enum { S_COL_STARTS = 3 };
 
 //  $1 from, $2 to (ms or ±infinity), $3/$4 the cursor, $5 the LIMIT
 #define S_PAGE_WHERE \
@@ -83,6 +83,8 @@ event_events_prepare (tl_db_t *db)
     return tl_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements [0]);
 }
 
+//  Packs the event of `row` (S_COLUMNS): its times come as epoch
+//  microseconds and go out as RFC 3339 (formatted here, not in SQL).
 static void
 s_pack_event (msgpack_packer *pk, const PGresult *res, int row)
 {
@@ -90,9 +92,17 @@ s_pack_event (msgpack_packer *pk, const PGresult *res, int row)
         "id", "name", "description", "starts_at", "ends_at", "timezone", "location",
         "state", "created_at", "updated_at"
     };
+    static const bool is_time [] = { 0, 0, 0, 1, 1, 0, 0, 0, 1, 1 };
     msgpack_pack_map (pk, 10);
-    for (int col = 0; col < 10; col++)
-        tl_mp_pack_kv (pk, keys [col], tl_db_value (res, row, col));
+    for (int col = 0; col < 10; col++) {
+        const char *value = tl_db_value (res, row, col);
+        char time [TL_TIME_US_TEXT_SIZE];
+        if (is_time [col] && value) {
+            tl_time_format_us (atoll (value), false, time);
+            value = time;
+        }
+        tl_mp_pack_kv (pk, keys [col], value);
+    }
 }
 
 //  Answers `status` with event `id`, or 404.
@@ -142,8 +152,10 @@ s_page (tl_call_t *call, bool all)
     int rows = tl_call_page_reply (call, &page, PQntuples (res), &more, &pk);
     for (int row = 0; row < rows; row++)
         s_pack_event (pk, res, row);
-    tl_call_page_end (pk, more, tl_db_value (res, rows - 1, S_COL_CURSOR),
-                      tl_db_value (res, rows - 1, 0));
+    char cursor [TL_TIME_US_TEXT_SIZE] = "";
+    if (more)
+        tl_time_format_us (atoll (tl_db_value (res, rows - 1, S_COL_STARTS)), true, cursor);
+    tl_call_page_end (pk, more, cursor, tl_db_value (res, rows - 1, 0));
     PQclear (res);
 }
 
