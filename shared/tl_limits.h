@@ -111,7 +111,18 @@
 #define TL_SESSION_CACHE_MAX       65536    //  sessions a gateway keeps checked (gw_sessions)
 #define TL_SESSION_CACHE_TTL_MS    60000    //  ... each at most this long
 #define TL_BROADCAST_TIMEOUT_MS    1000     //  a committed write's broadcast waits this for every gateway
-#define TL_BROADCAST_MAX_BODY      4096     //  a tl_call_broadcast body
+#define TL_BROADCAST_MAX_BODY      16384    //  a tl_call_broadcast body (a pushed notification
+                                            //  of 2000 characters and a 2000-byte URL fits)
+
+//  ---------------------------------------------------------------------
+//  Server-Sent Events held by a gateway (gw_streams)
+#define TL_STREAMS_MAX             16384    //  open streams on one gateway (10 000 measured: bench/notify.sh)
+#define TL_STREAMS_PER_USER        32       //  open streams of one user on one gateway
+#define TL_STREAM_BACKLOG_BYTES    (64 * 1024)   //  unsent bytes of one stream: a client that
+                                                 //  does not read is cut past this
+#define TL_STREAM_HELD_MAX         256      //  live events held while a stream catches up
+#define TL_STREAM_HEARTBEAT_MS     15000    //  a comment line on every idle stream
+#define TL_STREAM_CATCHUP_MAX      1000     //  notifications sent on reconnect (Last-Event-ID)
 
 //  ---------------------------------------------------------------------
 //  User-typed values (tl_valid)

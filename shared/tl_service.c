@@ -1014,6 +1014,33 @@ tl_service_broadcast (const char *topic, const void *body, size_t size, int time
 }
 
 int
+tl_service_broadcast_post (const char *topic, const void *body, size_t size)
+{
+    if (!s_mesh_endpoints)
+        return TL_EUNAVAIL;
+    if (!topic || strlen (topic) > TL_MAX_NAME_LEN)
+        return TL_EINVAL;
+    uint64_t deadline = tl_msg_now_ms () + TL_BROADCAST_TIMEOUT_MS;
+    char *list = strdup (s_mesh_endpoints);
+    char *save = NULL;
+    int index = 0, sent = 0;
+    for (char *ep = list ? strtok_r (list, ",", &save) : NULL; ep && index < TL_MAX_GATEWAYS;
+         ep = strtok_r (NULL, ",", &save), index++) {
+        if (!s_thread_gateways [index])
+            s_thread_gateways [index] = tl_client_new (ep);
+        tl_msg_t *request = s_thread_gateways [index]
+                          ? s_broadcast_request (topic, body, size, deadline) : NULL;
+        if (request && tl_client_post (s_thread_gateways [index], request) == 0)
+            sent++;
+        else
+            tl_log (TL_LOG_WARN, NULL, "broadcast %s: gateway %s not connected", topic, ep);
+        tl_msg_destroy (&request);
+    }
+    free (list);
+    return sent;
+}
+
+int
 tl_service_job_call (tl_job_ctx_t *job, const char *service, const char *method,
                      const void *body, size_t size, int timeout_ms, int *status,
                      tl_msg_t **reply_p)
