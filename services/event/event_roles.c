@@ -334,7 +334,7 @@ s_accept_tx (tl_db_t *db, void *arg)
     long count = tl_db_exec_count (db, "roles_set", 4, set);
     const char *use [] = { invite_id, user };
     count = count < 0 ? count : tl_db_exec_count (db, "invites_use", 2, use);
-    return count < 0 ? (int) count : 0;
+    return count < 0 ? (int) count : event_notify_role_accepted (db, id, user, accept->role);
 }
 
 static void
