@@ -48,8 +48,10 @@
 #define TL_HTTP_MAX_UPLOAD_BODY    (10L * 1024 * 1024)   //  upload routes
 #define TL_HTTP_MAX_URL_LEN        4096
 #define TL_HTTP_MAX_HEADER_BYTES   (16 * 1024)   //  MHD connection memory
-#define TL_HTTP_MAX_CONNECTIONS    4096
-#define TL_HTTP_MAX_PER_IP         512
+#define TL_HTTP_MAX_CONNECTIONS    20000    //  TL_STREAMS_MAX held streams and requests besides
+                                            //  (the gateway's open-files limit must allow it)
+#define TL_HTTP_MAX_PER_IP         512      //  none behind a trusted proxy (TALLY_TRUST_PROXY):
+                                            //  every client comes from its address
 #define TL_HTTP_IDLE_TIMEOUT_SEC   15       //  idle keep-alive, slow header
 #define TL_HTTP_BODY_TIMEOUT_SEC   60       //  whole body must arrive by then
 #define TL_HTTP_MAX_BUFFERED_BYTES (256L * 1024 * 1024)  //  bodies of all connections together; 503 past it
