@@ -5,8 +5,10 @@ Notifications are created over the mesh as a service does (a peer that is
 service:testsvc); streams are read raw from a socket (HTTP/1.1 chunked,
 then the SSE lines), so that what is checked is the bytes a browser gets."""
 
+import datetime
 import json
 import os
+import random
 import socket
 import subprocess
 import threading
@@ -36,6 +38,10 @@ class NotifySystem:
         tally.auth(cluster, gws, env={"TALLY_REQUIRE_VERIFICATION": "false",
                                       "TALLY_PROTO_EXTRA": ""})
         tally.mailer(cluster, gws, data_dir=str(tmpdir))
+        # Every other subscriber of auth.user.deleted runs too: one that is
+        # down holds auth's jobs thread for a delivery's deadline per attempt
+        tally.tracker(cluster, gws, workers=2)
+        tally.event(cluster, gws, env={"TALLY_PUBLIC_URL": "http://tally.test"}, workers=2)
         for i in range(2):
             tally.program(cluster, "notification", gws, name=f"notification-{i}", workers=4)
         for gw in gws:
@@ -289,13 +295,17 @@ def test_daily_job_removes_notifications_older_than_ninety_days(ns):
     user = ns.user()
     old = ns.create(user.id, title="old")["body"]["id"]
     recent = ns.create(user.id, title="recent")["body"]["id"]
-    # Their times, relative to the clock the job is run with
+    # The job runs by the clock it is given: a day of its own for this run
+    # (each day's occurrence runs once, and the database outlives a run),
+    # with the two notifications' times set relative to it
+    at = (datetime.datetime(2031, 1, 1, tzinfo=datetime.timezone.utc)
+          + datetime.timedelta(days=random.randrange(20000))).strftime("%Y-%m-%dT%H:%M:%SZ")
     psql(f"UPDATE notification.notifications SET created_at = "
-         f"timestamptz '2031-01-01T00:00:00Z' - interval '91 days' WHERE id = '{old}'")
+         f"timestamptz '{at}' - interval '91 days' WHERE id = '{old}'")
     psql(f"UPDATE notification.notifications SET created_at = "
-         f"timestamptz '2031-01-01T00:00:00Z' - interval '89 days' WHERE id = '{recent}'")
+         f"timestamptz '{at}' - interval '89 days' WHERE id = '{recent}'")
     out = subprocess.run([tally.binary("tallyctl"), "jobs", "run-due", "notification",
-                                "--at", "2031-01-01T00:00:00Z"],
+                                "--at", at],
                                env=dict(os.environ, TALLY_MESH=ns.gw.mesh),
                                capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
