@@ -56,6 +56,9 @@ struct _s_stream_t {
     bool closing;
     bool in_catchup, checking;      //  a request in the broker
     uint64_t catchup_handle, check_handle;
+    tl_msg_t *replay;               //  the catch-up reply being written
+    uint32_t replay_next;           //  its next item
+    int64_t replay_unread;          //  its unread count
     s_held_t *held;                 //  TL_STREAM_HELD_MAX, while catching up
     size_t nheld;
     long held_count;                //  an unread count held, -1 none
@@ -80,6 +83,7 @@ struct _gw_streams_t {
 };
 
 static void s_end (s_stream_t *st);
+static void s_replay_fill (s_stream_t *st);
 
 //  ---------------------------------------------------------------------
 //  Writing
@@ -168,6 +172,8 @@ s_reader (void *cls, uint64_t pos, char *buf, size_t max)
 {
     (void) pos;
     s_stream_t *st = (s_stream_t *) cls;
+    if (st->replay && st->out_len - st->out_pos < TL_STREAM_BACKLOG_BYTES / 2)
+        s_replay_fill (st);
     if (st->out_len > st->out_pos) {
         size_t n = st->out_len - st->out_pos;
         n = n < max ? n : max;
@@ -251,43 +257,70 @@ s_free_held (s_stream_t *st)
 }
 
 //  ---------------------------------------------------------------------
-//  The catch-up: {items, last_seq, unread_count} from the service
+//  The catch-up: {items, last_seq, unread_count} from the service. Its
+//  items (up to TL_STREAM_CATCHUP_MAX, more than a backlog holds) are
+//  written as the client reads them (s_replay_fill, from the reader);
+//  pushes stay held until the last one is written.
 
-static bool
-s_catch_up (s_stream_t *st, tl_msg_t *reply)
+//  Writes the next catch-up items while the backlog is under half its
+//  bound; after the last, the unread count, the held pushes after the
+//  catch-up, and the stream is live.
+static void
+s_replay_fill (s_stream_t *st)
 {
+    const msgpack_object *items = tl_mp_get (tl_msg_body (st->replay), "items");
+    tl_buf_t *frame = tl_buf_new (S_FRAME_MAX);
+    if (!frame) {
+        s_end (st);
+        return;
+    }
+    while (!st->closing && st->replay_next < items->via.array.size
+       &&  st->out_len - st->out_pos < TL_STREAM_BACKLOG_BYTES / 2) {
+        const msgpack_object *item = &items->via.array.ptr [st->replay_next++];
+        int64_t seq = 0;
+        tl_buf_reset (frame);
+        if (tl_mp_int (tl_mp_get (item, "seq"), &seq) == 0 && seq <= st->floor
+        &&  s_frame_notification (frame, seq, item) == 0)
+            s_append (st, tl_buf_data (frame), tl_buf_size (frame));
+    }
+    if (!st->closing && st->replay_next == items->via.array.size) {
+        tl_buf_reset (frame);
+        if (s_frame_count (frame, st->replay_unread) == 0)
+            s_append (st, tl_buf_data (frame), tl_buf_size (frame));
+        tl_msg_destroy (&st->replay);
+        st->catching_up = false;
+        for (size_t i = 0; i < st->nheld; i++)
+            s_deliver (st, st->held [i].seq, st->held [i].frame, st->held [i].len);
+        if (st->held_count >= 0) {
+            tl_buf_reset (frame);
+            if (s_frame_count (frame, st->held_count) == 0)
+                s_append (st, tl_buf_data (frame), tl_buf_size (frame));
+        }
+        s_free_held (st);
+    }
+    tl_buf_destroy (&frame);
+}
+
+//  Takes the catch-up reply (the caller's reference is nulled). Returns
+//  false when it is not one.
+static bool
+s_catch_up (s_stream_t *st, tl_msg_t **reply_p)
+{
+    tl_msg_t *reply = *reply_p;
     const msgpack_object *body = tl_msg_body (reply);
     const msgpack_object *items = tl_mp_get (body, "items");
     int64_t last_seq = 0, unread = 0;
     if (tl_msg_status (reply) != 200 || !items || items->type != MSGPACK_OBJECT_ARRAY
+    ||  items->via.array.size > TL_STREAM_CATCHUP_MAX
     ||  tl_mp_int (tl_mp_get (body, "last_seq"), &last_seq) != 0
     ||  tl_mp_int (tl_mp_get (body, "unread_count"), &unread) != 0)
         return false;
-    tl_buf_t *frame = tl_buf_new (S_FRAME_MAX);
-    if (!frame)
-        return false;
-    for (uint32_t i = 0; i < items->via.array.size && !st->closing; i++) {
-        const msgpack_object *item = &items->via.array.ptr [i];
-        int64_t seq = 0;
-        tl_buf_reset (frame);
-        if (tl_mp_int (tl_mp_get (item, "seq"), &seq) == 0
-        &&  s_frame_notification (frame, seq, item) == 0)
-            s_append (st, tl_buf_data (frame), tl_buf_size (frame));
-    }
     st->floor = last_seq;
-    tl_buf_reset (frame);
-    if (s_frame_count (frame, unread) == 0)
-        s_append (st, tl_buf_data (frame), tl_buf_size (frame));
-    st->catching_up = false;
-    for (size_t i = 0; i < st->nheld; i++)
-        s_deliver (st, st->held [i].seq, st->held [i].frame, st->held [i].len);
-    if (st->held_count >= 0) {
-        tl_buf_reset (frame);
-        if (s_frame_count (frame, st->held_count) == 0)
-            s_append (st, tl_buf_data (frame), tl_buf_size (frame));
-    }
-    s_free_held (st);
-    tl_buf_destroy (&frame);
+    st->replay_unread = unread;
+    st->replay_next = 0;
+    st->replay = reply;
+    *reply_p = NULL;
+    s_replay_fill (st);
     return true;
 }
 
@@ -296,7 +329,7 @@ s_on_catchup (void *arg, tl_msg_t **reply_p)
 {
     s_stream_t *st = (s_stream_t *) arg;
     st->in_catchup = false;
-    if (!s_catch_up (st, *reply_p)) {
+    if (!s_catch_up (st, reply_p)) {
         //  The client reconnects (retry:) and asks again
         tl_log (TL_LOG_WARN, NULL, "stream of user %s: catch-up failed (%d)", st->user->id,
                 tl_msg_status (*reply_p));
@@ -375,6 +408,7 @@ s_free (void *cls)
     self->all [st->index] = self->all [--self->size];
     self->all [st->index]->index = st->index;
     s_free_held (st);
+    tl_msg_destroy (&st->replay);
     free (st->token);
     free (st->out);
     free (st);
@@ -688,7 +722,8 @@ s_test_push (gw_streams_t *self, const char *user, int64_t seq, int64_t count)
 
 //  The catch-up reply: items first..last, then last_seq and the count.
 static void
-s_test_catch_up (s_stream_t *st, int64_t first, int64_t last, int64_t last_seq, int64_t unread)
+s_test_catch_up_padded (s_stream_t *st, int64_t first, int64_t last, int64_t last_seq,
+                        int64_t unread, size_t pad)
 {
     tl_msg_t *reply = tl_msg_new (TL_MSG_REPLY);
     tl_msg_set_status (reply, 200);
@@ -699,11 +734,16 @@ s_test_catch_up (s_stream_t *st, int64_t first, int64_t last, int64_t last_seq, 
     msgpack_pack_map (&pk, 3);
     tl_mp_pack_str (&pk, "items");
     msgpack_pack_array (&pk, first ? (size_t) (last - first + 1) : 0);
+    char *padding = calloc (1, pad + 1);
+    memset (padding, 'p', pad);
     for (int64_t seq = first; first && seq <= last; seq++) {
-        msgpack_pack_map (&pk, 1);
+        msgpack_pack_map (&pk, pad ? 2 : 1);
         tl_mp_pack_str (&pk, "seq");
         msgpack_pack_int64 (&pk, seq);
+        if (pad)
+            tl_mp_pack_kv (&pk, "message", padding);
     }
+    free (padding);
     tl_mp_pack_str (&pk, "last_seq");
     msgpack_pack_int64 (&pk, last_seq);
     tl_mp_pack_str (&pk, "unread_count");
@@ -713,6 +753,12 @@ s_test_catch_up (s_stream_t *st, int64_t first, int64_t last, int64_t last_seq, 
     st->in_catchup = true;
     s_on_catchup (st, &reply);
     assert (!reply);
+}
+
+static void
+s_test_catch_up (s_stream_t *st, int64_t first, int64_t last, int64_t last_seq, int64_t unread)
+{
+    s_test_catch_up_padded (st, first, last, last_seq, unread, 0);
 }
 
 //  How many times `needle` occurs in `text`.
@@ -760,6 +806,35 @@ s_test_catch_up_has_no_gap_or_duplicate (void)
     MHD_destroy_response (response);
     assert (gw_streams_size (self) == 0 && zhashx_size (self->users) == 0);
     gw_streams_destroy (&self);
+    gw_streams_destroy (&self);
+}
+
+//  A catch-up larger than a backlog is written as the client reads it,
+//  never cut; a push that comes meanwhile follows it.
+static void
+s_test_catch_up_larger_than_a_backlog_is_paced (void)
+{
+    gw_streams_t *self = gw_streams_new (NULL);
+    tl_msg_t *request = s_test_request ("u1");
+    int status = 0;
+    struct MHD_Response *response = gw_streams_open (self, NULL, &request, "t", "0", &status);
+    s_stream_t *st = self->all [0];
+    s_test_catch_up_padded (st, 1, TL_STREAM_CATCHUP_MAX, TL_STREAM_CATCHUP_MAX, 7, 200);
+    assert (!st->closing && st->catching_up && st->replay);
+    s_test_push (self, "u1", TL_STREAM_CATCHUP_MAX + 1, 8);       //  held meanwhile
+    char *text = s_test_read (st);
+    assert (!st->closing && !st->catching_up && !st->replay && gw_streams_cut (self) == 0);
+    char id [32];
+    const char *at = text;
+    for (int seq = 1; seq <= TL_STREAM_CATCHUP_MAX + 1; seq++) {
+        snprintf (id, sizeof id, "\nid: %d\n", seq);
+        const char *found = strstr (at, id);
+        assert (found);
+        at = found;
+    }
+    assert (strstr (at, "{\"count\":8}") && s_test_count (text, "\nid: 1\n") == 1);
+    free (text);
+    MHD_destroy_response (response);
     gw_streams_destroy (&self);
 }
 
@@ -873,6 +948,7 @@ gw_streams_test (bool verbose)
 {
     s_test_catch_up_has_no_gap_or_duplicate ();
     s_test_bad_last_event_id_is_ignored ();
+    s_test_catch_up_larger_than_a_backlog_is_paced ();
     s_test_slow_client_is_cut ();
     s_test_streams_per_user_are_bounded ();
     s_test_heartbeat_and_end ();

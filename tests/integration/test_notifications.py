@@ -399,6 +399,21 @@ def test_reconnect_with_last_event_id_gets_each_missed_one_exactly_once_in_order
         again.close()
 
 
+def test_a_catch_up_larger_than_a_streams_backlog_arrives_whole(ns):
+    user = ns.user()
+    big = "m" * 2000
+    for _ in range(120):                # ~290 KB of events, over 4 backlogs
+        ns.create(user.id, message=big)
+    s = SseStream(ns.gw, user.token, last_event_id=0)
+    try:
+        wait_for(lambda: len(s.seqs()) >= 120 or s.closed.is_set(), "the catch-up", timeout=20)
+        assert s.seqs() == list(range(1, 121)) and not s.closed.is_set()
+        assert s.counts() == [120]
+        assert json.loads(s.notifications()[-1][2])["message"] == big
+    finally:
+        s.close()
+
+
 def test_last_event_id_as_a_query_parameter_and_bad_values_are_ignored(ns):
     user = ns.user()
     for _ in range(2):
