@@ -6,7 +6,8 @@ processes): in one run on this machine,
       of any push through a broker;
   (2) notification.create over the mesh (a peer that is a service) to the
       `event: notification` line read on a Server-Sent Event stream of the
-      gateway, one at a time;
+      gateway, one at a time; and to the later of the two lines read on a
+      stream of each of two gateways (the fan-out);
   (3) the gateway's resident memory with no stream, then with N idle
       streams (opened from several loopback addresses, since a gateway
       admits TL_HTTP_MAX_PER_IP connections from one address).
@@ -138,13 +139,17 @@ class Stream:
         self.sock.close()
 
 
-def notify_latency(host, port, mesh, count):
+def notify_latency(host, port, mesh, count, port2=None):
+    """create → event on a stream of the gateway; with `port2`, also on a
+    stream of the second gateway (the fan-out: the later of the two)."""
     user = str(uuid.uuid4())
     stream = Stream(host, port, f"test-token-{user}")
-    if not stream.opened.wait(10):
-        raise SystemExit("the stream did not open")
+    other = Stream(host, port2, f"test-token-{user}") if port2 else None
+    for s in (stream, other):
+        if s and not s.opened.wait(10):
+            raise SystemExit("the stream did not open")
     client = MeshClient(mesh, peer="service:bench")
-    latencies, calls = [], []
+    latencies, calls, both = [], [], []
     for i in range(count + 20):
         start = time.monotonic()
         reply = client.call("notification", "notification.create", timeout_ms=10000,
@@ -156,14 +161,18 @@ def notify_latency(host, port, mesh, count):
         if reply.get("status") != 201:
             raise SystemExit(f"create answered {reply}")
         arrived = stream.wait(reply["body"]["seq"])
-        if arrived is None:
+        arrived2 = other.wait(reply["body"]["seq"]) if other else arrived
+        if arrived is None or arrived2 is None:
             raise SystemExit(f"seq {reply['body']['seq']} never arrived")
         if i >= 20:                 # warm-up
             latencies.append((arrived - start) * 1000)
             calls.append((replied - start) * 1000)
+            both.append((max(arrived, arrived2) - start) * 1000)
     stream.close()
+    if other:
+        other.close()
     client.close()
-    return summary(latencies), summary(calls)
+    return summary(latencies), summary(calls), summary(both) if other else None
 
 
 # ---------------------------------------------------------------------------
@@ -221,6 +230,7 @@ def idle_streams(host, port, ops, pid, count, per_user=20, per_address=500):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--base", required=True)
+    ap.add_argument("--base2", help="a second gateway: the fan-out to both")
     ap.add_argument("--ops", required=True)
     ap.add_argument("--mesh", required=True)
     ap.add_argument("--pid", type=int, required=True)
@@ -230,8 +240,9 @@ def main():
     host, port = args.base.split("//")[1].split(":")
     port = int(port)
     result = {"zmq_pub_sub": zmq_hop(args.count)}
-    result["create_to_event"], result["create_reply"] = notify_latency(host, port, args.mesh,
-                                                                       args.count)
+    port2 = int(args.base2.rsplit(":", 1)[1]) if args.base2 else None
+    result["create_to_event"], result["create_reply"], result["fan_out"] = \
+        notify_latency(host, port, args.mesh, args.count, port2)
     result["idle"] = idle_streams(host, port, args.ops, args.pid, args.streams)
     print(json.dumps(result))
 
