@@ -1,6 +1,8 @@
 //  event_notify.c — what the event service tells users through the
-//  notification service (notification.create): an order completed or
-//  cancelled (its buyer), a role accepted (the event's other organizers).
+//  notification service (notification.create): a role invite (to the
+//  invitee, when a verified account has the address: auth's
+//  users.by_email), an order completed or cancelled (its buyer), a role
+//  accepted (the event's other organizers).
 //  Each kind has one function, called inside the transaction of the change
 //  it tells: it enqueues the durable job event.notify, which exists only if
 //  that transaction commits and runs on the jobs thread, so that the event
@@ -27,6 +29,10 @@ static const tl_db_statement_t s_statements [] = {
     { "notify_order",
       "SELECT o.buyer, o.event_id, e.name FROM orders o JOIN events e ON e.id = o.event_id "
       "WHERE o.id = $1 AND o.buyer IS NOT NULL", 1 },
+    //  A pending invite and its event
+    { "notify_invite",
+      "SELECT i.email, i.role, e.name, e.id FROM invites i JOIN events e ON e.id = i.event_id "
+      "WHERE i.id = $1 AND i.used_at IS NULL AND i.expires_at > now ()", 1 },
     //  $1 event, $2 the user who accepted
     { "notify_organizers",
       "SELECT r.user_id, e.name FROM roles r JOIN events e ON e.id = r.event_id "
@@ -78,6 +84,13 @@ event_notify_role_accepted (tl_db_t *db, const char *event_id, const char *user_
 {
     return s_enqueue (db, (const char *[]) { "kind", "role_accepted", "event_id", event_id,
                                              "user_id", user_id, "role", role }, 4, NULL);
+}
+
+int
+event_notify_role_invite (tl_db_t *db, const char *invite_id)
+{
+    return s_enqueue (db, (const char *[]) { "kind", "role_invite", "invite_id", invite_id },
+                      2, NULL);
 }
 
 //  ---------------------------------------------------------------------
@@ -166,6 +179,53 @@ s_notify_accepted (tl_job_ctx_t *job)
     return rc;
 }
 
+//  The invitee, when a verified account has the address (auth's
+//  users.by_email; 404: nobody to tell but the mail).
+static int
+s_notify_invite (tl_job_ctx_t *job)
+{
+    char *invite_id = tl_mp_strdup (tl_mp_get (tl_job_ctx_payload (job), "invite_id"), 64);
+    if (!invite_id || !tl_valid_uuid (invite_id)) {
+        free (invite_id);
+        return 0;
+    }
+    int rc = 0, status = 0;
+    tl_msg_t *reply = NULL;
+    PGresult *res = tl_db_exec (tl_job_ctx_db (job), "notify_invite", 1,
+                                (const char *const *) &invite_id, &rc);
+    if (!res)
+        tl_job_ctx_error (job, "invite not read: %s", tl_strerror (rc));
+    else
+    if (PQntuples (res) == 1) {
+        msgpack_sbuffer body;
+        msgpack_sbuffer_init (&body);
+        tl_mp_pack_pairs (&body, (const char *[]) { "email", tl_db_value (res, 0, 0) }, 1);
+        rc = tl_service_job_call (job, "auth", "users.by_email", body.data, body.size,
+                                  S_CALL_TIMEOUT_MS, &status, &reply);
+        msgpack_sbuffer_destroy (&body);
+        char user_id [TL_MAX_ID_LEN + 1];
+        if (rc == 0 && status == 200
+        &&  tl_mp_copy (tl_mp_get (tl_msg_body (reply), "id"), user_id, sizeof user_id)) {
+            char key [S_KEY_MAX + 1], message [S_MESSAGE_MAX + 1], target [64];
+            snprintf (key, sizeof key, "event:invite:%s", invite_id);
+            snprintf (message, sizeof message, "You are invited to be %s of %s: the link "
+                      "to accept is in your mail.", tl_db_value (res, 0, 1),
+                      tl_db_value (res, 0, 2));
+            snprintf (target, sizeof target, "/events/%s", tl_db_value (res, 0, 3));
+            rc = s_send (job, user_id, key, "Role invite", message, target);
+        }
+        else
+        if (rc == 0 && status != 404) {
+            tl_job_ctx_error (job, "auth.users.by_email answered %d", status);
+            rc = TL_EIO;
+        }
+    }
+    tl_msg_destroy (&reply);
+    PQclear (res);
+    free (invite_id);
+    return rc;
+}
+
 //  event.notify {kind, ...}
 static int
 s_notify (tl_job_ctx_t *job)
@@ -177,6 +237,8 @@ s_notify (tl_job_ctx_t *job)
         return s_notify_order (job, kind);
     if (strcmp (kind, "role_accepted") == 0)
         return s_notify_accepted (job);
+    if (strcmp (kind, "role_invite") == 0)
+        return s_notify_invite (job);
     tl_log (TL_LOG_WARN, NULL, "event.notify: unknown kind %s", kind);
     return 0;
 }

@@ -200,7 +200,7 @@ s_invite_tx (tl_db_t *db, void *arg)
         "invite_id", tl_db_value (invite->res, 0, 0) }, 1);
     rc = tl_jobs_enqueue (db, "event.mail_invite", payload.data, payload.size, NULL, 0, 0);
     msgpack_sbuffer_destroy (&payload);
-    return rc < 0 ? rc : 0;
+    return rc < 0 ? rc : event_notify_role_invite (db, tl_db_value (invite->res, 0, 0));
 }
 
 static void

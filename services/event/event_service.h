@@ -99,5 +99,6 @@ int event_notify_order_completed (tl_db_t *db, const char *order_id);
 int event_notify_order_cancelled (tl_db_t *db, const char *order_id);
 int event_notify_role_accepted (tl_db_t *db, const char *event_id, const char *user_id,
                                 const char *role);
+int event_notify_role_invite (tl_db_t *db, const char *invite_id);
 
 #endif

@@ -1,6 +1,7 @@
 """What the event service tells users through the notification service
-(services/event/event_notify.c): an order completed or cancelled (its
-buyer), a role accepted (the event's other organizers). Each goes as the
+(services/event/event_notify.c): a role invite (to a registered invitee),
+an order completed or cancelled (its buyer), a role accepted (the event's
+other organizers). Each goes as the
 durable job event.notify, committed with the change, so that an event
 request never waits on the notification service, and a notification made
 while that service is down arrives once it is back."""
@@ -11,6 +12,7 @@ import time
 
 import pytest
 
+from mesh_client import MeshClient
 from tally import binary, wait_for, wait_instances
 import tally
 
@@ -78,7 +80,35 @@ def test_an_accepted_role_notifies_the_other_organizers(sys_):
     items = _notifications(sys_, owner)
     assert [(n["title"], n["message"]) for n in items] == \
         [("Role accepted", "A coorganizer invite to Film club was accepted.")]
-    assert _notifications(sys_, helper) == []
+    # The helper was told of the invite, not of their own acceptance
+    assert [n["title"] for n in _notifications(sys_, helper)] == ["Role invite"]
+
+
+def test_a_role_invite_notifies_a_registered_invitee(sys_):
+    owner, invitee = sys_.user(), sys_.user()
+    ev = sys_.event(owner, **EVENT, name="Book fair")
+    sys_.invite(owner, ev["id"], invitee.email, "moderator")
+    wait_for(lambda: _notifications(sys_, invitee), "the invitee's notification", timeout=30)
+    items = _notifications(sys_, invitee)
+    assert [(n["title"], n["message"], n["target_url"]) for n in items] == \
+        [("Role invite", "You are invited to be moderator of Book fair: the link to accept "
+          "is in your mail.", f"/events/{ev['id']}")]
+    # An address nobody registered gets the mail alone
+    sys_.invite(owner, ev["id"], "nobody-here@example.com", "moderator")
+    assert _notifications(sys_, owner) == []
+
+
+def test_auth_tells_a_service_the_verified_account_of_an_address(sys_):
+    user = sys_.user()
+    with MeshClient(sys_.gw.mesh, peer="service:event") as svc:
+        r = svc.call("auth", "users.by_email", body={"email": user.email.upper()})
+        assert r["status"] == 200 and r["body"] == {"id": user.id}, r
+        assert svc.call("auth", "users.by_email",
+                        body={"email": "nobody-here@example.com"})["status"] == 404
+        assert svc.call("auth", "users.by_email", body={"email": "not an address"})["status"] == 400
+    with MeshClient(sys_.gw.mesh) as anonymous:
+        assert anonymous.call("auth", "users.by_email",
+                              body={"email": user.email})["status"] == 403
 
 
 def test_orders_do_not_wait_on_a_notification_service_that_is_down(sys_):
