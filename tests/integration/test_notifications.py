@@ -478,6 +478,24 @@ def test_logout_closes_that_sessions_streams_on_every_gateway(ns):
             s.close()
 
 
+def test_a_password_change_closes_the_other_sessions_streams(ns):
+    user = ns.user()
+    other = ns.login(user.username)
+    mine, theirs = SseStream(ns.gw, user.token), SseStream(ns.gw2, other.token)
+    try:
+        mine.wait_open()
+        theirs.wait_open()
+        r = ns.request("POST", user, "/me/password",
+                       json={"current_password": PASSWORD, "new_password": PASSWORD + "!2"})
+        assert r.status_code in (200, 204), r.text
+        assert theirs.closed.wait(5)
+        time.sleep(0.5)
+        assert not mine.closed.is_set()
+    finally:
+        mine.close()
+        theirs.close()
+
+
 def test_a_stream_needs_a_session(ns):
     s = SseStream(ns.gw, "not-a-token")
     assert s.closed.wait(5) and s.status == 401
