@@ -59,9 +59,12 @@ struct _s_stream_t {
     tl_msg_t *replay;               //  the catch-up reply being written
     uint32_t replay_next;           //  its next item
     int64_t replay_unread;          //  its unread count
+    int64_t replay_version;         //  ... and that count's version
     s_held_t *held;                 //  TL_STREAM_HELD_MAX, while catching up
     size_t nheld;
     long held_count;                //  an unread count held, -1 none
+    int64_t held_version;           //  ... its version
+    int64_t count_version;          //  of the last count sent: older ones are dropped
 };
 
 struct _s_user_t {
@@ -237,13 +240,27 @@ s_deliver (s_stream_t *st, int64_t seq, const char *frame, size_t len)
     st->held [st->nheld++] = (s_held_t) { seq, copy, len };
 }
 
+//  An unread count for one stream: held while it catches up (the newest),
+//  dropped when older than the count it sent (`version` orders a user's
+//  counts; 0 says nothing), sent otherwise.
 static void
-s_deliver_count (s_stream_t *st, int64_t count, const char *frame, size_t len)
+s_deliver_count (s_stream_t *st, int64_t count, int64_t version, const char *frame,
+                 size_t len)
 {
-    if (st->catching_up)
-        st->held_count = (long) count;
-    else
-        s_append (st, frame, len);
+    if (st->closing)
+        return;
+    if (st->catching_up) {
+        if (st->held_count < 0 || version == 0 || version >= st->held_version) {
+            st->held_count = (long) count;
+            st->held_version = version;
+        }
+        return;
+    }
+    if (version && version <= st->count_version)
+        return;
+    if (version)
+        st->count_version = version;
+    s_append (st, frame, len);
 }
 
 static void
@@ -287,6 +304,7 @@ s_replay_fill (s_stream_t *st)
         tl_buf_reset (frame);
         if (s_frame_count (frame, st->replay_unread) == 0)
             s_append (st, tl_buf_data (frame), tl_buf_size (frame));
+        st->count_version = st->replay_version;
         tl_msg_destroy (&st->replay);
         st->catching_up = false;
         for (size_t i = 0; i < st->nheld; i++)
@@ -294,7 +312,8 @@ s_replay_fill (s_stream_t *st)
         if (st->held_count >= 0) {
             tl_buf_reset (frame);
             if (s_frame_count (frame, st->held_count) == 0)
-                s_append (st, tl_buf_data (frame), tl_buf_size (frame));
+                s_deliver_count (st, st->held_count, st->held_version, tl_buf_data (frame),
+                                 tl_buf_size (frame));
         }
         s_free_held (st);
     }
@@ -309,7 +328,10 @@ s_catch_up (s_stream_t *st, tl_msg_t **reply_p)
     tl_msg_t *reply = *reply_p;
     const msgpack_object *body = tl_msg_body (reply);
     const msgpack_object *items = tl_mp_get (body, "items");
-    int64_t last_seq = 0, unread = 0;
+    int64_t last_seq = 0, unread = 0, version = 0;
+    const msgpack_object *given = tl_mp_get (body, "version");
+    if (given && tl_mp_int (given, &version) != 0)
+        return false;
     if (tl_msg_status (reply) != 200 || !items || items->type != MSGPACK_OBJECT_ARRAY
     ||  items->via.array.size > TL_STREAM_CATCHUP_MAX
     ||  tl_mp_int (tl_mp_get (body, "last_seq"), &last_seq) != 0
@@ -317,6 +339,7 @@ s_catch_up (s_stream_t *st, tl_msg_t **reply_p)
         return false;
     st->floor = last_seq;
     st->replay_unread = unread;
+    st->replay_version = version;
     st->replay_next = 0;
     st->replay = reply;
     *reply_p = NULL;
@@ -568,9 +591,12 @@ s_push (gw_streams_t *self, const msgpack_object *body)
     if (!tl_mp_copy (tl_mp_get (body, "user_id"), user_id, sizeof user_id))
         return false;
     const msgpack_object *notification = tl_mp_get (body, "notification");
-    int64_t seq = 0, count = -1;
+    int64_t seq = 0, count = -1, version = 0;
     bool has_item = notification && tl_mp_int (tl_mp_get (body, "seq"), &seq) == 0;
     bool has_count = tl_mp_int (tl_mp_get (body, "unread_count"), &count) == 0 && count >= 0;
+    if (has_count && tl_mp_get (body, "version")
+    &&  (tl_mp_int (tl_mp_get (body, "version"), &version) != 0 || version < 0))
+        return false;
     s_user_t *user = (s_user_t *) zhashx_lookup (self->users, user_id);
     if (!user)
         return true;                    //  no stream of theirs here
@@ -587,7 +613,7 @@ s_push (gw_streams_t *self, const msgpack_object *body)
         if (has_item)
             s_deliver (st, seq, tl_buf_data (item), tl_buf_size (item));
         if (has_count)
-            s_deliver_count (st, count, tl_buf_data (counted), tl_buf_size (counted));
+            s_deliver_count (st, count, version, tl_buf_data (counted), tl_buf_size (counted));
     }
     tl_buf_destroy (&item);
     tl_buf_destroy (&counted);
@@ -688,15 +714,17 @@ s_test_request (const char *user)
     return request;
 }
 
-//  A push body {user_id, seq?, notification?, unread_count?}; seq 0: none.
+//  A push body {user_id, seq?, notification?, unread_count?, version?};
+//  seq 0: none; count -1: none; version 0: none.
 static void
-s_test_push (gw_streams_t *self, const char *user, int64_t seq, int64_t count)
+s_test_push_versioned (gw_streams_t *self, const char *user, int64_t seq, int64_t count,
+                       int64_t version)
 {
     msgpack_sbuffer sbuf;
     msgpack_sbuffer_init (&sbuf);
     msgpack_packer pk;
     msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 1 + (seq ? 2 : 0) + (count >= 0));
+    msgpack_pack_map (&pk, 1 + (seq ? 2 : 0) + (count >= 0) + (version > 0));
     tl_mp_pack_kv (&pk, "user_id", user);
     if (seq) {
         tl_mp_pack_str (&pk, "seq");
@@ -711,6 +739,10 @@ s_test_push (gw_streams_t *self, const char *user, int64_t seq, int64_t count)
         tl_mp_pack_str (&pk, "unread_count");
         msgpack_pack_int64 (&pk, count);
     }
+    if (version > 0) {
+        tl_mp_pack_str (&pk, "version");
+        msgpack_pack_int64 (&pk, version);
+    }
     msgpack_zone zone;
     msgpack_zone_init (&zone, 1024);
     msgpack_object body;
@@ -718,6 +750,12 @@ s_test_push (gw_streams_t *self, const char *user, int64_t seq, int64_t count)
     assert (gw_streams_on_broadcast (self, "notification.push", &body));
     msgpack_zone_destroy (&zone);
     msgpack_sbuffer_destroy (&sbuf);
+}
+
+static void
+s_test_push (gw_streams_t *self, const char *user, int64_t seq, int64_t count)
+{
+    s_test_push_versioned (self, user, seq, count, 0);
 }
 
 //  The catch-up reply: items first..last, then last_seq and the count.
@@ -838,6 +876,51 @@ s_test_catch_up_larger_than_a_backlog_is_paced (void)
     gw_streams_destroy (&self);
 }
 
+//  Counts arrive in any order: one older than the count sent is dropped,
+//  during the catch-up as after it.
+static void
+s_test_an_older_count_is_dropped (void)
+{
+    gw_streams_t *self = gw_streams_new (NULL);
+    tl_msg_t *request = s_test_request ("u1");
+    int status = 0;
+    struct MHD_Response *response = gw_streams_open (self, NULL, &request, "t", NULL, &status);
+    s_stream_t *st = self->all [0];
+    s_test_push_versioned (self, "u1", 0, 4, 12);       //  held: newer than the catch-up's
+    s_test_push_versioned (self, "u1", 0, 9, 8);        //  older than the held one
+    st->in_catchup = true;
+    tl_msg_t *reply = tl_msg_new (TL_MSG_REPLY);
+    tl_msg_set_status (reply, 200);
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 4);
+    tl_mp_pack_str (&pk, "items");
+    msgpack_pack_array (&pk, 0);
+    tl_mp_pack_str (&pk, "last_seq");
+    msgpack_pack_int64 (&pk, 0);
+    tl_mp_pack_str (&pk, "unread_count");
+    msgpack_pack_int64 (&pk, 3);
+    tl_mp_pack_str (&pk, "version");
+    msgpack_pack_int64 (&pk, 10);
+    tl_msg_set_body (reply, sbuf.data, sbuf.size);
+    msgpack_sbuffer_destroy (&sbuf);
+    s_on_catchup (st, &reply);
+    s_test_push_versioned (self, "u1", 0, 7, 11);       //  older than 12: dropped
+    s_test_push_versioned (self, "u1", 0, 5, 13);
+    char *text = s_test_read (st);
+    assert (s_test_count (text, "unread_count") == 3);
+    const char *three = strstr (text, "{\"count\":3}");
+    const char *four = strstr (text, "{\"count\":4}");
+    const char *five = strstr (text, "{\"count\":5}");
+    assert (three && four && five && three < four && four < five);
+    assert (!strstr (text, "{\"count\":7}") && !strstr (text, "{\"count\":9}"));
+    free (text);
+    MHD_destroy_response (response);
+    gw_streams_destroy (&self);
+}
+
 //  Only 1 to 18 digits are passed on as the catch-up's last_event_id.
 static void
 s_test_bad_last_event_id_is_ignored (void)
@@ -949,6 +1032,7 @@ gw_streams_test (bool verbose)
     s_test_catch_up_has_no_gap_or_duplicate ();
     s_test_bad_last_event_id_is_ignored ();
     s_test_catch_up_larger_than_a_backlog_is_paced ();
+    s_test_an_older_count_is_dropped ();
     s_test_slow_client_is_cut ();
     s_test_streams_per_user_are_bounded ();
     s_test_heartbeat_and_end ();

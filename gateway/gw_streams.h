@@ -55,7 +55,9 @@ struct MHD_Response *gw_streams_open (gw_streams_t *self, struct MHD_Connection 
                                       const char *last_event_id, int *status);
 
 //  A broadcast (gw_broker_on_broadcast): notification.push {user_id,
-//  seq?, notification?, unread_count?} is written to the user's streams;
+//  seq?, notification?, unread_count?, version?} is written to the user's
+//  streams (a count whose version is older than the one a stream sent is
+//  dropped: pushes may arrive out of order);
 //  auth.user.changed {user_id} re-checks their sessions. Returns true
 //  when the topic is one of these and the body made sense.
 bool gw_streams_on_broadcast (gw_streams_t *self, const char *topic,

@@ -43,8 +43,14 @@ static const tl_db_statement_t s_statements [] = {
       "INSERT INTO counters (user_id) VALUES ($1) ON CONFLICT (user_id) DO NOTHING", 1 },
     { "counter_lock", "SELECT last_seq FROM counters WHERE user_id = $1 FOR UPDATE", 1 },
     { "counter_next",
-      "UPDATE counters SET last_seq = last_seq + 1 WHERE user_id = $1 RETURNING last_seq", 1 },
-    { "counter_read", "SELECT coalesce ((SELECT last_seq FROM counters WHERE user_id = $1), 0)", 1 },
+      "UPDATE counters SET last_seq = last_seq + 1, version = version + 1 WHERE user_id = $1 "
+      "RETURNING last_seq, version", 1 },
+    //  A change of the unread count: its version, under the row's lock
+    { "counter_version",
+      "UPDATE counters SET version = version + 1 WHERE user_id = $1 RETURNING version", 1 },
+    { "counter_read",
+      "SELECT coalesce (max (last_seq), 0), coalesce (max (version), 0) FROM counters "
+      "WHERE user_id = $1", 1 },
     { "key_find", "SELECT id, seq FROM keys WHERE user_id = $1 AND key = $2", 2 },
     { "key_insert", "INSERT INTO keys (user_id, key, id, seq) VALUES ($1, $2, $3, $4)", 4 },
     //  $1 user, $2 seq, $3 title, $4 message, $5 action, $6 target_url, $7 sender
@@ -118,11 +124,11 @@ s_unread (tl_db_t *db, const char *user)
 //  the call's writes are committed. A push that cannot be queued is
 //  logged: the streams catch up on reconnect.
 static void
-s_push (tl_call_t *call, const char *user, const nt_item_t *item, long unread)
+s_push (tl_call_t *call, const char *user, const nt_item_t *item, long unread, int64_t version)
 {
     msgpack_sbuffer sbuf;
     msgpack_sbuffer_init (&sbuf);
-    nt_push_body (&sbuf, user, item, unread);
+    nt_push_body (&sbuf, user, item, unread, version);
     int rc = tl_call_broadcast_post (call, NT_PUSH_TOPIC, sbuf.data, sbuf.size);
     if (rc)
         tl_log (TL_LOG_WARN, tl_call_trace (call), "push not queued: %s", tl_strerror (rc));
@@ -256,6 +262,7 @@ s_create_tx (tl_db_t *db, void *arg)
         return rc;
     char seq [24];
     snprintf (seq, sizeof seq, "%s", tl_db_value (res, 0, 0));
+    int64_t version = strtoll (tl_db_value (res, 0, 1), NULL, 10);
     PQclear (res);
     const char *values [] = { f->user_id, seq, f->title, f->message, f->action, f->target_url,
                               tl_call_caller (c->call) };
@@ -275,7 +282,7 @@ s_create_tx (tl_db_t *db, void *arg)
         return (int) c->unread;
     //  Told to the gateways once committed (never when rolled back)
     nt_item_t item = s_item (c->row, 0);
-    s_push (c->call, f->user_id, &item, c->unread);
+    s_push (c->call, f->user_id, &item, c->unread, version);
     return 0;
 }
 
@@ -376,6 +383,13 @@ s_change_tx (tl_db_t *db, void *arg)
     int rc = 0;
     c->found = c->changed = false;
     c->updated = 0;
+    //  The counter's lock first (as a create takes it), then the rows: the
+    //  count below is as new as its version
+    PGresult *res = tl_db_exec (db, "counter_version", 1, &user, &rc);
+    if (!res)
+        return rc;
+    int64_t version = PQntuples (res) == 1 ? strtoll (tl_db_value (res, 0, 0), NULL, 10) : 0;
+    PQclear (res);
     if (!c->id) {
         c->updated = tl_db_exec_count (db, "read_all", 1, &user);
         if (c->updated < 0)
@@ -385,7 +399,7 @@ s_change_tx (tl_db_t *db, void *arg)
     }
     else {
         const char *values [] = { c->id, user };
-        PGresult *res = tl_db_exec (db, c->statement, 2, values, &rc);
+        res = tl_db_exec (db, c->statement, 2, values, &rc);
         if (!res)
             return rc;
         if (s_is (c->statement, "read_one")) {
@@ -402,7 +416,7 @@ s_change_tx (tl_db_t *db, void *arg)
         long unread = s_unread (db, user);
         if (unread < 0)
             return (int) unread;
-        s_push (c->call, user, NULL, unread);
+        s_push (c->call, user, NULL, unread, version);
     }
     return 0;
 }
@@ -457,7 +471,9 @@ s_delete (tl_call_t *call)
 //  ---------------------------------------------------------------------
 //  The catch-up of GET /notifications/stream, asked by the gateway that
 //  holds the stream once it has subscribed it: {items, last_seq,
-//  unread_count}. `last_seq` is the user's newest sequence, read first:
+//  unread_count, version}. `last_seq` and the count's `version` are read
+//  first (the count after them is as new or newer). `last_seq` is the
+//  user's newest sequence:
 //  creates commit in sequence order (the counter's lock), so every
 //  notification up to it is committed and in `items` when it is after
 //  last_event_id (the newest NT_CATCHUP_MAX of them). A last_event_id that
@@ -476,6 +492,7 @@ s_stream (tl_call_t *call)
     }
     char last_seq [24];
     snprintf (last_seq, sizeof last_seq, "%s", tl_db_value (last, 0, 0));
+    int64_t version = strtoll (tl_db_value (last, 0, 1), NULL, 10);
     PQclear (last);
     int64_t after = nt_push_cursor (tl_call_param (call, "last_event_id"));
     if (after > strtoll (last_seq, NULL, 10))
@@ -498,7 +515,7 @@ s_stream (tl_call_t *call)
         return;
     }
     msgpack_packer *pk = tl_call_reply (call, 200);
-    msgpack_pack_map (pk, 3);
+    msgpack_pack_map (pk, 4);
     tl_mp_pack_str (pk, "items");
     int rows = items ? PQntuples (items) : 0;
     msgpack_pack_array (pk, (size_t) rows);
@@ -510,6 +527,8 @@ s_stream (tl_call_t *call)
     msgpack_pack_int64 (pk, strtoll (last_seq, NULL, 10));
     tl_mp_pack_str (pk, "unread_count");
     msgpack_pack_long (pk, unread);
+    tl_mp_pack_str (pk, "version");
+    msgpack_pack_int64 (pk, version);
     PQclear (items);
 }
 

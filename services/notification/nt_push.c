@@ -63,11 +63,12 @@ nt_push_pack_item (msgpack_packer *pk, const nt_item_t *item)
 }
 
 void
-nt_push_body (msgpack_sbuffer *sbuf, const char *user_id, const nt_item_t *item, long unread)
+nt_push_body (msgpack_sbuffer *sbuf, const char *user_id, const nt_item_t *item, long unread,
+              int64_t version)
 {
     msgpack_packer pk;
     msgpack_packer_init (&pk, sbuf, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 1 + (item ? 2 : 0) + (unread >= 0));
+    msgpack_pack_map (&pk, 1 + (item ? 2 : 0) + (unread >= 0 ? 2 : 0));
     tl_mp_pack_kv (&pk, "user_id", user_id);
     if (item) {
         tl_mp_pack_str (&pk, "seq");
@@ -78,6 +79,8 @@ nt_push_body (msgpack_sbuffer *sbuf, const char *user_id, const nt_item_t *item,
     if (unread >= 0) {
         tl_mp_pack_str (&pk, "unread_count");
         msgpack_pack_long (&pk, unread);
+        tl_mp_pack_str (&pk, "version");
+        msgpack_pack_int64 (&pk, version);
     }
 }
 
@@ -121,7 +124,7 @@ s_test_body (void)
                        "/orders/1", "2026-01-02T03:04:05Z", false };
     msgpack_sbuffer sbuf;
     msgpack_sbuffer_init (&sbuf);
-    nt_push_body (&sbuf, "u1", &item, 3);
+    nt_push_body (&sbuf, "u1", &item, 3, 9);
     msgpack_zone zone;
     msgpack_zone_init (&zone, 1024);
     msgpack_object obj;
@@ -130,6 +133,7 @@ s_test_body (void)
     uint64_t value = 0;
     assert (tl_mp_uint (tl_mp_get (&obj, "seq"), &value) == 0 && value == 7);
     assert (tl_mp_uint (tl_mp_get (&obj, "unread_count"), &value) == 0 && value == 3);
+    assert (tl_mp_uint (tl_mp_get (&obj, "version"), &value) == 0 && value == 9);
     const msgpack_object *shown = tl_mp_get (&obj, "notification");
     assert (tl_mp_str_eq (tl_mp_get (shown, "title"), "Hi"));
     assert (tl_mp_get (shown, "action")->type == MSGPACK_OBJECT_NIL);
@@ -139,10 +143,10 @@ s_test_body (void)
 
     //  A count alone
     msgpack_sbuffer_init (&sbuf);
-    nt_push_body (&sbuf, "u1", NULL, 0);
+    nt_push_body (&sbuf, "u1", NULL, 0, 1);
     msgpack_zone_init (&zone, 1024);
     assert (tl_mp_unpack (sbuf.data, sbuf.size, &zone, &obj) == 0);
-    assert (obj.via.map.size == 2 && !tl_mp_get (&obj, "seq"));
+    assert (obj.via.map.size == 3 && !tl_mp_get (&obj, "seq"));
     msgpack_zone_destroy (&zone);
     msgpack_sbuffer_destroy (&sbuf);
 }

@@ -1,7 +1,8 @@
 //  nt_push.h — a notification as the service checks, shows and pushes it:
 //  the checks of its plain texts, the cursor of a stream (Last-Event-ID),
 //  its shape in replies, and the body of the push every gateway hears
-//  (notification.push: {user_id, seq?, notification?, unread_count}).
+//  (notification.push: {user_id, seq?, notification?, unread_count?,
+//  version?}).
 #ifndef NT_PUSH_H_INCLUDED
 #define NT_PUSH_H_INCLUDED
 
@@ -39,10 +40,11 @@ int64_t nt_push_cursor (const char *text);
 void nt_push_pack_item (msgpack_packer *pk, const nt_item_t *item);
 
 //  Writes the push body for `user_id` into `sbuf` (initialised by the
-//  caller): {user_id, unread_count} and, with an item, its seq and the
-//  item as "notification". A negative `unread` is left out.
+//  caller): {user_id, unread_count, version} and, with an item, its seq
+//  and the item as "notification". `version` orders the user's counts
+//  (counters.version). A negative `unread` leaves both out.
 void nt_push_body (msgpack_sbuffer *sbuf, const char *user_id, const nt_item_t *item,
-                   long unread);
+                   long unread, int64_t version);
 
 //  Self-test, run by ctest.
 void nt_push_test (bool verbose);

@@ -5,10 +5,14 @@
 -- One row per user who ever got a notification: the last sequence handed
 -- out. A create locks it, so that one user's creates take turns and commit
 -- in sequence order: a stream that read last_seq has seen every
--- notification up to it committed (README.md "Catch-up").
+-- notification up to it committed (README.md "Catch-up"). `version` counts
+-- the changes of the user's unread count: each one takes the row's lock,
+-- bumps it and counts, so that a later version never carries an older
+-- count (a gateway drops a count older than the one it sent).
 CREATE TABLE counters (
     user_id     text PRIMARY KEY,
-    last_seq    bigint NOT NULL DEFAULT 0 CHECK (last_seq >= 0)
+    last_seq    bigint NOT NULL DEFAULT 0 CHECK (last_seq >= 0),
+    version     bigint NOT NULL DEFAULT 0 CHECK (version >= 0)
 );
 
 CREATE TABLE notifications (
