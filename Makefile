@@ -36,6 +36,7 @@ bench: build
 	bench/tracker.sh $(BUILD)
 	bench/peer.sh $(BUILD)
 	bench/events.sh $(BUILD)
+	bench/notify.sh $(BUILD)
 
 fuzz:
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DTALLY_FUZZ=ON >/dev/null

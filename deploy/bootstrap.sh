@@ -29,7 +29,8 @@ case "${1:-}" in
                packages+=(nodejs npm)
            fi ;;
     #  The Flask peer of bench/peer.sh: Debian's Flask, gunicorn, psycopg2
-    bench) packages+=(wrk nginx-light python3 python3-flask gunicorn python3-psycopg2) ;;
+    bench) packages+=(wrk nginx-light python3 python3-flask gunicorn python3-psycopg2
+                      python3-zmq python3-msgpack) ;;   # bench/notify.py
 esac
 
 missing=()

@@ -15,6 +15,7 @@
 #define _GNU_SOURCE         //  POLLRDHUP
 #include "gw_http.h"
 #include "gw_sessions.h"
+#include "gw_streams.h"
 #include "tl_buf.h"
 #include "tl_error.h"
 #include "tl_json.h"
@@ -40,6 +41,7 @@ struct _gw_http_t {
     gw_broker_t *broker;
     gw_metrics_t *metrics;
     gw_sessions_t *sessions;        //  the sessions checked, until auth says otherwise
+    gw_streams_t *streams;          //  Server-Sent Event streams held open
     struct MHD_Daemon *daemon;
     struct MHD_Daemon *ops_daemon;  //  the ops port: probes and /metrics
     bool draining;
@@ -357,6 +359,12 @@ s_ops (s_req_t *req, const char *url)
                           "tally_session_checks_total{from=\"auth\"} %" PRIu64 "\n",
                      gw_sessions_size (http->sessions), gw_sessions_hits (http->sessions),
                      gw_sessions_misses (http->sessions));
+            fprintf (out, "# HELP tally_streams_open Server-Sent Event streams held open.\n"
+                          "# TYPE tally_streams_open gauge\ntally_streams_open %zu\n"
+                          "# HELP tally_streams_cut_total Streams cut for not reading.\n"
+                          "# TYPE tally_streams_cut_total counter\ntally_streams_cut_total %"
+                          PRIu64 "\n", gw_streams_size (http->streams),
+                     gw_streams_cut (http->streams));
             fclose (out);
         }
         free (requests);
@@ -434,11 +442,34 @@ s_query_arg (void *cls, enum MHD_ValueKind kind, const char *key, const char *va
 
 static void s_on_reply (void *arg, tl_msg_t **reply_p);
 static void s_check_session (s_req_t *req, const char *token);
+static const char *s_session_token (s_req_t *req);
+
+//  A stream route's request, its caller known: the stream opens (gw_streams)
+//  and the request goes as its catch-up.
+static void
+s_stream_open (s_req_t *req, tl_msg_t **msg_p)
+{
+    int status = 503;
+    const char *last = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "Last-Event-ID");
+    struct MHD_Response *response = gw_streams_open (req->http->streams, req->conn, msg_p,
+                                                     s_session_token (req), last, &status);
+    if (response)
+        s_respond (req, 200, response);
+    else
+    if (status == 429)
+        s_error (req, 429, "too_many_streams", "this user holds too many streams here", NULL);
+    else
+        s_error (req, 503, "unavailable", "the gateway holds too many streams", NULL);
+}
 
 //  Submits the built request (or the auth check) to the broker.
 static void
 s_submit (s_req_t *req, tl_msg_t **msg_p)
 {
+    if (req->state == S_WAITING && req->route && req->route->stream) {
+        s_stream_open (req, msg_p);
+        return;
+    }
     int rc = gw_broker_submit (req->http->broker, msg_p, s_on_reply, req, &req->handle);
     tl_msg_destroy (msg_p);
     if (rc == 0) {
@@ -1138,7 +1169,8 @@ s_listen (gw_http_t *self, const char *address, const char *variable)
         MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int) TL_HTTP_MAX_CONNECTIONS,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int) TL_HTTP_MAX_PER_IP,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+            (unsigned int) (self->config.trust_proxy ? 0 : TL_HTTP_MAX_PER_IP),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) TL_HTTP_IDLE_TIMEOUT_SEC,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) TL_HTTP_MAX_HEADER_BYTES * 2,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 1024,
@@ -1163,9 +1195,10 @@ s_on_broadcast (void *arg, const char *topic, const msgpack_object *body)
             return false;
         gw_sessions_forget (self->sessions, user);
         free (user);
+        gw_streams_on_broadcast (self->streams, topic, body);   //  re-checks their streams
         return true;
     }
-    return false;
+    return gw_streams_on_broadcast (self->streams, topic, body);
 }
 
 gw_http_t *
@@ -1182,7 +1215,9 @@ gw_http_new (const gw_http_config_t *config, gw_router_t *router,
     self->suspended = zlistx_new ();
     self->connections = zlistx_new ();
     self->sessions = gw_sessions_new (TL_SESSION_CACHE_MAX, TL_SESSION_CACHE_TTL_MS);
-    if (!self->suspended || !self->connections || !self->sessions) {
+    self->streams = gw_streams_new (broker);
+    if (!self->suspended || !self->connections || !self->sessions || !self->streams) {
+        gw_streams_destroy (&self->streams);
         zlistx_destroy (&self->suspended);
         zlistx_destroy (&self->connections);
         gw_sessions_destroy (&self->sessions);
@@ -1218,13 +1253,18 @@ gw_http_destroy (gw_http_t **self_p)
     gw_http_t *self = *self_p;
     if (!self)
         return;
-    if (self->daemon)
+    if (self->streams)
+        gw_streams_close_all (self->streams);       //  none may stay suspended
+    if (self->daemon) {
+        MHD_run (self->daemon);                     //  they end
         MHD_stop_daemon (self->daemon);
+    }
     if (self->ops_daemon)
         MHD_stop_daemon (self->ops_daemon);
     zlistx_destroy (&self->suspended);
     zlistx_destroy (&self->connections);
     gw_sessions_destroy (&self->sessions);
+    gw_streams_destroy (&self->streams);
     free (self->cors);
     free (self);
     *self_p = NULL;
@@ -1278,6 +1318,7 @@ void
 gw_http_drain (gw_http_t *self, bool stop_accepting)
 {
     self->draining = true;
+    gw_streams_close_all (self->streams);           //  clients reconnect elsewhere
     if (stop_accepting && !self->quiesced) {
         MHD_socket fd = MHD_quiesce_daemon (self->daemon);
         if (fd != MHD_INVALID_SOCKET)
@@ -1289,6 +1330,7 @@ gw_http_drain (gw_http_t *self, bool stop_accepting)
 void
 gw_http_tick (gw_http_t *self)
 {
+    gw_streams_tick (self->streams, zclock_mono ());
     //  A suspended connection is invisible to libmicrohttpd: look for
     //  clients that hung up, give up their requests and close them.
     s_req_t *req = (s_req_t *) zlistx_first (self->suspended);

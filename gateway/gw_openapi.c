@@ -153,8 +153,14 @@ s_request_body (const gw_route_t *route)
 static json_t *
 s_responses (s_doc_t *doc, const gw_route_t *route, bool has_path_params)
 {
-    json_t *responses = json_pack ("{s:{s:s}}", "2XX", "description", "success");
+    json_t *responses = route->stream
+        ? json_pack ("{s:{s:s, s:{s:{s:{s:s}}}}}", "200", "description",
+                     "a Server-Sent Event stream (gw_streams.h), held open",
+                     "content", "text/event-stream", "schema", "type", "string")
+        : json_pack ("{s:{s:s}}", "2XX", "description", "success");
     s_answer (doc, responses, 400);
+    if (route->stream)
+        s_answer (doc, responses, 429);
     if (route->auth || route->auth_optional)
         s_answer (doc, responses, 401);
     if (has_path_params)

@@ -374,7 +374,7 @@ s_check_method (s_route_t *route, const json_t *decl, char *why, size_t why_size
 {
     static const char *keys [] = {
         "name", "route", "auth", "idempotent", "body", "fields", "timeout_ms",
-        "credentials", "description", "summary", "callers", "errors", NULL
+        "credentials", "description", "summary", "callers", "errors", "stream", NULL
     };
     const char *unknown;
     if (!s_keys_known (decl, keys, &unknown)) {
@@ -426,6 +426,17 @@ s_check_method (s_route_t *route, const json_t *decl, char *why, size_t why_size
             return TL_EINVAL;
         }
         route->pub.credentials = json_is_true (value);
+    }
+    if ((value = json_object_get (decl, "stream"))) {
+        if (!json_is_boolean (value)) {
+            snprintf (why, why_size, "\"stream\" must be true or false");
+            return TL_EINVAL;
+        }
+        route->pub.stream = json_is_true (value);
+        if (route->pub.stream && (!http || !s_streq (http, "GET") || !route->pub.auth)) {
+            snprintf (why, why_size, "\"stream\" is for an authenticated GET route");
+            return TL_EINVAL;
+        }
     }
     if ((value = json_object_get (decl, "idempotent"))) {
         if (!json_is_boolean (value)) {
@@ -1388,6 +1399,8 @@ gw_router_test (bool verbose)
         { "\"errors\": [\"409\"]", "\"errors\"[0] must be one of" },
         { "\"errors\": [418]", "\"errors\"[0] must be one of" },
         { "\"errors\": [422, 409, 422]", "\"errors\": 422 listed twice" },
+        { "\"stream\": 1", "\"stream\" must be true or false" },
+        { "\"stream\": true", "\"stream\" is for an authenticated GET route" },
     };
     for (size_t index = 0; index < sizeof (bad_options) / sizeof (bad_options [0]); index++) {
         char text [300];

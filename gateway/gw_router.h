@@ -32,6 +32,8 @@ typedef struct {
                                 //  a token sent is checked and its caller passed
     bool idempotent;            //  safe to run twice
     bool credentials;           //  auth only: pass session_token and client_ip
+    bool stream;                //  a Server-Sent Events stream the gateway holds
+                                //  (gw_streams); the method answers its catch-up
     gw_body_kind_t body;
     int timeout_ms;             //  1 .. TL_MAX_DEADLINE_MSEC
     const json_t *fields;       //  NULL when none
@@ -68,7 +70,8 @@ void gw_router_destroy (gw_router_t **self_p);
 //  and method `[a-z][a-z0-9_.]*` names (at most TL_MAX_NAME_LEN), route
 //  "METHOD /path" with METHOD one of GET POST PUT PATCH DELETE and each
 //  segment a literal `[A-Za-z0-9._~-]+` (not "." or "..") or a whole
-//  `{name}`, "credentials" only for service "auth", field declarations ({type, required, max}, "max" only for
+//  `{name}`, "credentials" only for service "auth", "stream" only
+//  for an authenticated GET route, field declarations ({type, required, max}, "max" only for
 //  strings and arrays, only with body "json"), "errors" a list of distinct
 //  statuses of the API's error table (400, 401, 403, 404, 409, 413, 415,
 //  422, 429), timeout_ms 1..120000, no

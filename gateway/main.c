@@ -17,6 +17,7 @@
 
 #include <czmq.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 
 //  Routes one declaration file (tl_decl_sources).
@@ -50,6 +51,12 @@ main (int argc, char *argv [])
 {
     tl_log_init ("gateway");
     signal (SIGPIPE, SIG_IGN);
+    //  Each held stream is a socket: take every file the hard limit allows
+    struct rlimit files;
+    if (getrlimit (RLIMIT_NOFILE, &files) == 0 && files.rlim_cur < files.rlim_max) {
+        files.rlim_cur = files.rlim_max;
+        setrlimit (RLIMIT_NOFILE, &files);
+    }
     zsys_init ();
     char name [TL_MAX_ID_LEN];
     char host [32] = "localhost";

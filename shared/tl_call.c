@@ -405,6 +405,7 @@ typedef struct {
     char trace [TL_HTTP_MAX_REQUEST_ID + 1];
     size_t size;
     bool has_body;
+    bool post;                      //  without waiting (tl_call_broadcast_post)
     char body [];
 } s_broadcast_t;
 
@@ -412,15 +413,20 @@ static void
 s_broadcast_run (void *arg)
 {
     s_broadcast_t *cast = (s_broadcast_t *) arg;
-    int acked = tl_service_broadcast (cast->topic, cast->has_body ? cast->body : NULL,
-                                      cast->size, TL_BROADCAST_TIMEOUT_MS);
+    const void *body = cast->has_body ? cast->body : NULL;
+    int acked = cast->post ? tl_service_broadcast_post (cast->topic, body, cast->size)
+                           : tl_service_broadcast (cast->topic, body, cast->size,
+                                                   TL_BROADCAST_TIMEOUT_MS);
     if (acked < 0)
         tl_log (TL_LOG_ERROR, cast->trace, "broadcast %s not sent: %s",
                 cast->topic, tl_strerror (acked));
 }
 
-int
-tl_call_broadcast (tl_call_t *self, const char *topic, const void *body, size_t size)
+//  Copies the broadcast and runs it after the commit (at once outside a
+//  transaction), waiting for the gateways or not (`post`).
+static int
+s_broadcast_after_commit (tl_call_t *self, const char *topic, const void *body, size_t size,
+                          bool post)
 {
     if (!topic || !*topic || strlen (topic) > TL_MAX_NAME_LEN || (body && !size))
         return TL_EINVAL;
@@ -432,6 +438,7 @@ tl_call_broadcast (tl_call_t *self, const char *topic, const void *body, size_t 
     strcpy (cast->topic, topic);
     snprintf (cast->trace, sizeof cast->trace, "%s", tl_call_trace (self));
     cast->has_body = body != NULL;
+    cast->post = post;
     cast->size = body ? size : 0;
     if (body)
         memcpy (cast->body, body, size);
@@ -441,6 +448,18 @@ tl_call_broadcast (tl_call_t *self, const char *topic, const void *body, size_t 
         return 0;
     }
     return tl_db_after_commit (self->db, s_broadcast_run, cast, free);
+}
+
+int
+tl_call_broadcast (tl_call_t *self, const char *topic, const void *body, size_t size)
+{
+    return s_broadcast_after_commit (self, topic, body, size, false);
+}
+
+int
+tl_call_broadcast_post (tl_call_t *self, const char *topic, const void *body, size_t size)
+{
+    return s_broadcast_after_commit (self, topic, body, size, true);
 }
 
 

@@ -138,6 +138,11 @@ void tl_call_page_end (msgpack_packer *pk, bool more, const char *time, const ch
 //  service's data. Returns 0, TL_EINVAL, TL_ETOOBIG or TL_ENOMEM.
 int tl_call_broadcast (tl_call_t *self, const char *topic, const void *body, size_t size);
 
+//  The same without waiting for the gateways (tl_service_broadcast_post):
+//  for pushes to clients that can catch up on what they miss, so that an
+//  absent gateway never slows the call.
+int tl_call_broadcast_post (tl_call_t *self, const char *topic, const void *body, size_t size);
+
 //  --- Calling another service --------------------------------------------
 
 //  Calls `service`.`method` through the mesh on behalf of this call's

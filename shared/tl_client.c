@@ -107,6 +107,23 @@ tl_client_call (tl_client_t *self, tl_msg_t *request, tl_msg_t **reply_p)
 }
 
 int
+tl_client_post (tl_client_t *self, tl_msg_t *request)
+{
+    //  What came back for earlier posts (or abandoned calls) is dropped,
+    //  so that the receive queue stays short.
+    zmsg_t *stale;
+    while ((stale = zmsg_recv_nowait (self->sock)))
+        zmsg_destroy (&stale);
+    char id [TL_MAX_ID_LEN];
+    snprintf (id, sizeof id, "%s%" PRIu64, self->prefix, ++self->sequence);
+    tl_msg_set_str (request, TL_MSG_ID, id);
+    if (tl_curve_peer () && !tl_msg_str (request, TL_MSG_PEER))
+        tl_msg_set_str (request, TL_MSG_PEER, tl_curve_peer ());
+    int rc = tl_msg_send (request, zsock_resolve (self->sock), NULL, 0);
+    return rc == 0 || rc == TL_EBUSY ? rc : TL_EIO;
+}
+
+int
 tl_client_simple (tl_client_t *self, const char *service, const char *method,
                   int timeout_ms, tl_msg_t **reply_p)
 {
@@ -170,6 +187,17 @@ tl_client_test (bool verbose)
     tl_msg_destroy (&reply);
     tl_msg_destroy (&request);
     tl_msg_destroy (&first);
+
+    //  A post leaves at once and reaches the router without a reply.
+    tl_msg_t *post = tl_msg_new (TL_MSG_REQUEST);
+    tl_msg_set_str (post, TL_MSG_SERVICE, "mesh");
+    tl_msg_set_str (post, TL_MSG_METHOD, "broadcast");
+    tl_msg_set_deadline (post, tl_msg_now_ms () + 3000);
+    assert (tl_client_post (client, post) == 0);
+    zmsg_t *posted = zmsg_recv (router);
+    assert (posted && zmsg_size (posted) == 2);
+    zmsg_destroy (&posted);
+    tl_msg_destroy (&post);
     zframe_destroy (&who);
     tl_client_destroy (&client);
     tl_client_destroy (&client);

@@ -24,6 +24,12 @@ void tl_client_destroy (tl_client_t **self_p);
 //  TL_ETIMEDOUT, TL_EIO. Replies to earlier, abandoned calls are dropped.
 int tl_client_call (tl_client_t *self, tl_msg_t *request, tl_msg_t **reply_p);
 
+//  Sends `request` as tl_client_call does, without waiting for its reply
+//  (fire and forget): for what nobody must wait on, such as a push to every
+//  gateway. Replies that came back meanwhile are dropped first. Returns 0,
+//  TL_EBUSY when no gateway is connected (nothing is queued) or TL_EIO.
+int tl_client_post (tl_client_t *self, tl_msg_t *request);
+
 //  Convenience: calls service.method with no body and a deadline
 //  `timeout_ms` from now.
 int tl_client_simple (tl_client_t *self, const char *service, const char *method,

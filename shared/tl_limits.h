@@ -48,8 +48,10 @@
 #define TL_HTTP_MAX_UPLOAD_BODY    (10L * 1024 * 1024)   //  upload routes
 #define TL_HTTP_MAX_URL_LEN        4096
 #define TL_HTTP_MAX_HEADER_BYTES   (16 * 1024)   //  MHD connection memory
-#define TL_HTTP_MAX_CONNECTIONS    4096
-#define TL_HTTP_MAX_PER_IP         512
+#define TL_HTTP_MAX_CONNECTIONS    20000    //  TL_STREAMS_MAX held streams and requests besides
+                                            //  (the gateway's open-files limit must allow it)
+#define TL_HTTP_MAX_PER_IP         512      //  none behind a trusted proxy (TALLY_TRUST_PROXY):
+                                            //  every client comes from its address
 #define TL_HTTP_IDLE_TIMEOUT_SEC   15       //  idle keep-alive, slow header
 #define TL_HTTP_BODY_TIMEOUT_SEC   60       //  whole body must arrive by then
 #define TL_HTTP_MAX_BUFFERED_BYTES (256L * 1024 * 1024)  //  bodies of all connections together; 503 past it
@@ -111,7 +113,18 @@
 #define TL_SESSION_CACHE_MAX       65536    //  sessions a gateway keeps checked (gw_sessions)
 #define TL_SESSION_CACHE_TTL_MS    60000    //  ... each at most this long
 #define TL_BROADCAST_TIMEOUT_MS    1000     //  a committed write's broadcast waits this for every gateway
-#define TL_BROADCAST_MAX_BODY      4096     //  a tl_call_broadcast body
+#define TL_BROADCAST_MAX_BODY      16384    //  a tl_call_broadcast body (a pushed notification
+                                            //  of 2000 characters and a 2000-byte URL fits)
+
+//  ---------------------------------------------------------------------
+//  Server-Sent Events held by a gateway (gw_streams)
+#define TL_STREAMS_MAX             16384    //  open streams on one gateway (10 000 measured: bench/notify.sh)
+#define TL_STREAMS_PER_USER        32       //  open streams of one user on one gateway
+#define TL_STREAM_BACKLOG_BYTES    (64 * 1024)   //  unsent bytes of one stream: a client that
+                                                 //  does not read is cut past this
+#define TL_STREAM_HELD_MAX         256      //  live events held while a stream catches up
+#define TL_STREAM_HEARTBEAT_MS     15000    //  a comment line on every idle stream
+#define TL_STREAM_CATCHUP_MAX      1000     //  notifications sent on reconnect (Last-Event-ID)
 
 //  ---------------------------------------------------------------------
 //  User-typed values (tl_valid)

@@ -133,6 +133,9 @@ struct _tl_service_t {
 //  calls keeps its own client.
 static char *s_mesh_endpoints;
 static __thread tl_client_t *s_thread_client;
+//  How long a broadcast_post waits for a thread's new client to connect
+#define S_POST_CONNECT_MS 200
+
 //  One client per gateway, for broadcasts (each gateway must hear them)
 static __thread tl_client_t *s_thread_gateways [TL_MAX_GATEWAYS];
 
@@ -1011,6 +1014,42 @@ tl_service_broadcast (const char *topic, const void *body, size_t size, int time
     }
     free (list);
     return acked;
+}
+
+int
+tl_service_broadcast_post (const char *topic, const void *body, size_t size)
+{
+    if (!s_mesh_endpoints)
+        return TL_EUNAVAIL;
+    if (!topic || strlen (topic) > TL_MAX_NAME_LEN)
+        return TL_EINVAL;
+    uint64_t deadline = tl_msg_now_ms () + TL_BROADCAST_TIMEOUT_MS;
+    char *list = strdup (s_mesh_endpoints);
+    char *save = NULL;
+    int index = 0, sent = 0;
+    for (char *ep = list ? strtok_r (list, ",", &save) : NULL; ep && index < TL_MAX_GATEWAYS;
+         ep = strtok_r (NULL, ",", &save), index++) {
+        //  A client just made is given a moment to connect, once per thread
+        //  and gateway; later an unconnected gateway is skipped at once
+        bool fresh = !s_thread_gateways [index];
+        if (fresh)
+            s_thread_gateways [index] = tl_client_new (ep);
+        tl_msg_t *request = s_thread_gateways [index]
+                          ? s_broadcast_request (topic, body, size, deadline) : NULL;
+        int rc = request ? tl_client_post (s_thread_gateways [index], request) : TL_ENOMEM;
+        for (int waited = 0; rc == TL_EBUSY && fresh && waited < S_POST_CONNECT_MS;
+             waited += 5) {
+            zclock_sleep (5);
+            rc = tl_client_post (s_thread_gateways [index], request);
+        }
+        if (rc == 0)
+            sent++;
+        else
+            tl_log (TL_LOG_WARN, NULL, "broadcast %s: gateway %s not connected", topic, ep);
+        tl_msg_destroy (&request);
+    }
+    free (list);
+    return sent;
 }
 
 int

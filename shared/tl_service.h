@@ -99,6 +99,14 @@ int tl_service_call (const char *service, const char *method, const void *body,
 //  bad topic, or TL_EUNAVAIL outside a running service.
 int tl_service_broadcast (const char *topic, const void *body, size_t size, int timeout_ms);
 
+//  tl_service_broadcast without waiting: sends the broadcast to each
+//  gateway of TALLY_MESH that is connected and returns at once, so that an
+//  absent or slow gateway costs nothing (it misses the broadcast; this is
+//  for pushes a client can catch up on). Returns how many gateways it was
+//  sent to, TL_EINVAL for a bad topic, or TL_EUNAVAIL outside a running
+//  service.
+int tl_service_broadcast_post (const char *topic, const void *body, size_t size);
+
 //  Sends `body` to `service`.`method` from a job, with the one status
 //  policy of jobs that ask another service to do something (send a mail,
 //  post a webhook): 2xx is done; a 4xx is final (the same request will not

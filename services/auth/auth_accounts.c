@@ -32,6 +32,9 @@ static const tl_db_statement_t s_statements [] = {
     { "user_get", "SELECT " AUTH_USER_COLUMNS " FROM users WHERE id = $1", 1 },
     //  $1 an array literal of checked UUIDs ({id,id,...})
     { "users_lookup", "SELECT " AUTH_USER_COLUMNS " FROM users WHERE id = ANY ($1::uuid[])", 1 },
+    //  A verified account's id by its address (users.by_email)
+    { "user_by_email",
+      "SELECT id FROM users WHERE lower (email) = lower ($1) AND verified", 1 },
     { "verify_take",
       "DELETE FROM codes WHERE code_hash = decode ($1, 'hex') AND purpose = 'verify' "
       "RETURNING user_id, email, expires_at > now ()", 1 },
@@ -374,6 +377,31 @@ s_users_lookup (tl_call_t *call)
     for (int row = 0; row < PQntuples (res); row++)
         auth_pack_user (pk, res, row, AUTH_SHOW_ALL);
     PQclear (res);
+}
+
+//  users.by_email {email}: a service's own jobs (the event service's
+//  invites) ask which verified account has this address: {id}, or 404
+//  when none (an unverified address is no one's yet).
+static void
+s_user_by_email (tl_call_t *call)
+{
+    char *email = NULL;
+    if (!tl_call_text (call, NULL, "email", NULL, TL_MAX_EMAIL_LEN, &email, NULL))
+        return;
+    if (!email || !tl_valid_email (email)) {
+        tl_call_field_error (call, 400, "invalid", "email", "must be an email address");
+        free (email);
+        return;
+    }
+    PGresult *res = tl_call_exec_one (call, "user_by_email", 1, (const char *const *) &email,
+                                      "user");
+    if (res) {
+        msgpack_packer *pk = tl_call_reply (call, 200);
+        msgpack_pack_map (pk, 1);
+        tl_mp_pack_kv (pk, "id", tl_db_value (res, 0, 0));
+    }
+    PQclear (res);
+    free (email);
 }
 
 //  ---------------------------------------------------------------------
@@ -820,5 +848,6 @@ auth_accounts_register (tl_service_t *svc)
     rc = rc ? rc : tl_service_on (svc, "admin.user.create", s_admin_user_create);
     rc = rc ? rc : tl_service_on (svc, "user.get", s_user_get);
     rc = rc ? rc : tl_service_on (svc, "users.lookup", s_users_lookup);
+    rc = rc ? rc : tl_service_on (svc, "users.by_email", s_user_by_email);
     return rc;
 }

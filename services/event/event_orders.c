@@ -171,7 +171,7 @@ s_confirm (tl_db_t *db, const char *id)
     tl_mp_pack_pairs (&payload, (const char *[]) { "order_id", id }, 1);
     int rc = tl_jobs_enqueue (db, "event.mail_order", payload.data, payload.size, NULL, 0, 0);
     msgpack_sbuffer_destroy (&payload);
-    return rc < 0 ? rc : 0;
+    return rc < 0 ? rc : event_notify_order_completed (db, id);
 }
 
 //  ---------------------------------------------------------------------
@@ -566,7 +566,7 @@ s_change_tx (tl_db_t *db, void *arg)
           : tl_db_exec_count (db, "orders_release", 1, &id);
     const char *values [] = { id, "cancelled" };
     count = count < 0 ? count : tl_db_exec_count (db, "orders_set_status", 2, values);
-    return count < 0 ? (int) count : 0;
+    return count < 0 ? (int) count : event_notify_order_cancelled (db, id);
 }
 
 static void

@@ -200,7 +200,7 @@ s_invite_tx (tl_db_t *db, void *arg)
         "invite_id", tl_db_value (invite->res, 0, 0) }, 1);
     rc = tl_jobs_enqueue (db, "event.mail_invite", payload.data, payload.size, NULL, 0, 0);
     msgpack_sbuffer_destroy (&payload);
-    return rc < 0 ? rc : 0;
+    return rc < 0 ? rc : event_notify_role_invite (db, tl_db_value (invite->res, 0, 0));
 }
 
 static void
@@ -334,7 +334,7 @@ s_accept_tx (tl_db_t *db, void *arg)
     long count = tl_db_exec_count (db, "roles_set", 4, set);
     const char *use [] = { invite_id, user };
     count = count < 0 ? count : tl_db_exec_count (db, "invites_use", 2, use);
-    return count < 0 ? (int) count : 0;
+    return count < 0 ? (int) count : event_notify_role_accepted (db, id, user, accept->role);
 }
 
 static void

@@ -89,5 +89,16 @@ int event_orders_register (tl_service_t *svc);      //  orders, event.expire_ord
 int event_orders_prepare (tl_db_t *db);
 int event_parts_register (tl_service_t *svc);       //  tracks, sessions, speakers, ...
 int event_parts_prepare (tl_db_t *db);
+int event_notify_register (tl_service_t *svc);      //  the job event.notify
+int event_notify_prepare (tl_db_t *db);
+
+//  What users are told through the notification service (event_notify.c):
+//  each enqueues the job event.notify inside the caller's transaction.
+//  Return 0 or a code.
+int event_notify_order_completed (tl_db_t *db, const char *order_id);
+int event_notify_order_cancelled (tl_db_t *db, const char *order_id);
+int event_notify_role_accepted (tl_db_t *db, const char *event_id, const char *user_id,
+                                const char *role);
+int event_notify_role_invite (tl_db_t *db, const char *invite_id);
 
 #endif

@@ -255,7 +255,40 @@ def envelope_corpus():
     w("many_small_items", mp(dict(REPLY, body=[0] * 5000)))
 
 
+# --------------------------------------------------------------------------
+# streams: broadcast bodies (notification.push, auth.user.changed) as a
+# gateway's streams read them; the same bytes as text are a cursor
+
+def streams_corpus():
+    def w(name, data):
+        write("streams", name, data)
+    item = {"id": "6f1c2b1e-0000-4000-8000-000000000001", "seq": 7, "title": "Hi",
+            "message": "two\nlines", "action": None, "target_url": "/x",
+            "received_at": "2026-01-02T03:04:05Z", "has_read": False}
+    w("push", mp({"user_id": "u1", "seq": 7, "notification": item, "unread_count": 3}))
+    w("push_other_user", mp({"user_id": "u2", "seq": 7, "notification": item}))
+    w("count_only", mp({"user_id": "u1", "unread_count": 0}))
+    w("count_versioned", mp({"user_id": "u1", "unread_count": 2, "version": 9}))
+    w("version_not_int", mp({"user_id": "u1", "unread_count": 2, "version": "9"}))
+    w("version_negative", mp({"user_id": "u1", "unread_count": 2, "version": -1}))
+    w("negative_count", mp({"user_id": "u1", "unread_count": -5}))
+    w("huge_seq", mp({"user_id": "u1", "seq": 2 ** 64 - 1, "notification": item}))
+    w("seq_not_int", mp({"user_id": "u1", "seq": "7", "notification": item}))
+    w("notification_not_map", mp({"user_id": "u1", "seq": 8, "notification": [1, 2.5, None]}))
+    w("bin_in_notification", mp({"user_id": "u1", "seq": 9, "notification": {"b": b"\x00"}}))
+    w("float_nan", b"\x83" + mp("user_id") + mp("u1") + mp("seq") + mp(1) + mp("notification")
+      + b"\xcb\x7f\xf8\x00\x00\x00\x00\x00\x00")
+    w("user_id_long", mp({"user_id": "u" * 200, "unread_count": 1}))
+    w("user_changed", mp({"user_id": "u1"}))
+    w("not_a_map", mp([1, 2, 3]))
+    w("cursor_digits", "123456789012345678")
+    w("cursor_huge", "99999999999999999999")
+    w("cursor_negative", "-1")
+    w("text_c1", "c1 \xc2\x85")
+
+
 if __name__ == "__main__":
+    streams_corpus()
     json_corpus()
     router_corpus()
     envelope_corpus()

@@ -39,10 +39,12 @@ class EventSystem:
         self.event_env.update(event_env or {})
         self.events = [tally.event(cluster, gws, env=self.event_env, name=f"event-{i}")
                        for i in range(2)]
+        self.notifications = [tally.notification(cluster, gws)]    # what events tell users
         for gw in gws:
             wait_instances(gw, 1, service="auth", timeout=60)
             wait_instances(gw, 1, service="mailer", timeout=60)
             wait_instances(gw, 2, service="event", timeout=60)
+            wait_instances(gw, 1, service="notification", timeout=60)
         self._staff = {}
 
     def stop(self):

@@ -348,3 +348,8 @@ def tracker(cluster, gateways, env=None, name=None, workers=4):
 def event(cluster, gateways, env=None, name=None, workers=4):
     """Starts tally-event."""
     return program(cluster, "event", gateways, env=env, name=name, workers=workers)
+
+
+def notification(cluster, gateways, env=None, name=None, workers=2):
+    """Starts tally-notification."""
+    return program(cluster, "notification", gateways, env=env, name=name, workers=workers)

@@ -54,6 +54,7 @@ class Accounts:
         # thread for a delivery's whole deadline on each attempt, ahead of
         # the verification mails: the event service hears deletions here
         tally.event(cluster, gws)
+        tally.notification(cluster, gws)
         wait_instances(self.gw, 2, service="auth", timeout=60)
         wait_instances(self.gw2, 2, service="auth", timeout=60)
         wait_instances(self.gw, 1, service="mailer", timeout=60)

@@ -55,6 +55,7 @@ class TrackerSystem:
                      env={"TALLY_WEBHOOK_ALLOW_PRIVATE": "1"})
         self.tracker_env = dict(tracker_env or {})
         self.trackers = [tally.tracker(cluster, gws, env=self.tracker_env)]
+        tally.notification(cluster, gws)       # hears auth.user.deleted too
         for gw in gws:
             wait_instances(gw, 1, service="auth", timeout=60)
             wait_instances(gw, 1, service="mailer", timeout=60)
