@@ -248,13 +248,27 @@ s_compute (tl_db_t *db, void *arg)
     return rc;
 }
 
+//  Writes `us` (microseconds since the epoch) as RFC 3339 UTC, with a
+//  fraction only when there is one: "2023-01-25T18:13:22.478508Z".
+static void
+s_format_us (int64_t us, char text [40])
+{
+    char seconds [TL_TIME_TEXT_SIZE];
+    tl_time_format (us / 1000000 * 1000, seconds, sizeof seconds);
+    seconds [strlen (seconds) - 1] = 0;             //  the Z
+    if (us % 1000000)
+        snprintf (text, 40, "%s.%06lldZ", seconds, (long long) (us % 1000000));
+    else
+        snprintf (text, 40, "%sZ", seconds);
+}
+
 //  Records the report complete with its files.
 static int
 s_finish (tl_db_t *db, const char *id, s_job_t *job)
 {
     char now_text [40] = "", now_us [24], stores [24];
     if (an_report_doc_stores (job->doc))
-        tl_time_format (job->now_us / 1000, now_text, sizeof now_text);
+        s_format_us (job->now_us, now_text);
     unsigned char *pdf = NULL;
     size_t pdf_size = 0;
     int rc = an_report_doc_render (job->doc, now_text, &pdf, &pdf_size);
@@ -432,7 +446,7 @@ s_reports_get (tl_call_t *call)
         msgpack_pack_int64 (pk, atoll (tl_db_value (r, 0, 3)));
         tl_mp_pack_str (pk, "now");
         if (now_us) {
-            tl_time_format (atoll (now_us) / 1000, now, sizeof now);
+            s_format_us (atoll (now_us), now);
             tl_mp_pack_str (pk, now);
         }
         else

@@ -51,7 +51,7 @@ CREATE TABLE store_reports (
     error       text,
     now_us      bigint,                     -- the newest poll: the report's "now"
     stores      integer,
-    csv         bytea,
+    csv         text,
     pdf         bytea,
     created_at  timestamptz NOT NULL DEFAULT now (),
     finished_at timestamptz
