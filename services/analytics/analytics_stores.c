@@ -8,8 +8,9 @@
 //  AN_LOAD_COPY_CHUNK bytes (memory holds one chunk, never the rows). A bad
 //  row stops the COPY (but not the reading: every bad line is listed, up to
 //  AN_LOAD_MAX_ERRORS, then counted) and the transaction rolls back: 422.
-//  Otherwise the staging table is merged: polls appended with repeated
-//  (store, time) dropped, hours replacing the stores' hours, zones
+//  Otherwise the staging table is merged: polls appended in key order with
+//  repeated (store, time) dropped (each store's newest poll kept in
+//  `stores`), hours replacing the stores' hours, zones
 //  replacing the stores' zones, and every store named recorded.
 //
 //  COPY has no prepared form: it runs on tl_db's connection (tl_db_conn)
@@ -86,7 +87,12 @@ static const char *s_stage_sql [] = {
 };
 static const char *s_merge_sql [3] [2] = {
     { "INSERT INTO store_polls (owner, store_id, at_us, active) "
-      "SELECT $1, store_id, at_us, active FROM an_stage ON CONFLICT DO NOTHING", NULL },
+      "SELECT $1, store_id, at_us, active FROM an_stage ORDER BY store_id, at_us "
+      "ON CONFLICT DO NOTHING",
+      "INSERT INTO stores (owner, store_id, last_us) "
+      "SELECT $1, store_id, max (at_us) FROM an_stage GROUP BY store_id "
+      "ON CONFLICT (owner, store_id) DO UPDATE "
+      "SET last_us = greatest (stores.last_us, excluded.last_us)" },
     { "DELETE FROM store_hours WHERE owner = $1 AND store_id IN (SELECT store_id FROM an_stage)",
       "INSERT INTO store_hours (owner, store_id, dow, start_s, end_s) "
       "SELECT $1, store_id, dow, start_s, end_s FROM an_stage" },

@@ -8,8 +8,8 @@
 //  The job reads the owner's stores through one cursor over one statement
 //  (one snapshot: a load committed meanwhile is in the report whole or not
 //  at all), AN_REPORT_FETCH stores at a time, each row a store with its
-//  zone, its hours and its polls (the week's, and the last one before it)
-//  as arrays; an_report computes each store, an_report_doc keeps the PDF's
+//  zone, its hours, the last poll before the week and the week's polls as
+//  an array; an_report computes each store, an_report_doc keeps the PDF's
 //  summary, and the CSV grows in one buffer. Memory: one fetch of stores,
 //  never every poll of the owner.
 #include "analytics_service.h"
@@ -62,27 +62,25 @@ static const tl_db_statement_t s_statements [] = {
       S_STR (AN_REPORT_KEEP_DAYS) " days' LIMIT " S_STR (AN_REPORT_PURGE_BATCH) ")", 1 },
 };
 
-//  The report's one statement: the owner's stores in order, each with the
-//  report's now, its zone, its hours ("dow start end" joined by ',') and
-//  its polls (at_us * 2 + active, in time order): the week's, and the last
-//  one before the week.
+//  The report's one statement: the owner's stores with a poll, in order,
+//  each with the report's now (the newest of the stores' newest polls), its
+//  zone, its hours ("dow start end" joined by ','), the last poll before the
+//  week (or NULL) and the week's polls in time order (each poll as at_us *
+//  2 + active; read from the polls' key alone, no sort).
 #define S_CURSOR_SQL \
     "DECLARE an_report NO SCROLL CURSOR FOR " \
-    "WITH n AS (SELECT max (at_us) AS now FROM store_polls WHERE owner = $1) " \
+    "WITH n AS (SELECT max (last_us) AS now FROM stores WHERE owner = $1) " \
     "SELECT s.store_id, n.now, " \
     "  (SELECT z.zone FROM store_zones z WHERE z.owner = $1 AND z.store_id = s.store_id), " \
     "  (SELECT string_agg (h.dow || ' ' || h.start_s || ' ' || h.end_s, ',') " \
     "     FROM store_hours h WHERE h.owner = $1 AND h.store_id = s.store_id), " \
-    "  ARRAY (SELECT v FROM (" \
-    "    (SELECT p.at_us, p.at_us * 2 + p.active::int AS v FROM store_polls p " \
-    "      WHERE p.owner = $1 AND p.store_id = s.store_id AND p.at_us < n.now - " S_WEEK_US \
-    "      ORDER BY p.at_us DESC LIMIT 1) " \
-    "    UNION ALL " \
-    "    (SELECT p.at_us, p.at_us * 2 + p.active::int FROM store_polls p " \
-    "      WHERE p.owner = $1 AND p.store_id = s.store_id AND p.at_us >= n.now - " S_WEEK_US \
-    "        AND p.at_us <= n.now) " \
-    "  ) w ORDER BY w.at_us) " \
-    "FROM stores s, n WHERE s.owner = $1 AND n.now IS NOT NULL ORDER BY s.store_id"
+    "  (SELECT p.at_us * 2 + p.active::int FROM store_polls p " \
+    "    WHERE p.owner = $1 AND p.store_id = s.store_id AND p.at_us < n.now - " S_WEEK_US \
+    "    ORDER BY p.at_us DESC LIMIT 1), " \
+    "  ARRAY (SELECT p.at_us * 2 + p.active::int FROM store_polls p " \
+    "    WHERE p.owner = $1 AND p.store_id = s.store_id " \
+    "      AND p.at_us >= n.now - " S_WEEK_US " AND p.at_us <= n.now ORDER BY p.at_us) " \
+    "FROM stores s, n WHERE s.owner = $1 AND s.last_us IS NOT NULL ORDER BY s.store_id"
 
 int
 analytics_stores_reports_prepare (tl_db_t *db)
@@ -147,28 +145,40 @@ s_parse_hours (s_job_t *job, const char *text)
     return n;
 }
 
-//  Parses "{v,v,...}" into job->polls. Returns the count or -1.
-static long
-s_parse_polls (s_job_t *job, const char *text)
+//  Adds one poll (at_us * 2 + active) to job->polls. Returns 0 or -1.
+static int
+s_add_poll (s_job_t *job, size_t n, long long v)
 {
+    if (v < 0 || n == AN_REPORT_MAX_POLLS)
+        return -1;
+    if (n == job->polls_capacity) {
+        size_t capacity = job->polls_capacity ? job->polls_capacity * 2 : 4096;
+        an_report_poll_t *polls = (an_report_poll_t *) realloc (job->polls,
+                                                                capacity * sizeof *polls);
+        if (!polls)
+            return -1;
+        job->polls = polls;
+        job->polls_capacity = capacity;
+    }
+    job->polls [n] = (an_report_poll_t) { v / 2, v % 2 == 1 };
+    return 0;
+}
+
+//  Parses the poll before the week (`before`, NULL when none) and the
+//  week's "{v,v,...}" into job->polls. Returns the count or -1.
+static long
+s_parse_polls (s_job_t *job, const char *before, const char *text)
+{
+    size_t n = 0;
+    if (before && s_add_poll (job, n++, atoll (before)) != 0)
+        return -1;
     if (!text || *text++ != '{')
         return -1;
-    size_t n = 0;
     while (*text && *text != '}') {
         char *end;
         long long v = strtoll (text, &end, 10);
-        if (end == text || v < 0 || n == AN_REPORT_MAX_POLLS)
+        if (end == text || s_add_poll (job, n++, v) != 0)
             return -1;
-        if (n == job->polls_capacity) {
-            size_t capacity = job->polls_capacity ? job->polls_capacity * 2 : 4096;
-            an_report_poll_t *polls = (an_report_poll_t *) realloc (job->polls,
-                                                                    capacity * sizeof *polls);
-            if (!polls)
-                return -1;
-            job->polls = polls;
-            job->polls_capacity = capacity;
-        }
-        job->polls [n++] = (an_report_poll_t) { v / 2, v % 2 == 1 };
         text = *end == ',' ? end + 1 : end;
     }
     return (long) n;
@@ -182,7 +192,7 @@ s_store (s_job_t *job, const PGresult *r, int row)
     job->now_us = atoll (tl_db_value (r, row, 1));
     const char *zone = tl_db_value (r, row, 2);
     long nhours = s_parse_hours (job, tl_db_value (r, row, 3));
-    long npolls = s_parse_polls (job, tl_db_value (r, row, 4));
+    long npolls = s_parse_polls (job, tl_db_value (r, row, 4), tl_db_value (r, row, 5));
     if (nhours < 0 || npolls < 0) {
         snprintf (job->error, sizeof job->error, "store %lld: too many hours or polls", store);
         return TL_ETOOBIG;
@@ -226,7 +236,12 @@ s_compute (tl_db_t *db, void *arg)
     s_job_t *job = (s_job_t *) arg;
     int err = 0;
     const char *values [] = { job->owner };
-    PGresult *r = tl_db_query (db, S_CURSOR_SQL, 1, values, &err);
+    //  JIT compiling costs more than it saves on this plan of index probes
+    PGresult *r = tl_db_query (db, "SET LOCAL jit = off", 0, NULL, &err);
+    PQclear (r);
+    if (!r)
+        return err;
+    r = tl_db_query (db, S_CURSOR_SQL, 1, values, &err);
     PQclear (r);
     if (!r)
         return err;

@@ -5,20 +5,25 @@
 -- transaction: all rows or none.
 
 -- The stores a user has loaded anything about: what a report walks.
+-- `last_us`: the store's newest poll (NULL before its first), kept by each
+-- load, so that a report's "now" is read without scanning the polls.
 CREATE TABLE stores (
     owner       text NOT NULL,
     store_id    bigint NOT NULL CHECK (store_id >= 0),
+    last_us     bigint,
     PRIMARY KEY (owner, store_id)
 );
 
 -- Status polls. `at_us`: microseconds since the Unix epoch, UTC (the
 -- report reads integers, not times). A repeated (store, time) is kept once.
+-- The key carries `active` too, so that a report reads a store's week from
+-- the index alone (an index-only scan once the table is vacuumed).
 CREATE TABLE store_polls (
     owner       text NOT NULL,
     store_id    bigint NOT NULL,
     at_us       bigint NOT NULL,
     active      boolean NOT NULL,
-    PRIMARY KEY (owner, store_id, at_us)
+    PRIMARY KEY (owner, store_id, at_us) INCLUDE (active)
 );
 
 -- Business hours in the store's local time: `dow` 0 = Monday .. 6 = Sunday,
