@@ -3,8 +3,9 @@
 //  header, loaded all or nothing.
 //
 //  In one transaction: a temporary staging table is made; the body is read
-//  once by an_store_csv, each row checked by its column's rule, and the
-//  good rows are sent to PostgreSQL with COPY ... FROM STDIN in chunks of
+//  once, streamed from the gateway in chunks as it is needed (tl_body: up
+//  to 100 MiB, never held whole), by an_store_csv, each row checked by its
+//  column's rule, and the good rows are sent to PostgreSQL with COPY ... FROM STDIN in chunks of
 //  AN_LOAD_COPY_CHUNK bytes (memory holds one chunk, never the rows). A bad
 //  row stops the COPY (but not the reading: every bad line is listed, up to
 //  AN_LOAD_MAX_ERRORS, then counted) and the transaction rolls back: 422.
@@ -20,6 +21,7 @@
 #include "an_store_csv.h"
 #include "an_store_limits.h"
 #include "an_store_tz.h"
+#include "tl_body.h"
 #include "tl_error.h"
 #include "tl_log.h"
 #include "tl_mp.h"
@@ -32,6 +34,7 @@
 #include <strings.h>
 
 #define S_REASON_SIZE   96
+#define S_READ_SIZE     (64 * 1024)     //  bytes of the body read at a time
 
 typedef enum { S_STATUS, S_HOURS, S_ZONES } s_kind_t;
 
@@ -40,7 +43,8 @@ typedef enum {
     S_LOADED,
     S_BAD_HEADER,               //  422 invalid_header
     S_BAD_ROWS,                 //  422 invalid_rows
-    S_BAD_CSV                   //  422 invalid_csv: the reader stopped
+    S_BAD_CSV,                  //  422 invalid_csv: the reader stopped
+    S_CUT                       //  the body was cut off (400) or came too late (504)
 } s_outcome_t;
 
 typedef struct {
@@ -58,8 +62,10 @@ typedef struct {
     //  The request
     const char *owner;
     s_kind_t kind;
-    const char *data;
-    size_t size;
+    uint64_t deadline;          //  the request's, ms since the epoch
+    tl_body_t *body;            //  read once, in chunks, as the client sends it
+    char *buf;                  //  S_READ_SIZE bytes
+    int cut;                    //  the body's read error (S_CUT)
     //  This run of the transaction
     PGconn *conn;
     bool copying;
@@ -377,7 +383,14 @@ s_read (s_load_t *load)
     an_store_csv_t *csv = an_store_csv_new (s_on_record, load);
     if (!csv)
         return TL_ENOMEM;
-    int rc = an_store_csv_feed (csv, load->data, load->size);
+    int rc = 0;
+    long n;
+    while (rc == 0 && (n = tl_body_read (load->body, load->buf, S_READ_SIZE)) > 0)
+        rc = an_store_csv_feed (csv, load->buf, (size_t) n);
+    if (rc == 0 && n < 0) {
+        load->outcome = S_CUT;
+        load->cut = rc = (int) n;
+    }
     if (rc == 0)
         rc = an_store_csv_finish (csv);
     if (rc && load->outcome == S_PENDING) {
@@ -397,11 +410,24 @@ static int
 s_load_tx (tl_db_t *db, void *arg)
 {
     s_load_t *load = (s_load_t *) arg;
+    if (tl_body_rewind (load->body) != 0)
+        return TL_EUNAVAIL;             //  a retry cannot read a streamed body again
     load->outcome = S_PENDING;
     load->nbad = load->more = load->rows = load->chunk_size = 0;
     load->conn = tl_db_conn (db);
     int err = 0;
-    PGresult *result = tl_db_query (db, s_stage_sql [load->kind], 0, NULL, &err);
+    //  The COPY lasts as long as the body takes to arrive: its statements
+    //  may run until the request's deadline, not the usual few seconds
+    char timeout [24];
+    int64_t left = (int64_t) load->deadline - (int64_t) tl_msg_now_ms ();
+    snprintf (timeout, sizeof timeout, "%lld", (long long) (left > 1000 ? left : 1000));
+    const char *setting [] = { timeout };
+    PGresult *result = tl_db_query (db, "SELECT set_config ('statement_timeout', $1, true)",
+                                    1, setting, &err);
+    PQclear (result);
+    if (!result)
+        return err;
+    result = tl_db_query (db, s_stage_sql [load->kind], 0, NULL, &err);
     PQclear (result);
     if (!result)
         return err;
@@ -499,6 +525,14 @@ s_reply (tl_call_t *call, s_load_t *load, int rc)
             tl_call_error (call, 422, "invalid_csv", "line %zu: %s: nothing was loaded",
                            load->csv_line, load->csv_error);
             break;
+        case S_CUT:
+            if (load->cut == TL_ETIMEDOUT)
+                tl_call_error (call, 504, "timeout", "the body did not arrive in time: "
+                               "nothing was loaded");
+            else
+                tl_call_error (call, 400, "incomplete_body", "the body was cut off: "
+                               "nothing was loaded");
+            break;
         case S_PENDING:
             tl_call_db_error (call, rc ? rc : TL_EDB);
             break;
@@ -514,7 +548,7 @@ s_data_load (tl_call_t *call)
         tl_call_error (call, 401, "unauthenticated", "log in first");
         return;
     }
-    s_load_t load = { .owner = owner };
+    s_load_t load = { .owner = owner, .deadline = tl_call_deadline (call) };
     int k = 0;
     while (k < 3 && !(kind && strcmp (kind, s_kind_names [k]) == 0))
         k++;
@@ -523,39 +557,30 @@ s_data_load (tl_call_t *call)
         return;
     }
     load.kind = (s_kind_t) k;
-    //  The gateway sends the bytes of an upload as one bin
-    const msgpack_object *body = tl_call_body (call);
-    if (body && body->type == MSGPACK_OBJECT_BIN) {
-        load.data = body->via.bin.ptr;
-        load.size = body->via.bin.size;
-    }
-    else
-    if (body && body->type == MSGPACK_OBJECT_STR) {
-        load.data = body->via.str.ptr;
-        load.size = body->via.str.size;
-    }
-    else
-    if (body && body->type != MSGPACK_OBJECT_NIL) {
-        tl_call_error (call, 400, "invalid_body", "the body must be the bytes of a CSV file");
-        return;
-    }
-    if (!load.data)
-        load.data = "";
     if (!s_is_csv_type (tl_call_param (call, "content_type"))) {
         tl_call_error (call, 415, "unsupported_media_type", "the body must be text/csv");
         return;
     }
+    //  The body streams from the gateway as the rows are read (tl_body)
+    load.body = tl_body_new (call);
+    if (!load.body) {
+        tl_call_error (call, 400, "invalid_body", "the body must be the bytes of a CSV file");
+        return;
+    }
     load.bad = (s_bad_t *) calloc (AN_LOAD_MAX_ERRORS, sizeof *load.bad);
     load.chunk = (char *) malloc (AN_LOAD_COPY_CHUNK);
-    int rc = load.bad && load.chunk ? tl_db_tx (tl_call_db (call), s_load_tx, &load)
-                                    : TL_ENOMEM;
+    load.buf = (char *) malloc (S_READ_SIZE);
+    int rc = load.bad && load.chunk && load.buf
+           ? tl_db_tx (tl_call_db (call), s_load_tx, &load) : TL_ENOMEM;
     if (load.outcome == S_PENDING && rc)
         tl_log (TL_LOG_WARN, tl_call_trace (call), "store %s load failed: %s %s",
                 s_kind_names [k], tl_strerror (rc), tl_db_errmsg (tl_call_db (call)));
     s_reply (call, &load, rc);
     free (load.bad);
     free (load.chunk);
+    free (load.buf);
     free (load.zones);
+    tl_body_destroy (&load.body);
 }
 
 int

@@ -32,8 +32,9 @@ ZONES = "store_id,timezone_str\n"
 
 
 class System:
-    def __init__(self, cluster):
+    def __init__(self, cluster, gateway_env=None):
         env = {"TALLY_PROTO_BUILTIN": "1", "TALLY_TRUST_PROXY": "1"}
+        env.update(gateway_env or {})
         self.gw = cluster.gateway(env=env)
         gws = [self.gw]
         tally.auth(cluster, gws, env={"TALLY_REQUIRE_VERIFICATION": "false",
