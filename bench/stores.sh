@@ -4,8 +4,8 @@
 #
 #    (1) loading: POST /stores/data of the three CSVs (bench/stores/
 #        generate.py: 4 500 stores, ~1.9 M polls over 8 days, ~35 000
-#        hour rows; the status file in parts of at most 9 MB, as one
-#        upload is at most 10 MiB) against (1') psql \copy of the same
+#        hour rows; the status file in parts of at most 90 MB (a streamed
+#        body is at most 100 MiB) against (1') psql \copy of the same
 #        files into bare tables (no index, no checks): the floor of COPY
 #    (2) a report: POST /stores/reports → GET until complete, best of
 #        $BENCH_ROUNDS, with the analytics service's peak RSS during the
@@ -70,7 +70,7 @@ polls=$(( $(wc -l <"$data/status.csv") - 1 ))
 hour_rows=$(( $(wc -l <"$data/hours.csv") - 1 ))
 zone_rows=$(( $(wc -l <"$data/timezones.csv") - 1 ))
 bytes=$(cat "$data"/*.csv | wc -c)
-tail -n +2 "$data/status.csv" | split -C 9000000 -d -a 3 - "$data/part_"
+tail -n +2 "$data/status.csv" | split -C 90000000 -d -a 3 - "$data/part_"
 
 #  --- PostgreSQL, gateway, auth, analytics ---------------------------------
 bench_pg
@@ -164,7 +164,7 @@ out="$root/bench/results-stores-latest.md"
     echo "| case | ms | vs reference | target |"
     echo "|---|---|---|---|"
     echo "| (1') psql \\copy of the three files into bare tables | $copy_ms | 1.00 | |"
-    echo "| (1) POST /stores/data, the three files (status in parts of ≤ 9 MB) | $load_ms | $(ratio "$copy_ms" "$load_ms") of COPY's speed | ≥ 0.50: $(verdict "$(ratio "$copy_ms" "$load_ms")" ">=" 0.5) |"
+    echo "| (1) POST /stores/data, the three files (status in parts of ≤ 90 MB, streamed) | $load_ms | $(ratio "$copy_ms" "$load_ms") of COPY's speed | ≥ 0.50: $(verdict "$(ratio "$copy_ms" "$load_ms")" ">=" 0.5) |"
     echo "| (2') pandas_report.py: read, compute, write (peak RSS $(( pandas_kib / 1024 )) MiB) | $pandas_ms | 1.00 | |"
     echo "| (2) report trigger → complete, best of $ROUNDS (worst $worst_ms ms; service peak RSS $(( peak_kib / 1024 )) MiB) | $best_ms | $(ratio "$pandas_ms" "$best_ms")× faster | < 1000 ms: $( (( best_ms < 1000 )) && echo met || echo missed) |"
     echo
