@@ -461,3 +461,31 @@ def test_generated_stores_match_an_independent_implementation(sys_):
     for store, (rows, zone, ps) in stores.items():
         want = reference(now, rows, zone, ps)
         assert got[store] == want, (store, rows, zone, got[store], want)
+
+
+def test_reports_are_kept_thirty_days(sys_):
+    import os
+    import subprocess
+    from tally import binary
+    u = sys_.user()
+    sys_.loaded(u, "status", polls((41, "active", "2025-01-15 12:00:00 UTC")))
+    _, _, old_id, _ = sys_.report(u)
+    _, _, new_id, _ = sys_.report(u)
+    tally.psql("UPDATE analytics.store_reports SET created_at = now () - interval '31 days' "
+               f"WHERE id = '{old_id}'")
+    # Past 30 days a report is gone for its owner at once ...
+    assert sys_.request("GET", u, f"/stores/reports/{old_id}").status_code == 404
+    assert sys_.request("GET", u, f"/stores/reports/{old_id}/report.csv").status_code == 404
+    assert sys_.request("GET", u, f"/stores/reports/{new_id}").status_code == 200
+    # ... and the daily purge deletes it (run as if a day later; an
+    # occurrence an earlier run of the tests already purged is forgotten, so
+    # that the schedule enqueues it again)
+    tally.psql("DELETE FROM analytics.jobs WHERE kind = 'analytics.stores_purge'")
+    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 25 * 3600))
+    out = subprocess.run([binary("tallyctl"), "jobs", "run-due", "analytics", "--at", at],
+                         env=dict(os.environ, TALLY_MESH=sys_.gw.mesh), capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    left = tally.psql(f"SELECT string_agg (id::text, ',') FROM analytics.store_reports "
+                      f"WHERE owner = '{u.id}'")
+    assert left == new_id
