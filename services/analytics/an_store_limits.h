@@ -17,6 +17,7 @@
 //  buffer sent to PostgreSQL at a time
 #define AN_LOAD_MAX_ERRORS          100
 #define AN_LOAD_COPY_CHUNK          (256 * 1024)
+#define AN_LOAD_WORK_MEM            "128MB" //  the merge's sort of a load's rows
 
 //  Time zones: bytes of a name, of a TZif file, transitions kept, and the
 //  last year a footer rule is expanded to

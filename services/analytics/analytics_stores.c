@@ -417,12 +417,14 @@ s_load_tx (tl_db_t *db, void *arg)
     load->conn = tl_db_conn (db);
     int err = 0;
     //  The COPY lasts as long as the body takes to arrive: its statements
-    //  may run until the request's deadline, not the usual few seconds
+    //  may run until the request's deadline, not the usual few seconds; the
+    //  merge sorts a body's rows in memory (AN_LOAD_WORK_MEM), not on disk
     char timeout [24];
     int64_t left = (int64_t) load->deadline - (int64_t) tl_msg_now_ms ();
     snprintf (timeout, sizeof timeout, "%lld", (long long) (left > 1000 ? left : 1000));
     const char *setting [] = { timeout };
-    PGresult *result = tl_db_query (db, "SELECT set_config ('statement_timeout', $1, true)",
+    PGresult *result = tl_db_query (db, "SELECT set_config ('statement_timeout', $1, true), "
+                                    "set_config ('work_mem', '" AN_LOAD_WORK_MEM "', true)",
                                     1, setting, &err);
     PQclear (result);
     if (!result)
