@@ -69,6 +69,7 @@ s_fail (an_store_csv_t *self, int code, const char *reason)
     return code;
 }
 
+//  Appends a byte to the current field. Returns 0 or TL_ETOOBIG.
 static int
 s_append (an_store_csv_t *self, char c)
 {

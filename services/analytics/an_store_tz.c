@@ -134,6 +134,8 @@ s_parse_name (const char **p)
     return *p - start >= 3;
 }
 
+//  Parses a POSIX TZ date rule at *p (Jn, n or Mm.w.d, then an optional
+//  /time, default 02:00) into *rule. Returns false when malformed.
 static bool
 s_parse_rule (const char **p, s_rule_t *rule)
 {
@@ -266,7 +268,9 @@ s_footer (an_store_tz_t *self, const char *tz)
     return rc;
 }
 
-//  Reads the version 2+ data block at `p` (`end` past the file's bytes).
+//  Reads a TZif file of version 2 or later (`size` bytes at `data`): its
+//  64-bit transitions, then its footer's rule. Returns 0 or TL_EINVAL
+//  (not TZif, leap seconds, out of bounds) / TL_ETOOBIG / TL_ENOMEM.
 static int
 s_parse (an_store_tz_t *self, const unsigned char *data, size_t size)
 {

@@ -232,6 +232,9 @@ s_zone_ok (s_load_t *load, const char *name, bool *ok)
 
 //  --- Reading the body --------------------------------------------------------
 
+//  Records bad line `line` with `reason` (the first AN_LOAD_MAX_ERRORS;
+//  then only counts them): the load will be refused, and nothing more is
+//  sent to the COPY.
 static void
 s_bad (s_load_t *load, size_t line, const char *reason)
 {
@@ -293,6 +296,10 @@ s_header_ok (s_kind_t kind, const char **fields, size_t count)
         && strcmp (fields [1], "timezone_str") == 0;
 }
 
+//  One record of the body (an_store_csv_fn): the header, checked against
+//  the kind; then a row, checked by its columns' rules and sent to the
+//  COPY, or recorded bad. Returns 0 to read on, or a code that stops the
+//  reader (a bad header, too many rows, no memory, the COPY broken).
 static int
 s_on_record (void *arg, size_t line, const char **fields, const size_t *sizes, size_t count)
 {
@@ -406,6 +413,10 @@ s_read (s_load_t *load)
     return rc ? rc : load->outcome == S_PENDING ? 0 : TL_EINVAL;
 }
 
+//  The load's transaction (tl_db_tx): staging table, COPY of the rows as
+//  the body is read, then the merge. Returns 0 with load->outcome
+//  S_LOADED, or a code (the transaction rolls back) with the outcome
+//  saying why when it is the client's doing.
 static int
 s_load_tx (tl_db_t *db, void *arg)
 {
@@ -460,6 +471,7 @@ s_load_tx (tl_db_t *db, void *arg)
 
 //  --- The handler -------------------------------------------------------------
 
+//  True for a Content-Type of text/csv or application/csv (any parameters).
 static bool
 s_is_csv_type (const char *type)
 {
@@ -500,6 +512,8 @@ s_reply_bad (tl_call_t *call, const s_load_t *load)
     }
 }
 
+//  Answers how the load ended: 200 {kind, rows}, a 422, 400 / 504 for a
+//  cut-off body, or the database's 503 / 504.
 static void
 s_reply (tl_call_t *call, s_load_t *load, int rc)
 {
@@ -541,6 +555,7 @@ s_reply (tl_call_t *call, s_load_t *load, int rc)
     }
 }
 
+//  stores.data: POST /stores/data?kind= with a CSV body (streamed).
 static void
 s_data_load (tl_call_t *call)
 {

@@ -305,6 +305,9 @@ s_finish (tl_db_t *db, const char *id, s_job_t *job)
     return r ? 0 : rc;
 }
 
+//  analytics.stores_report {id}: computes a running report and stores its
+//  CSV and PDF. A failure no retry mends, or the last attempt's, marks the
+//  report failed (and the job done); a database error is retried.
 static int
 s_report_job (tl_job_ctx_t *ctx)
 {
@@ -368,6 +371,8 @@ s_report_job (tl_job_ctx_t *ctx)
     return rc;
 }
 
+//  analytics.stores_purge (daily): deletes reports past AN_REPORT_KEEP_DAYS
+//  days, AN_REPORT_PURGE_BATCH at a time.
 static int
 s_purge_job (tl_job_ctx_t *ctx)
 {
@@ -382,6 +387,7 @@ typedef struct {
     char id [40];
 } s_trigger_t;
 
+//  The trigger's transaction: a running report and its job, both or none.
 static int
 s_trigger_tx (tl_db_t *db, void *arg)
 {
@@ -404,6 +410,7 @@ s_trigger_tx (tl_db_t *db, void *arg)
     return rc < 0 ? rc : 0;
 }
 
+//  stores.reports.create: 202 {report_id} at once.
 static void
 s_reports_create (tl_call_t *call)
 {
@@ -439,6 +446,7 @@ s_load (tl_call_t *call, const char *statement)
     return tl_call_exec_one (call, statement, 2, values, "report");
 }
 
+//  stores.reports.get: running, complete (links, stores, now) or failed.
 static void
 s_reports_get (tl_call_t *call)
 {
@@ -480,6 +488,7 @@ s_reports_get (tl_call_t *call)
     PQclear (r);
 }
 
+//  stores.reports.csv: the report's CSV, once complete (404 before).
 static void
 s_reports_csv (tl_call_t *call)
 {
@@ -496,6 +505,7 @@ s_reports_csv (tl_call_t *call)
     PQclear (r);
 }
 
+//  stores.reports.pdf: the report's PDF, once complete (404 before).
 static void
 s_reports_pdf (tl_call_t *call)
 {
