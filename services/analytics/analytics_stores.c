@@ -35,6 +35,8 @@
 
 #define S_REASON_SIZE   96
 #define S_READ_SIZE     (64 * 1024)     //  bytes of the body read at a time
+#define S_STR_(x)       #x
+#define S_STR(x)        S_STR_(x)
 
 typedef enum { S_STATUS, S_HOURS, S_ZONES } s_kind_t;
 
@@ -44,7 +46,9 @@ typedef enum {
     S_BAD_HEADER,               //  422 invalid_header
     S_BAD_ROWS,                 //  422 invalid_rows
     S_BAD_CSV,                  //  422 invalid_csv: the reader stopped
-    S_CUT                       //  the body was cut off (400) or came too late (504)
+    S_CUT,                      //  the body was cut off (400) or came too late (504)
+    S_TOO_MANY_STORES,          //  422 too_many_stores
+    S_TOO_MANY_HOURS            //  422 too_many_hours
 } s_outcome_t;
 
 typedef struct {
@@ -106,6 +110,13 @@ static const char *s_merge_sql [3] [2] = {
       "SELECT DISTINCT ON (store_id) $1, store_id, zone FROM an_stage "
       "ON CONFLICT (owner, store_id) DO UPDATE SET zone = excluded.zone", NULL },
 };
+//  What a report reads stays within its bounds: the owner's stores, and the
+//  hours rows of each store of an hours load (they replace the store's).
+#define S_COUNT_STORES_SQL \
+    "SELECT count (*) > " S_STR (AN_REPORT_MAX_STORES) " FROM stores WHERE owner = $1"
+#define S_COUNT_HOURS_SQL \
+    "SELECT coalesce (max (n), 0) > " S_STR (AN_REPORT_MAX_HOURS) \
+    " FROM (SELECT count (*) AS n FROM an_stage GROUP BY store_id) c"
 #define S_STORES_SQL \
     "INSERT INTO stores (owner, store_id) SELECT DISTINCT $1, store_id FROM an_stage " \
     "ON CONFLICT DO NOTHING"
@@ -413,6 +424,38 @@ s_read (s_load_t *load)
     return rc ? rc : load->outcome == S_PENDING ? 0 : TL_EINVAL;
 }
 
+//  True (as 1) when `sql` ($1: the owner, or none) answers true; 0 when
+//  false; or a code.
+static int
+s_over (tl_db_t *db, const char *sql, const char *owner)
+{
+    int err = 0;
+    const char *values [] = { owner };
+    PGresult *r = tl_db_query (db, sql, owner ? 1 : 0, owner ? values : NULL, &err);
+    if (!r)
+        return err;
+    int over = tl_db_value (r, 0, 0) && strcmp (tl_db_value (r, 0, 0), "t") == 0;
+    PQclear (r);
+    return over;
+}
+
+//  Refuses a load that would leave more than a report reads: returns 0, or
+//  TL_ETOOBIG with the outcome set (the transaction rolls back), or a code.
+static int
+s_bounds (tl_db_t *db, s_load_t *load)
+{
+    int over = s_over (db, S_COUNT_STORES_SQL, load->owner);
+    if (over == 1)
+        load->outcome = S_TOO_MANY_STORES;
+    else
+    if (over == 0 && load->kind == S_HOURS) {
+        over = s_over (db, S_COUNT_HOURS_SQL, NULL);
+        if (over == 1)
+            load->outcome = S_TOO_MANY_HOURS;
+    }
+    return over == 1 ? TL_ETOOBIG : over;
+}
+
 //  The load's transaction (tl_db_tx): staging table, COPY of the rows as
 //  the body is read, then the merge. Returns 0 with load->outcome
 //  S_LOADED, or a code (the transaction rolls back) with the outcome
@@ -464,6 +507,8 @@ s_load_tx (tl_db_t *db, void *arg)
         rc = result ? 0 : err;
         PQclear (result);
     }
+    if (rc == 0)
+        rc = s_bounds (db, load);
     if (rc == 0)
         load->outcome = S_LOADED;
     return rc;
@@ -540,6 +585,14 @@ s_reply (tl_call_t *call, s_load_t *load, int rc)
         case S_BAD_CSV:
             tl_call_error (call, 422, "invalid_csv", "line %zu: %s: nothing was loaded",
                            load->csv_line, load->csv_error);
+            break;
+        case S_TOO_MANY_STORES:
+            tl_call_error (call, 422, "too_many_stores", "a user keeps at most %d stores: "
+                           "nothing was loaded", AN_REPORT_MAX_STORES);
+            break;
+        case S_TOO_MANY_HOURS:
+            tl_call_error (call, 422, "too_many_hours", "a store has at most %d hours rows: "
+                           "nothing was loaded", AN_REPORT_MAX_HOURS);
             break;
         case S_CUT:
             if (load->cut == TL_ETIMEDOUT)

@@ -489,3 +489,13 @@ def test_reports_are_kept_thirty_days(sys_):
     left = tally.psql(f"SELECT string_agg (id::text, ',') FROM analytics.store_reports "
                       f"WHERE owner = '{u.id}'")
     assert left == new_id
+
+
+def test_a_store_with_more_hours_rows_than_a_report_reads_is_refused(sys_):
+    u = sys_.user()
+    sys_.loaded(u, "hours", hours((51, 0, "09:00:00", "10:00:00")))
+    rows = [(51, i % 7, "09:00:00", "10:00:00") for i in range(1001)]   # 1 000 is the bound
+    r = sys_.load(u, "hours", hours(*rows))
+    assert r.status_code == 422 and r.json()["error"]["code"] == "too_many_hours", r.text
+    assert tally.psql(f"SELECT count (*) FROM analytics.store_hours WHERE owner = '{u.id}'") == "1"
+    assert sys_.loaded(u, "hours", hours(*rows[:1000]))["rows"] == 1000
