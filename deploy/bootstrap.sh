@@ -28,8 +28,10 @@ case "${1:-}" in
            if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
                packages+=(nodejs npm)
            fi ;;
-    #  The Flask peer of bench/peer.sh: Debian's Flask, gunicorn, psycopg2
-    bench) packages+=(wrk nginx-light python3 python3-flask gunicorn python3-psycopg2) ;;
+    #  The Flask peer of bench/peer.sh: Debian's Flask, gunicorn, psycopg2;
+    #  the pandas reference of bench/stores.sh: Debian's pandas and numpy
+    bench) packages+=(wrk nginx-light python3 python3-flask gunicorn python3-psycopg2
+                      python3-pandas python3-numpy) ;;
 esac
 
 missing=()
