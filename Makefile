@@ -37,6 +37,7 @@ bench: build
 	bench/peer.sh $(BUILD)
 	bench/events.sh $(BUILD)
 	bench/notify.sh $(BUILD)
+	bench/stores.sh $(BUILD)
 
 fuzz:
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DTALLY_FUZZ=ON >/dev/null

@@ -28,9 +28,11 @@ case "${1:-}" in
            if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
                packages+=(nodejs npm)
            fi ;;
-    #  The Flask peer of bench/peer.sh: Debian's Flask, gunicorn, psycopg2
+    #  The Flask peer of bench/peer.sh: Debian's Flask, gunicorn, psycopg2;
+    #  bench/notify.py: pyzmq and msgpack; the pandas reference of
+    #  bench/stores.sh: Debian's pandas and numpy
     bench) packages+=(wrk nginx-light python3 python3-flask gunicorn python3-psycopg2
-                      python3-zmq python3-msgpack) ;;   # bench/notify.py
+                      python3-zmq python3-msgpack python3-pandas python3-numpy) ;;
 esac
 
 missing=()

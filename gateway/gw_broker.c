@@ -103,6 +103,9 @@ struct _gw_broker_t {
     uint64_t refused;               //  peers refused an announcement
     gw_broadcast_fn *broadcast_fn;
     void *broadcast_arg;
+    gw_body_read_fn *body_read_fn;      //  mesh.body.read (gw_bodies.h)
+    void *body_read_arg;
+    gw_reply_fn *body_read_owner;       //  ... of the requests it submitted
     uint64_t broadcasts;            //  broadcasts acknowledged
 };
 
@@ -961,6 +964,45 @@ s_mesh_broadcast (gw_broker_t *self, tl_msg_t *msg, const char *identity, msgpac
     return status;
 }
 
+//  mesh.body.read: hands the read to the HTTP side when its parent is a
+//  request in flight on this very connection that came from HTTP.
+static bool
+s_body_read (gw_broker_t *self, const unsigned char *rid, size_t size, tl_msg_t *msg)
+{
+    const char *parent_id = tl_msg_str (msg, TL_MSG_PARENT);
+    s_peer_t *peer = parent_id ? s_peer_lookup (self, rid, size) : NULL;
+    s_request_t *parent = peer ? (s_request_t *) zhashx_lookup (self->requests, parent_id) : NULL;
+    if (!parent || parent->conn != peer || !parent->fn || !self->body_read_fn
+    ||  parent->fn != self->body_read_owner)
+        return false;
+    self->body_read_fn (self->body_read_arg, parent->arg, rid, size, tl_msg_str (msg, TL_MSG_ID));
+    return true;
+}
+
+void
+gw_broker_on_body_read (gw_broker_t *self, gw_body_read_fn *fn, void *arg, gw_reply_fn *owner)
+{
+    self->body_read_fn = fn;
+    self->body_read_arg = arg;
+    self->body_read_owner = owner;
+}
+
+int
+gw_broker_answer (gw_broker_t *self, const unsigned char *rid, size_t rid_size,
+                  const char *id, int status, const void *body, size_t size)
+{
+    tl_msg_t *reply = tl_msg_new (TL_MSG_REPLY);
+    if (!reply)
+        return TL_ENOMEM;
+    tl_msg_set_str (reply, TL_MSG_ID, id);
+    tl_msg_set_status (reply, status);
+    int rc = body ? tl_msg_set_body (reply, body, size) : 0;
+    if (rc == 0)
+        rc = tl_msg_send (reply, zsock_resolve (self->backend), rid, rid_size);
+    tl_msg_destroy (&reply);
+    return rc;
+}
+
 //  The broker's own service, "mesh".
 static void
 s_mesh_request (gw_broker_t *self, const unsigned char *rid, size_t size, tl_msg_t *msg,
@@ -1023,6 +1065,16 @@ s_mesh_request (gw_broker_t *self, const unsigned char *rid, size_t size, tl_msg
     else
     if (streq (method, "broadcast"))
         tl_msg_set_status (reply, s_mesh_broadcast (self, msg, identity, &pk));
+    else
+    if (streq (method, "body.read")) {
+        if (s_body_read (self, rid, size, msg)) {
+            msgpack_sbuffer_destroy (&sbuf);
+            tl_msg_destroy (&reply);
+            return;                     //  answered by the HTTP side
+        }
+        s_pack_error (&pk, "no_body", "no streamed body of a request in flight here");
+        tl_msg_set_status (reply, 404);
+    }
     else {
         s_pack_error (&pk, "unknown_method", "mesh answers status, ping and broadcast");
         tl_msg_set_status (reply, 404);

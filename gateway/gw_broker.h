@@ -59,6 +59,21 @@ typedef bool (gw_broadcast_fn) (void *arg, const char *topic, const msgpack_obje
 //  acknowledged and counted only).
 void gw_broker_on_broadcast (gw_broker_t *self, gw_broadcast_fn *fn, void *arg);
 
+//  A handler asks for the next chunk of a streamed body (mesh.body.read, a
+//  nested request whose `parent` is in flight on the connection it came
+//  on; gw_bodies.h): `request_arg` is the `arg` its parent was submitted
+//  with; the read is answered with gw_broker_answer to (rid, id), at once
+//  or later.
+typedef void (gw_body_read_fn) (void *arg, void *request_arg, const unsigned char *rid,
+                                size_t rid_size, const char *id);
+//  Sets the body read handler (one per gateway; NULL: such reads are 404):
+//  it gets the reads of requests submitted with callback `owner` only.
+void gw_broker_on_body_read (gw_broker_t *self, gw_body_read_fn *fn, void *arg,
+                             gw_reply_fn *owner);
+//  Sends a reply {id, status, body?} (`body`: one packed MessagePack
+//  value, or NULL) to the peer at routing id `rid`. Returns 0 or a code.
+int gw_broker_answer (gw_broker_t *self, const unsigned char *rid, size_t rid_size,
+                      const char *id, int status, const void *body, size_t size);
 //  Forgets the callback of a submitted request (the client went away).
 void gw_broker_cancel (gw_broker_t *self, uint64_t handle);
 

@@ -14,6 +14,7 @@
 //  Nothing here blocks: the deadline in the broker bounds every suspension.
 #define _GNU_SOURCE         //  POLLRDHUP
 #include "gw_http.h"
+#include "gw_bodies.h"
 #include "gw_sessions.h"
 #include "gw_streams.h"
 #include "tl_buf.h"
@@ -95,6 +96,8 @@ typedef struct {
     uint64_t check_generation;      //  of the session cache, when the check was sent
     struct MHD_Response *response;
     int status;
+    gw_bodies_t *stream;            //  a streamed body (gw_bodies.h), or NULL
+    bool streaming;                 //  dispatched, more chunks to hand out
 } s_req_t;
 
 //  ---------------------------------------------------------------------
@@ -559,6 +562,8 @@ s_dispatch (s_req_t *req)
     tl_msg_set_idempotent (msg, route->idempotent);
     for (int i = 0; i < req->params.count; i++)
         tl_msg_add_param (msg, req->params.items [i].name, req->params.items [i].value);
+    if (req->stream)                    //  before the query's: a client cannot set it
+        tl_msg_add_param (msg, "body_stream", gw_bodies_ended (req->stream) ? "end" : "more");
     if (route->credentials) {
         //  Before the query's: a client cannot set these.
         const char *token = s_bearer_token (req);
@@ -587,6 +592,19 @@ s_dispatch (s_req_t *req)
 
     //  The body: JSON checked against the declaration, or upload bytes.
     size_t size = req->body ? tl_buf_size (req->body) : 0;
+    if (req->stream) {
+        msgpack_sbuffer sbuf;
+        msgpack_sbuffer_init (&sbuf);
+        msgpack_packer pk;
+        msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+        req->streaming = gw_bodies_take (req->stream, &pk, false);
+        tl_msg_set_body (msg, sbuf.data, sbuf.size);
+        msgpack_sbuffer_destroy (&sbuf);
+        const char *type = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "Content-Type");
+        if (type && strlen (type) < 256)
+            tl_msg_add_param (msg, "content_type", type);
+    }
+    else
     if (route->body == GW_BODY_UPLOAD && size) {
         msgpack_sbuffer sbuf;
         msgpack_sbuffer_init (&sbuf);
@@ -799,6 +817,104 @@ s_on_reply (void *arg, tl_msg_t **reply_p)
 }
 
 //  ---------------------------------------------------------------------
+//  Streamed bodies (gw_bodies.h; PROTOCOL.md §3 "Streamed bodies")
+
+static void s_suspend (s_req_t *req);
+
+//  Answers the read waiting for a chunk when one is ready, then reads ahead
+//  (resumes the connection) while the body has not ended.
+static void
+s_stream_answer (s_req_t *req)
+{
+    const unsigned char *rid;
+    size_t rid_size;
+    const char *id;
+    if (!req->streaming || !gw_bodies_ready (req->stream)
+    ||  !gw_bodies_waiting (req->stream, &rid, &rid_size, &id))
+        return;
+    msgpack_sbuffer sbuf;
+    msgpack_sbuffer_init (&sbuf);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &sbuf, msgpack_sbuffer_write);
+    req->streaming = gw_bodies_take (req->stream, &pk, true);
+    gw_broker_answer (req->http->broker, rid, rid_size, id, 200, sbuf.data, sbuf.size);
+    msgpack_sbuffer_destroy (&sbuf);
+    gw_bodies_answered (req->stream);
+    if (req->streaming && req->state == S_WAITING)
+        s_resume (req);
+}
+
+//  Body bytes of a streamed request: into the chunk; a full chunk goes
+//  with the request (the first) or to the waiting read, and the connection
+//  is parked while a chunk waits for its read (the back-pressure).
+static enum MHD_Result
+s_stream_data (s_req_t *req, const char *data, size_t *size)
+{
+    if (req->state == S_ANSWERED) {     //  answered before the end: the rest is not read
+        *size = 0;
+        return req->response ? MHD_queue_response (req->conn, req->status, req->response)
+                             : MHD_NO;
+    }
+    if (zclock_usecs () - req->started > (int64_t) req->route->timeout_ms * 1000)
+        return MHD_NO;                  //  past the request's deadline: cut off
+    size_t left = *size;
+    if (gw_bodies_feed (req->stream, data, &left) != 0) {
+        if (req->state != S_RECEIVING)
+            return MHD_NO;              //  the handler's read fails when the request ends
+        *size = 0;
+        s_error (req, 413, "too_large", "the body is too large", NULL);
+        return MHD_queue_response (req->conn, req->status, req->response);
+    }
+    req->bytes_in -= left;              //  counted again when given again
+    *size = left;
+    if (gw_bodies_ready (req->stream)) {
+        if (req->state == S_RECEIVING)
+            s_dispatch (req);
+        else
+            s_stream_answer (req);
+        if (req->state == S_ANSWERED) {
+            *size = 0;
+            return req->response ? MHD_queue_response (req->conn, req->status, req->response)
+                                 : MHD_NO;
+        }
+        if (gw_bodies_ready (req->stream) && !req->suspended)
+            s_suspend (req);            //  until the handler reads
+    }
+    return MHD_YES;
+}
+
+//  mesh.body.read from the handler of request `request_arg`.
+static void
+s_on_body_read (void *arg, void *request_arg, const unsigned char *rid, size_t rid_size,
+                const char *id)
+{
+    gw_http_t *http = (gw_http_t *) arg;
+    s_req_t *req = (s_req_t *) request_arg;
+    if (!req->stream || !req->streaming
+    ||  gw_bodies_wait (req->stream, rid, rid_size, id) != 0) {
+        gw_broker_answer (http->broker, rid, rid_size, id, 409, NULL, 0);
+        return;
+    }
+    if (gw_bodies_ready (req->stream))
+        s_stream_answer (req);
+    else
+        s_resume (req);                 //  read on
+}
+
+//  The request ends (answered, or the client went away): a read still
+//  waiting is answered 410, so that the handler stops at once.
+static void
+s_stream_gone (s_req_t *req)
+{
+    const unsigned char *rid;
+    size_t rid_size;
+    const char *id;
+    if (req->stream && gw_bodies_waiting (req->stream, &rid, &rid_size, &id))
+        gw_broker_answer (req->http->broker, rid, rid_size, id, 410, NULL, 0);
+    gw_bodies_destroy (&req->stream);
+}
+
+//  ---------------------------------------------------------------------
 //  libmicrohttpd callbacks
 
 static void
@@ -917,7 +1033,8 @@ s_begin (s_req_t *req, const char *url, const char *method)
 
     //  Body limits and content type, from the headers alone.
     req->body_limit = req->route->body == GW_BODY_UPLOAD ? TL_HTTP_MAX_UPLOAD_BODY
-                    : req->route->body == GW_BODY_JSON ? TL_HTTP_MAX_JSON_BODY : 0;
+                    : req->route->body == GW_BODY_JSON ? TL_HTTP_MAX_JSON_BODY
+                    : req->route->body == GW_BODY_STREAM ? GW_BODIES_MAX : 0;
     const char *length = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "Content-Length");
     if (length && strtoull (length, NULL, 10) > req->body_limit) {
         if (req->body_limit == 0)
@@ -933,6 +1050,16 @@ s_begin (s_req_t *req, const char *url, const char *method)
         s_error (req, 415, "unsupported_media_type", "send the body as application/json", NULL);
         return;
     }
+    if (req->route->body == GW_BODY_STREAM) {
+        //  One chunk at a time is held, whatever the body's size
+        req->stream = s_reserve (req, GW_BODIES_CHUNK) == 0 ? gw_bodies_new () : NULL;
+        if (!req->stream) {
+            s_error (req, 503, "overloaded", "the gateway holds too many request bodies; retry later",
+                     NULL);
+            return;
+        }
+    }
+    else
     if (req->body_limit) {
         //  The announced body counts against the bound of all connections
         //  together at once; a chunked one counts as it arrives.
@@ -1001,6 +1128,8 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
     }
     if (*upload_data_size) {
         req->bytes_in += *upload_data_size;
+        if (req->stream && req->state != S_AUTHENTICATING)
+            return s_stream_data (req, upload_data, upload_data_size);
         if (req->state == S_RECEIVING) {
             if (zclock_usecs () - req->started > TL_HTTP_BODY_TIMEOUT_SEC * 1000000LL)
                 return MHD_NO;          //  too slow: cut off
@@ -1027,6 +1156,10 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
     }
     if (req->state == S_RECEIVING && req->bytes_in < req->announced)
         return MHD_YES;                 //  resumed after the session check: the body comes next
+    if (req->stream && req->state != S_AUTHENTICATING) {
+        gw_bodies_end (req->stream);    //  the last chunk, to the read waiting for it
+        s_stream_answer (req);
+    }
     if (req->state == S_RECEIVING)
         s_dispatch (req);
     if (req->state == S_ANSWERED) {
@@ -1070,6 +1203,7 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
                        (double) micros / 1e6);
     if (http->config.access_log)
         s_access_log (req, conn, micros);
+    s_stream_gone (req);
     if (req->in_broker)
         gw_broker_cancel (http->broker, req->handle);
     if (req->suspended_handle)
@@ -1225,6 +1359,7 @@ gw_http_new (const gw_http_config_t *config, gw_router_t *router,
         return NULL;
     }
     gw_broker_on_broadcast (broker, s_on_broadcast, self);
+    gw_broker_on_body_read (broker, s_on_body_read, self, s_on_reply);
     if (config->cors_origins && *config->cors_origins) {
         size_t len = strlen (config->cors_origins);
         self->cors = malloc (len + 3);

@@ -143,6 +143,8 @@ s_request_body (const gw_route_t *route)
     if (route->body == GW_BODY_UPLOAD)
         return json_pack ("{s:b, s:{s:{}, s:{}, s:{}}}",
             "required", 1, "content", "image/*", "multipart/form-data", "application/json");
+    if (route->body == GW_BODY_STREAM)
+        return json_pack ("{s:b, s:{s:{}}}", "required", 1, "content", "text/csv");
     return NULL;
 }
 

@@ -455,8 +455,12 @@ s_check_method (s_route_t *route, const json_t *decl, char *why, size_t why_size
         else
         if (body && s_streq (body, "upload"))
             route->pub.body = GW_BODY_UPLOAD;
+        else
+        if (body && s_streq (body, "stream"))
+            route->pub.body = GW_BODY_STREAM;
         else {
-            snprintf (why, why_size, "\"body\" must be \"none\", \"json\" or \"upload\"");
+            snprintf (why, why_size,
+                      "\"body\" must be \"none\", \"json\", \"upload\" or \"stream\"");
             return TL_EINVAL;
         }
     }
@@ -1371,7 +1375,7 @@ gw_router_test (bool verbose)
     const char *bad_options [][2] = {
         { "\"auth\": 1", "\"auth\" must be true, false or \"optional\"" },
         { "\"idempotent\": \"yes\"", "\"idempotent\" must be true or false" },
-        { "\"body\": \"xml\"", "\"body\" must be \"none\", \"json\" or \"upload\"" },
+        { "\"body\": \"xml\"", "\"body\" must be \"none\", \"json\", \"upload\" or \"stream\"" },
         { "\"body\": null", "\"body\" must be" },
         { "\"timeout_ms\": 0", "\"timeout_ms\" must be an integer from 1 to 120000" },
         { "\"timeout_ms\": 120001", "\"timeout_ms\" must be" },

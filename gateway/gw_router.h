@@ -17,7 +17,8 @@
 typedef enum {
     GW_BODY_NONE,               //  no body is read
     GW_BODY_JSON,               //  JSON, at most TL_HTTP_MAX_JSON_BODY
-    GW_BODY_UPLOAD              //  raw bytes, at most TL_HTTP_MAX_UPLOAD_BODY
+    GW_BODY_UPLOAD,             //  raw bytes, at most TL_HTTP_MAX_UPLOAD_BODY
+    GW_BODY_STREAM              //  raw bytes streamed in chunks (gw_bodies.h)
 } gw_body_kind_t;
 
 //  One declared method. Read-only for callers; every pointer is owned by

@@ -287,8 +287,32 @@ def streams_corpus():
     w("text_c1", "c1 \xc2\x85")
 
 
+# --------------------------------------------------------------------------
+# store_csv: the store data's CSV bodies (services/analytics/an_store_csv);
+# the first byte cuts the body into chunks of 1..(byte & 0x3f) bytes
+
+def store_csv_corpus():
+    w = lambda name, body, control=b"\x07": write("store_csv", name, control + body)
+    w("status", b"store_id,status,timestamp_utc\n1,active,2023-01-22 12:09:39.388884 UTC\n")
+    w("hours_crlf", b"store_id,dayOfWeek,start_time_local,end_time_local\r\n1,0,00:00:00,23:59:59\r\n")
+    w("zones_no_final_newline", b"store_id,timezone_str\n1,America/Chicago")
+    w("bom", b"\xef\xbb\xbfstore_id,timezone_str\n")
+    w("half_bom", b"\xef\xbb")
+    w("quoted", b'"a,""b""\r\nc",d\n"",x\n', b"\x01")
+    w("empty_lines", b"a\n\n\r\n\rb\n")
+    w("quote_in_unquoted", b'a\nb"c\n')
+    w("text_after_quote", b'"a"b\n')
+    w("unterminated", b'x\n"abc\n\n')
+    w("nul", b"a\nb\x00c\n")
+    w("nine_fields", b"1,2,3,4,5,6,7,8,9\n")
+    w("field_256", b"x" * 256 + b"\n", b"\x3f")
+    w("field_255", b"x" * 255 + b"\n", b"\x3f")
+    w("lone_cr_in_quotes", b'"a\rb"\r"c"\n')
+
+
 if __name__ == "__main__":
     streams_corpus()
     json_corpus()
     router_corpus()
     envelope_corpus()
+    store_csv_corpus()

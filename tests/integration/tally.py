@@ -353,3 +353,8 @@ def event(cluster, gateways, env=None, name=None, workers=4):
 def notification(cluster, gateways, env=None, name=None, workers=2):
     """Starts tally-notification."""
     return program(cluster, "notification", gateways, env=env, name=name, workers=workers)
+
+
+def analytics(cluster, gateways, env=None, name=None, workers=4):
+    """Starts tally-analytics."""
+    return program(cluster, "analytics", gateways, env=env, name=name, workers=workers)

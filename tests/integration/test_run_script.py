@@ -54,8 +54,10 @@ def test_run_script_starts_refuses_a_second_run_and_stops_everything():
         wait_for(lambda: requests.get(url + "/readyz", timeout=2).status_code == 200,
                  "every service ready over CURVE", timeout=120)
         keys = os.path.join(data, "keys")
-        assert sorted(os.listdir(os.path.join(keys, "allow"))) == \
-            ["auth", "event", "mailer", "operator", "tracker"]
+        built = [name for name in os.listdir(os.path.join(BUILD, "services"))
+                 if os.access(os.path.join(BUILD, "services", name, f"tally-{name}"), os.X_OK)]
+        assert len(built) >= 5
+        assert sorted(os.listdir(os.path.join(keys, "allow"))) == sorted(built + ["operator"])
         assert "mesh backend uses CURVE" in open(os.path.join(data, "logs",
                                                               "tally-gateway.log")).read()
         status = subprocess.run(

@@ -1,0 +1,30 @@
+//  main.c — tally-analytics: API monitoring (issue #14) and store
+//  monitoring (issue #15; README.md). Each part registers its handlers,
+//  jobs and statements through one pair of functions.
+#include "analytics_service.h"
+#include "an_report_doc.h"
+
+extern const tl_embed_t analytics_migrations [];
+
+//  Every handler and job thread prepares every part's statements.
+static int
+s_thread_init (tl_db_t *db, void *arg)
+{
+    (void) arg;
+    return analytics_stores_prepare (db);
+}
+
+int
+main (void)
+{
+    tl_service_t *svc = tl_service_new ("analytics", analytics_migrations);
+    int rc = svc ? 0 : 1;
+    if (svc) {
+        tl_service_set_thread_init (svc, s_thread_init, NULL);
+        rc = analytics_stores_register (svc);
+        rc = rc ? rc : tl_service_run (svc);
+    }
+    tl_service_destroy (&svc);
+    an_report_doc_release_fonts ();     //  cairo's and fontconfig's caches
+    return rc ? 1 : 0;
+}
