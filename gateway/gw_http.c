@@ -279,6 +279,8 @@ s_respond_reply (s_req_t *req, tl_msg_t *reply)
         etag [0] = '"';
         sodium_bin2hex (etag + 1, 33, hash, sizeof hash);
         strcat (etag, "\"");
+    }
+    if (*etag) {
         const char *inm = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "If-None-Match");
         if (s_etag_matches (inm, etag)) {
             free (data);

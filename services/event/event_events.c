@@ -16,8 +16,9 @@
 #define S_COLUMNS \
     "id, name, description, rfc3339 (starts_at), rfc3339 (ends_at), timezone, location, " \
     "state, rfc3339 (created_at), rfc3339 (updated_at), " \
-    "to_char (starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-enum { S_COL_CURSOR = 10 };
+    "to_char (starts_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'), " \
+    "background_url"
+enum { S_COL_CURSOR = 10, S_COL_BACKGROUND = 11 };
 
 //  $1 from, $2 to (ms or ±infinity), $3/$4 the cursor, $5 the LIMIT
 #define S_PAGE_WHERE \
@@ -73,9 +74,10 @@ s_pack_event (msgpack_packer *pk, const PGresult *res, int row)
         "id", "name", "description", "starts_at", "ends_at", "timezone", "location",
         "state", "created_at", "updated_at"
     };
-    msgpack_pack_map (pk, 10);
+    msgpack_pack_map (pk, 11);
     for (int col = 0; col < 10; col++)
         tl_mp_pack_kv (pk, keys [col], tl_db_value (res, row, col));
+    tl_mp_pack_kv (pk, "background_url", tl_db_value (res, row, S_COL_BACKGROUND));
 }
 
 //  Answers `status` with event `id`, or 404.

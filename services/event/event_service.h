@@ -89,5 +89,7 @@ int event_orders_register (tl_service_t *svc);      //  orders, event.expire_ord
 int event_orders_prepare (tl_db_t *db);
 int event_parts_register (tl_service_t *svc);       //  tracks, sessions, speakers, ...
 int event_parts_prepare (tl_db_t *db);
+int event_background_register (tl_service_t *svc);  //  /events/{id}/background
+int event_background_prepare (tl_db_t *db);
 
 #endif

@@ -219,7 +219,7 @@ s_gc (tl_job_ctx_t *job)
 {
     tl_db_t *db = tl_job_ctx_db (job);
     char now [32];
-    snprintf (now, sizeof now, "%lld", (long long) tl_job_ctx_now_ms (job));
+    snprintf (now, sizeof now, "%lld", (long long) tl_job_ctx_clock_ms (job));
     const char *at = now;
     long uploads = tl_db_exec_count (db, "gc_uploads", 1, &at);
     if (uploads < 0)
