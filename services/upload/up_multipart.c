@@ -116,12 +116,10 @@ s_part_headers (const char *head, size_t len, char *name, size_t name_size, char
     return disposition ? 0 : TL_EINVAL;
 }
 
-int
-up_multipart_file (const char *content_type, const uint8_t *body, size_t size,
-                   up_part_t *file)
+//  The reader of up_multipart_file, which clears *file when it fails.
+static int
+s_read_body (const char *content_type, const uint8_t *body, size_t size, up_part_t *file)
 {
-    assert (file);
-    memset (file, 0, sizeof *file);
     if (!up_multipart_is (content_type) || (!body && size))
         return TL_EINVAL;
     const char *params = content_type + strcspn (content_type, ";");
@@ -178,11 +176,19 @@ up_multipart_file (const char *content_type, const uint8_t *body, size_t size,
         }
         at += content + delim_len;
     }
-    if (files == 0) {
+    return files ? 0 : TL_ENOTFOUND;
+}
+
+int
+up_multipart_file (const char *content_type, const uint8_t *body, size_t size,
+                   up_part_t *file)
+{
+    assert (file);
+    memset (file, 0, sizeof *file);
+    int rc = s_read_body (content_type, body, size, file);
+    if (rc)
         memset (file, 0, sizeof *file);
-        return TL_ENOTFOUND;
-    }
-    return 0;
+    return rc;
 }
 
 //  ---------------------------------------------------------------------
@@ -223,6 +229,7 @@ s_test_missing_and_doubled_file (void)
         "--b\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\nx\r\n"
         "--b\r\nContent-Disposition: form-data; name=file\r\n\r\ny\r\n--b--";
     assert (s_read ("multipart/form-data; boundary=b", two, &file) == TL_EEXIST);
+    assert (file.data == NULL && file.size == 0);       //  nothing half-read
     //  a filename alone is no name
     const char *filename_only =
         "--b\r\nContent-Disposition: form-data; filename=\"file\"\r\n\r\nx\r\n--b--";
