@@ -1,8 +1,11 @@
 """The upload service on an S3-compatible store: s3rver (npm, pinned by
-deploy/bootstrap.sh test into .tools), which checks AWS Signature V4
-signatures with its default credentials. Two gateways and two upload
-instances share the store: what one instance stored, the other serves."""
+deploy/bootstrap.sh test into .tools). s3rver accepts any signature, so
+the instances reach it through s3_sigv4.SigV4Proxy, which verifies every
+request's AWS Signature V4 with the credentials given to the instances
+and refuses a bad one. Two gateways and two upload instances share the
+store: what one instance stored, the other serves."""
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -14,6 +17,7 @@ import requests
 import images
 import tally
 from event_system import EventSystem
+from s3_sigv4 import SigV4Proxy
 from tally import free_port, wait_for, wait_instances
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -60,7 +64,9 @@ def s3():
     if not os.path.exists(S3RVER):
         pytest.fail("s3rver is not installed: run deploy/bootstrap.sh test")
     server = S3rver()
+    server.proxy = SigV4Proxy(server.url, "tally-key", "tally-secret").start()
     yield server
+    server.proxy.stop()
     server.stop()
 
 
@@ -70,8 +76,9 @@ def up(s3):
     try:
         system = EventSystem(cluster)
         gws = [system.gw, system.gw2]
-        store = {"TALLY_S3_URL": s3.url + "/tally-uploads", "TALLY_S3_ACCESS_KEY": "S3RVER",
-                 "TALLY_S3_SECRET_KEY": "S3RVER", "TALLY_S3_REGION": "us-east-1"}
+        store = {"TALLY_S3_URL": s3.proxy.url + "/tally-uploads",
+                 "TALLY_S3_ACCESS_KEY": "tally-key", "TALLY_S3_SECRET_KEY": "tally-secret",
+                 "TALLY_S3_REGION": "us-east-1"}
         # Each instance talks to one gateway only: a request through gw2
         # is served by the other instance.
         tally.upload(cluster, [system.gw], s3=store, name="upload-a")
@@ -123,3 +130,29 @@ def test_two_instances_share_the_s3_store(up, s3):
     assert up.delete(other, f"/uploads/{again.json()['id']}").status_code == 204
     assert not {k for k in s3.objects("tally-uploads") if k.startswith(sha)}
     assert fetch(up, body["url"], up.gw).status_code == 404
+    # every request the instances sent was signed right (bucket creation,
+    # PUT, GET, DELETE)
+    assert s3.proxy.verified >= 8 and s3.proxy.refused == []
+
+
+def test_the_proxy_refuses_a_wrong_signature(s3):
+    # what makes the test above mean something: a request signed with
+    # another secret (libcurl's signer, as the service's) is refused
+    r = requests.put(s3.proxy.url + "/tally-uploads/x", data=b"hello",
+                     headers={"x-amz-content-sha256": hashlib.sha256(b"hello").hexdigest()},
+                     auth=None, timeout=10)
+    assert r.status_code == 403
+    out = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--aws-sigv4",
+         "aws:amz:us-east-1:s3", "-u", "tally-key:another-secret", "-X", "PUT",
+         "--data-binary", "hello", "-H",
+         "x-amz-content-sha256: " + hashlib.sha256(b"hello").hexdigest(),
+         s3.proxy.url + "/tally-uploads/x"], capture_output=True, text=True, timeout=10)
+    assert out.stdout == "403"
+    good = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--aws-sigv4",
+         "aws:amz:us-east-1:s3", "-u", "tally-key:tally-secret", "-X", "PUT",
+         "--data-binary", "hello", "-H",
+         "x-amz-content-sha256: " + hashlib.sha256(b"hello").hexdigest(),
+         s3.proxy.url + "/tally-uploads/x"], capture_output=True, text=True, timeout=10)
+    assert good.stdout == "200"
