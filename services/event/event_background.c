@@ -4,8 +4,11 @@
 //  The upload service keeps the reference (upload.ref / upload.unref,
 //  kind event_background), so that the upload cannot be deleted while the
 //  event shows it; this service stores the URL of its `background` variant.
+//  A deleted event's reference goes by a durable job (event.unref_background),
+//  so that the upload is no longer held once nothing shows it.
 #include "event_service.h"
 #include "tl_error.h"
+#include "tl_jobs.h"
 #include "tl_mp.h"
 
 #include <stdio.h>
@@ -139,9 +142,52 @@ s_clear (tl_call_t *call)
     tl_msg_destroy (&reply);
 }
 
+//  ---------------------------------------------------------------------
+//  A deleted event's reference
+
+int
+event_background_forget (tl_db_t *db, const char *event_id)
+{
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
+    msgpack_pack_map (&pk, 1);
+    tl_mp_pack_kv (&pk, "event_id", event_id);
+    char key [TL_MAX_ID_LEN + 32];
+    snprintf (key, sizeof key, "event.unref_background:%s", event_id);
+    int rc = tl_jobs_enqueue (db, "event.unref_background", body.data, body.size, key, 0, 0);
+    msgpack_sbuffer_destroy (&body);
+    return rc < 0 ? rc : 0;
+}
+
+//  event.unref_background {event_id}: the upload service forgets the
+//  deleted event's background reference (a 4xx is final; no answer is
+//  retried on the job's back-off).
+static int
+s_unref_job (tl_job_ctx_t *job)
+{
+    char event_id [TL_MAX_ID_LEN + 1];
+    if (!tl_mp_copy (tl_mp_get (tl_job_ctx_payload (job), "event_id"), event_id,
+                     sizeof event_id)) {
+        tl_job_ctx_error (job, "no event_id in the payload");
+        return TL_EINVAL;
+    }
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init (&body);
+    msgpack_packer pk;
+    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
+    s_ref_head (&pk, event_id, 0);
+    int rc = tl_service_job_send (job, "upload", "upload.unref", body.data, body.size,
+                                  EV_UPLOAD_TIMEOUT_MS, NULL);
+    msgpack_sbuffer_destroy (&body);
+    return rc;
+}
+
 int
 event_background_register (tl_service_t *svc)
 {
     int rc = tl_service_on (svc, "events.background_set", s_set);
-    return rc ? rc : tl_service_on (svc, "events.background_clear", s_clear);
+    rc = rc ? rc : tl_service_on (svc, "events.background_clear", s_clear);
+    return rc ? rc : tl_service_job (svc, "event.unref_background", s_unref_job);
 }

@@ -4,6 +4,7 @@
 //  both by start time, newest first, in keyset pages with ?from=&to=.
 #include "event_service.h"
 #include "tl_error.h"
+#include "tl_log.h"
 #include "tl_mp.h"
 #include "tl_time.h"
 #include "tl_valid.h"
@@ -414,8 +415,11 @@ s_delete (tl_call_t *call)
     else
     if (count == 0)
         tl_call_error (call, 404, "not_found", "no such event");
-    else
+    else {
+        if (event_background_forget (tl_call_db (call), id))
+            tl_log (TL_LOG_WARN, tl_call_trace (call), "event %s: its background stays held", id);
         tl_call_reply_empty (call, 204);
+    }
 }
 
 int

@@ -294,6 +294,19 @@ def test_event_background_holds_its_upload(up):
     assert up.delete(organizer, f"/uploads/{body['id']}").status_code == 204
 
 
+def test_a_deleted_events_background_is_no_longer_held(up):
+    organizer = up.user()
+    event = up.event(organizer)
+    body = post_raw(up, organizer, images.png(60, 40, seed=35)).json()
+    assert up.post(organizer, f"/events/{event['id']}/background",
+                   {"upload_id": body["id"]}).status_code == 200
+    assert up.delete(organizer, f"/uploads/{body['id']}").status_code == 409
+    assert up.delete(organizer, f"/events/{event['id']}").status_code == 204
+    # the event service's job tells the upload service
+    tally.wait_for(lambda: up.delete(organizer, f"/uploads/{body['id']}").status_code == 204,
+                   "the upload to be deletable", timeout=30)
+
+
 def test_event_background_needs_update_on_the_event_and_the_callers_upload(up):
     organizer, stranger = up.user(), up.user()
     event = up.event(organizer, state="published")
@@ -343,7 +356,7 @@ def test_deleted_users_uploads_go_but_an_event_background_stays(up):
     r = up.request("DELETE", user, "/me", json={"password": tally_password()})
     assert r.status_code in (200, 204), r.text
     tally.wait_for(lambda: fetch(up, unshown["url"]).status_code == 404,
-                   "the unshown upload to go", timeout=30)
+                   "the unshown upload to go", timeout=90)
     assert fetch(up, shown["url"]).status_code == 200
     owner = tally.psql(f"SELECT coalesce (owner, 'none') FROM upload.uploads "
                        f"WHERE id = '{shown['id']}'")
