@@ -4,7 +4,8 @@
 //  The upload service keeps the reference (upload.ref / upload.unref,
 //  kind event_background), so that the upload cannot be deleted while the
 //  event shows it; this service stores the URL of its `background` variant.
-//  A deleted event's reference goes by a durable job (event.unref_background),
+//  A deleted event's reference goes by a durable job (event.unref_background,
+//  enqueued just before the deletion, only for an event with a background),
 //  so that the upload is no longer held once nothing shows it.
 #include "event_service.h"
 #include "tl_error.h"
@@ -18,6 +19,7 @@
 static const tl_db_statement_t s_statements [] = {
     { "background_set", "UPDATE events SET background_url = $2, updated_at = now () "
                         "WHERE id = $1", 2 },
+    { "background_of", "SELECT background_url FROM events WHERE id = $1", 1 },
 };
 
 int
@@ -148,6 +150,14 @@ s_clear (tl_call_t *call)
 int
 event_background_forget (tl_db_t *db, const char *event_id)
 {
+    int err = 0;
+    PGresult *res = tl_db_exec (db, "background_of", 1, &event_id, &err);
+    if (!res)
+        return err;
+    bool shown = PQntuples (res) == 1 && tl_db_value (res, 0, 0);
+    PQclear (res);
+    if (!shown)
+        return 0;                       //  nothing held: no job
     msgpack_sbuffer body;
     msgpack_sbuffer_init (&body);
     msgpack_packer pk;
@@ -156,14 +166,16 @@ event_background_forget (tl_db_t *db, const char *event_id)
     tl_mp_pack_kv (&pk, "event_id", event_id);
     char key [TL_MAX_ID_LEN + 32];
     snprintf (key, sizeof key, "event.unref_background:%s", event_id);
-    int rc = tl_jobs_enqueue (db, "event.unref_background", body.data, body.size, key, 0, 0);
+    int rc = tl_jobs_enqueue (db, "event.unref_background", body.data, body.size, key,
+                              (int64_t) tl_msg_now_ms () + EV_UNREF_DELAY_MS, 0);
     msgpack_sbuffer_destroy (&body);
     return rc < 0 ? rc : 0;
 }
 
-//  event.unref_background {event_id}: the upload service forgets the
-//  deleted event's background reference (a 4xx is final; no answer is
-//  retried on the job's back-off).
+//  event.unref_background {event_id}: once the event is gone, the upload
+//  service forgets its background reference (a 4xx is final; no answer is
+//  retried on the job's back-off). An event still there (its deletion
+//  failed) keeps it.
 static int
 s_unref_job (tl_job_ctx_t *job)
 {
@@ -173,6 +185,15 @@ s_unref_job (tl_job_ctx_t *job)
         tl_job_ctx_error (job, "no event_id in the payload");
         return TL_EINVAL;
     }
+    const char *id = event_id;
+    int err = 0;
+    PGresult *res = tl_db_exec (tl_job_ctx_db (job), "background_of", 1, &id, &err);
+    if (!res)
+        return err;
+    bool there = PQntuples (res) == 1;
+    PQclear (res);
+    if (there)
+        return 0;
     msgpack_sbuffer body;
     msgpack_sbuffer_init (&body);
     msgpack_packer pk;

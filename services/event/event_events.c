@@ -409,17 +409,16 @@ s_delete (tl_call_t *call)
     event_ref_t event;
     if (!event_can (call, id, EV_SVC_EVENT, EV_OP_DELETE, false, &event))
         return;
+    if (event_background_forget (tl_call_db (call), id))
+        tl_log (TL_LOG_WARN, tl_call_trace (call), "event %s: its background stays held", id);
     long count = tl_db_exec_count (tl_call_db (call), "events_delete", 1, &id);
     if (count < 0)
         tl_call_db_error (call, (int) count);
     else
     if (count == 0)
         tl_call_error (call, 404, "not_found", "no such event");
-    else {
-        if (event_background_forget (tl_call_db (call), id))
-            tl_log (TL_LOG_WARN, tl_call_trace (call), "event %s: its background stays held", id);
+    else
         tl_call_reply_empty (call, 204);
-    }
 }
 
 int

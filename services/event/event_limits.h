@@ -44,5 +44,6 @@
 
 //  A job's call to the upload service (event.unref_background)
 #define EV_UPLOAD_TIMEOUT_MS    10000
+#define EV_UNREF_DELAY_MS       5000    //  after the deletion it follows
 
 #endif

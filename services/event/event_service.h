@@ -91,9 +91,9 @@ int event_parts_register (tl_service_t *svc);       //  tracks, sessions, speake
 int event_parts_prepare (tl_db_t *db);
 int event_background_register (tl_service_t *svc);  //  /events/{id}/background
 int event_background_prepare (tl_db_t *db);
-//  After event `event_id` is deleted: a durable job tells the upload
-//  service to forget its background (event_background.c). Returns 0 or a
-//  code.
+//  Before event `event_id` is deleted: when it has a background, enqueues
+//  the durable job that, once the event is gone, tells the upload service
+//  to forget it (event_background.c). Returns 0 or a code.
 int event_background_forget (tl_db_t *db, const char *event_id);
 
 #endif

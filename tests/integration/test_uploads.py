@@ -376,10 +376,15 @@ def test_daily_job_removes_old_unreferenced_uploads(up):
     assert up.post(user, f"/events/{event['id']}/background",
                    {"upload_id": shown["id"]}).status_code == 200
     old = post_raw(up, user, images.png(20, 20, seed=73)).json()
-    # The test's clock: the daily run just after the next midnight (UTC);
-    # `old` and `shown` were made two days before it, `kept` an hour before.
-    at = tally.psql("SELECT to_char (date_trunc ('day', now () AT TIME ZONE 'UTC') "
-                    "+ interval '1 day 30 seconds', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')")
+    # The test's clock: the daily run just after the next midnight (UTC)
+    # whose run has not happened yet (each day's runs once: a database of an
+    # earlier test run may have had it); `old` and `shown` were made two days
+    # before it, `kept` an hour before.
+    at = tally.psql(
+        "SELECT to_char (greatest (date_trunc ('day', now () AT TIME ZONE 'UTC'), "
+        "                          max (run_at AT TIME ZONE 'UTC')) "
+        "                + interval '1 day 30 seconds', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') "
+        "FROM upload.jobs WHERE kind = 'upload.gc'")
     tally.psql(f"UPDATE upload.uploads SET created_at = '{at}'::timestamptz - interval '2 days' "
                f"WHERE id IN ('{old['id']}', '{shown['id']}')")
     tally.psql(f"UPDATE upload.uploads SET created_at = '{at}'::timestamptz - interval '1 hour' "
