@@ -98,8 +98,8 @@ up_store_new_env (void)
                                 tl_env ("TALLY_S3_SECRET_KEY", NULL),
                                 tl_env ("TALLY_S3_REGION", "us-east-1"));
     char dir [UP_MAX_PATH_LEN];
-    snprintf (dir, sizeof dir, "%s/uploads", tl_env ("TALLY_DATA_DIR", "./data"));
-    mkdir (tl_env ("TALLY_DATA_DIR", "./data"), 0700);
+    snprintf (dir, sizeof dir, "%s/uploads", tl_env ("TALLY_DATA_DIR", "var"));
+    mkdir (tl_env ("TALLY_DATA_DIR", "var"), 0700);
     return up_store_new_local (dir);
 }
 

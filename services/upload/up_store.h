@@ -28,7 +28,8 @@ up_store_t *up_store_new_s3 (const char *url, const char *access_key, const char
 
 //  The store the environment names: TALLY_S3_URL (with TALLY_S3_ACCESS_KEY,
 //  TALLY_S3_SECRET_KEY, TALLY_S3_REGION, default us-east-1) when set, else
-//  the folder $TALLY_DATA_DIR/uploads (TALLY_DATA_DIR default ./data).
+//  the folder $TALLY_DATA_DIR/uploads (TALLY_DATA_DIR default var, as the
+//  mailer's).
 up_store_t *up_store_new_env (void);
 
 //  Destroys the store and nulls the caller's reference. Safe on NULL.

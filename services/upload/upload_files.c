@@ -631,7 +631,10 @@ s_variant (tl_call_t *call)
         if (rc == TL_EINVAL)
             tl_call_error (call, 422, "undecodable", "the variant could not be made");
         else
-        if (rc == TL_EUNAVAIL || rc == TL_EIO || rc == TL_ENOTFOUND)
+        if (rc == TL_ENOTFOUND)         //  its blob went while this waited
+            tl_call_error (call, 404, "not_found", "no such upload");
+        else
+        if (rc == TL_EUNAVAIL || rc == TL_EIO)
             tl_call_error (call, 503, "storage", "the image store did not answer");
         else
             tl_call_db_error (call, rc);
