@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 
 import pytest
 import requests
@@ -158,6 +159,32 @@ def test_bad_upload_is_a_clear_4xx_and_stores_nothing(up, name, how, payload, st
         r = post_data_url(up, user, value)
     assert r.status_code == status, r.text
     assert "error" in r.json()
+    assert mine(up, user) == []
+
+
+def test_an_announced_body_past_10_mib_is_413_before_it_is_sent(up):
+    user = up.user()
+    head = (b"POST /api/v1/uploads HTTP/1.1\r\nHost: t\r\nContent-Type: image/png\r\n"
+            b"Authorization: Bearer " + user.token.encode() + b"\r\n"
+            b"Content-Length: %d\r\n\r\n" % (10 * 1024 * 1024 + 1))
+    started = time.monotonic()
+    status, _, body = tally.raw_http(up.gw.url, head + b"\x89PNG\r\n\x1a\n", timeout=10)
+    assert status == 413, body[:200]
+    assert time.monotonic() - started < 5
+    assert mine(up, user) == []
+
+
+def test_a_chunked_body_past_10_mib_is_413_and_not_kept(up):
+    user = up.user()
+    piece = b"\x89PNG\r\n\x1a\n" + os.urandom(1024 * 1024 - 8)
+
+    def chunks():
+        for _ in range(11):
+            yield piece
+
+    r = requests.post(up.url("/uploads"), data=chunks(), timeout=60,
+                      headers={**user.headers, "Content-Type": "image/png"})
+    assert r.status_code == 413, r.text
     assert mine(up, user) == []
 
 
