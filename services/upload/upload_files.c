@@ -290,6 +290,84 @@ s_refuse_sniff (tl_call_t *call, int rc)
         tl_call_error (call, 422, "undecodable", "the image's header is truncated or malformed");
 }
 
+//  The checks of the bytes before anything is decoded: the size, the type
+//  by the bytes (and against the declared one) and the header's pixel
+//  count. Fills *info and returns true, or answers (413, 415, 422) and
+//  returns false.
+static bool
+s_check_bytes (tl_call_t *call, const uint8_t *data, size_t size, const char *declared,
+               up_info_t *info)
+{
+    if (size > UP_MAX_BYTES) {
+        tl_call_error (call, 413, "too_large", "an image is at most %ld bytes",
+                       (long) UP_MAX_BYTES);
+        return false;
+    }
+    int rc = up_sniff (data, size, info);
+    if (rc) {
+        s_refuse_sniff (call, rc);
+        return false;
+    }
+    if (declared && *declared && strncasecmp (declared, "application/octet-stream", 24) != 0
+    &&  up_sniff_from_mime (declared) != info->type) {
+        tl_call_error (call, 415, "type_mismatch", "the bytes are %s, not what was declared",
+                       up_sniff_mime (info->type));
+        return false;
+    }
+    if ((long long) info->width * info->height > UP_MAX_PIXELS
+    ||  info->width > UP_MAX_SIDE || info->height > UP_MAX_SIDE) {
+        tl_call_error (call, 422, "too_many_pixels",
+                       "the image is %ux%u; at most %lld pixels", info->width, info->height,
+                       (long long) UP_MAX_PIXELS);
+        return false;
+    }
+    return true;
+}
+
+//  Cleans the image into in->clean (libvips: decoded whole, upright,
+//  without metadata). Returns true, or answers (413, 422, 503) and
+//  returns false.
+static bool
+s_clean (tl_call_t *call, const uint8_t *data, size_t size, up_type_t type, s_ingest_t *in)
+{
+    int w = 0, h = 0;
+    int rc = up_image_clean (data, size, type, UP_MAX_STORED, &in->clean, &in->clean_size,
+                             &w, &h);
+    if (rc == TL_ETOOBIG)
+        tl_call_error (call, 413, "too_large", "the cleaned image is too large");
+    else
+    if (rc == TL_EINVAL)
+        tl_call_error (call, 422, "undecodable", "the image does not decode");
+    else
+    if (rc)
+        tl_call_error (call, 503, "unavailable", "out of memory");
+    if (rc)
+        return false;
+    in->cleaned = true;
+    snprintf (in->width, sizeof in->width, "%d", w);
+    snprintf (in->height, sizeof in->height, "%d", h);
+    snprintf (in->stored, sizeof in->stored, "%zu", in->clean_size);
+    return true;
+}
+
+//  Answers a failed ingest transaction (`rc`).
+static void
+s_refuse_ingest (tl_call_t *call, int rc, int refusal)
+{
+    if (rc == TL_EBUSY && refusal == 1)
+        tl_call_error (call, 413, "quota_exceeded", "your uploads would pass %ld bytes",
+                       s_quota_bytes);
+    else
+    if (rc == TL_EBUSY && refusal == 2)
+        tl_call_error_retry (call, 429, 3600, "too_many_uploads",
+                             "at most %ld uploads an hour", s_per_hour);
+    else
+    if (rc == TL_EUNAVAIL || rc == TL_EIO)
+        tl_call_error (call, 503, "storage", "the image store did not take the bytes");
+    else
+        tl_call_db_error (call, rc);
+}
+
 bool
 upload_ingest (tl_call_t *call, const uint8_t *data, size_t size, const char *declared,
                char id [37])
@@ -299,30 +377,9 @@ upload_ingest (tl_call_t *call, const uint8_t *data, size_t size, const char *de
         tl_call_error (call, 401, "unauthenticated", "an upload needs a user");
         return false;
     }
-    if (size > UP_MAX_BYTES) {
-        tl_call_error (call, 413, "too_large", "an image is at most %ld bytes",
-                       (long) UP_MAX_BYTES);
-        return false;
-    }
     up_info_t info;
-    int rc = up_sniff (data, size, &info);
-    if (rc) {
-        s_refuse_sniff (call, rc);
+    if (!s_check_bytes (call, data, size, declared, &info))
         return false;
-    }
-    if (declared && *declared && strncasecmp (declared, "application/octet-stream", 24) != 0
-    &&  up_sniff_from_mime (declared) != info.type) {
-        tl_call_error (call, 415, "type_mismatch", "the bytes are %s, not what was declared",
-                       up_sniff_mime (info.type));
-        return false;
-    }
-    if ((long long) info.width * info.height > UP_MAX_PIXELS
-    ||  info.width > UP_MAX_SIDE || info.height > UP_MAX_SIDE) {
-        tl_call_error (call, 422, "too_many_pixels",
-                       "the image is %ux%u; at most %lld pixels", info.width, info.height,
-                       (long long) UP_MAX_PIXELS);
-        return false;
-    }
     unsigned char hash [crypto_hash_sha256_BYTES];
     crypto_hash_sha256 (hash, data, size);
     char sha [crypto_hash_sha256_BYTES * 2 + 1];
@@ -341,47 +398,20 @@ upload_ingest (tl_call_t *call, const uint8_t *data, size_t size, const char *de
     }
     bool present = PQntuples (res) == 1;
     PQclear (res);
+    int rc = 0;
     for (int attempt = 0; attempt < 2; attempt++) {
-        if (!present && !in.cleaned) {
-            int w = 0, h = 0;
-            rc = up_image_clean (data, size, info.type, UP_MAX_STORED, &in.clean,
-                                 &in.clean_size, &w, &h);
-            if (rc) {
-                if (rc == TL_ETOOBIG)
-                    tl_call_error (call, 413, "too_large", "the cleaned image is too large");
-                else
-                if (rc == TL_EINVAL)
-                    tl_call_error (call, 422, "undecodable", "the image does not decode");
-                else
-                    tl_call_error (call, 503, "unavailable", "out of memory");
-                return false;
-            }
-            in.cleaned = true;
-            snprintf (in.width, sizeof in.width, "%d", w);
-            snprintf (in.height, sizeof in.height, "%d", h);
-            snprintf (in.stored, sizeof in.stored, "%zu", in.clean_size);
-        }
+        if (!present && !in.cleaned && !s_clean (call, data, size, info.type, &in))
+            return false;
         rc = tl_db_tx (db, s_ingest_tx, &in);
         if (rc != TL_ENOTFOUND)
             break;
-        present = false;
+        present = false;                //  the blob went meanwhile: clean, then again
     }
     up_image_free (in.clean);
-    if (rc == TL_EBUSY && in.refusal == 1)
-        tl_call_error (call, 413, "quota_exceeded", "your uploads would pass %ld bytes",
-                       s_quota_bytes);
-    else
-    if (rc == TL_EBUSY && in.refusal == 2)
-        tl_call_error_retry (call, 429, 3600, "too_many_uploads",
-                             "at most %ld uploads an hour", s_per_hour);
-    else
-    if (rc == TL_EUNAVAIL || rc == TL_EIO)
-        tl_call_error (call, 503, "storage", "the image store did not take the bytes");
-    else
-    if (rc)
-        tl_call_db_error (call, rc);
-    if (rc)
+    if (rc) {
+        s_refuse_ingest (call, rc, in.refusal);
         return false;
+    }
     memcpy (id, in.id, 37);
     return true;
 }
@@ -469,8 +499,25 @@ s_create (tl_call_t *call)
 //  ---------------------------------------------------------------------
 //  Serving bytes
 
-//  Answers the bytes of `key` with their type, a strong ETag (the key: the
-//  bytes under a key never change) and immutable caching.
+//  Answers `size` bytes (those of store key `key`) with their type, a
+//  strong ETag (the key: the bytes under a key never change) and immutable
+//  caching.
+static void
+s_reply_bytes (tl_call_t *call, const void *data, size_t size, const char *key,
+               const char *content_type)
+{
+    msgpack_packer *pk = tl_call_reply (call, 200);
+    msgpack_pack_bin (pk, size);
+    msgpack_pack_bin_body (pk, data, size);
+    char etag [UP_MAX_KEY_LEN + 3];
+    snprintf (etag, sizeof etag, "\"%s\"", key);
+    tl_call_header (call, "Content-Type", content_type);
+    tl_call_header (call, "ETag", etag);
+    tl_call_header (call, "Cache-Control", "public, max-age=31536000, immutable");
+}
+
+//  Answers the bytes of store key `key` (s_reply_bytes), 404 when the
+//  store has lost them, 503 when it does not answer.
 static void
 s_serve (tl_call_t *call, const char *key, const char *content_type)
 {
@@ -486,15 +533,8 @@ s_serve (tl_call_t *call, const char *key, const char *content_type)
         tl_call_error (call, 503, "storage", "the image store did not answer");
         return;
     }
-    msgpack_packer *pk = tl_call_reply (call, 200);
-    msgpack_pack_bin (pk, size);
-    msgpack_pack_bin_body (pk, data, size);
+    s_reply_bytes (call, data, size, key, content_type);
     free (data);
-    char etag [UP_MAX_KEY_LEN + 3];
-    snprintf (etag, sizeof etag, "\"%s\"", key);
-    tl_call_header (call, "Content-Type", content_type);
-    tl_call_header (call, "ETag", etag);
-    tl_call_header (call, "Cache-Control", "public, max-age=31536000, immutable");
 }
 
 //  The upload `id`'s blob and type, or answers 404 and returns NULL.
@@ -607,16 +647,8 @@ s_variant (tl_call_t *call)
     else
     if (row) {
         int rc = tl_db_tx (tl_call_db (call), s_variant_tx, &v);
-        if (rc == 0 && v.made) {
-            msgpack_packer *pk = tl_call_reply (call, 200);
-            msgpack_pack_bin (pk, v.made_size);
-            msgpack_pack_bin_body (pk, v.made, v.made_size);
-            char etag [UP_MAX_KEY_LEN + 3];
-            snprintf (etag, sizeof etag, "\"%s\"", key);
-            tl_call_header (call, "Content-Type", v.made_type);
-            tl_call_header (call, "ETag", etag);
-            tl_call_header (call, "Cache-Control", "public, max-age=31536000, immutable");
-        }
+        if (rc == 0 && v.made)
+            s_reply_bytes (call, v.made, v.made_size, key, v.made_type);
         else
         if (rc == 0) {
             //  another instance made it while this one waited
