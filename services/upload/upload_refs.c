@@ -82,6 +82,43 @@ s_ref_of (tl_call_t *call, char **kind, char **ref_id)
     return true;
 }
 
+//  The upload a reference is to, into `id`: the owner's `upload_id`, or a
+//  new upload of `data_url` (one of them is NULL). Returns true, or
+//  answers (400, 404, 413, 415, 422, 429, 503) and returns false.
+static bool
+s_target (tl_call_t *call, const char *owner, const char *upload_id, const char *data_url,
+          char id [37])
+{
+    if (upload_id) {
+        if (!tl_valid_uuid (upload_id)) {
+            tl_call_field_error (call, 404, "not_found", "upload_id", "no such upload");
+            return false;
+        }
+        const char *values [] = { upload_id, owner };
+        PGresult *res = tl_call_exec_one (call, "ref_upload", 2, values, "upload");
+        if (!res)
+            return false;
+        snprintf (id, 37, "%s", tl_db_value (res, 0, 0));
+        PQclear (res);
+        return true;
+    }
+    uint8_t *data = NULL;
+    size_t size = 0;
+    char mime [UP_MAX_MIME_LEN + 1];
+    int rc = up_data_url_decode (data_url, strlen (data_url), UP_MAX_BYTES, mime, sizeof mime,
+                                 &data, &size);
+    if (rc == TL_ETOOBIG)
+        tl_call_error (call, 413, "too_large", "an image is at most %ld bytes",
+                       (long) UP_MAX_BYTES);
+    else
+    if (rc)
+        tl_call_field_error (call, 400, "invalid", "data_url",
+                             "must be a data: URL with strict base64");
+    bool made = rc == 0 && upload_ingest (call, data, size, mime, id);
+    free (data);
+    return made;
+}
+
 //  upload.ref {kind, ref_id, upload_id | data_url, variant?}: on the
 //  caller's behalf (the user of the request another service serves), makes
 //  (kind, ref_id) show the caller's upload `upload_id` (404 when it is not
@@ -111,36 +148,8 @@ s_ref (tl_call_t *call)
         goto done;
     }
     char id [37] = "";
-    if (upload_id) {
-        if (!tl_valid_uuid (upload_id)) {
-            tl_call_field_error (call, 404, "not_found", "upload_id", "no such upload");
-            goto done;
-        }
-        const char *values [] = { upload_id, owner };
-        PGresult *res = tl_call_exec_one (call, "ref_upload", 2, values, "upload");
-        if (!res)
-            goto done;
-        snprintf (id, sizeof id, "%s", tl_db_value (res, 0, 0));
-        PQclear (res);
-    }
-    else {
-        uint8_t *data = NULL;
-        size_t size = 0;
-        char mime [UP_MAX_MIME_LEN + 1];
-        int rc = up_data_url_decode (data_url, strlen (data_url), UP_MAX_BYTES, mime,
-                                     sizeof mime, &data, &size);
-        if (rc == TL_ETOOBIG)
-            tl_call_error (call, 413, "too_large", "an image is at most %ld bytes",
-                           (long) UP_MAX_BYTES);
-        else
-        if (rc)
-            tl_call_field_error (call, 400, "invalid", "data_url",
-                                 "must be a data: URL with strict base64");
-        bool made = rc == 0 && upload_ingest (call, data, size, mime, id);
-        free (data);
-        if (!made)
-            goto done;
-    }
+    if (!s_target (call, owner, upload_id, data_url, id))
+        goto done;
     const char *values [] = { kind, ref_id, id };
     int err = 0;
     long count = tl_db_exec_count (tl_call_db (call), "ref_set", 3, values);
