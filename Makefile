@@ -38,10 +38,11 @@ bench: build
 	bench/events.sh $(BUILD)
 	bench/notify.sh $(BUILD)
 	bench/stores.sh $(BUILD)
+	bench/upload.sh $(BUILD)
 
 fuzz:
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DTALLY_FUZZ=ON >/dev/null
-	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz-json fuzz-router fuzz-envelope fuzz-csv fuzz-value fuzz-accounts
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzz-json fuzz-router fuzz-envelope fuzz-csv fuzz-value fuzz-accounts fuzz-upload
 
 openapi: build
 	TALLY_LOG_LEVEL=error $(BUILD)/gateway/tally-gateway --openapi > proto/openapi.yaml

@@ -5,17 +5,20 @@
 #  it prints the exact command to run.
 #    deploy/bootstrap.sh          build + run dependencies
 #    deploy/bootstrap.sh test     also what `make test` needs, with the
-#                                 OpenAPI linter (@redocly/cli, pinned) from
-#                                 npm into ./.tools
+#                                 OpenAPI linter (@redocly/cli, pinned) and
+#                                 the S3-compatible test store (s3rver,
+#                                 pinned) from npm into ./.tools
 #    deploy/bootstrap.sh bench    also what `make bench` needs
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 redocly_version=1.34.20         #  runs on Debian 12's Node.js 18 and on 20
+s3rver_version=3.7.1            #  the upload service's S3 tests (tests/integration/test_uploads_s3.py)
 
 packages=(
     build-essential cmake pkg-config
     libzmq3-dev libczmq-dev libmsgpack-dev libpq-dev libmicrohttpd-dev
     libcurl4-openssl-dev libsodium-dev libjansson-dev libcairo2-dev libcsv-dev
+    libvips-dev
     fonts-dejavu-core tzdata
     postgresql postgresql-contrib curl util-linux
 )
@@ -62,5 +65,12 @@ if [ "${1:-}" = test ]; then
         echo "bootstrap: installing @redocly/cli@$redocly_version into $root/.tools" >&2
         npm install --prefix "$root/.tools" --no-audit --no-fund --loglevel=error \
             "@redocly/cli@$redocly_version" >&2
+    fi
+    installed=$(node -p "require('$root/.tools/node_modules/s3rver/package.json').version" \
+                2>/dev/null || true)
+    if [ "$installed" != "$s3rver_version" ]; then
+        echo "bootstrap: installing s3rver@$s3rver_version into $root/.tools" >&2
+        npm install --prefix "$root/.tools" --no-audit --no-fund --loglevel=error \
+            "s3rver@$s3rver_version" >&2
     fi
 fi

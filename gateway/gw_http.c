@@ -15,6 +15,7 @@
 #define _GNU_SOURCE         //  POLLRDHUP
 #include "gw_http.h"
 #include "gw_bodies.h"
+#include "gw_range.h"
 #include "gw_sessions.h"
 #include "gw_streams.h"
 #include "tl_buf.h"
@@ -268,13 +269,23 @@ s_respond_reply (s_req_t *req, tl_msg_t *reply)
         size = 0;
     }
 
-    char etag [40] = "";
+    char etag [160] = "";
+    //  Bytes whose service names them (a strong ETag: the same name, the
+    //  same bytes) keep that name and the service's caching.
+    const char *named = is_bin ? tl_msg_header (reply, "ETag") : NULL;
+    if (named && (strlen (named) >= sizeof etag || named [0] != '"'))
+        named = NULL;
+    if (is_get && status == 200 && data && named)
+        strcpy (etag, named);
+    else
     if (is_get && status == 200 && data) {
         unsigned char hash [16];
         crypto_generichash (hash, sizeof hash, (const unsigned char *) data, size, NULL, 0);
         etag [0] = '"';
         sodium_bin2hex (etag + 1, 33, hash, sizeof hash);
         strcat (etag, "\"");
+    }
+    if (*etag) {
         const char *inm = MHD_lookup_connection_value (req->conn, MHD_HEADER_KIND, "If-None-Match");
         if (s_etag_matches (inm, etag)) {
             free (data);
@@ -283,6 +294,10 @@ s_respond_reply (s_req_t *req, tl_msg_t *reply)
             status = 304;
         }
     }
+    char content_range [64] = "";
+    if (is_bin && *etag && status == 200)
+        status = gw_range_apply (req->conn, etag, &data, &size, content_range,
+                                sizeof content_range);
     response = MHD_create_response_from_buffer (size, data ? data : (void *) "",
                                                 data ? MHD_RESPMEM_MUST_FREE
                                                      : MHD_RESPMEM_PERSISTENT);
@@ -293,9 +308,14 @@ s_respond_reply (s_req_t *req, tl_msg_t *reply)
     }
     if (content_type && status != 304)
         MHD_add_response_header (response, "Content-Type", content_type);
+    if (*content_range)
+        MHD_add_response_header (response, "Content-Range", content_range);
+    if (is_bin && *etag)
+        MHD_add_response_header (response, "Accept-Ranges", "bytes");
     if (*etag) {
         MHD_add_response_header (response, "ETag", etag);
-        MHD_add_response_header (response, "Cache-Control", "private, no-cache");
+        if (!named || !tl_msg_header (reply, "Cache-Control"))
+            MHD_add_response_header (response, "Cache-Control", "private, no-cache");
     }
     else
         MHD_add_response_header (response, "Cache-Control", "no-store");
@@ -305,7 +325,7 @@ s_respond_reply (s_req_t *req, tl_msg_t *reply)
         //  Headers a service may set; the rest belong to the gateway.
         if (strcasecmp (name, "Location") == 0 || strcasecmp (name, "Retry-After") == 0
         ||  strcasecmp (name, "Content-Disposition") == 0
-        ||  (strcasecmp (name, "Cache-Control") == 0 && !*etag))
+        ||  (strcasecmp (name, "Cache-Control") == 0 && (!*etag || named)))
             MHD_add_response_header (response, name, value);
         else
         if (strcasecmp (name, "Set-Cookie") == 0) {

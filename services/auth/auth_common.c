@@ -35,7 +35,7 @@ void
 auth_pack_user (msgpack_packer *pk, const PGresult *res, int row, int show)
 {
     bool email = show & AUTH_SHOW_EMAIL, webhook = show & AUTH_SHOW_WEBHOOK;
-    msgpack_pack_map (pk, email ? 8 : 7);
+    msgpack_pack_map (pk, email ? 9 : 8);
     tl_mp_pack_kv (pk, "id", tl_db_value (res, row, AUTH_COL_ID));
     tl_mp_pack_kv (pk, "username", tl_db_value (res, row, AUTH_COL_USERNAME));
     if (email)
@@ -44,6 +44,7 @@ auth_pack_user (msgpack_packer *pk, const PGresult *res, int row, int show)
     s_pack_bool (pk, "is_admin", auth_col_true (res, row, AUTH_COL_IS_ADMIN));
     s_pack_bool (pk, "is_super_admin", auth_col_true (res, row, AUTH_COL_IS_SUPER_ADMIN));
     tl_mp_pack_kv (pk, "created_at", tl_db_value (res, row, AUTH_COL_CREATED_AT));
+    tl_mp_pack_kv (pk, "avatar_url", tl_db_value (res, row, AUTH_COL_AVATAR_URL));
     tl_mp_pack_str (pk, "settings");
     msgpack_pack_map (pk, webhook ? 6 : 5);
     tl_mp_pack_kv (pk, "timezone", tl_db_value (res, row, AUTH_COL_TIMEZONE));

@@ -26,13 +26,13 @@ extern auth_config_t auth_config;
     "id, username, email, verified, is_admin, is_super_admin, " \
     "to_char (created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), " \
     "timezone, play_sounds, report_format, reminder_channel, webhook_url, " \
-    "reminder_time, password_hash"
+    "reminder_time, avatar_url, password_hash"
 enum {
     AUTH_COL_ID, AUTH_COL_USERNAME, AUTH_COL_EMAIL, AUTH_COL_VERIFIED,
     AUTH_COL_IS_ADMIN, AUTH_COL_IS_SUPER_ADMIN, AUTH_COL_CREATED_AT,
     AUTH_COL_TIMEZONE, AUTH_COL_PLAY_SOUNDS, AUTH_COL_REPORT_FORMAT,
     AUTH_COL_REMINDER_CHANNEL, AUTH_COL_WEBHOOK_URL, AUTH_COL_REMINDER_TIME,
-    AUTH_COL_PASSWORD_HASH
+    AUTH_COL_AVATAR_URL, AUTH_COL_PASSWORD_HASH
 };
 
 //  What auth_pack_user shows besides the public fields.
@@ -41,7 +41,7 @@ enum {
 #define AUTH_SHOW_ALL       (AUTH_SHOW_EMAIL | AUTH_SHOW_WEBHOOK)
 
 //  Packs the user of `row` as API.md's user object: {id, username, email,
-//  verified, is_admin, is_super_admin, created_at, settings{...}}. The
+//  verified, is_admin, is_super_admin, created_at, avatar_url, settings{...}}. The
 //  email and settings.webhook_url are left out unless `show` names them
 //  (AUTH_SHOW_*): staff lists never show another user's address or any
 //  user's webhook. Never the password hash.
@@ -146,5 +146,7 @@ int auth_jobs_prepare (tl_db_t *db);
 int auth_accounts_register (tl_service_t *svc);
 int auth_sessions_register (tl_service_t *svc);
 int auth_jobs_register (tl_service_t *svc);
+int auth_avatar_register (tl_service_t *svc);     //  /me/avatar (auth_avatar.c)
+int auth_avatar_prepare (tl_db_t *db);
 
 #endif

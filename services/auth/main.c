@@ -21,6 +21,7 @@ s_thread_init (tl_db_t *db, void *arg)
     int rc = auth_accounts_prepare (db);
     rc = rc ? rc : auth_sessions_prepare (db);
     rc = rc ? rc : auth_jobs_prepare (db);
+    rc = rc ? rc : auth_avatar_prepare (db);
     return rc;
 }
 
@@ -58,6 +59,7 @@ main (void)
         rc = auth_accounts_register (svc);
         rc = rc ? rc : auth_sessions_register (svc);
         rc = rc ? rc : auth_jobs_register (svc);
+        rc = rc ? rc : auth_avatar_register (svc);
         rc = rc ? rc : tl_service_run (svc);
     }
     auth_password_shutdown ();

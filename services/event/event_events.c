@@ -4,6 +4,7 @@
 //  both by start time, newest first, in keyset pages with ?from=&to=.
 #include "event_service.h"
 #include "tl_error.h"
+#include "tl_log.h"
 #include "tl_mp.h"
 #include "tl_time.h"
 #include "tl_valid.h"
@@ -13,12 +14,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-//  An event as the API shows it, then the list cursor (start, in µs)
+//  An event as the API shows it, its times as epoch microseconds (formatted
+//  in s_pack_event, not by the database)
 #define S_COLUMNS \
     "id, name, description, " TL_TIME_SQL_US ("starts_at") ", " TL_TIME_SQL_US ("ends_at") ", " \
     "timezone, location, state, " TL_TIME_SQL_US ("created_at") ", " \
-    TL_TIME_SQL_US ("updated_at")
-enum { S_COL_STARTS = 3 };
+    TL_TIME_SQL_US ("updated_at") ", background_url"
+enum { S_COL_STARTS = 3, S_COL_BACKGROUND = 10 };
 
 //  $1 from, $2 to (ms or ±infinity), $3/$4 the cursor, $5 the LIMIT
 #define S_PAGE_WHERE \
@@ -93,7 +95,7 @@ s_pack_event (msgpack_packer *pk, const PGresult *res, int row)
         "state", "created_at", "updated_at"
     };
     static const bool is_time [] = { 0, 0, 0, 1, 1, 0, 0, 0, 1, 1 };
-    msgpack_pack_map (pk, 10);
+    msgpack_pack_map (pk, 11);
     for (int col = 0; col < 10; col++) {
         const char *value = tl_db_value (res, row, col);
         char time [TL_TIME_US_TEXT_SIZE];
@@ -103,6 +105,7 @@ s_pack_event (msgpack_packer *pk, const PGresult *res, int row)
         }
         tl_mp_pack_kv (pk, keys [col], value);
     }
+    tl_mp_pack_kv (pk, "background_url", tl_db_value (res, row, S_COL_BACKGROUND));
 }
 
 //  Answers `status` with event `id`, or 404.
@@ -490,6 +493,11 @@ s_delete_tx (tl_db_t *db, void *arg)
     PQclear (res);
     if (removal->live_orders)
         return 0;
+    //  Its background's reference goes by a job that runs once the event
+    //  is gone (event_background.c): committed with the deletion or not at all
+    rc = event_background_forget (db, id);
+    if (rc)
+        return rc;
     long count = tl_db_exec_count (db, "events_delete", 1, &id);
     return count < 0 ? (int) count : 0;
 }

@@ -42,4 +42,8 @@
 //  A permission table in a PUT holds at most every role × service row
 #define EV_PERM_ROWS_MAX        32
 
+//  A job's call to the upload service (event.unref_background)
+#define EV_UPLOAD_TIMEOUT_MS    10000
+#define EV_UNREF_DELAY_MS       5000    //  after the deletion it follows
+
 #endif

@@ -100,5 +100,11 @@ int event_notify_order_cancelled (tl_db_t *db, const char *order_id);
 int event_notify_role_accepted (tl_db_t *db, const char *event_id, const char *user_id,
                                 const char *role);
 int event_notify_role_invite (tl_db_t *db, const char *invite_id);
+int event_background_register (tl_service_t *svc);  //  /events/{id}/background
+int event_background_prepare (tl_db_t *db);
+//  Before event `event_id` is deleted: when it has a background, enqueues
+//  the durable job that, once the event is gone, tells the upload service
+//  to forget it (event_background.c). Returns 0 or a code.
+int event_background_forget (tl_db_t *db, const char *event_id);
 
 #endif

@@ -310,9 +310,62 @@ def store_csv_corpus():
     w("lone_cr_in_quotes", b'"a\rb"\r"c"\n')
 
 
+# --------------------------------------------------------------------------
+# upload: byte 0 picks the reader (0 sniff, 1 data URL, 2 multipart)
+
+def png_head(width, height, size=13):
+    return (b"\x89PNG\r\n\x1a\n" + struct.pack(">I", size) + b"IHDR"
+            + struct.pack(">II", width, height) + b"\x08\x02\x00\x00\x00")
+
+
+def upload_corpus():
+    def w(name, reader, data):
+        write("upload", name, bytes([reader]) + (data.encode() if isinstance(data, str) else data))
+    w("sniff_png", 0, png_head(300, 200))
+    w("sniff_png_huge", 0, png_head(50000, 50000))
+    w("sniff_png_zero", 0, png_head(0, 10))
+    w("sniff_png_short", 0, png_head(1, 1)[:20])
+    w("sniff_jpeg", 0, b"\xff\xd8\xff\xe0\x00\x04JF\xff\xc0\x00\x0b\x08\x01\x00\x02\x80\x03")
+    w("sniff_jpeg_scan_first", 0, b"\xff\xd8\xff\xda\x00\x02")
+    w("sniff_jpeg_fill", 0, b"\xff\xd8" + b"\xff" * 40)
+    w("sniff_gif", 0, b"GIF89a\x10\x00\x20\x00\x00\x00\x00")
+    w("sniff_webp_vp8x", 0, b"RIFF\x00\x00\x00\x00WEBPVP8X" + b"\x00" * 8 + b"\x63\x00\x00\x31\x00\x00")
+    w("sniff_webp_vp8l", 0, b"RIFF\x00\x00\x00\x00WEBPVP8L\x00\x00\x00\x00\x2f\x06\x00\x02\x00\x00")
+    w("sniff_webp_vp8", 0, b"RIFF\x00\x00\x00\x00WEBPVP8 " + b"\x00" * 7 + b"\x9d\x01\x2a\x10\x00\x10\x00")
+    w("sniff_svg", 0, '<svg xmlns="http://www.w3.org/2000/svg"><script>1</script></svg>')
+    w("sniff_zip", 0, b"PK\x03\x04" + b"\x00" * 30)
+    w("data_url_png", 1, "data:image/png;base64,iVBORw0KGgo=")
+    w("data_url_untyped", 1, "data:;base64,Zm9vYmFy")
+    w("data_url_params", 1, "data:image/png;name=a.png;base64,Zm8=")
+    w("data_url_bad_alphabet", 1, "data:image/png;base64,Zm9v*A==")
+    w("data_url_bad_padding", 1, "data:image/png;base64,Zm9=")
+    w("data_url_pad_inside", 1, "data:image/png;base64,Zg==Zg==")
+    w("data_url_not_base64", 1, "data:image/png,hello")
+    w("data_url_space", 1, "data:image/png;base64,Zm9v Zm9v")
+    w("data_url_empty", 1, "data:image/png;base64,")
+    body = ("--XyZ\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nhi\r\n"
+            "--XyZ\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\n"
+            "Content-Type: image/png\r\n\r\n\x89PNG\r\n--XyZ--\r\n")
+    w("multipart_file", 2, "multipart/form-data; boundary=XyZ\n" + body)
+    w("multipart_quoted_boundary", 2, 'multipart/form-data; boundary="XyZ"\n' + body)
+    w("multipart_preamble", 2, "multipart/form-data; boundary=XyZ\npreamble\r\n" + body)
+    w("multipart_two_files", 2, "multipart/form-data; boundary=b\n"
+      "--b\r\nContent-Disposition: form-data; name=file\r\n\r\nx\r\n"
+      "--b\r\nContent-Disposition: form-data; name=\"file\"\r\n\r\ny\r\n--b--")
+    w("multipart_no_file", 2, "multipart/form-data; boundary=b\n"
+      "--b\r\nContent-Disposition: form-data; name=other\r\n\r\nx\r\n--b--")
+    w("multipart_unclosed", 2, "multipart/form-data; boundary=b\n"
+      "--b\r\nContent-Disposition: form-data; name=file\r\n\r\nxxxx")
+    w("multipart_no_boundary", 2, "multipart/form-data\n--b--")
+    w("multipart_unterminated_quote", 2, "multipart/form-data; boundary=\"b\n--b--")
+    w("multipart_many_parts", 2, "multipart/form-data; boundary=b\n"
+      + "--b\r\nContent-Disposition: form-data; name=n\r\n\r\nv\r\n" * 20 + "--b--")
+
+
 if __name__ == "__main__":
     streams_corpus()
     json_corpus()
     router_corpus()
     envelope_corpus()
     store_csv_corpus()
+    upload_corpus()

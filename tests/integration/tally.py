@@ -358,3 +358,17 @@ def notification(cluster, gateways, env=None, name=None, workers=2):
 def analytics(cluster, gateways, env=None, name=None, workers=4):
     """Starts tally-analytics."""
     return program(cluster, "analytics", gateways, env=env, name=name, workers=workers)
+
+
+def upload(cluster, gateways, data_dir=None, s3=None, env=None, name=None, workers=4):
+    """Starts tally-upload: its store is the folder `data_dir`
+    (TALLY_DATA_DIR), or the S3-compatible store `s3` (a dict of
+    TALLY_S3_URL, TALLY_S3_ACCESS_KEY, TALLY_S3_SECRET_KEY, TALLY_S3_REGION)."""
+    settings = dict(s3 or {})
+    if data_dir:
+        settings["TALLY_DATA_DIR"] = str(data_dir)
+    settings.update(env or {})
+    return program(cluster, "upload", gateways, env=settings, name=name, workers=workers,
+                   blank=("TALLY_S3_URL", "TALLY_S3_ACCESS_KEY", "TALLY_S3_SECRET_KEY",
+                          "TALLY_S3_REGION", "TALLY_DATA_DIR", "TALLY_UPLOAD_QUOTA_BYTES",
+                          "TALLY_UPLOAD_PER_HOUR", "TALLY_PUBLIC_URL"))

@@ -147,7 +147,8 @@ def test_register_answers_201_with_the_user_and_no_secret(acc):
     assert r.status_code == 201, r.text
     user = r.json()
     assert set(user) == {"id", "username", "email", "verified", "is_admin", "is_super_admin",
-                         "created_at", "settings"}
+                         "created_at", "avatar_url", "settings"}
+    assert user["avatar_url"] is None
     assert user["username"] == username and user["email"] == email
     assert user["verified"] is False and user["is_admin"] is False
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", user["created_at"])

@@ -33,7 +33,8 @@ def test_create_makes_a_draft_the_creator_reads_from_either_gateway(sys_):
     assert r.status_code == 201, r.text
     ev = r.json()
     assert set(ev) == {"id", "name", "description", "starts_at", "ends_at", "timezone",
-                       "location", "state", "created_at", "updated_at"}
+                       "location", "state", "created_at", "updated_at", "background_url"}
+    assert ev["background_url"] is None
     assert ev["state"] == "draft" and ev["starts_at"] == "2030-06-01T07:00:00Z"
     assert ev["description"] == "talks\nand more" and ev["timezone"] == "Europe/Paris"
     assert r.headers["Location"] == f"/api/v1/events/{ev['id']}"
