@@ -1,0 +1,385 @@
+//  analytics_stats.c — the twelve statistics of a dashboard's calls over
+//  [start_date, end_date), whole or in time slices (an_slices), and the
+//  boxplots of each endpoint. Counts, sums, averages and extremes over
+//  whole hours read the hourly aggregates; anything else, and the exact
+//  percentiles (percentile_cont: linear interpolation between closest
+//  ranks, numpy's default), read the calls of the range. Disabled
+//  endpoints are left out; `endpoint` picks one.
+#include "analytics_monitor.h"
+#include "an_slices.h"
+#include "tl_error.h"
+#include "tl_mp.h"
+#include "tl_time.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+//  IPs one slice of visits_per_ip lists, most visits first
+#define S_MAX_IPS   1000
+
+//  The endpoints counted: $1 dashboard, $3 endpoint name or NULL
+#define S_ENDPOINTS \
+    "(SELECT id FROM endpoints WHERE dashboard_id = $1 AND enabled " \
+    " AND ($3::text IS NULL OR name = $3))"
+//  The calls of [$2 [1], $2 [n]) (ms bounds), and their slice
+#define S_RANGE(column) \
+    column " >= to_timestamp ($2::float8 [1] / 1000) " \
+    "AND " column " < to_timestamp ($2::float8 [array_upper ($2::float8 [], 1)] / 1000)"
+#define S_SLICE(column) \
+    "width_bucket ((extract (epoch FROM " column ") * 1000)::float8, $2::float8 [])"
+
+static const tl_db_statement_t s_statements [] = {
+    { "stat_basic_raw",
+      "SELECT " S_SLICE ("at") ", count (*), sum (duration_ms), min (duration_ms), "
+      "       max (duration_ms) "
+      "FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
+      " AND endpoint_id IN " S_ENDPOINTS " GROUP BY 1", 3 },
+    { "stat_basic_hourly",
+      "SELECT " S_SLICE ("hour") ", sum (visits), sum (total_ms), min (min_ms), max (max_ms) "
+      "FROM calls_hourly WHERE dashboard_id = $1 AND " S_RANGE ("hour")
+      " AND endpoint_id IN " S_ENDPOINTS " GROUP BY 1", 3 },
+    { "stat_percentile",
+      "SELECT " S_SLICE ("at") ", percentile_cont ($4::float8) WITHIN GROUP (ORDER BY duration_ms) "
+      "FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
+      " AND endpoint_id IN " S_ENDPOINTS " GROUP BY 1", 4 },
+    { "stat_unique",
+      "SELECT " S_SLICE ("at") ", count (DISTINCT ip) "
+      "FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
+      " AND endpoint_id IN " S_ENDPOINTS " GROUP BY 1", 3 },
+    { "stat_per_ip",
+      "SELECT k, ip, n FROM (SELECT k, ip, n, row_number () OVER (PARTITION BY k "
+      "                      ORDER BY n DESC, ip) AS r "
+      "  FROM (SELECT " S_SLICE ("at") " AS k, ip, count (*) AS n "
+      "        FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
+      "        AND endpoint_id IN " S_ENDPOINTS " GROUP BY 1, 2) per_ip) ranked "
+      "WHERE r <= $4::int ORDER BY k, n DESC, ip", 4 },
+    { "stat_endpoint_known",
+      "SELECT 1 FROM endpoints WHERE dashboard_id = $1 AND name = $2", 2 },
+    //  $1 dashboard, $2 bounds as above
+    { "stat_boxplots",
+      "SELECT e.name, count (c.duration_ms), min (c.duration_ms), "
+      "       percentile_cont (ARRAY [0.25, 0.5, 0.75]::float8 []) "
+      "         WITHIN GROUP (ORDER BY c.duration_ms), max (c.duration_ms) "
+      "FROM endpoints e LEFT JOIN calls c ON c.endpoint_id = e.id AND c.dashboard_id = $1 "
+      "  AND " S_RANGE ("c.at")
+      " WHERE e.dashboard_id = $1 AND e.enabled GROUP BY e.name ORDER BY e.name", 2 },
+};
+
+int
+analytics_stats_prepare (tl_db_t *db)
+{
+    return tl_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements [0]);
+}
+
+//  The statistics: what each reads and how its value is shaped
+typedef enum { S_COUNT, S_SUM, S_AVG, S_MIN, S_MAX, S_PCT, S_UNIQUE, S_PER_IP } s_kind_t;
+
+static const struct {
+    const char *name;
+    s_kind_t kind;
+    const char *fraction;           //  of S_PCT
+} s_stats [] = {
+    { "total_visits", S_COUNT, NULL },
+    { "total_execution_time", S_SUM, NULL },
+    { "average_execution_time", S_AVG, NULL },
+    { "visits_per_ip", S_PER_IP, NULL },
+    { "unique_visitors", S_UNIQUE, NULL },
+    { "fastest_measured_execution_time", S_MIN, NULL },
+    { "fastest_quartile_execution_time", S_PCT, "0.25" },
+    { "median_execution_time", S_PCT, "0.5" },
+    { "slowest_quartile_execution_time", S_PCT, "0.75" },
+    { "ninetieth_percentile_execution_time", S_PCT, "0.9" },
+    { "ninety-ninth_percentile_execution_time", S_PCT, "0.99" },
+    { "slowest_measured_execution_time", S_MAX, NULL },
+};
+#define S_STATS (sizeof s_stats / sizeof s_stats [0])
+
+//  A request for a statistic
+typedef struct {
+    const char *id, *endpoint;
+    size_t stat;
+    bool sliced;
+    const char *unit;
+    int64_t *bounds;                //  n + 1 boundaries (ms)
+    long n;
+    char *bounds_text;              //  as a float8 [] literal
+} s_ask_t;
+
+//  Reads start_date and end_date into the request's range. Answers 400.
+static bool
+s_read_range (tl_call_t *call, int64_t *start_ms, int64_t *end_ms)
+{
+    const char *start = tl_call_param (call, "start_date");
+    const char *end = tl_call_param (call, "end_date");
+    if (an_slices_date (start, start_ms) != 0) {
+        tl_call_error (call, 400, "start_date", "start_date must be YYYY-MM-DD or RFC 3339");
+        return false;
+    }
+    if (an_slices_date (end, end_ms) != 0) {
+        tl_call_error (call, 400, "end_date", "end_date must be YYYY-MM-DD or RFC 3339");
+        return false;
+    }
+    if (*start_ms >= *end_ms) {
+        tl_call_error (call, 400, "end_date", "end_date must be after start_date");
+        return false;
+    }
+    return true;
+}
+
+//  Writes the boundaries as a float8 [] literal. Returns false when
+//  memory ran out (answered 503).
+static bool
+s_bounds_text (tl_call_t *call, s_ask_t *ask)
+{
+    size_t room = (size_t) (ask->n + 1) * 22 + 3;
+    ask->bounds_text = (char *) malloc (room);
+    if (!ask->bounds_text) {
+        tl_call_error (call, 503, "memory", "out of memory");
+        return false;
+    }
+    size_t len = 0;
+    ask->bounds_text [len++] = '{';
+    for (long i = 0; i <= ask->n; i++)
+        len += (size_t) snprintf (ask->bounds_text + len, room - len, "%s%lld", i ? "," : "",
+                                  (long long) ask->bounds [i]);
+    snprintf (ask->bounds_text + len, room - len, "}");
+    return true;
+}
+
+//  Reads the slicing: none, or timeslice + timeslice_is_static. Answers 400.
+static bool
+s_read_slices (tl_call_t *call, s_ask_t *ask, int64_t start_ms, int64_t end_ms)
+{
+    ask->unit = tl_call_param (call, "timeslice");
+    const char *is_static = tl_call_param (call, "timeslice_is_static");
+    ask->bounds = (int64_t *) malloc ((AN_MAX_SLICES + 1) * sizeof (int64_t));
+    if (!ask->bounds) {
+        tl_call_error (call, 503, "memory", "out of memory");
+        return false;
+    }
+    ask->sliced = ask->unit && *ask->unit;
+    if (!ask->sliced) {
+        ask->bounds [0] = start_ms;
+        ask->bounds [1] = end_ms;
+        ask->n = 1;
+        return s_bounds_text (call, ask);
+    }
+    an_slice_unit_t unit;
+    if (an_slices_unit (ask->unit, &unit) != 0) {
+        tl_call_error (call, 400, "timeslice",
+                       "timeslice must be year, month, week, day, hour or minute");
+        return false;
+    }
+    if (!is_static || (strcmp (is_static, "true") != 0 && strcmp (is_static, "false") != 0)) {
+        tl_call_error (call, 400, "timeslice_is_static",
+                       "a timeslice needs timeslice_is_static, true or false");
+        return false;
+    }
+    ask->n = an_slices_bounds (start_ms, end_ms, unit, strcmp (is_static, "true") == 0,
+                               ask->bounds, AN_MAX_SLICES);
+    if (ask->n == TL_EINVAL)
+        tl_call_error (call, 400, "timeslice", "dynamic timeslices are week, day, hour or minute");
+    else
+    if (ask->n < 0)
+        tl_call_error (call, 400, "timeslice", "the range holds more than %d slices",
+                       AN_MAX_SLICES);
+    return ask->n > 0 && s_bounds_text (call, ask);
+}
+
+//  True when every boundary is a whole hour (the aggregates answer).
+static bool
+s_hour_aligned (const s_ask_t *ask)
+{
+    for (long i = 0; i <= ask->n; i++)
+        if (ask->bounds [i] % 3600000 != 0)
+            return false;
+    return true;
+}
+
+//  Packs one slice's value from the row of slice k (NULL when none).
+static void
+s_pack_value (msgpack_packer *pk, s_kind_t kind, const PGresult *res, int row)
+{
+    if (kind == S_COUNT || kind == S_UNIQUE) {
+        msgpack_pack_int64 (pk, row >= 0 ? strtoll (tl_db_value (res, row, 1), NULL, 10) : 0);
+        return;
+    }
+    int col = kind == S_SUM ? 2 : kind == S_MIN ? 3 : kind == S_MAX ? 4 : 1;
+    const char *value = row >= 0 ? tl_db_value (res, row, col) : NULL;
+    if (!value) {
+        msgpack_pack_nil (pk);
+        return;
+    }
+    double number = strtod (value, NULL);
+    if (kind == S_AVG)
+        number = strtod (tl_db_value (res, row, 2), NULL)
+               / strtod (tl_db_value (res, row, 1), NULL);
+    msgpack_pack_double (pk, number);
+}
+
+//  Packs visits_per_ip of slice k, {ip: visits}, from rows [*row ...)
+//  of a result ordered by slice.
+static void
+s_pack_per_ip (msgpack_packer *pk, const PGresult *res, int *row, long k)
+{
+    int first = *row, last = *row;
+    while (last < PQntuples (res) && atol (tl_db_value (res, last, 0)) == k)
+        last++;
+    msgpack_pack_map (pk, (uint32_t) (last - first));
+    for (int r = first; r < last; r++) {
+        tl_mp_pack_str (pk, tl_db_value (res, r, 1));
+        msgpack_pack_int64 (pk, strtoll (tl_db_value (res, r, 2), NULL, 10));
+    }
+    *row = last;
+}
+
+//  Runs the statistic's statement and answers.
+static void
+s_answer (tl_call_t *call, s_ask_t *ask)
+{
+    s_kind_t kind = s_stats [ask->stat].kind;
+    char limit [16];
+    snprintf (limit, sizeof limit, "%d", S_MAX_IPS);
+    const char *name = kind == S_PCT ? "stat_percentile"
+                     : kind == S_UNIQUE ? "stat_unique"
+                     : kind == S_PER_IP ? "stat_per_ip"
+                     : s_hour_aligned (ask) ? "stat_basic_hourly" : "stat_basic_raw";
+    const char *values [] = { ask->id, ask->bounds_text, ask->endpoint,
+                              kind == S_PER_IP ? limit : s_stats [ask->stat].fraction };
+    int err = 0;
+    PGresult *res = tl_db_exec (tl_call_db (call), name,
+                                kind == S_PCT || kind == S_PER_IP ? 4 : 3, values, &err);
+    if (!res) {
+        tl_call_db_error (call, err);
+        return;
+    }
+    msgpack_packer *pk = tl_call_reply (call, 200);
+    msgpack_pack_map (pk, ask->sliced ? 3 : 2);
+    tl_mp_pack_kv (pk, "statistic", s_stats [ask->stat].name);
+    if (ask->sliced) {
+        tl_mp_pack_kv (pk, "timeslice", ask->unit);
+        tl_mp_pack_str (pk, "slices");
+        msgpack_pack_array (pk, (uint32_t) ask->n);
+    }
+    else
+        tl_mp_pack_str (pk, "value");
+    int row = 0;
+    for (long k = 1; k <= ask->n; k++) {
+        if (ask->sliced) {
+            char start [TL_TIME_TEXT_SIZE];
+            tl_time_format (ask->bounds [k - 1], start, sizeof start);
+            msgpack_pack_map (pk, 2);
+            tl_mp_pack_kv (pk, "start", start);
+            tl_mp_pack_str (pk, "value");
+        }
+        if (kind == S_PER_IP)
+            s_pack_per_ip (pk, res, &row, k);
+        else {
+            int found = -1;
+            for (int r = 0; r < PQntuples (res) && found < 0; r++)
+                if (atol (tl_db_value (res, r, 0)) == k)
+                    found = r;
+            s_pack_value (pk, kind, res, found);
+        }
+    }
+    PQclear (res);
+}
+
+//  GET /dashboards/{id}/statistics
+static void
+s_statistics (tl_call_t *call)
+{
+    s_ask_t ask = { .id = tl_call_param (call, "id"), .endpoint = tl_call_param (call, "endpoint") };
+    if (!analytics_dashboard_owned (call, ask.id))
+        return;
+    const char *statistic = tl_call_param (call, "statistic");
+    for (ask.stat = 0; statistic && ask.stat < S_STATS; ask.stat++)
+        if (strcmp (statistic, s_stats [ask.stat].name) == 0)
+            break;
+    int64_t start_ms, end_ms;
+    if (!statistic || ask.stat == S_STATS)
+        tl_call_error (call, 400, "statistic", "statistic is missing or unknown");
+    else
+    if (s_read_range (call, &start_ms, &end_ms) && s_read_slices (call, &ask, start_ms, end_ms)) {
+        if (ask.endpoint && !*ask.endpoint)
+            ask.endpoint = NULL;
+        const char *values [] = { ask.id, ask.endpoint };
+        int err = 0;
+        PGresult *known = ask.endpoint ? tl_db_exec (tl_call_db (call), "stat_endpoint_known",
+                                                     2, values, &err) : NULL;
+        if (ask.endpoint && !known)
+            tl_call_db_error (call, err);
+        else
+        if (known && PQntuples (known) == 0)
+            tl_call_error (call, 400, "endpoint", "this dashboard has no such endpoint");
+        else
+            s_answer (call, &ask);
+        PQclear (known);
+    }
+    free (ask.bounds);
+    free (ask.bounds_text);
+}
+
+//  Packs a float column, or nil.
+static void
+s_pack_number (msgpack_packer *pk, const char *key, const char *value)
+{
+    tl_mp_pack_str (pk, key);
+    if (value)
+        msgpack_pack_double (pk, strtod (value, NULL));
+    else
+        msgpack_pack_nil (pk);
+}
+
+//  GET /dashboards/{id}/boxplots
+static void
+s_boxplots (tl_call_t *call)
+{
+    const char *id = tl_call_param (call, "id");
+    if (!analytics_dashboard_owned (call, id))
+        return;
+    int64_t start_ms, end_ms;
+    if (!s_read_range (call, &start_ms, &end_ms))
+        return;
+    char bounds [64];
+    snprintf (bounds, sizeof bounds, "{%lld,%lld}", (long long) start_ms, (long long) end_ms);
+    const char *values [] = { id, bounds };
+    int err = 0;
+    PGresult *res = tl_db_exec (tl_call_db (call), "stat_boxplots", 2, values, &err);
+    if (!res) {
+        tl_call_db_error (call, err);
+        return;
+    }
+    msgpack_packer *pk = tl_call_reply (call, 200);
+    msgpack_pack_map (pk, 2);
+    tl_mp_pack_str (pk, "items");
+    msgpack_pack_array (pk, (uint32_t) PQntuples (res));
+    for (int row = 0; row < PQntuples (res); row++) {
+        //  The quartiles come as one array "{q1,median,q3}"
+        const char *quartiles = tl_db_value (res, row, 3);
+        char q [3][32] = { "", "", "" };
+        if (quartiles)
+            sscanf (quartiles, "{%31[^,],%31[^,],%31[^}]}", q [0], q [1], q [2]);
+        msgpack_pack_map (pk, 7);
+        tl_mp_pack_kv (pk, "endpoint", tl_db_value (res, row, 0));
+        tl_mp_pack_str (pk, "count");
+        msgpack_pack_int64 (pk, strtoll (tl_db_value (res, row, 1), NULL, 10));
+        s_pack_number (pk, "min", tl_db_value (res, row, 2));
+        s_pack_number (pk, "q1", quartiles ? q [0] : NULL);
+        s_pack_number (pk, "median", quartiles ? q [1] : NULL);
+        s_pack_number (pk, "q3", quartiles ? q [2] : NULL);
+        s_pack_number (pk, "max", tl_db_value (res, row, 4));
+    }
+    tl_mp_pack_str (pk, "next_cursor");
+    msgpack_pack_nil (pk);
+    PQclear (res);
+}
+
+int
+analytics_stats_register (tl_service_t *svc)
+{
+    int rc = tl_service_on (svc, "dashboards.statistics", s_statistics);
+    rc = rc ? rc : tl_service_on (svc, "dashboards.boxplots", s_boxplots);
+    return rc;
+}
