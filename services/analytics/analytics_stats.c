@@ -24,8 +24,8 @@
     " AND ($3::text IS NULL OR name = $3))"
 //  The calls of [$2 [1], $2 [n]) (ms bounds), and their slice
 #define S_RANGE(column) \
-    column " >= to_timestamp ($2::float8 [1] / 1000) " \
-    "AND " column " < to_timestamp ($2::float8 [array_upper ($2::float8 [], 1)] / 1000)"
+    column " >= to_timestamp (($2::float8 []) [1] / 1000) " \
+    "AND " column " < to_timestamp (($2::float8 []) [array_upper ($2::float8 [], 1)] / 1000)"
 #define S_SLICE(column) \
     "width_bucket ((extract (epoch FROM " column ") * 1000)::float8, $2::float8 [])"
 

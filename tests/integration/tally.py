@@ -348,3 +348,8 @@ def tracker(cluster, gateways, env=None, name=None, workers=4):
 def event(cluster, gateways, env=None, name=None, workers=4):
     """Starts tally-event."""
     return program(cluster, "event", gateways, env=env, name=name, workers=workers)
+
+
+def analytics(cluster, gateways, env=None, name=None, workers=4):
+    """Starts tally-analytics."""
+    return program(cluster, "analytics", gateways, env=env, name=name, workers=workers)
