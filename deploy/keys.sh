@@ -5,7 +5,7 @@
 #  DIR/allow with the public certificates the gateways admit. A key that
 #  exists is kept; a new service gets its own. Used by `make run` (run.sh)
 #  and, for compose.yaml, as `deploy/keys.sh build/deploy/tallyctl deploy/keys
-#  auth tracker event mailer`.
+#  auth tracker event mailer analytics`.
 set -euo pipefail
 tallyctl=$1 dir=$2
 shift 2

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #define S_COLUMNS \
@@ -21,11 +22,12 @@
 enum { S_COL_CURSOR = 9 };
 
 static const tl_db_statement_t s_statements [] = {
-    //  $1 owner, $2/$3 the cursor, $4 the LIMIT (oldest first)
+    //  $1 owner, $2/$3 the cursor, $4 the LIMIT (oldest first), $5 staff
+    //  (who also see the built-in dashboard)
     { "dash_page",
-      "SELECT " S_COLUMNS " FROM dashboards d WHERE d.owner = $1 "
+      "SELECT " S_COLUMNS " FROM dashboards d WHERE (d.owner = $1 OR (d.builtin AND $5)) "
       "AND ($2::timestamptz IS NULL OR (d.created_at, d.id) > ($2::timestamptz, $3::uuid)) "
-      "ORDER BY d.created_at, d.id LIMIT $4::int", 4 },
+      "ORDER BY d.created_at, d.id LIMIT $4::int", 5 },
     { "dash_one", "SELECT " S_COLUMNS " FROM dashboards d WHERE d.id = $1", 1 },
     { "dash_endpoints",
       "SELECT name, enabled, calls FROM endpoints WHERE dashboard_id = $1 ORDER BY name", 1 },
@@ -113,9 +115,10 @@ s_list (tl_call_t *call)
     tl_page_t page;
     if (!tl_call_page (call, &page))
         return;
-    const char *values [] = { tl_call_user (call), page.after_time, page.after_id, page.fetch };
+    const char *values [] = { tl_call_user (call), page.after_time, page.after_id, page.fetch,
+                              analytics_staff (call) ? "t" : "f" };
     int err = 0;
-    PGresult *res = tl_db_exec (tl_call_db (call), "dash_page", 4, values, &err);
+    PGresult *res = tl_db_exec (tl_call_db (call), "dash_page", 5, values, &err);
     if (!res) {
         if (err == TL_EINVAL)
             tl_call_field_error (call, 400, "invalid", "cursor", "is not a cursor from this list");
@@ -388,6 +391,10 @@ s_delete (tl_call_t *call)
     const char *id = tl_call_param (call, "id");
     if (!analytics_dashboard_owned (call, id))
         return;
+    if (strcasecmp (id, ANALYTICS_BUILTIN_ID) == 0) {
+        tl_call_error (call, 403, "builtin", "Tally's own dashboard cannot be deleted");
+        return;
+    }
     int rc = tl_db_tx (tl_call_db (call), s_delete_tx, (void *) id);
     if (rc)
         tl_call_db_error (call, rc);

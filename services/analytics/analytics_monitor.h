@@ -30,10 +30,14 @@ int analytics_remote_signed (const char *base, const char *route, const char *to
 //  each one's monitor flag as the rules say), on `db`. Returns 0 or a code.
 int analytics_endpoints_store (tl_db_t *db, const char *id, an_fmd_list_t *rules);
 
-//  Checks that dashboard `id` exists and is the caller's. Returns true;
-//  otherwise answers 404 (unknown, or not a UUID), 403 (another user's)
-//  or the database's error, and returns false.
+//  Checks that dashboard `id` exists and is the caller's (the built-in
+//  one: the caller is staff). Returns true; otherwise answers 404
+//  (unknown, not a UUID, or the built-in one to others), 403 (another
+//  user's) or the database's error, and returns false.
 bool analytics_dashboard_owned (tl_call_t *call, const char *id);
+
+//  True when the caller is staff (admin or super_admin).
+bool analytics_staff (tl_call_t *call);
 
 //  Each file's statements and registration. Return 0 or a code.
 int analytics_dashboards_prepare (tl_db_t *db);
@@ -42,6 +46,21 @@ int analytics_stats_prepare (tl_db_t *db);
 int analytics_stats_register (tl_service_t *svc);
 int analytics_monitor_fetch_prepare (tl_db_t *db);
 int analytics_monitor_fetch_register (tl_service_t *svc);
+
+//  Stores calls for dashboard `id` on `db`: `rows` is a JSON array of
+//  {e: endpoint, t: µs since the epoch, x: ms, v: version, g: group_by,
+//  ip, s: HTTP status or null}, checked by the caller; their month
+//  partitions, endpoints, hourly aggregates and endpoint counts follow.
+//  Returns 0 or a code.
+int analytics_calls_store (tl_db_t *db, const char *id, const char *rows);
+
+//  The oldest call kept at `clock_ms` (µs): TALLY_ANALYTICS_RETENTION_MONTHS.
+int64_t analytics_calls_cutoff_us (int64_t clock_ms);
+
+//  The built-in dashboard (Tally's own calls)
+#define ANALYTICS_BUILTIN_ID "00000000-0000-4000-8000-00000000a001"
+int analytics_monitor_self_prepare (tl_db_t *db);
+int analytics_monitor_self_register (tl_service_t *svc);
 
 //  Enqueues the first fetch of dashboard `id` at `run_at_ms`, on `db`
 //  (inside the transaction that stores it). Returns 1, or a code.

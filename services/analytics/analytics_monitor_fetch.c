@@ -55,10 +55,11 @@ static const tl_db_statement_t s_statements [] = {
     //  The calls, their hourly aggregates and each endpoint's count
     { "fetch_insert",
       "WITH r AS (SELECT * FROM jsonb_to_recordset ($2::jsonb) "
-      "           AS r (e text, t bigint, x float8, v text, g text, ip text)), "
-      "ins AS (INSERT INTO calls (dashboard_id, endpoint_id, at, duration_ms, ip, version, group_by) "
+      "           AS r (e text, t bigint, x float8, v text, g text, ip text, s smallint)), "
+      "ins AS (INSERT INTO calls (dashboard_id, endpoint_id, at, duration_ms, ip, version, "
+      "                           group_by, status) "
       "  SELECT $1::uuid, en.id, timestamptz 'epoch' + r.t * interval '1 microsecond', r.x, "
-      "         r.ip, r.v, r.g "
+      "         coalesce (r.ip, ''), coalesce (r.v, ''), coalesce (r.g, ''), r.s "
       "  FROM r JOIN endpoints en ON en.dashboard_id = $1::uuid AND en.name = r.e "
       "  RETURNING endpoint_id, at, duration_ms), "
       "agg AS (INSERT INTO calls_hourly AS h (dashboard_id, endpoint_id, hour, visits, total_ms, "
@@ -142,6 +143,26 @@ s_calls_json (an_fmd_list_t *list, int64_t after_us, int64_t cutoff_us, size_t *
     return text;
 }
 
+int64_t
+analytics_calls_cutoff_us (int64_t clock_ms)
+{
+    return (clock_ms / 1000 - s_retention_months * 31L * 86400) * 1000000;
+}
+
+int
+analytics_calls_store (tl_db_t *db, const char *id, const char *rows)
+{
+    const char *values [] = { id, rows };
+    int err = 0;
+    PGresult *res = tl_db_exec (db, "fetch_partitions", 1, &values [1], &err);
+    PQclear (res);
+    res = res ? tl_db_exec (db, "fetch_endpoints", 2, values, &err) : NULL;
+    PQclear (res);
+    res = res ? tl_db_exec (db, "fetch_insert", 2, values, &err) : NULL;
+    PQclear (res);
+    return res ? 0 : err;
+}
+
 //  Stores the calls of `list` newer than `after_us` for dashboard `id`,
 //  with their partitions, endpoints and aggregates. Sets *newest_us to the
 //  newest stored (left alone when none). Returns 0 or a code.
@@ -149,23 +170,14 @@ static int
 s_store_calls (tl_db_t *db, const char *id, an_fmd_list_t *list, int64_t after_us,
                int64_t clock_ms, int64_t *newest_us)
 {
-    int64_t cutoff_us = (clock_ms / 1000 - s_retention_months * 31L * 86400) * 1000000;
     size_t count;
-    char *rows = s_calls_json (list, after_us, cutoff_us, &count, newest_us);
+    char *rows = s_calls_json (list, after_us, analytics_calls_cutoff_us (clock_ms), &count,
+                               newest_us);
     if (!rows)
         return TL_ENOMEM;
-    int err = 0;
-    if (count) {
-        const char *values [] = { id, rows };
-        PGresult *res = tl_db_exec (db, "fetch_partitions", 1, &values [1], &err);
-        PQclear (res);
-        res = res ? tl_db_exec (db, "fetch_endpoints", 2, values, &err) : NULL;
-        PQclear (res);
-        res = res ? tl_db_exec (db, "fetch_insert", 2, values, &err) : NULL;
-        PQclear (res);
-    }
+    int rc = count ? analytics_calls_store (db, id, rows) : 0;
     free (rows);
-    return err;
+    return rc;
 }
 
 //  --------------------------------------------------------------------------

@@ -23,6 +23,12 @@
 #define AN_GROUP_MAX                200         //  bytes of a group_by
 #define AN_MAX_ENDPOINTS            AN_FMD_MAX_RULES
 
+//  Tally's own calls: a gateway's batch (calls.ingest), and the calls one
+//  answer of Tally's export holds (it must fit a mesh frame)
+#define AN_INGEST_MAX_CALLS         5000
+#define AN_SELF_EXPORT_MAX_CALLS    40000
+#define AN_FMD_TOKEN_MIN            16          //  bytes of TALLY_FMD_TOKEN
+
 //  Fetching: the timeout of one request, the back-fill step, the interval
 //  after it, and how many failed fetches in a row notify the owner
 #define AN_FETCH_TIMEOUT_MS         5000

@@ -11,6 +11,7 @@ import os
 import subprocess
 import tempfile
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ from tracker_system import PASSWORD, User, new_address
 API = "/api/v1"
 # The test's clock: calls from Monday 2031-01-06, the jobs run on the 28th
 CLOCK = datetime.datetime(2031, 1, 28, tzinfo=datetime.timezone.utc)
+FMD_TOKEN = "tally-exports-itself-0123456789"
 NOTIFICATION_PROTO = {
     "service": "notification",
     "description": "The test's stand-in for notification.create.",
@@ -49,7 +51,8 @@ class System:
         tally.auth(cluster, [self.gw], env={"TALLY_REQUIRE_VERIFICATION": "false",
                                             "TALLY_PROTO_EXTRA": ""})
         tally.analytics(cluster, [self.gw], env={"TALLY_WEBHOOK_ALLOW_PRIVATE": "1",
-                                                 "TALLY_RUN_JOBS": "0"})
+                                                 "TALLY_RUN_JOBS": "0",
+                                                 "TALLY_FMD_TOKEN": FMD_TOKEN})
         self.notifications, self.lock = [], threading.Lock()
 
         def notify(request):
@@ -78,6 +81,20 @@ class System:
         assert r.status_code == 201, r.text
         r = requests.post(self.gw.url + API + "/auth/login",
                           json={"login": name, "password": PASSWORD}, headers=client, timeout=30)
+        assert r.status_code == 200, r.text
+        return User(name, r.json()["user"]["id"], r.json()["token"])
+
+    def super_admin(self):
+        """A super admin, made by the operator's tool."""
+        name = unique("root")
+        out = subprocess.run([binary("tallyctl"), "user", "create", "--super-admin",
+                              "--username", name, "--email", f"{name}@example.com"],
+                             input=PASSWORD + "\n", capture_output=True, text=True, timeout=150,
+                             env=dict(os.environ, TALLY_MESH=self.gw.mesh))
+        assert out.returncode == 0, out.stderr
+        r = requests.post(self.gw.url + API + "/auth/login",
+                          json={"login": name, "password": PASSWORD},
+                          headers={"X-Forwarded-For": new_address()}, timeout=30)
         assert r.status_code == 200, r.text
         return User(name, r.json()["user"]["id"], r.json()["token"])
 
@@ -460,3 +477,62 @@ def test_a_bad_signature_stores_nothing_and_three_failures_notify_the_owner(syst
     assert system.stat(user, dash, "total_visits", "2031-01-01", "2031-02-01").json()["value"] == 1
     assert len([n for n in system.notifications if n[1]["user_id"] == user.id]) == 1
     peer.stop()
+
+
+BUILTIN = "00000000-0000-4000-8000-00000000a001"
+
+
+def shipped(gw):
+    return tally.metric(gw, "tally_calls_shipped_total") or 0
+
+
+def test_tally_records_its_calls_and_monitors_itself_through_its_fmd_export(system):
+    user, staff = system.user(), system.super_admin()
+    before = shipped(system.gw)
+    # The calls the test makes, from three client addresses, inside whole seconds
+    time.sleep(1.05 - time.time() % 1)
+    start = datetime.datetime.fromtimestamp(int(time.time()), datetime.timezone.utc)
+    made = collections.Counter()
+    for ip, path, count in [("203.0.113.5", "/dashboards", 5), ("203.0.113.6", "/dashboards", 3),
+                            ("203.0.113.7", "/dashboards/" + BUILTIN, 4)]:
+        for _ in range(count):
+            r = requests.get(system.gw.url + API + path, timeout=30,
+                             headers=dict(user.headers, **{"X-Forwarded-For": ip}))
+            assert r.status_code == (200 if path == "/dashboards" else 404), r.text
+            made[ip] += 1
+    time.sleep(1.05 - time.time() % 1)
+    end = datetime.datetime.fromtimestamp(int(time.time()), datetime.timezone.utc)
+    time.sleep(0.1)
+    wait_for(lambda: shipped(system.gw) >= before + 12, "the calls shipped to analytics",
+             timeout=30)
+    # Staff see the built-in dashboard; others do not
+    items = system.request("GET", staff, "/dashboards").json()["items"]
+    assert BUILTIN in [d["id"] for d in items]
+    assert system.request("GET", user, f"/dashboards/{BUILTIN}").status_code == 404
+    assert system.request("DELETE", staff, f"/dashboards/{BUILTIN}").status_code == 403
+    builtin = {"id": BUILTIN}
+    window = (rfc3339(start), rfc3339(end))
+    assert system.stat(staff, builtin, "visits_per_ip", *window).json()["value"] == dict(made)
+    r = system.stat(staff, builtin, "total_visits", *window, endpoint="GET /api/v1/dashboards")
+    assert r.json()["value"] == 8
+    r = system.stat(staff, builtin, "total_visits", *window,
+                    endpoint="GET /api/v1/dashboards/{id}")
+    assert r.json()["value"] == 4
+    # The same Tally, added as a remote dashboard through its FMD export
+    r = system.request("POST", user, "/dashboards",
+                       json={"name": "myself", "url": system.gw.url + "/dashboard",
+                             "token": FMD_TOKEN})
+    assert r.status_code == 201, r.text
+    remote = r.json()
+    bad = system.request("POST", user, "/dashboards",
+                         json={"name": "x", "url": system.gw.url + "/dashboard",
+                               "token": "not-the-token-at-all"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "bad_token"
+    system.run_jobs(datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(minutes=1))
+    assert system.request("GET", user, f"/dashboards/{remote['id']}").json()["state"] == "ok"
+    for statistic in STATISTICS:
+        mine = system.stat(staff, builtin, statistic, *window).json()["value"]
+        theirs = system.stat(user, remote, statistic, *window).json()["value"]
+        assert mine == theirs, statistic
+    r = system.stat(user, remote, "total_visits", *window, endpoint="GET /api/v1/dashboards")
+    assert r.json()["value"] == 8

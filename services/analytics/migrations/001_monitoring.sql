@@ -19,9 +19,16 @@ CREATE TABLE dashboards (
     backfilled      boolean NOT NULL DEFAULT false,     -- then hourly from last_call_at
     last_call_at    timestamptz,                        -- the newest call fetched
     last_fetch_at   timestamptz,
+    builtin         boolean NOT NULL DEFAULT false,     -- Tally's own calls (staff see it)
     created_at      timestamptz NOT NULL DEFAULT now ()
 );
 CREATE INDEX dashboards_owner ON dashboards (owner, created_at, id);
+
+-- The built-in dashboard: the calls every gateway of this Tally serves
+-- (calls.ingest), never fetched
+INSERT INTO dashboards (id, owner, name, url, token, state, fetched_to, backfilled, builtin)
+VALUES ('00000000-0000-4000-8000-00000000a001', '', 'Tally', 'builtin:', '-', 'ok', now (),
+        true, true);
 
 -- The endpoints a dashboard's monitor rules and calls name; `enabled` is
 -- the owner's choice (disabled ones are left out of the statistics)
@@ -47,7 +54,8 @@ CREATE TABLE calls (
     duration_ms     float8 NOT NULL,
     ip              text NOT NULL DEFAULT '',
     version         text NOT NULL DEFAULT '',
-    group_by        text NOT NULL DEFAULT ''
+    group_by        text NOT NULL DEFAULT '',
+    status          smallint                            -- Tally's own calls: the HTTP status
 ) PARTITION BY RANGE (at);
 CREATE INDEX calls_dashboard_at ON calls (dashboard_id, at) INCLUDE (endpoint_id, duration_ms, ip);
 
