@@ -1,7 +1,8 @@
 //  analytics_stats.c — the twelve statistics of a dashboard's calls over
 //  [start_date, end_date), whole or in time slices (an_slices), and the
-//  boxplots of each endpoint. Counts, sums, averages and extremes over
-//  whole hours read the hourly aggregates; anything else, and the exact
+//  boxplots of each endpoint. Counts, sums, averages and extremes read
+//  the hourly aggregates for each slice's whole hours and the calls of its
+//  edges only; distinct visitors, visits per address and the exact
 //  percentiles (percentile_cont: linear interpolation between closest
 //  ranks, numpy's default), read the calls of the range. Disabled
 //  endpoints are left out; `endpoint` picks one.
@@ -30,15 +31,32 @@
     "width_bucket ((extract (epoch FROM " column ") * 1000)::float8, $2::float8 [])"
 
 static const tl_db_statement_t s_statements [] = {
-    { "stat_basic_raw",
-      "SELECT " S_SLICE ("at") ", count (*), sum (duration_ms), min (duration_ms), "
-      "       max (duration_ms) "
-      "FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
-      " AND endpoint_id IN " S_ENDPOINTS " GROUP BY 1", 3 },
-    { "stat_basic_hourly",
-      "SELECT " S_SLICE ("hour") ", sum (visits), sum (total_ms), min (min_ms), max (max_ms) "
-      "FROM calls_hourly WHERE dashboard_id = $1 AND " S_RANGE ("hour")
-      " AND endpoint_id IN " S_ENDPOINTS " GROUP BY 1", 3 },
+    //  Counts, sums and extremes: each slice's whole hours from the hourly
+    //  aggregates, and its edges (the parts of an hour it holds) from the
+    //  calls, so that any range reads at most two hours of calls a slice
+    { "stat_basic",
+      "WITH b AS (SELECT k, lo, hi, "
+      "    date_trunc ('hour', lo) + CASE WHEN date_trunc ('hour', lo) = lo THEN interval '0' "
+      "                                   ELSE interval '1 hour' END AS hlo, "
+      "    date_trunc ('hour', hi) AS hhi "
+      "  FROM (SELECT k, to_timestamp (($2::float8 []) [k] / 1000) AS lo, "
+      "               to_timestamp (($2::float8 []) [k + 1] / 1000) AS hi "
+      "        FROM generate_subscripts ($2::float8 [], 1) AS k "
+      "        WHERE k < array_upper ($2::float8 [], 1)) s), "
+      "e AS " S_ENDPOINTS ", "
+      "parts AS ("
+      "  SELECT b.k, h.visits AS n, h.total_ms AS t, h.min_ms AS mn, h.max_ms AS mx "
+      "  FROM b JOIN calls_hourly h ON h.dashboard_id = $1 AND h.hour >= b.hlo "
+      "    AND h.hour < b.hhi AND h.endpoint_id IN (SELECT id FROM e) "
+      "  UNION ALL "
+      "  SELECT b.k, 1, c.duration_ms, c.duration_ms, c.duration_ms "
+      "  FROM b JOIN calls c ON c.dashboard_id = $1 AND c.at >= b.lo "
+      "    AND c.at < least (b.hlo, b.hi) AND c.endpoint_id IN (SELECT id FROM e) "
+      "  UNION ALL "
+      "  SELECT b.k, 1, c.duration_ms, c.duration_ms, c.duration_ms "
+      "  FROM b JOIN calls c ON c.dashboard_id = $1 AND c.at >= greatest (b.hhi, b.hlo) "
+      "    AND c.at < b.hi AND c.endpoint_id IN (SELECT id FROM e)) "
+      "SELECT k, sum (n), sum (t), min (mn), max (mx) FROM parts GROUP BY k", 3 },
     { "stat_percentile",
       "SELECT " S_SLICE ("at") ", percentile_cont ($4::float8) WITHIN GROUP (ORDER BY duration_ms) "
       "FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
@@ -187,16 +205,6 @@ s_read_slices (tl_call_t *call, s_ask_t *ask, int64_t start_ms, int64_t end_ms)
     return ask->n > 0 && s_bounds_text (call, ask);
 }
 
-//  True when every boundary is a whole hour (the aggregates answer).
-static bool
-s_hour_aligned (const s_ask_t *ask)
-{
-    for (long i = 0; i <= ask->n; i++)
-        if (ask->bounds [i] % 3600000 != 0)
-            return false;
-    return true;
-}
-
 //  Packs one slice's value from the row of slice k (NULL when none).
 static void
 s_pack_value (msgpack_packer *pk, s_kind_t kind, const PGresult *res, int row)
@@ -243,8 +251,7 @@ s_answer (tl_call_t *call, s_ask_t *ask)
     snprintf (limit, sizeof limit, "%d", S_MAX_IPS);
     const char *name = kind == S_PCT ? "stat_percentile"
                      : kind == S_UNIQUE ? "stat_unique"
-                     : kind == S_PER_IP ? "stat_per_ip"
-                     : s_hour_aligned (ask) ? "stat_basic_hourly" : "stat_basic_raw";
+                     : kind == S_PER_IP ? "stat_per_ip" : "stat_basic";
     const char *values [] = { ask->id, ask->bounds_text, ask->endpoint,
                               kind == S_PER_IP ? limit : s_stats [ask->stat].fraction };
     int err = 0;
