@@ -35,27 +35,23 @@ static const tl_db_statement_t s_statements [] = {
     //  aggregates, and its edges (the parts of an hour it holds) from the
     //  calls, so that any range reads at most two hours of calls a slice
     { "stat_basic",
-      "WITH b AS (SELECT k, lo, hi, "
-      "    date_trunc ('hour', lo) + CASE WHEN date_trunc ('hour', lo) = lo THEN interval '0' "
-      "                                   ELSE interval '1 hour' END AS hlo, "
-      "    date_trunc ('hour', hi) AS hhi "
-      "  FROM (SELECT k, to_timestamp (($2::float8 []) [k] / 1000) AS lo, "
-      "               to_timestamp (($2::float8 []) [k + 1] / 1000) AS hi "
-      "        FROM generate_subscripts ($2::float8 [], 1) AS k "
-      "        WHERE k < array_upper ($2::float8 [], 1)) s), "
+      "WITH b AS (SELECT * FROM monitor_slices ($2::float8 [])), "
       "e AS " S_ENDPOINTS ", "
       "parts AS ("
-      "  SELECT b.k, h.visits AS n, h.total_ms AS t, h.min_ms AS mn, h.max_ms AS mx "
-      "  FROM b JOIN calls_hourly h ON h.dashboard_id = $1 AND h.hour >= b.hlo "
-      "    AND h.hour < b.hhi AND h.endpoint_id IN (SELECT id FROM e) "
+      "  SELECT b.k, x.* FROM b, LATERAL (SELECT sum (visits) AS n, sum (total_ms) AS t, "
+      "    min (min_ms) AS mn, max (max_ms) AS mx FROM calls_hourly h "
+      "    WHERE h.dashboard_id = $1 AND h.hour >= b.hlo AND h.hour < b.hhi "
+      "    AND h.endpoint_id IN (SELECT id FROM e)) x "
       "  UNION ALL "
-      "  SELECT b.k, 1, c.duration_ms, c.duration_ms, c.duration_ms "
-      "  FROM b JOIN calls c ON c.dashboard_id = $1 AND c.at >= b.lo "
-      "    AND c.at < least (b.hlo, b.hi) AND c.endpoint_id IN (SELECT id FROM e) "
+      "  SELECT b.k, x.* FROM b, LATERAL (SELECT count (*) AS n, sum (duration_ms) AS t, "
+      "    min (duration_ms) AS mn, max (duration_ms) AS mx FROM calls c "
+      "    WHERE c.dashboard_id = $1 AND c.at >= b.lo AND c.at < least (b.hlo, b.hi) "
+      "    AND c.endpoint_id IN (SELECT id FROM e)) x "
       "  UNION ALL "
-      "  SELECT b.k, 1, c.duration_ms, c.duration_ms, c.duration_ms "
-      "  FROM b JOIN calls c ON c.dashboard_id = $1 AND c.at >= greatest (b.hhi, b.hlo) "
-      "    AND c.at < b.hi AND c.endpoint_id IN (SELECT id FROM e)) "
+      "  SELECT b.k, x.* FROM b, LATERAL (SELECT count (*) AS n, sum (duration_ms) AS t, "
+      "    min (duration_ms) AS mn, max (duration_ms) AS mx FROM calls c "
+      "    WHERE c.dashboard_id = $1 AND c.at >= greatest (b.hhi, b.hlo) AND c.at < b.hi "
+      "    AND c.endpoint_id IN (SELECT id FROM e)) x) "
       "SELECT k, sum (n), sum (t), min (mn), max (mx) FROM parts GROUP BY k", 3 },
     { "stat_percentile",
       "SELECT " S_SLICE ("at") ", percentile_cont ($4::float8) WITHIN GROUP (ORDER BY duration_ms) "
@@ -213,7 +209,7 @@ s_pack_value (msgpack_packer *pk, s_kind_t kind, const PGresult *res, int row)
         msgpack_pack_int64 (pk, row >= 0 ? strtoll (tl_db_value (res, row, 1), NULL, 10) : 0);
         return;
     }
-    int col = kind == S_SUM ? 2 : kind == S_MIN ? 3 : kind == S_MAX ? 4 : 1;
+    int col = kind == S_SUM || kind == S_AVG ? 2 : kind == S_MIN ? 3 : kind == S_MAX ? 4 : 1;
     const char *value = row >= 0 ? tl_db_value (res, row, col) : NULL;
     if (!value) {
         msgpack_pack_nil (pk);

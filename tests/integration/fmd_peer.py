@@ -5,7 +5,7 @@ port in a thread of the test process:
     peer = FmdPeer(token="s3cret").start()
     peer.add("main.index", 12.5, "2031-01-05 10:00:00.250000", ip="10.0.0.1")
     peer.url                 # http://127.0.0.1:<port>/dashboard
-    peer.mode = "wrong_signature" | "slow" | "down" | "ok"
+    peer.mode = "wrong_signature" | "bad_data" | "slow" | "down" | "ok"
     peer.requests            # the paths asked, in order
     peer.stop()
 
@@ -14,8 +14,8 @@ first-request, total-requests}; get_json_data/<from>/<to> the calls with
 from < time <= to (unix seconds), and get_json_monitor_rules the rules,
 each as a JWT signed HS256 with the token whose claim `data` is a JSON
 string, as FMD signs them (PyJWT). Modes: wrong_signature signs with
-another key, slow answers after 6 s (past Tally's 5 s timeout), down
-answers 503."""
+another key, bad_data signs calls whose first one has a malformed time,
+slow answers after 6 s (past Tally's 5 s timeout), down answers 503."""
 
 import calendar
 import datetime
@@ -59,7 +59,10 @@ class FmdPeer:
 
     def _sign(self, data):
         key = "not-" + self.token if self.mode == "wrong_signature" else self.token
-        return jwt.encode({"data": json.dumps(data)}, key, algorithm="HS256")
+        text = json.dumps(data)
+        if self.mode == "bad_data" and data and "execution_time" in data[0]:
+            text = json.dumps([dict(data[0], time="not a time")] + data[1:])
+        return jwt.encode({"data": text}, key, algorithm="HS256")
 
     def _gate(self, path):
         with self.lock:

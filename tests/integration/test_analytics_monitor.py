@@ -536,3 +536,61 @@ def test_tally_records_its_calls_and_monitors_itself_through_its_fmd_export(syst
         assert mine == theirs, statistic
     r = system.stat(user, remote, "total_visits", *window, endpoint="GET /api/v1/dashboards")
     assert r.json()["value"] == 8
+
+
+def test_a_body_that_does_not_parse_stores_nothing(system):
+    peer = FmdPeer(token="parse").start()
+    for minute in range(3):
+        peer.add("main.index", 5.0 + minute, f"2031-01-20 10:0{minute}:00")
+    user = system.user()
+    dash = system.add(user, peer)
+    peer.mode = "bad_data"
+    system.run_jobs(CLOCK)
+    body = system.request("GET", user, f"/dashboards/{dash['id']}").json()
+    assert body["state"] == "failing" and "malformed" in body["error"]
+    assert system.stat(user, dash, "total_visits", "2031-01-01", "2031-02-01").json()["value"] == 0
+    assert {e["name"]: e["calls"] for e in body["endpoints"]} == {"main.index": 0}
+    peer.stop()
+
+
+def test_partitions_are_made_ahead_and_dropped_past_the_retention(cluster):
+    """On a database of its own: the daily job makes the months ahead and
+    drops those past TALLY_ANALYTICS_RETENTION_MONTHS."""
+    name = "analytics_retention_%d" % os.getpid()
+    tally.psql(f"DROP DATABASE IF EXISTS {name}")
+    tally.psql(f"CREATE DATABASE {name}")
+    url = tally.DATABASE_URL.replace("/tally?", f"/{name}?") if "/tally?" in tally.DATABASE_URL \
+        else None
+    if url is None:
+        pytest.skip("DATABASE_URL does not name its database as /tally?...")
+    gw = cluster.gateway(env={"TALLY_PROTO_BUILTIN": "1"})
+    tally.program(cluster, "analytics", [gw], database_url=url,
+                  env={"TALLY_RUN_JOBS": "0", "TALLY_ANALYTICS_RETENTION_MONTHS": "2"})
+    wait_instances(gw, 1, service="analytics", timeout=60)
+
+    def run(at):
+        out = subprocess.run([binary("tallyctl"), "jobs", "run-due", "analytics", "--at", at],
+                             env=dict(os.environ, TALLY_MESH=gw.mesh), capture_output=True,
+                             text=True, timeout=150)
+        assert out.returncode == 0, out.stderr
+
+    def partitions():
+        out = subprocess.run(["psql", url, "-XAtc",
+                              "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                              "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'calls' "
+                              "ORDER BY 1"], capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.split()
+
+    try:
+        run("2031-01-15T00:00:00Z")
+        assert partitions() == ["calls_203101", "calls_203102", "calls_203103"]
+        run("2031-06-10T00:00:00Z")
+        # Kept from April (June − 2 months), three ahead of June
+        assert partitions() == ["calls_203106", "calls_203107", "calls_203108"]
+    finally:
+        # The service leaves the database before it goes (exit code checked)
+        for proc in cluster.processes:
+            if proc.name.startswith("analytics"):
+                assert proc.stop() == 0, proc.output()[-3000:]
+        tally.psql(f"DROP DATABASE IF EXISTS {name}")

@@ -55,7 +55,7 @@ def test_run_script_starts_refuses_a_second_run_and_stops_everything():
                  "every service ready over CURVE", timeout=120)
         keys = os.path.join(data, "keys")
         assert sorted(os.listdir(os.path.join(keys, "allow"))) == \
-            ["auth", "event", "mailer", "operator", "tracker"]
+            ["analytics", "auth", "event", "mailer", "operator", "tracker"]
         assert "mesh backend uses CURVE" in open(os.path.join(data, "logs",
                                                               "tally-gateway.log")).read()
         status = subprocess.run(

@@ -120,3 +120,25 @@ CREATE FUNCTION monitor_rfc3339 (t timestamptz) RETURNS text LANGUAGE sql STABLE
                 ELSE to_char (t AT TIME ZONE 'UTC', '.MS') END
         || 'Z'
 $$;
+
+-- The slices of a statistic from their boundaries (ms since the epoch,
+-- n + 1 of them): slice k is [lo, hi), and [hlo, hhi) the whole UTC hours
+-- inside it (the hourly aggregates answer those; the calls the edges). In
+-- PL/pgSQL so that the planner takes its ROWS estimate (a few slices; a
+-- built-in set function is guessed at 1000 rows and the plan goes wrong).
+CREATE FUNCTION monitor_slices (bounds float8 [])
+RETURNS TABLE (k int, lo timestamptz, hi timestamptz, hlo timestamptz, hhi timestamptz)
+LANGUAGE plpgsql STABLE ROWS 10 AS $$
+BEGIN
+    RETURN QUERY
+    SELECT s.k, s.lo, s.hi,
+           CASE WHEN date_trunc ('hour', s.lo AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' = s.lo
+                THEN s.lo
+                ELSE (date_trunc ('hour', s.lo AT TIME ZONE 'UTC') + interval '1 hour')
+                     AT TIME ZONE 'UTC' END,
+           date_trunc ('hour', s.hi AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'
+    FROM (SELECT i AS k, to_timestamp (bounds [i] / 1000) AS lo,
+                 to_timestamp (bounds [i + 1] / 1000) AS hi
+          FROM generate_subscripts (bounds, 1) AS i
+          WHERE i < array_upper (bounds, 1)) s;
+END $$;
