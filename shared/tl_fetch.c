@@ -264,12 +264,10 @@ s_header (char *data, size_t size, size_t count, void *arg)
     return bytes;
 }
 
-//  Maps curl's result to a Tally code.
-
-static int
-s_classify_curl (CURLcode code)
+int
+tl_fetch_curl_code (int code)
 {
-    switch (code) {
+    switch ((CURLcode) code) {
         case CURLE_OK:
             return 0;
         case CURLE_OUT_OF_MEMORY:
@@ -278,6 +276,8 @@ s_classify_curl (CURLcode code)
             return TL_ETIMEDOUT;
         case CURLE_URL_MALFORMAT:
         case CURLE_UNSUPPORTED_PROTOCOL:
+        case CURLE_PEER_FAILED_VERIFICATION:
+        case CURLE_TOO_MANY_REDIRECTS:
             return TL_EINVAL;
         default:
             return TL_EIO;          //  refused or lost connections, DNS, TLS
@@ -379,7 +379,7 @@ tl_fetch_get (tl_fetch_t *self, char *errbuf, size_t errsize)
     }
     if (code == CURLE_WRITE_ERROR)
         return TL_ENOMEM;
-    rc = s_classify_curl (code);
+    rc = tl_fetch_curl_code (code);
     if (rc)
         tl_error_format (errbuf, errsize, "%s", *curl_error ? curl_error
                                                             : curl_easy_strerror (code));

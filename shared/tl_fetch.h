@@ -48,6 +48,12 @@ bool tl_fetch_private_ipv4 (uint32_t address);
 //  embedded IPv4 address, mapped, compatible or NAT64, judged as IPv4).
 bool tl_fetch_private_ipv6 (const unsigned char *address);
 
+//  Maps a CURLcode to a Tally code: 0; TL_ENOMEM; TL_ETIMEDOUT; TL_EINVAL
+//  for what asking again will not mend (a bad URL or protocol, a
+//  certificate that does not verify, redirects); TL_EIO for the rest
+//  (refused or lost connections, names that do not resolve).
+int tl_fetch_curl_code (int code);
+
 //  --- A GET ---------------------------------------------------------------
 
 typedef struct _tl_fetch_t tl_fetch_t;

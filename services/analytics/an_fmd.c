@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <jansson.h>
 
 #include "an_fmd.h"
@@ -15,33 +16,6 @@ struct _an_fmd_list_t {
     an_fmd_call_t *calls;           //  one of the two
     an_fmd_rule_t *rules;
 };
-
-//  Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm).
-
-static int64_t
-s_days_from_civil (int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
-static void
-s_civil_from_days (int64_t z, int *y, int *m, int *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *d = (int) (doy - (153 * mp + 2) / 5 + 1);
-    *m = (int) (mp < 10 ? mp + 3 : mp - 9);
-    *y = (int) (yoe + era * 400 + (*m <= 2));
-}
 
 //  Reads `count` digits at `text` into *value. Returns false on a non-digit.
 
@@ -85,26 +59,24 @@ an_fmd_time_parse (const char *text, int64_t *time_us)
     }
     if (*rest)
         return TL_EINVAL;
-    *time_us = ((s_days_from_civil (y, mo, d) * 86400 + h * 3600 + mi * 60 + s)
-                * 1000000) + micro;
+    struct tm tm = { .tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d,
+                     .tm_hour = h, .tm_min = mi, .tm_sec = s };
+    *time_us = (int64_t) timegm (&tm) * 1000000 + micro;
     return 0;
 }
 
 void
 an_fmd_time_format (int64_t time_us, char text [32])
 {
-    int64_t secs = time_us / 1000000, micro = time_us % 1000000;
+    int64_t micro = time_us % 1000000;
     if (micro < 0)
-        micro += 1000000, secs--;
-    int64_t days = secs / 86400, rem = secs % 86400;
-    if (rem < 0)
-        rem += 86400, days--;
-    int y, m, d;
-    s_civil_from_days (days, &y, &m, &d);
-    int n = snprintf (text, 32, "%04d-%02d-%02d %02d:%02d:%02d", y, m, d,
-                      (int) (rem / 3600), (int) (rem / 60 % 60), (int) (rem % 60));
+        micro += 1000000;
+    time_t secs = (time_t) ((time_us - micro) / 1000000);
+    struct tm tm;
+    gmtime_r (&secs, &tm);
+    size_t n = strftime (text, 32, "%Y-%m-%d %H:%M:%S", &tm);
     if (micro && n > 0 && n < 25)
-        snprintf (text + n, (size_t) (32 - n), ".%06d", (int) micro);
+        snprintf (text + n, 32 - n, ".%06d", (int) micro);
 }
 
 //  Copies an optional string member (null or absent: "") of at most `max`

@@ -1,9 +1,10 @@
 //  an_slices.c — time slices of a statistic (see an_slices.h). Calendar
-//  arithmetic in UTC on days since the epoch (Howard Hinnant's civil
-//  date algorithms); no time zone database, no wall clock.
+//  arithmetic in UTC (gmtime_r, timegm); no time zone database, no wall
+//  clock.
 #include <assert.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "an_slices.h"
 #include "tl_error.h"
@@ -26,29 +27,6 @@ an_slices_unit (const char *name, an_slice_unit_t *unit)
             return 0;
         }
     return TL_EINVAL;
-}
-
-static int64_t
-s_days_from_civil (int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-}
-
-static void
-s_civil_from_days (int64_t z, int64_t *y, int *m)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    int64_t doe = z - era * 146097;
-    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    int64_t mp = (5 * doy + 2) / 153;
-    *m = (int) (mp < 10 ? mp + 3 : mp - 9);
-    *y = yoe + era * 400 + (*m <= 2);
 }
 
 static int64_t
@@ -75,13 +53,12 @@ static int64_t
 s_next_calendar (int64_t ms, an_slice_unit_t unit)
 {
     if (unit == AN_SLICE_YEAR || unit == AN_SLICE_MONTH) {
-        int64_t y;
-        int m;
-        s_civil_from_days (s_floor_div (ms, S_DAY_MS), &y, &m);
-        if (unit == AN_SLICE_YEAR)
-            return s_days_from_civil (y + 1, 1, 1) * S_DAY_MS;
-        return m == 12 ? s_days_from_civil (y + 1, 1, 1) * S_DAY_MS
-                       : s_days_from_civil (y, m + 1, 1) * S_DAY_MS;
+        time_t secs = (time_t) s_floor_div (ms, 1000);
+        struct tm tm, next = { .tm_mday = 1 };
+        gmtime_r (&secs, &tm);
+        next.tm_year = unit == AN_SLICE_YEAR ? tm.tm_year + 1 : tm.tm_year;
+        next.tm_mon = unit == AN_SLICE_YEAR ? 0 : tm.tm_mon + 1;     //  timegm carries 12
+        return (int64_t) timegm (&next) * 1000;
     }
     int64_t len = s_units [unit].ms;
     //  Weeks start on Monday: 1970-01-05 was one

@@ -70,24 +70,14 @@ s_classify_status (long status)
 }
 
 
-//  Maps curl's result to a Tally code when no HTTP status decides.
+//  Maps curl's result to a Tally code when no HTTP status decides: what
+//  tl_fetch calls a timeout or a connection's failure is worth a retry.
 
 static int
 s_classify_curl (CURLcode code)
 {
-    switch (code) {
-        case CURLE_OK:
-            return 0;
-        case CURLE_OUT_OF_MEMORY:
-            return TL_ENOMEM;
-        case CURLE_URL_MALFORMAT:
-        case CURLE_UNSUPPORTED_PROTOCOL:
-        case CURLE_PEER_FAILED_VERIFICATION:
-        case CURLE_TOO_MANY_REDIRECTS:
-            return TL_EINVAL;
-        default:
-            return TL_ERETRY;       //  timeouts, refused or lost connections, DNS
-    }
+    int rc = tl_fetch_curl_code (code);
+    return rc == TL_ETIMEDOUT || rc == TL_EIO ? TL_ERETRY : rc;
 }
 
 
