@@ -38,8 +38,11 @@
 #define AN_FETCH_RETRY_CAP_S        3600
 #define AN_FAILURES_NOTIFY          3
 
-//  Statistics
+//  Statistics: slices, and what one statistic's statement may take (its
+//  route's deadline is 30 s; percentiles sort the calls of the range)
 #define AN_MAX_SLICES               10000
+#define AN_STATS_TIMEOUT_MS         "25000"
+#define AN_STATS_WORK_MEM           "64MB"
 #define AN_MAX_BOXPLOT_ENDPOINTS    AN_MAX_ENDPOINTS
 
 //  Calls kept (months; the partitions older than this are dropped)

@@ -31,6 +31,9 @@
     "width_bucket ((extract (epoch FROM " column ") * 1000)::float8, $2::float8 [])"
 
 static const tl_db_statement_t s_statements [] = {
+    //  For the statement of one statistic, inside its transaction
+    { "stat_settings",
+      "SELECT set_config ('statement_timeout', $1, true), set_config ('work_mem', $2, true)", 2 },
     //  Counts, sums and extremes: each slice's whole hours from the hourly
     //  aggregates, and its edges (the parts of an hour it holds) from the
     //  calls, so that any range reads at most two hours of calls a slice
@@ -58,9 +61,9 @@ static const tl_db_statement_t s_statements [] = {
       "FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
       " AND endpoint_id IN " S_ENDPOINTS " GROUP BY 1", 4 },
     { "stat_unique",
-      "SELECT " S_SLICE ("at") ", count (DISTINCT ip) "
-      "FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
-      " AND endpoint_id IN " S_ENDPOINTS " GROUP BY 1", 3 },
+      "SELECT k, count (*) FROM (SELECT " S_SLICE ("at") " AS k, ip "
+      "  FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
+      "  AND endpoint_id IN " S_ENDPOINTS " GROUP BY 1, 2) per_ip GROUP BY k", 3 },
     { "stat_per_ip",
       "SELECT k, ip, n FROM (SELECT k, ip, n, row_number () OVER (PARTITION BY k "
       "                      ORDER BY n DESC, ip) AS r "
@@ -238,6 +241,43 @@ s_pack_per_ip (msgpack_packer *pk, const PGresult *res, int *row, long k)
     *row = last;
 }
 
+//  One read statement under the statistics' own timeout and memory (the
+//  settings last as long as its transaction).
+typedef struct {
+    const char *name;
+    int nparams;
+    const char *const *values;
+    PGresult *res;
+} s_read_t;
+
+static int
+s_read_tx (tl_db_t *db, void *arg)
+{
+    s_read_t *read = (s_read_t *) arg;
+    const char *settings [] = { AN_STATS_TIMEOUT_MS, AN_STATS_WORK_MEM };
+    int err = 0;
+    PGresult *res = tl_db_exec (db, "stat_settings", 2, settings, &err);
+    PQclear (res);
+    PQclear (read->res);
+    read->res = res ? tl_db_exec (db, read->name, read->nparams, read->values, &err) : NULL;
+    return read->res ? 0 : err;
+}
+
+//  Runs statement `name` that way. Returns its result (the caller's) or
+//  NULL once it has answered the error.
+static PGresult *
+s_read (tl_call_t *call, const char *name, int nparams, const char *const *values)
+{
+    s_read_t read = { .name = name, .nparams = nparams, .values = values };
+    int rc = tl_db_tx (tl_call_db (call), s_read_tx, &read);
+    if (rc) {
+        PQclear (read.res);
+        tl_call_db_error (call, rc);
+        return NULL;
+    }
+    return read.res;
+}
+
 //  Runs the statistic's statement and answers.
 static void
 s_answer (tl_call_t *call, s_ask_t *ask)
@@ -250,13 +290,9 @@ s_answer (tl_call_t *call, s_ask_t *ask)
                      : kind == S_PER_IP ? "stat_per_ip" : "stat_basic";
     const char *values [] = { ask->id, ask->bounds_text, ask->endpoint,
                               kind == S_PER_IP ? limit : s_stats [ask->stat].fraction };
-    int err = 0;
-    PGresult *res = tl_db_exec (tl_call_db (call), name,
-                                kind == S_PCT || kind == S_PER_IP ? 4 : 3, values, &err);
-    if (!res) {
-        tl_call_db_error (call, err);
+    PGresult *res = s_read (call, name, kind == S_PCT || kind == S_PER_IP ? 4 : 3, values);
+    if (!res)
         return;
-    }
     msgpack_packer *pk = tl_call_reply (call, 200);
     msgpack_pack_map (pk, ask->sliced ? 3 : 2);
     tl_mp_pack_kv (pk, "statistic", s_stats [ask->stat].name);
@@ -348,12 +384,9 @@ s_boxplots (tl_call_t *call)
     char bounds [64];
     snprintf (bounds, sizeof bounds, "{%lld,%lld}", (long long) start_ms, (long long) end_ms);
     const char *values [] = { id, bounds };
-    int err = 0;
-    PGresult *res = tl_db_exec (tl_call_db (call), "stat_boxplots", 2, values, &err);
-    if (!res) {
-        tl_call_db_error (call, err);
+    PGresult *res = s_read (call, "stat_boxplots", 2, values);
+    if (!res)
         return;
-    }
     msgpack_packer *pk = tl_call_reply (call, 200);
     msgpack_pack_map (pk, 2);
     tl_mp_pack_str (pk, "items");
