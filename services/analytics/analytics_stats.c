@@ -28,7 +28,7 @@
     column " >= to_timestamp (($2::float8 []) [1] / 1000) " \
     "AND " column " < to_timestamp (($2::float8 []) [array_upper ($2::float8 [], 1)] / 1000)"
 #define S_SLICE(column) \
-    "width_bucket ((extract (epoch FROM " column ") * 1000)::float8, $2::float8 [])"
+    "width_bucket (date_part ('epoch', " column ") * 1000, $2::float8 [])"
 
 static const tl_db_statement_t s_statements [] = {
     //  For the statement of one statistic, inside its transaction
@@ -60,6 +60,18 @@ static const tl_db_statement_t s_statements [] = {
       "SELECT " S_SLICE ("at") ", percentile_cont ($4::float8) WITHIN GROUP (ORDER BY duration_ms) "
       "FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
       " AND endpoint_id IN " S_ENDPOINTS " GROUP BY 1", 4 },
+    //  The same three over the whole range (one slice): no bucket to compute
+    //  nor to sort by
+    { "stat_percentile_whole",
+      "SELECT 1, percentile_cont ($4::float8) WITHIN GROUP (ORDER BY duration_ms) "
+      "FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
+      " AND endpoint_id IN " S_ENDPOINTS, 4 },
+    { "stat_unique_whole",
+      "SELECT 1, count (*) FROM (SELECT ip FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
+      "  AND endpoint_id IN " S_ENDPOINTS " GROUP BY ip) per_ip", 3 },
+    { "stat_per_ip_whole",
+      "SELECT 1, ip, count (*) AS n FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
+      " AND endpoint_id IN " S_ENDPOINTS " GROUP BY ip ORDER BY n DESC, ip LIMIT $4::int", 4 },
     { "stat_unique",
       "SELECT k, count (*) FROM (SELECT " S_SLICE ("at") " AS k, ip "
       "  FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
@@ -285,9 +297,10 @@ s_answer (tl_call_t *call, s_ask_t *ask)
     s_kind_t kind = s_stats [ask->stat].kind;
     char limit [16];
     snprintf (limit, sizeof limit, "%d", S_MAX_IPS);
-    const char *name = kind == S_PCT ? "stat_percentile"
-                     : kind == S_UNIQUE ? "stat_unique"
-                     : kind == S_PER_IP ? "stat_per_ip" : "stat_basic";
+    const char *name = kind == S_PCT ? (ask->sliced ? "stat_percentile" : "stat_percentile_whole")
+                     : kind == S_UNIQUE ? (ask->sliced ? "stat_unique" : "stat_unique_whole")
+                     : kind == S_PER_IP ? (ask->sliced ? "stat_per_ip" : "stat_per_ip_whole")
+                     : "stat_basic";
     const char *values [] = { ask->id, ask->bounds_text, ask->endpoint,
                               kind == S_PER_IP ? limit : s_stats [ask->stat].fraction };
     PGresult *res = s_read (call, name, kind == S_PCT || kind == S_PER_IP ? 4 : 3, values);
