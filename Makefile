@@ -35,6 +35,7 @@ bench: build
 	bench/auth.sh $(BUILD)
 	bench/tracker.sh $(BUILD)
 	bench/peer.sh $(BUILD)
+	bench/analytics.sh $(BUILD)
 
 fuzz:
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DTALLY_FUZZ=ON >/dev/null
