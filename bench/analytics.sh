@@ -68,7 +68,7 @@ for i in $(seq 100); do api GET /dashboards >/dev/null && break; sleep 0.2; done
 
 #  (2) a dashboard of $CALLS calls over 120 days from 2031-01-01 (20
 #  endpoints, 5,000 client addresses), written straight into the schema,
-#  with their hourly aggregates, as the ingest would leave them
+#  with their hourly and daily aggregates, as the ingest would leave them
 say "seeding $CALLS calls"
 t0=$(date +%s)
 psql "$database_url" -Xq -v ON_ERROR_STOP=1 <<SQL || die "could not seed the calls"
@@ -90,10 +90,14 @@ INSERT INTO calls_hourly (dashboard_id, endpoint_id, hour, visits, total_ms, min
 SELECT dashboard_id, endpoint_id, date_trunc ('hour', at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
        count (*), sum (duration_ms), min (duration_ms), max (duration_ms)
 FROM calls WHERE dashboard_id = '11111111-1111-4111-8111-111111111111' GROUP BY 1, 2, 3;
+INSERT INTO calls_daily_ip (dashboard_id, day, ip, visits)
+SELECT dashboard_id, (at AT TIME ZONE 'UTC')::date, ip, count (*)
+FROM calls WHERE dashboard_id = '11111111-1111-4111-8111-111111111111' GROUP BY 1, 2, 3;
 UPDATE endpoints e SET calls = c.n FROM (SELECT endpoint_id, count (*) n FROM calls GROUP BY 1) c
 WHERE e.id = c.endpoint_id;
 VACUUM ANALYZE calls;
 VACUUM ANALYZE calls_hourly;
+VACUUM ANALYZE calls_daily_ip;
 SQL
 seeded_s=$(( $(date +%s) - t0 ))
 say "seeded in ${seeded_s}s"

@@ -44,10 +44,14 @@ static const tl_db_statement_t s_statements [] = {
     { "dash_endpoint_enable",
       "UPDATE endpoints SET enabled = $3 WHERE dashboard_id = $1 AND name = $2", 3 },
     { "dash_delete_hourly", "DELETE FROM calls_hourly WHERE dashboard_id = $1", 1 },
+    { "dash_delete_daily", "DELETE FROM calls_daily_ip WHERE dashboard_id = $1", 1 },
     { "dash_delete_calls", "DELETE FROM calls WHERE dashboard_id = $1", 1 },
     { "dash_delete", "DELETE FROM dashboards WHERE id = $1", 1 },
     { "dash_delete_owner_calls",
       "DELETE FROM calls WHERE dashboard_id IN (SELECT id FROM dashboards WHERE owner = $1)", 1 },
+    { "dash_delete_owner_daily",
+      "DELETE FROM calls_daily_ip WHERE dashboard_id IN "
+      "(SELECT id FROM dashboards WHERE owner = $1)", 1 },
     { "dash_delete_owner_hourly",
       "DELETE FROM calls_hourly WHERE dashboard_id IN "
       "(SELECT id FROM dashboards WHERE owner = $1)", 1 },
@@ -376,8 +380,9 @@ static int
 s_delete_tx (tl_db_t *db, void *arg)
 {
     const char *id = (const char *) arg;
-    const char *names [] = { "dash_delete_hourly", "dash_delete_calls", "dash_delete" };
-    for (size_t i = 0; i < 3; i++) {
+    const char *names [] = { "dash_delete_hourly", "dash_delete_daily", "dash_delete_calls",
+                             "dash_delete" };
+    for (size_t i = 0; i < 4; i++) {
         long count = tl_db_exec_count (db, names [i], 1, &id);
         if (count < 0)
             return (int) count;
@@ -411,9 +416,9 @@ s_user_deleted (tl_event_t *event)
 {
     tl_db_t *db = tl_event_db (event);
     const char *user = tl_event_subject (event);
-    const char *names [] = { "dash_delete_owner_hourly", "dash_delete_owner_calls",
-                             "dash_delete_owner" };
-    for (size_t i = 0; i < 3; i++) {
+    const char *names [] = { "dash_delete_owner_hourly", "dash_delete_owner_daily",
+                             "dash_delete_owner_calls", "dash_delete_owner" };
+    for (size_t i = 0; i < 4; i++) {
         long count = tl_db_exec_count (db, names [i], 1, &user);
         if (count < 0)
             return (int) count;

@@ -2,9 +2,10 @@
 //  [start_date, end_date), whole or in time slices (an_slices), and the
 //  boxplots of each endpoint. Counts, sums, averages and extremes read
 //  the hourly aggregates for each slice's whole hours and the calls of its
-//  edges only; distinct visitors, visits per address and the exact
-//  percentiles (percentile_cont: linear interpolation between closest
-//  ranks, numpy's default), read the calls of the range. Disabled
+//  edges only; distinct visitors and visits per address of every endpoint
+//  the daily ones (per address) likewise; those of some endpoints, and the
+//  exact percentiles (percentile_cont: linear interpolation between closest
+//  ranks, numpy's default) read the calls of the range. Disabled
 //  endpoints are left out; `endpoint` picks one.
 #include "analytics_monitor.h"
 #include "an_slices.h"
@@ -29,6 +30,19 @@
     "AND " column " < to_timestamp (($2::float8 []) [array_upper ($2::float8 [], 1)] / 1000)"
 #define S_SLICE(column) \
     "width_bucket (date_part ('epoch', " column ") * 1000, $2::float8 [])"
+
+//  The addresses of each slice b: whole days (daily aggregates), then the
+//  calls before the first whole day and from the last one on
+#define S_DAY_IPS \
+    "ips AS (" \
+    "  SELECT b.k, d.ip, d.visits AS n FROM b, LATERAL (SELECT ip, visits FROM calls_daily_ip " \
+    "    WHERE dashboard_id = $1 AND day >= b.dlo_day AND day < b.dhi_day) d " \
+    "  UNION ALL " \
+    "  SELECT b.k, c.ip, 1 FROM b, LATERAL (SELECT ip FROM calls WHERE dashboard_id = $1 " \
+    "    AND at >= b.lo AND at < least (b.dlo, b.hi)) c " \
+    "  UNION ALL " \
+    "  SELECT b.k, c.ip, 1 FROM b, LATERAL (SELECT ip FROM calls WHERE dashboard_id = $1 " \
+    "    AND at >= greatest (b.dhi, b.dlo) AND at < b.hi) c) "
 
 static const tl_db_statement_t s_statements [] = {
     //  For the statement of one statistic, inside its transaction
@@ -83,6 +97,20 @@ static const tl_db_statement_t s_statements [] = {
       "        FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
       "        AND endpoint_id IN " S_ENDPOINTS " GROUP BY 1, 2) per_ip) ranked "
       "WHERE r <= $4::int ORDER BY k, n DESC, ip", 4 },
+    //  Distinct visitors and visits per address of every endpoint (none
+    //  disabled, none picked): each slice's whole days from the daily
+    //  aggregates, its edges from the calls
+    { "stat_all_enabled",
+      "SELECT NOT EXISTS (SELECT 1 FROM endpoints WHERE dashboard_id = $1 AND NOT enabled)", 1 },
+    { "stat_unique_days",
+      "WITH b AS (SELECT * FROM monitor_day_slices ($2::float8 [])), " S_DAY_IPS
+      "SELECT k, count (*) FROM (SELECT k, ip FROM ips GROUP BY 1, 2) per_ip GROUP BY k", 2 },
+    { "stat_per_ip_days",
+      "WITH b AS (SELECT * FROM monitor_day_slices ($2::float8 [])), " S_DAY_IPS
+      "SELECT k, ip, n FROM (SELECT k, ip, n, row_number () OVER (PARTITION BY k "
+      "                      ORDER BY n DESC, ip) AS r "
+      "  FROM (SELECT k, ip, sum (n) AS n FROM ips GROUP BY 1, 2) per_ip) ranked "
+      "WHERE r <= $3::int ORDER BY k, n DESC, ip", 3 },
     { "stat_endpoint_known",
       "SELECT 1 FROM endpoints WHERE dashboard_id = $1 AND name = $2", 2 },
     //  $1 dashboard, $2 bounds as above
@@ -290,6 +318,22 @@ s_read (tl_call_t *call, const char *name, int nparams, const char *const *value
     return read.res;
 }
 
+//  Whether dashboard `id` has no disabled endpoint: 1, 0, or -1 once the
+//  database error is answered.
+static int
+s_all_enabled (tl_call_t *call, const char *id)
+{
+    int err = 0;
+    PGresult *res = tl_db_exec (tl_call_db (call), "stat_all_enabled", 1, &id, &err);
+    if (!res) {
+        tl_call_db_error (call, err);
+        return -1;
+    }
+    int all = strcmp (tl_db_value (res, 0, 0), "t") == 0;
+    PQclear (res);
+    return all;
+}
+
 //  Runs the statistic's statement and answers.
 static void
 s_answer (tl_call_t *call, s_ask_t *ask)
@@ -303,7 +347,19 @@ s_answer (tl_call_t *call, s_ask_t *ask)
                      : "stat_basic";
     const char *values [] = { ask->id, ask->bounds_text, ask->endpoint,
                               kind == S_PER_IP ? limit : s_stats [ask->stat].fraction };
-    PGresult *res = s_read (call, name, kind == S_PCT || kind == S_PER_IP ? 4 : 3, values);
+    int nparams = kind == S_PCT || kind == S_PER_IP ? 4 : 3;
+    if ((kind == S_UNIQUE || kind == S_PER_IP) && !ask->endpoint) {
+        int all = s_all_enabled (call, ask->id);
+        if (all < 0)
+            return;
+        if (all) {
+            //  every endpoint counts: the daily aggregates answer
+            name = kind == S_UNIQUE ? "stat_unique_days" : "stat_per_ip_days";
+            values [2] = limit;
+            nparams = kind == S_UNIQUE ? 2 : 3;
+        }
+    }
+    PGresult *res = s_read (call, name, nparams, values);
     if (!res)
         return;
     msgpack_packer *pk = tl_call_reply (call, 200);

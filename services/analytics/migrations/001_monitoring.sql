@@ -71,6 +71,16 @@ CREATE TABLE calls_hourly (
     PRIMARY KEY (dashboard_id, hour, endpoint_id)
 );
 
+-- Per dashboard, UTC day and client address: what distinct visitors and
+-- visits per address need over whole days, all endpoints together
+CREATE TABLE calls_daily_ip (
+    dashboard_id    uuid NOT NULL,
+    day             date NOT NULL,
+    ip              text NOT NULL,
+    visits          bigint NOT NULL,
+    PRIMARY KEY (dashboard_id, day, ip)
+);
+
 -- Creates the partition of the month of `month` (UTC) unless it exists.
 -- Instances take turns (a transaction-scoped advisory lock).
 CREATE FUNCTION calls_partition (month date) RETURNS void LANGUAGE plpgsql AS $$
@@ -109,6 +119,7 @@ BEGIN
         dropped := dropped + 1;
     END LOOP;
     DELETE FROM calls_hourly WHERE hour < date_trunc ('month', cutoff)::timestamp AT TIME ZONE 'UTC';
+    DELETE FROM calls_daily_ip WHERE day < date_trunc ('month', cutoff)::date;
     RETURN dropped;
 END $$;
 
@@ -141,4 +152,25 @@ BEGIN
                  to_timestamp (bounds [i + 1] / 1000) AS hi
           FROM generate_subscripts (bounds, 1) AS i
           WHERE i < array_upper (bounds, 1)) s;
+END $$;
+
+-- The same slices with [dlo, dhi), the whole UTC days inside each (the
+-- daily aggregates answer those; the calls the edges).
+CREATE FUNCTION monitor_day_slices (bounds float8 [])
+RETURNS TABLE (k int, lo timestamptz, hi timestamptz, dlo timestamptz, dhi timestamptz,
+               dlo_day date, dhi_day date)
+LANGUAGE plpgsql STABLE ROWS 10 AS $$
+BEGIN
+    RETURN QUERY
+    SELECT d.k, d.lo, d.hi, d.dlo::timestamp AT TIME ZONE 'UTC', d.dhi::timestamp AT TIME ZONE 'UTC',
+           d.dlo, d.dhi
+    FROM (SELECT s.k, s.lo, s.hi,
+                 CASE WHEN date_trunc ('day', s.lo AT TIME ZONE 'UTC') = s.lo AT TIME ZONE 'UTC'
+                      THEN (s.lo AT TIME ZONE 'UTC')::date
+                      ELSE (s.lo AT TIME ZONE 'UTC')::date + 1 END AS dlo,
+                 (s.hi AT TIME ZONE 'UTC')::date AS dhi
+          FROM (SELECT i AS k, to_timestamp (bounds [i] / 1000) AS lo,
+                       to_timestamp (bounds [i + 1] / 1000) AS hi
+                FROM generate_subscripts (bounds, 1) AS i
+                WHERE i < array_upper (bounds, 1)) s) d;
 END $$;
