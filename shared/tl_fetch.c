@@ -557,6 +557,72 @@ s_test_get (s_server_t *server, const char *host, const char *path, int flags, i
     return fetch;
 }
 
+//  Private addresses are refused unless allowed, by IP and by name:
+//  nothing reaches the server.
+static void
+s_test_private_refused (s_server_t *server)
+{
+    char errbuf [256];
+    int rc;
+    tl_fetch_t *fetch = s_test_get (server, "127.0.0.1", "/ok", 0, &rc, errbuf, sizeof errbuf);
+    assert (rc == TL_EINVAL && strstr (errbuf, "private"));
+    tl_fetch_destroy (&fetch);
+    fetch = s_test_get (server, "localhost", "/ok", 0, &rc, errbuf, sizeof errbuf);
+    assert (rc == TL_EINVAL);
+    tl_fetch_destroy (&fetch);
+    assert (server->requests == 0);
+}
+
+//  200 with body, ETag and Last-Modified; a conditional GET sends the
+//  validators.
+static void
+s_test_ok_and_conditional (s_server_t *server)
+{
+    char errbuf [256];
+    int rc;
+    size_t size;
+    tl_fetch_t *fetch = s_test_get (server, "127.0.0.1", "/ok", TL_FETCH_ALLOW_PRIVATE, &rc,
+                                    errbuf, sizeof errbuf);
+    assert (rc == 0 && tl_fetch_status (fetch) == 200);
+    assert (strcmp (tl_fetch_body (fetch, &size), "hello") == 0 && size == 5);
+    assert (strcmp (tl_fetch_etag (fetch), "\"v1\"") == 0);
+    assert (strcmp (tl_fetch_last_modified (fetch), "Sat, 01 Jan 2022 00:00:00 GMT") == 0);
+    tl_fetch_destroy (&fetch);
+    fetch = s_test_get (server, "127.0.0.1", "/cond", TL_FETCH_ALLOW_PRIVATE, &rc,
+                        errbuf, sizeof errbuf);
+    assert (rc == 0 && tl_fetch_status (fetch) == 200);
+    assert (tl_fetch_set_if_none_match (fetch, "\"v1\"") == 0);
+    assert (tl_fetch_set_if_modified_since (fetch, "Sat, 01 Jan 2022 00:00:00 GMT") == 0);
+    assert (tl_fetch_get (fetch, errbuf, sizeof errbuf) == 0);
+    assert (tl_fetch_status (fetch) == 304 && server->saw_if_modified_since);
+    tl_fetch_destroy (&fetch);
+}
+
+//  The size cap, a redirect not followed, the timeout.
+static void
+s_test_bounds (s_server_t *server, bool verbose)
+{
+    char errbuf [256];
+    int rc;
+    tl_fetch_t *fetch = s_test_get (server, "127.0.0.1", "/big", TL_FETCH_ALLOW_PRIVATE, &rc,
+                                    errbuf, sizeof errbuf);
+    assert (rc == 0 && tl_fetch_status (fetch) == 200);
+    assert (tl_fetch_set_max_size (fetch, 4999) == 0);
+    assert (tl_fetch_get (fetch, errbuf, sizeof errbuf) == TL_ETOOBIG);
+    tl_fetch_destroy (&fetch);
+    int before = server->requests;
+    fetch = s_test_get (server, "127.0.0.1", "/moved", TL_FETCH_ALLOW_PRIVATE, &rc,
+                        errbuf, sizeof errbuf);
+    assert (rc == 0 && tl_fetch_status (fetch) == 302 && server->requests == before + 1);
+    tl_fetch_destroy (&fetch);
+    fetch = s_test_get (server, "127.0.0.1", "/slow", TL_FETCH_ALLOW_PRIVATE, &rc,
+                        errbuf, sizeof errbuf);
+    if (verbose)
+        printf ("\n  slow: %s [%s]", tl_strerror (rc), errbuf);
+    assert (rc == TL_ETIMEDOUT);
+    tl_fetch_destroy (&fetch);
+}
+
 void
 tl_fetch_test (bool verbose)
 {
@@ -576,65 +642,18 @@ tl_fetch_test (bool verbose)
     assert (listen (server.listener, 16) == 0);
     pthread_t thread;
     assert (pthread_create (&thread, NULL, s_server_run, &server) == 0);
-
-    char errbuf [256];
-    int rc;
-    //  Private addresses are refused unless allowed, by IP and by name:
-    //  nothing reaches the server
-    tl_fetch_t *fetch = s_test_get (&server, "127.0.0.1", "/ok", 0, &rc, errbuf, sizeof errbuf);
-    assert (rc == TL_EINVAL && strstr (errbuf, "private"));
-    tl_fetch_destroy (&fetch);
-    fetch = s_test_get (&server, "localhost", "/ok", 0, &rc, errbuf, sizeof errbuf);
-    assert (rc == TL_EINVAL);
-    tl_fetch_destroy (&fetch);
-    assert (server.requests == 0);
-
-    //  200: body, ETag, Last-Modified
-    fetch = s_test_get (&server, "127.0.0.1", "/ok", TL_FETCH_ALLOW_PRIVATE, &rc,
-                        errbuf, sizeof errbuf);
-    size_t size;
-    assert (rc == 0 && tl_fetch_status (fetch) == 200);
-    assert (strcmp (tl_fetch_body (fetch, &size), "hello") == 0 && size == 5);
-    assert (strcmp (tl_fetch_etag (fetch), "\"v1\"") == 0);
-    assert (strcmp (tl_fetch_last_modified (fetch), "Sat, 01 Jan 2022 00:00:00 GMT") == 0);
-    tl_fetch_destroy (&fetch);
-
-    //  A conditional GET sends the validators
-    fetch = s_test_get (&server, "127.0.0.1", "/cond", TL_FETCH_ALLOW_PRIVATE, &rc,
-                        errbuf, sizeof errbuf);
-    assert (rc == 0 && tl_fetch_status (fetch) == 200);
-    assert (tl_fetch_set_if_none_match (fetch, "\"v1\"") == 0);
-    assert (tl_fetch_set_if_modified_since (fetch, "Sat, 01 Jan 2022 00:00:00 GMT") == 0);
-    assert (tl_fetch_get (fetch, errbuf, sizeof errbuf) == 0);
-    assert (tl_fetch_status (fetch) == 304 && server.saw_if_modified_since);
-    tl_fetch_destroy (&fetch);
-
-    //  The size cap, a redirect not followed, the timeout
-    fetch = s_test_get (&server, "127.0.0.1", "/big", TL_FETCH_ALLOW_PRIVATE, &rc,
-                        errbuf, sizeof errbuf);
-    assert (rc == 0 && tl_fetch_status (fetch) == 200);
-    assert (tl_fetch_set_max_size (fetch, 4999) == 0);
-    assert (tl_fetch_get (fetch, errbuf, sizeof errbuf) == TL_ETOOBIG);
-    tl_fetch_destroy (&fetch);
-    int before = server.requests;
-    fetch = s_test_get (&server, "127.0.0.1", "/moved", TL_FETCH_ALLOW_PRIVATE, &rc,
-                        errbuf, sizeof errbuf);
-    assert (rc == 0 && tl_fetch_status (fetch) == 302 && server.requests == before + 1);
-    tl_fetch_destroy (&fetch);
-    fetch = s_test_get (&server, "127.0.0.1", "/slow", TL_FETCH_ALLOW_PRIVATE, &rc,
-                        errbuf, sizeof errbuf);
-    if (verbose)
-        printf ("\n  slow: %s [%s]", tl_strerror (rc), errbuf);
-    assert (rc == TL_ETIMEDOUT);
-    tl_fetch_destroy (&fetch);
-
+    s_test_private_refused (&server);
+    s_test_ok_and_conditional (&server);
+    s_test_bounds (&server, verbose);
     shutdown (server.listener, SHUT_RDWR);
     close (server.listener);
     pthread_join (thread, NULL);
 
     //  A closed port: the connection is refused
-    fetch = s_test_get (&server, "127.0.0.1", "/ok", TL_FETCH_ALLOW_PRIVATE, &rc,
-                        errbuf, sizeof errbuf);
+    char errbuf [256];
+    int rc;
+    tl_fetch_t *fetch = s_test_get (&server, "127.0.0.1", "/ok", TL_FETCH_ALLOW_PRIVATE, &rc,
+                                    errbuf, sizeof errbuf);
     assert (rc == TL_EIO);
     tl_fetch_destroy (&fetch);
     curl_global_cleanup ();
