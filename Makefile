@@ -39,6 +39,7 @@ bench: build
 	bench/notify.sh $(BUILD)
 	bench/stores.sh $(BUILD)
 	bench/upload.sh $(BUILD)
+	bench/analytics.sh $(BUILD)
 
 fuzz:
 	CC=clang cmake -S . -B $(FUZZ_BUILD) -DTALLY_FUZZ=ON >/dev/null

@@ -25,7 +25,7 @@ packages=(
 case "${1:-}" in
     test)  packages+=(python3 python3-pytest python3-requests python3-zmq
                       python3-msgpack python3-aiosmtpd docker-compose
-                      poppler-utils)
+                      poppler-utils python3-numpy python3-flask python3-jwt)
            #  Node.js and npm for the linter: Debian's, unless the machine
            #  already has both (from another source).
            if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then

@@ -18,6 +18,7 @@
 #include "gw_range.h"
 #include "gw_sessions.h"
 #include "gw_streams.h"
+#include "gw_calls.h"
 #include "tl_buf.h"
 #include "tl_error.h"
 #include "tl_json.h"
@@ -44,6 +45,7 @@ struct _gw_http_t {
     gw_metrics_t *metrics;
     gw_sessions_t *sessions;        //  the sessions checked, until auth says otherwise
     gw_streams_t *streams;          //  Server-Sent Event streams held open
+    gw_calls_t *calls;              //  the calls served, for analytics (or NULL)
     struct MHD_Daemon *daemon;
     struct MHD_Daemon *ops_daemon;  //  the ops port: probes and /metrics
     bool draining;
@@ -388,6 +390,9 @@ s_ops (s_req_t *req, const char *url)
                           "# TYPE tally_streams_cut_total counter\ntally_streams_cut_total %"
                           PRIu64 "\n", gw_streams_size (http->streams),
                      gw_streams_cut (http->streams));
+            char *recorded = http->calls ? gw_calls_metrics (http->calls) : NULL;
+            fputs (recorded ? recorded : "", out);
+            free (recorded);
             fclose (out);
         }
         free (requests);
@@ -1208,6 +1213,22 @@ s_access_log (s_req_t *req, struct MHD_Connection *conn, int64_t micros)
     tl_log_json (TL_LOG_INFO, fields);
 }
 
+//  Records a served call for analytics (gw_calls): started `micros` ago.
+static void
+s_record_call (s_req_t *req, int64_t micros)
+{
+    char ip [INET6_ADDRSTRLEN] = "";
+    s_client_ip (req, ip);
+    gw_calls_record (req->http->calls, req->method, req->route_name, req->status,
+                     (double) micros / 1000.0, ip, zclock_time () * 1000 - micros);
+}
+
+void
+gw_http_set_calls (gw_http_t *self, gw_calls_t *calls)
+{
+    self->calls = calls;
+}
+
 static void
 s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
              enum MHD_RequestTerminationCode toe)
@@ -1224,6 +1245,8 @@ s_completed (void *cls, struct MHD_Connection *conn, void **con_cls,
     if (http->config.access_log)
         s_access_log (req, conn, micros);
     s_stream_gone (req);
+    if (http->calls && req->route && !req->ops && !req->route->stream)
+        s_record_call (req, micros);     //  not a stream: its time is its life
     if (req->in_broker)
         gw_broker_cancel (http->broker, req->handle);
     if (req->suspended_handle)

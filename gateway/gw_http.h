@@ -55,6 +55,11 @@ void gw_http_tick (gw_http_t *self);
 //  open until the gateway stops).
 void gw_http_drain (gw_http_t *self, bool stop_accepting);
 
+//  Records every routed call this gateway serves into `calls` (borrowed,
+//  NULL: none), for analytics (gw_calls.h).
+typedef struct _gw_calls_t gw_calls_t;
+void gw_http_set_calls (gw_http_t *self, gw_calls_t *calls);
+
 //  Requests that are being handled (received, not yet answered).
 size_t gw_http_active (gw_http_t *self);
 

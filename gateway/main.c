@@ -5,6 +5,7 @@
 //  after TALLY_SHUTDOWN_DELAY_MS, requests in flight finish (up to the drain
 //  grace period), then the gateway tells its peers goodbye and exits.
 #include "gw_broker.h"
+#include "gw_calls.h"
 #include "gw_http.h"
 #include "gw_metrics.h"
 #include "gw_openapi.h"
@@ -19,6 +20,14 @@
 #include <signal.h>
 #include <sys/resource.h>
 
+
+//  Ships a batch of recorded calls through this gateway's own broker.
+static int
+s_ship_calls (void *broker, tl_msg_t **request_p, gw_reply_fn *fn, void *arg)
+{
+    uint64_t handle;
+    return gw_broker_submit ((gw_broker_t *) broker, request_p, fn, arg, &handle);
+}
 
 //  Routes one declaration file (tl_decl_sources).
 static int
@@ -95,11 +104,20 @@ main (int argc, char *argv [])
     gw_metrics_t *metrics = gw_metrics_new ();
     gw_broker_t *broker = gw_broker_new (mesh_bind, name);
     gw_http_t *http = NULL;
+    gw_calls_t *calls = NULL;
     if (!router || !metrics || !broker || s_load_routes (router, broker) != 0)
         goto done;
     http = gw_http_new (&config, router, broker, metrics);
     if (!http)
         goto done;
+    //  Tally watches itself when the analytics service is declared
+    if (tl_env_flag ("TALLY_RECORD_CALLS", true)
+    &&  gw_router_method (router, "analytics", "calls.ingest")) {
+        calls = gw_calls_new (GW_CALLS_CAPACITY, TALLY_VERSION_TEXT, s_ship_calls, broker);
+        if (!calls)
+            goto done;
+        gw_http_set_calls (http, calls);
+    }
     tl_log (TL_LOG_INFO, NULL, "gateway %s serving http://%s, ops http://%s, mesh backend %s",
             name, config.address, config.ops_address, mesh_bind);
 
@@ -133,6 +151,8 @@ main (int argc, char *argv [])
             break;
         gw_broker_recv (broker);
         gw_broker_tick (broker);
+        if (calls)
+            gw_calls_tick (calls, zclock_mono ());
         if (zclock_mono () >= next_http_tick) {
             gw_http_tick (http);
             next_http_tick = zclock_mono () + 100;
@@ -144,6 +164,7 @@ main (int argc, char *argv [])
 done:
     gw_http_destroy (&http);
     gw_broker_destroy (&broker);
+    gw_calls_destroy (&calls);          //  after the broker: it answers no batch now
     gw_metrics_destroy (&metrics);
     gw_router_destroy (&router);
     return rc;

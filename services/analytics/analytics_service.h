@@ -12,6 +12,13 @@
 #include "tl_limits.h"
 #include "tl_service.h"
 
+//  --- API monitoring (issue #14: analytics_monitor*.c) ---------------------
+//  Prepares the statements of every API-monitoring file on a handler or
+//  job thread's connection, and registers their methods, jobs and
+//  schedules. Return 0 or a code.
+int analytics_monitor_prepare (tl_db_t *db);
+int analytics_monitor_register (tl_service_t *svc);
+
 //  --- Store monitoring (analytics_stores*.c) --------------------------------
 //  POST /stores/data (analytics_stores.c), the reports, their job and their
 //  purge (analytics_stores_reports.c). Prepare: each handler and job

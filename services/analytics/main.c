@@ -1,6 +1,8 @@
-//  main.c — tally-analytics: API monitoring (issue #14) and store
-//  monitoring (issue #15; README.md). Each part registers its handlers,
-//  jobs and statements through one pair of functions.
+//  main.c — tally-analytics: API monitoring (remote flask-monitoring-
+//  dashboards and Tally's own calls, issue #14) and store monitoring
+//  (uptime and downtime in business hours, issue #15; README.md). Each
+//  part registers its handlers, jobs and statements through one pair of
+//  functions.
 #include "analytics_service.h"
 #include "an_report_doc.h"
 
@@ -11,7 +13,8 @@ static int
 s_thread_init (tl_db_t *db, void *arg)
 {
     (void) arg;
-    return analytics_stores_prepare (db);
+    int rc = analytics_monitor_prepare (db);
+    return rc ? rc : analytics_stores_prepare (db);
 }
 
 int
@@ -21,7 +24,8 @@ main (void)
     int rc = svc ? 0 : 1;
     if (svc) {
         tl_service_set_thread_init (svc, s_thread_init, NULL);
-        rc = analytics_stores_register (svc);
+        rc = analytics_monitor_register (svc);
+        rc = rc ? rc : analytics_stores_register (svc);
         rc = rc ? rc : tl_service_run (svc);
     }
     tl_service_destroy (&svc);

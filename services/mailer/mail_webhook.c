@@ -1,15 +1,11 @@
 //  mail_webhook.c — one JSON POST to a user's webhook (see mail_webhook.h).
-//  The private-address guard is curl's open-socket callback: it sees every
-//  address curl is about to connect to (after DNS, for each happy-eyeballs
-//  attempt) and refuses the private ones before a socket exists.
-#include <arpa/inet.h>
+//  The private-address guard, the protocols and the redirect and proxy
+//  policy are the platform's outbound guard (tl_fetch_guard_install).
 #include <assert.h>
-#include <netinet/in.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <curl/curl.h>
 #include <jansson.h>
 
@@ -17,87 +13,14 @@
 #include "tl_valid.h"
 #include "mail_limits.h"
 #include "tl_error.h"
+#include "tl_fetch.h"
 
 //  What one POST saw.
 typedef struct {
-    int flags;
-    bool blocked;                   //  an address was refused as private
     bool reply_too_big;             //  we hung up on a long reply
     size_t reply_size;
     char quote [MAIL_WEBHOOK_MAX_REPLY_QUOTE + 1];
 } s_post_t;
-
-
-//  Returns true for an IPv4 address (host order) that is not on the public
-//  internet: this-network, private, loopback, CGNAT, link-local, IETF and
-//  documentation blocks, benchmarking, multicast, reserved, broadcast.
-
-static bool
-s_ipv4_private (uint32_t a)
-{
-    return (a >> 24) == 0 || (a >> 24) == 10 || (a >> 24) == 127
-        || (a & 0xffc00000) == 0x64400000       //  100.64.0.0/10
-        || (a & 0xffff0000) == 0xa9fe0000       //  169.254.0.0/16
-        || (a & 0xfff00000) == 0xac100000       //  172.16.0.0/12
-        || (a & 0xffffff00) == 0xc0000000       //  192.0.0.0/24
-        || (a & 0xffffff00) == 0xc0000200       //  192.0.2.0/24
-        || (a & 0xffff0000) == 0xc0a80000       //  192.168.0.0/16
-        || (a & 0xfffe0000) == 0xc6120000       //  198.18.0.0/15
-        || (a & 0xffffff00) == 0xc6336400       //  198.51.100.0/24
-        || (a & 0xffffff00) == 0xcb007100       //  203.0.113.0/24
-        || (a >> 28) >= 0xe;                    //  224/4, 240/4
-}
-
-
-//  Returns true for an IPv6 address that is not on the public internet,
-//  judging an embedded IPv4 address (mapped, compatible, NAT64) as IPv4.
-
-static bool
-s_ipv6_private (const unsigned char *b)
-{
-    static const unsigned char zeros [12] = { 0 };
-    static const unsigned char mapped [12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-    static const unsigned char nat64 [12] = { 0, 0x64, 0xff, 0x9b };
-    if (memcmp (b, zeros, 12) == 0 || memcmp (b, mapped, 12) == 0
-    ||  memcmp (b, nat64, 12) == 0) {
-        uint32_t v4 = ((uint32_t) b [12] << 24) | ((uint32_t) b [13] << 16)
-                    | ((uint32_t) b [14] << 8) | b [15];
-        return s_ipv4_private (v4);             //  also ::, ::1
-    }
-    return (b [0] & 0xfe) == 0xfc                           //  fc00::/7
-        || (b [0] == 0xfe && (b [1] & 0xc0) == 0x80)        //  fe80::/10
-        || (b [0] == 0xfe && (b [1] & 0xc0) == 0xc0)        //  fec0::/10
-        ||  b [0] == 0xff                                   //  multicast
-        || (b [0] == 0x20 && b [1] == 0x01 && b [2] == 0x0d && b [3] == 0xb8)
-        || (b [0] == 0x01 && b [1] == 0x00 && !b [2] && !b [3]
-            && !b [4] && !b [5] && !b [6] && !b [7]);      //  100::/64
-}
-
-
-//  curl open-socket callback: refuses private addresses unless allowed.
-
-static curl_socket_t
-s_open_socket (void *arg, curlsocktype purpose, struct curl_sockaddr *address)
-{
-    s_post_t *post = (s_post_t *) arg;
-    if (!(post->flags & MAIL_WEBHOOK_ALLOW_PRIVATE)) {
-        bool private_address = true;
-        if (address->family == AF_INET) {
-            const struct sockaddr_in *in = (const struct sockaddr_in *) &address->addr;
-            private_address = s_ipv4_private (ntohl (in->sin_addr.s_addr));
-        }
-        else
-        if (address->family == AF_INET6) {
-            const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *) &address->addr;
-            private_address = s_ipv6_private (in6->sin6_addr.s6_addr);
-        }
-        if (private_address) {
-            post->blocked = true;
-            return CURL_SOCKET_BAD;
-        }
-    }
-    return socket (address->family, address->socktype, address->protocol);
-}
 
 
 //  curl write callback: keeps the start of the reply, hangs up on a long one.
@@ -147,29 +70,15 @@ s_classify_status (long status)
 }
 
 
-//  Maps curl's result to a Tally code when no HTTP status decides.
+//  Maps curl's result to a Tally code when no HTTP status decides: what
+//  tl_fetch calls a timeout or a connection's failure is worth a retry.
 
 static int
 s_classify_curl (CURLcode code)
 {
-    switch (code) {
-        case CURLE_OK:
-            return 0;
-        case CURLE_OUT_OF_MEMORY:
-            return TL_ENOMEM;
-        case CURLE_URL_MALFORMAT:
-        case CURLE_UNSUPPORTED_PROTOCOL:
-        case CURLE_PEER_FAILED_VERIFICATION:
-        case CURLE_TOO_MANY_REDIRECTS:
-            return TL_EINVAL;
-        default:
-            return TL_ERETRY;       //  timeouts, refused or lost connections, DNS
-    }
+    int rc = tl_fetch_curl_code (code);
+    return rc == TL_ETIMEDOUT || rc == TL_EIO ? TL_ERETRY : rc;
 }
-
-
-//  Returns true when `key` is 1..TL_MAX_IDEM_KEY_LEN visible ASCII bytes.
-
 
 
 //  --------------------------------------------------------------------------
@@ -223,15 +132,15 @@ mail_webhook_post (const char *url, const char *json, size_t size,
         }
         headers = list;
     }
-    s_post_t post = { .flags = flags };
+    s_post_t post = { 0 };
+    tl_fetch_guard_t guard = {
+        .flags = (flags & MAIL_WEBHOOK_ALLOW_PRIVATE) ? TL_FETCH_ALLOW_PRIVATE : 0
+    };
     char curl_error [CURL_ERROR_SIZE] = "";
-    CURLcode code = CURLE_OK;
+    CURLcode code = tl_fetch_guard_install (curl, &guard) ? CURLE_FAILED_INIT : CURLE_OK;
     #define S_SETOPT(option, value) \
         if (code == CURLE_OK) code = curl_easy_setopt (curl, option, value)
     S_SETOPT (CURLOPT_URL, url);
-    S_SETOPT (CURLOPT_PROTOCOLS_STR, "http,https");
-    S_SETOPT (CURLOPT_FOLLOWLOCATION, 0L);
-    S_SETOPT (CURLOPT_PROXY, "");   //  ignore http_proxy & co.
     S_SETOPT (CURLOPT_POST, 1L);
     S_SETOPT (CURLOPT_POSTFIELDS, json);
     S_SETOPT (CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t) size);
@@ -240,8 +149,6 @@ mail_webhook_post (const char *url, const char *json, size_t size,
     S_SETOPT (CURLOPT_CONNECTTIMEOUT, (long) MAIL_WEBHOOK_CONNECT_TIMEOUT_SEC);
     S_SETOPT (CURLOPT_TIMEOUT, (long) MAIL_WEBHOOK_TIMEOUT_SEC);
     S_SETOPT (CURLOPT_NOSIGNAL, 1L);
-    S_SETOPT (CURLOPT_OPENSOCKETFUNCTION, s_open_socket);
-    S_SETOPT (CURLOPT_OPENSOCKETDATA, &post);
     S_SETOPT (CURLOPT_WRITEFUNCTION, s_write);
     S_SETOPT (CURLOPT_WRITEDATA, &post);
     S_SETOPT (CURLOPT_ERRORBUFFER, curl_error);
@@ -258,7 +165,7 @@ mail_webhook_post (const char *url, const char *json, size_t size,
     curl_slist_free_all (headers);
     curl_easy_cleanup (curl);
 
-    if (post.blocked && code != CURLE_OK) {
+    if (guard.blocked && code != CURLE_OK) {
         tl_error_format (errbuf, errsize, "webhook host resolves to a private address");
         return TL_EINVAL;
     }
@@ -317,37 +224,12 @@ static const char *s_test_server =
 
 #include "mail_testsrv.h"
 
-//  Returns true for the IPv4 or IPv6 text address `text` being private.
-
-static bool
-s_test_private (const char *text)
-{
-    unsigned char bytes [16];
-    if (inet_pton (AF_INET, text, bytes) == 1)
-        return s_ipv4_private (((uint32_t) bytes [0] << 24) | ((uint32_t) bytes [1] << 16)
-                               | ((uint32_t) bytes [2] << 8) | bytes [3]);
-    assert (inet_pton (AF_INET6, text, bytes) == 1);
-    return s_ipv6_private (bytes);
-}
-
 void
 mail_webhook_test (bool verbose)
 {
     assert (curl_global_init (CURL_GLOBAL_DEFAULT) == CURLE_OK);
 
-    //  Which addresses count as private.
-    const char *inside [] = { "0.0.0.0", "10.1.2.3", "127.0.0.1", "127.8.9.1",
-        "100.64.0.1", "169.254.169.254", "172.16.0.1", "172.31.255.255",
-        "192.168.1.1", "192.0.2.7", "198.18.0.1", "224.0.0.1", "255.255.255.255",
-        "::", "::1", "fe80::1", "fd00::1", "fc00::1", "ff02::1", "2001:db8::1",
-        "::ffff:127.0.0.1", "::ffff:10.0.0.1", "64:ff9b::a00:1", "::127.0.0.1" };
-    for (size_t i = 0; i < sizeof inside / sizeof inside [0]; i++)
-        assert (s_test_private (inside [i]));
-    const char *outside [] = { "8.8.8.8", "1.1.1.1", "172.32.0.1", "172.15.255.255",
-        "100.128.0.1", "193.0.2.1", "2606:4700::1111", "2001:4860:4860::8888",
-        "::ffff:8.8.8.8", "64:ff9b::808:808" };
-    for (size_t i = 0; i < sizeof outside / sizeof outside [0]; i++)
-        assert (!s_test_private (outside [i]));
+    //  (Which addresses count as private: tl_fetch_test.)
 
     //  Statuses and curl results.
     assert (s_classify_status (200) == 0);

@@ -5,6 +5,7 @@
 //  ...): the check is made on each address curl is about to connect to,
 //  after name resolution, so a DNS name pointing inside is refused too.
 //  Redirects are never followed; proxies from the environment are not used.
+//  (That guard is the platform's, tl_fetch_guard_install in tl_fetch.h.)
 //  The program must call curl_global_init (CURL_GLOBAL_DEFAULT) once,
 //  before it starts threads; mail_webhook_post is then thread-safe.
 #ifndef MAIL_WEBHOOK_H_INCLUDED

@@ -362,6 +362,58 @@ def upload_corpus():
       + "--b\r\nContent-Disposition: form-data; name=n\r\n\r\nv\r\n" * 20 + "--b--")
 
 
+# --------------------------------------------------------------------------
+# fmd: a remote dashboard's export (first byte: 0 JWT, 1 details, 2 calls,
+# 3 rules, 4 a time)
+
+def fmd_corpus():
+    import base64
+    import hashlib
+    import hmac
+    import json
+
+    def b64(raw):
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    def token(data, key=b"k", header=None):
+        head = b64(json.dumps(header or {"alg": "HS256", "typ": "JWT"}).encode())
+        body = b64(json.dumps({"data": data}).encode())
+        mac = hmac.new(key, f"{head}.{body}".encode(), hashlib.sha256).digest()
+        return f"{head}.{body}.{b64(mac)}"
+
+    w = lambda name, kind, data: write("fmd", name, bytes([kind]) + (
+        data.encode("utf-8") if isinstance(data, str) else data))
+    calls = [{"endpoint": "main.index", "execution_time": 12.5,
+              "time": "2031-01-06 10:00:00.250000", "version": "1.0", "group_by": None,
+              "ip": "10.0.0.1"}]
+    w("jwt_calls", 0, token(json.dumps(calls)))
+    w("jwt_empty", 0, token("[]"))
+    w("jwt_quoted", 0, '"' + token("[]") + '"\n')
+    w("jwt_other_key", 0, token("[]", key=b"other"))
+    w("jwt_alg_none", 0, token("[]", header={"alg": "none"}).rsplit(".", 1)[0] + ".")
+    w("jwt_data_not_string", 0, token(5))
+    w("jwt_padding", 0, token("[]") + "==")
+    w("jwt_two_parts", 0, "a.b")
+    w("details", 1, json.dumps({"link": "dashboard", "dashboard-version": "1.13.0",
+                                 "config-version": 1, "first-request": 1.9e9,
+                                 "total-requests": 3}))
+    w("details_none", 1, '{"dashboard-version": "1.12", "first-request": -1}')
+    w("details_html", 1, "<html>not here</html>")
+    w("calls", 2, json.dumps(calls))
+    w("calls_bad_time", 2, json.dumps([dict(calls[0], time="2031-02-30 00:00:00")]))
+    w("calls_negative", 2, json.dumps([dict(calls[0], execution_time=-1)]))
+    w("calls_int_time", 2, json.dumps([dict(calls[0], execution_time=3)]))
+    w("calls_no_fraction", 2, json.dumps([dict(calls[0], time="2031-01-06 10:00:00")]))
+    w("calls_not_list", 2, '{"endpoint": "x"}')
+    w("rules", 3, json.dumps([{"endpoint": "a", "monitor": True, "last_accessed": None,
+                                "time_added": "2031-01-01 00:00:00", "version_added": "1"},
+                               {"endpoint": "b", "monitor": 2}]))
+    w("rules_bad_monitor", 3, '[{"endpoint": "a", "monitor": "yes"}]')
+    w("time", 4, "2031-01-06 10:00:00.123456")
+    w("time_leap", 4, "2032-02-29 23:59:59")
+    w("time_seven_digits", 4, "2031-01-06 10:00:00.1234567")
+
+
 if __name__ == "__main__":
     streams_corpus()
     json_corpus()
@@ -369,3 +421,4 @@ if __name__ == "__main__":
     envelope_corpus()
     store_csv_corpus()
     upload_corpus()
+    fmd_corpus()
