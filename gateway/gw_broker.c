@@ -452,14 +452,17 @@ s_dispatch (gw_broker_t *self, s_service_t *service)
 
 //  Queues a request (at the front when it already waited) and dispatches.
 //  A service with no live instance holds it too, as a Majordomo broker
-//  does: an instance that (re)starts before the deadline takes it. Returns
-//  0, or TL_EBUSY when the queue is full.
+//  does: an instance that (re)starts before the deadline takes it; but not
+//  a `nowait` request (a durable job's call: it retries later). Returns
+//  0, TL_EBUSY when the queue is full, or TL_EUNAVAIL (nowait, no instance).
 static int
 s_enqueue (gw_broker_t *self, s_request_t *request, bool front)
 {
     s_service_t *service = request->service;
     if (zlistx_size (service->queue) >= TL_SERVICE_QUEUE_MAX)
         return TL_EBUSY;
+    if (zlistx_size (service->instances) == 0 && request->msg && tl_msg_nowait (request->msg))
+        return TL_EUNAVAIL;
     request->instance = NULL;
     request->conn = NULL;
     request->queue_handle = front ? zlistx_add_start (service->queue, request)

@@ -363,6 +363,29 @@ tl_call_call (tl_call_t *self, const char *service, const char *method,
 }
 
 tl_msg_t *
+tl_call_ask (tl_call_t *self, const char *service, const char *method,
+             const void *body, size_t body_size)
+{
+    tl_msg_t *reply = NULL;
+    int rc = tl_call_call (self, service, method, body, body_size, &reply);
+    int status = rc || !reply ? 0 : tl_msg_status (reply);
+    if (status >= 200 && status < 300)
+        return reply;
+    if (status >= 400 && status < 500) {
+        const msgpack_object *error = tl_mp_get (tl_msg_body (reply), "error");
+        char code [64] = "refused", message [256] = "";
+        tl_mp_copy (tl_mp_get (error, "code"), code, sizeof code);
+        if (!tl_mp_copy (tl_mp_get (error, "message"), message, sizeof message) || !*message)
+            snprintf (message, sizeof message, "the %s service refused this", service);
+        tl_call_error (self, status, code, "%s", message);
+    }
+    else
+        tl_call_error (self, 503, "unavailable", "the %s service did not answer", service);
+    tl_msg_destroy (&reply);
+    return NULL;
+}
+
+tl_msg_t *
 tl_call_take_reply (tl_call_t *self)
 {
     tl_msg_t *reply = self->reply;

@@ -154,6 +154,13 @@ int tl_call_broadcast_post (tl_call_t *self, const char *topic, const void *body
 int tl_call_call (tl_call_t *self, const char *service, const char *method,
                   const void *body, size_t body_size, tl_msg_t **reply_p);
 
+//  The same for a call whose refusal is the caller's answer: returns the
+//  reply (the caller's) when `service` answered 2xx; otherwise answers this
+//  call — a 4xx passed on with its code and message, anything else (no
+//  answer, 5xx) 503 `unavailable` — and returns NULL.
+tl_msg_t *tl_call_ask (tl_call_t *self, const char *service, const char *method,
+                       const void *body, size_t body_size);
+
 //  The request as the gateway sent it (for tests and the runtime; a
 //  handler reads the accessors above). Borrowed.
 tl_msg_t *tl_call_request (tl_call_t *self);

@@ -27,6 +27,7 @@ struct _tl_msg_t {
     int capacity;
     int db_ok;                  //  -1 absent
     bool idempotent;
+    bool nowait;
     int verified;               //  caller.verified, -1 absent
     int slot;                   //  ready of a slot: its index + 1; 0 absent
     bool slots;                 //  ready of a link: requests go to its slots
@@ -160,6 +161,8 @@ int tl_msg_db_ok (const tl_msg_t *self) { return self->db_ok; }
 void tl_msg_set_db_ok (tl_msg_t *self, bool ok) { self->db_ok = ok ? 1 : 0; }
 bool tl_msg_idempotent (const tl_msg_t *self) { return self->idempotent; }
 void tl_msg_set_idempotent (tl_msg_t *self, bool on) { self->idempotent = on; }
+bool tl_msg_nowait (const tl_msg_t *self) { return self->nowait; }
+void tl_msg_set_nowait (tl_msg_t *self, bool on) { self->nowait = on; }
 int tl_msg_slot (const tl_msg_t *self) { return self->slot - 1; }
 void tl_msg_set_slot (tl_msg_t *self, int slot) { self->slot = slot >= 0 ? slot + 1 : 0; }
 bool tl_msg_slots (const tl_msg_t *self) { return self->slots; }
@@ -475,7 +478,7 @@ s_decode_field (tl_msg_t *self, const msgpack_object *key,
         return 0;
     }
     if (tl_mp_str_eq (key, "db_ok") || tl_mp_str_eq (key, "idempotent")
-    ||  tl_mp_str_eq (key, "slots")) {
+    ||  tl_mp_str_eq (key, "slots") || tl_mp_str_eq (key, "nowait")) {
         if (val->type != MSGPACK_OBJECT_BOOLEAN)
             return TL_EINVAL;
         if (tl_mp_str_eq (key, "db_ok"))
@@ -483,6 +486,9 @@ s_decode_field (tl_msg_t *self, const msgpack_object *key,
         else
         if (tl_mp_str_eq (key, "slots"))
             self->slots = val->via.boolean;
+        else
+        if (tl_mp_str_eq (key, "nowait"))
+            self->nowait = val->via.boolean;
         else
             self->idempotent = val->via.boolean;
         return 0;
@@ -679,7 +685,7 @@ tl_msg_encode (const tl_msg_t *self, char **data_p, size_t *size_p)
     for (int f = 0; f < TL_MSG_STR_FIELDS; f++)
         n += self->str [f] && s_field_keys [f];
     n += !!self->deadline + !!self->status + !!self->capacity
-       + (self->db_ok >= 0) + self->idempotent + has_caller + !!self->slot + self->slots
+       + (self->db_ok >= 0) + self->idempotent + self->nowait + has_caller + !!self->slot + self->slots
        + !!self->nparams + !!self->nheaders + !!body;
 
     msgpack_sbuffer sbuf;
@@ -711,6 +717,10 @@ tl_msg_encode (const tl_msg_t *self, char **data_p, size_t *size_p)
     }
     if (self->idempotent) {
         tl_mp_pack_str (&pk, "idempotent");
+        msgpack_pack_true (&pk);
+    }
+    if (self->nowait) {
+        tl_mp_pack_str (&pk, "nowait");
         msgpack_pack_true (&pk);
     }
     if (self->slot) {
@@ -845,6 +855,7 @@ tl_msg_test (bool verbose)
     tl_msg_add_param (req, "id", "abc");
     tl_msg_set_deadline (req, 1700000000000ULL);
     tl_msg_set_idempotent (req, true);
+    tl_msg_set_nowait (req, true);
     assert (tl_msg_set_body (req, "\x81\xa1" "a\x01", 4) == 0);
     assert (tl_msg_set_body (req, "\x81\xa1" "a", 3) == TL_EINVAL);
 
@@ -867,7 +878,7 @@ tl_msg_test (bool verbose)
     tl_msg_destroy (&caller);
     assert (streq (tl_msg_param (back, "id"), "abc"));
     assert (tl_msg_deadline (back) == 1700000000000ULL);
-    assert (tl_msg_idempotent (back));
+    assert (tl_msg_idempotent (back) && tl_msg_nowait (back));
     const char **roles = NULL;
     assert (tl_msg_roles (back, &roles) == 1 && streq (roles [0], "admin"));
     const msgpack_object *body = tl_msg_body (back);

@@ -80,6 +80,13 @@ int tl_msg_db_ok (const tl_msg_t *self);
 void tl_msg_set_db_ok (tl_msg_t *self, bool ok);
 bool tl_msg_idempotent (const tl_msg_t *self);
 void tl_msg_set_idempotent (tl_msg_t *self, bool idempotent);
+
+//  A request that must not wait for a service with no live instance
+//  (envelope key "nowait"): the gateway answers it 503 `no_instance` at
+//  once instead of holding it until an instance comes or the deadline
+//  passes. Durable jobs' calls carry it: they are retried with back-off.
+bool tl_msg_nowait (const tl_msg_t *self);
+void tl_msg_set_nowait (tl_msg_t *self, bool nowait);
 //  Slots (PROTOCOL.md §3): a ready's `slot`, the index of the slot that
 //  announces itself, -1 when absent (the ready of a link); and `slots`,
 //  a link's promise that its requests go to its slots only.

@@ -935,9 +935,11 @@ s_tick (zloop_t *loop, int timer_id, void *arg)
 static tl_jobs_t *s_jobs_registry;
 
 
-int
-tl_service_call (const char *service, const char *method, const void *body,
-                 size_t size, int timeout_ms, tl_msg_t **reply_p)
+//  tl_service_call, and for a durable job's calls `nowait` (tl_msg_nowait:
+//  a service with no live instance is 503 at once, the job retries later).
+static int
+s_call (const char *service, const char *method, const void *body, size_t size,
+        int timeout_ms, bool nowait, tl_msg_t **reply_p)
 {
     *reply_p = NULL;
     if (!s_mesh_endpoints)
@@ -953,10 +955,18 @@ tl_service_call (const char *service, const char *method, const void *body,
         rc = tl_msg_set_body (request, body, size);
     if (rc == 0) {
         tl_msg_set_deadline (request, tl_msg_now_ms () + (uint64_t) timeout_ms);
+        tl_msg_set_nowait (request, nowait);
         rc = tl_client_call (s_thread_client, request, reply_p);
     }
     tl_msg_destroy (&request);
     return rc;
+}
+
+int
+tl_service_call (const char *service, const char *method, const void *body,
+                 size_t size, int timeout_ms, tl_msg_t **reply_p)
+{
+    return s_call (service, method, body, size, timeout_ms, false, reply_p);
 }
 
 //  The request mesh.broadcast {topic, body?}, or NULL.
@@ -1059,7 +1069,9 @@ tl_service_job_call (tl_job_ctx_t *job, const char *service, const char *method,
 {
     tl_msg_t *reply = NULL;
     *status = 0;
-    int rc = tl_service_call (service, method, body, size, timeout_ms, &reply);
+    //  A job never waits for a service that has no live instance: it fails
+    //  at once and is retried with back-off, leaving the jobs thread free
+    int rc = s_call (service, method, body, size, timeout_ms, true, &reply);
     if (rc) {
         tl_job_ctx_error (job, "%s.%s: %s", service, method, tl_strerror (rc));
         return rc;

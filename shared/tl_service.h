@@ -116,7 +116,10 @@ int tl_service_broadcast_post (const char *topic, const void *body, size_t size)
 int tl_service_job_send (tl_job_ctx_t *job, const char *service, const char *method,
                          const void *body, size_t size, int timeout_ms, int *status);
 
-//  tl_service_call for a job handler: on no answer it also sets the job's
+//  tl_service_call for a job handler: the request is `nowait` (a service
+//  with no live instance answers 503 at once: the job fails and retries
+//  with back-off instead of holding the jobs thread until the deadline).
+//  On no answer it also sets the job's
 //  error ("service.method: TL_ETIMEDOUT") and returns the code; else it
 //  returns 0 with the reply's status in *status and the reply in *reply_p
 //  (the caller's), or dropped when reply_p is NULL.

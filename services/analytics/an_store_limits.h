@@ -18,6 +18,7 @@
 #define AN_LOAD_MAX_ERRORS          100
 #define AN_LOAD_COPY_CHUNK          (256 * 1024)
 #define AN_LOAD_WORK_MEM            "128MB" //  the merge's sort of a load's rows
+#define AN_FORGET_TIMEOUT           "300s"  //  a deleted user's rows, millions of polls
 
 //  Time zones: bytes of a name, of a TZif file, transitions kept, and the
 //  last year a footer rule is expanded to

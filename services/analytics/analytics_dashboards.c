@@ -409,7 +409,8 @@ s_delete (tl_call_t *call)
 
 //  ---------------------------------------------------------------------
 //  The event auth.user.deleted (subject: the user id): their dashboards
-//  and calls go, in the transaction that records the event handled.
+//  and calls go, and their stores (analytics_stores_forget_owner), in the
+//  transaction that records the event handled.
 
 static int
 s_user_deleted (tl_event_t *event)
@@ -423,7 +424,7 @@ s_user_deleted (tl_event_t *event)
         if (count < 0)
             return (int) count;
     }
-    return 0;
+    return analytics_stores_forget_owner (db, user);
 }
 
 int

@@ -27,5 +27,9 @@ int analytics_stores_prepare (tl_db_t *db);
 int analytics_stores_register (tl_service_t *svc);
 int analytics_stores_reports_prepare (tl_db_t *db);
 int analytics_stores_reports_register (tl_service_t *svc);
+//  A deleted user's stores, polls, hours, zones and reports go, in the
+//  transaction `db` is in (auth.user.deleted, analytics_dashboards.c).
+//  Returns 0 or a code.
+int analytics_stores_forget_owner (tl_db_t *db, const char *owner);
 
 #endif

@@ -654,6 +654,27 @@ s_data_load (tl_call_t *call)
 }
 
 int
+analytics_stores_forget_owner (tl_db_t *db, const char *owner)
+{
+    //  A user's polls may be millions of rows: this transaction's own
+    //  statements may take longer than the usual few seconds
+    static const char *const deletes [] = {
+        "DELETE FROM store_polls WHERE owner = $1", "DELETE FROM store_hours WHERE owner = $1",
+        "DELETE FROM store_zones WHERE owner = $1", "DELETE FROM store_reports WHERE owner = $1",
+        "DELETE FROM stores WHERE owner = $1",
+    };
+    int err = 0;
+    PGresult *result = tl_db_query (db, "SELECT set_config ('statement_timeout', '"
+                                    AN_FORGET_TIMEOUT "', true)", 0, NULL, &err);
+    PQclear (result);
+    for (size_t i = 0; result && i < sizeof deletes / sizeof deletes [0]; i++) {
+        result = tl_db_query (db, deletes [i], 1, &owner, &err);
+        PQclear (result);
+    }
+    return result ? 0 : err;
+}
+
+int
 analytics_stores_register (tl_service_t *svc)
 {
     int rc = tl_service_on (svc, "stores.data", s_data_load);

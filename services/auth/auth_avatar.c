@@ -22,29 +22,6 @@ auth_avatar_prepare (tl_db_t *db)
     return tl_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements [0]);
 }
 
-//  Asks the upload service `method` with `body` on the caller's behalf.
-//  Returns its reply (the caller's) when it answered 2xx; otherwise passes
-//  its refusal on (4xx) or answers 503, and returns NULL.
-static tl_msg_t *
-s_ask_upload (tl_call_t *call, const char *method, msgpack_sbuffer *body)
-{
-    tl_msg_t *reply = NULL;
-    int rc = tl_call_call (call, "upload", method, body->data, body->size, &reply);
-    int status = rc || !reply ? 0 : tl_msg_status (reply);
-    if (status >= 200 && status < 300)
-        return reply;
-    const msgpack_object *error = reply ? tl_mp_get (tl_msg_body (reply), "error") : NULL;
-    char code [64] = "upload", message [256] = "the upload service refused the image";
-    tl_mp_copy (tl_mp_get (error, "code"), code, sizeof code);
-    tl_mp_copy (tl_mp_get (error, "message"), message, sizeof message);
-    if (status >= 400 && status < 500)
-        tl_call_error (call, status, code, "%s", message);
-    else
-        tl_call_error (call, 503, "unavailable", "the upload service did not answer");
-    tl_msg_destroy (&reply);
-    return NULL;
-}
-
 //  Stores `url` (NULL: none) as the caller's avatar and answers their user
 //  object.
 static void
@@ -79,7 +56,7 @@ s_set (tl_call_t *call)
     tl_mp_pack_kv (&pk, "ref_id", tl_call_user (call));
     tl_mp_pack_kv (&pk, upload_id ? "upload_id" : "data_url", upload_id ? upload_id : data_url);
     tl_mp_pack_kv (&pk, "variant", "avatar");
-    tl_msg_t *reply = s_ask_upload (call, "upload.ref", &body);
+    tl_msg_t *reply = tl_call_ask (call, "upload", "upload.ref", body.data, body.size);
     msgpack_sbuffer_destroy (&body);
     if (reply) {
         char url [TL_MAX_URL_LEN + 1] = "";
@@ -105,7 +82,7 @@ s_clear (tl_call_t *call)
     msgpack_pack_map (&pk, 2);
     tl_mp_pack_kv (&pk, "kind", "avatar");
     tl_mp_pack_kv (&pk, "ref_id", tl_call_user (call));
-    tl_msg_t *reply = s_ask_upload (call, "upload.unref", &body);
+    tl_msg_t *reply = tl_call_ask (call, "upload", "upload.unref", body.data, body.size);
     msgpack_sbuffer_destroy (&body);
     if (reply)
         s_store (call, NULL);

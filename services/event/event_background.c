@@ -28,36 +28,6 @@ event_background_prepare (tl_db_t *db)
     return tl_db_prepare_all (db, s_statements, sizeof s_statements / sizeof s_statements [0]);
 }
 
-//  Asks the upload service `method` with `body` on the caller's behalf.
-//  Returns its reply (the caller's) when it answered 2xx; otherwise passes
-//  its refusal on (or 503) and returns NULL.
-static tl_msg_t *
-s_ask_upload (tl_call_t *call, const char *method, msgpack_sbuffer *body)
-{
-    tl_msg_t *reply = NULL;
-    int rc = tl_call_call (call, "upload", method, body->data, body->size, &reply);
-    if (rc || !reply) {
-        tl_call_error (call, 503, "unavailable", "the upload service did not answer");
-        tl_msg_destroy (&reply);
-        return NULL;
-    }
-    int status = tl_msg_status (reply);
-    if (status >= 200 && status < 300)
-        return reply;
-    //  The upload service's refusal (400, 404, 413, 415, 422, 429) is the
-    //  caller's answer, with its code and message.
-    const msgpack_object *error = tl_mp_get (tl_msg_body (reply), "error");
-    char code [64] = "upload", message [256] = "the upload service refused the image";
-    tl_mp_copy (tl_mp_get (error, "code"), code, sizeof code);
-    tl_mp_copy (tl_mp_get (error, "message"), message, sizeof message);
-    if (status >= 400 && status < 500)
-        tl_call_error (call, status, code, "%s", message);
-    else
-        tl_call_error (call, 503, "unavailable", "the upload service did not answer");
-    tl_msg_destroy (&reply);
-    return NULL;
-}
-
 //  Packs {kind, ref_id} of the event's background reference, and `extra`
 //  more pairs the caller packs after.
 static void
@@ -109,7 +79,7 @@ s_set (tl_call_t *call)
     s_ref_head (&pk, event.id, 2);
     tl_mp_pack_kv (&pk, upload_id ? "upload_id" : "data_url", upload_id ? upload_id : data_url);
     tl_mp_pack_kv (&pk, "variant", "background");
-    tl_msg_t *reply = s_ask_upload (call, "upload.ref", &body);
+    tl_msg_t *reply = tl_call_ask (call, "upload", "upload.ref", body.data, body.size);
     msgpack_sbuffer_destroy (&body);
     if (reply) {
         char url [TL_MAX_URL_LEN + 1] = "";
@@ -137,7 +107,7 @@ s_clear (tl_call_t *call)
     msgpack_packer pk;
     msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
     s_ref_head (&pk, event.id, 0);
-    tl_msg_t *reply = s_ask_upload (call, "upload.unref", &body);
+    tl_msg_t *reply = tl_call_ask (call, "upload", "upload.unref", body.data, body.size);
     msgpack_sbuffer_destroy (&body);
     if (reply)
         s_store (call, event.id, NULL);

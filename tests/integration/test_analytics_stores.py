@@ -20,7 +20,7 @@ import pytest
 import requests
 
 import tally
-from tally import Cluster, unique, wait_instances
+from tally import Cluster, psql, unique, wait_for, wait_instances
 from tracker_system import PASSWORD, User, new_address
 
 API = "/api/v1"
@@ -499,3 +499,19 @@ def test_a_store_with_more_hours_rows_than_a_report_reads_is_refused(sys_):
     assert r.status_code == 422 and r.json()["error"]["code"] == "too_many_hours", r.text
     assert tally.psql(f"SELECT count (*) FROM analytics.store_hours WHERE owner = '{u.id}'") == "1"
     assert sys_.loaded(u, "hours", hours(*rows[:1000]))["rows"] == 1000
+
+
+def test_a_deleted_users_stores_go_with_the_account(sys_):
+    gone, kept = sys_.user(), sys_.user()
+    for u in (gone, kept):
+        sys_.loaded(u, "status", STATUS + "1,active,2023-01-25 18:13:22.47922 UTC\n")
+        sys_.loaded(u, "hours", HOURS + "1,0,09:00:00,17:00:00\n")
+        sys_.loaded(u, "timezones", ZONES + "1,Asia/Kolkata\n")
+        sys_.report(u)
+    r = sys_.request("DELETE", gone, "/me", json={"password": PASSWORD})
+    assert r.status_code == 200, r.text
+    tables = ("store_polls", "store_hours", "store_zones", "store_reports", "stores")
+    count = lambda u, t: psql(f"SELECT count (*) FROM analytics.{t} WHERE owner = '{u.id}'")
+    wait_for(lambda: all(count(gone, t) == "0" for t in tables),
+             "the deleted user's stores to go", timeout=60)
+    assert all(count(kept, t) == "1" for t in tables)
