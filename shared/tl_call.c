@@ -233,6 +233,19 @@ tl_call_db_error (tl_call_t *self, int err)
 }
 
 PGresult *
+tl_call_exec_page (tl_call_t *self, const char *name, int nparams, const char *const *values)
+{
+    int err = 0;
+    PGresult *res = tl_db_exec (self->db, name, nparams, values, &err);
+    if (!res && err == TL_EINVAL)       //  a cursor's time or id the database refused
+        tl_call_field_error (self, 400, "invalid", "cursor", "is not a cursor from this list");
+    else
+    if (!res)
+        tl_call_db_error (self, err);
+    return res;
+}
+
+PGresult *
 tl_call_exec_one (tl_call_t *self, const char *name, int nparams,
                   const char *const *values, const char *noun)
 {

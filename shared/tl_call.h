@@ -91,6 +91,14 @@ void tl_call_db_error (tl_call_t *self, int err);
 PGresult *tl_call_exec_one (tl_call_t *self, const char *name, int nparams,
                             const char *const *values, const char *noun);
 
+//  Runs the prepared statement `name` of a list's page (tl_call_page's
+//  after_time, after_id and fetch among `values`) and returns its result
+//  (the caller's, PQclear it). Otherwise answers — 400 `invalid` naming
+//  the cursor when the database refused its values, tl_call_db_error for
+//  anything else — and returns NULL.
+PGresult *tl_call_exec_page (tl_call_t *self, const char *name, int nparams,
+                             const char *const *values);
+
 //  The same with one offending field: {"error": {…, "fields": {field: why}}}.
 void tl_call_field_error (tl_call_t *self, int status, const char *code,
                           const char *field, const char *why);

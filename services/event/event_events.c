@@ -139,17 +139,10 @@ s_page (tl_call_t *call, bool all)
     tl_time_sql_ms (from_ms, from);
     tl_time_sql_ms (to_ms, to);
     const char *values [] = { from, to, page.after_time, page.after_id, page.fetch, state };
-    int err = 0;
-    PGresult *res = tl_db_exec (tl_call_db (call),
-                                all ? "events_page_all" : "events_page_published",
-                                all ? 6 : 5, values, &err);
-    if (!res) {
-        if (err == TL_EINVAL)
-            tl_call_field_error (call, 400, "invalid", "cursor", "is not a cursor from this list");
-        else
-            tl_call_db_error (call, err);
+    PGresult *res = tl_call_exec_page (call, all ? "events_page_all" : "events_page_published",
+                                       all ? 6 : 5, values);
+    if (!res)
         return;
-    }
     bool more;
     msgpack_packer *pk;
     int rows = tl_call_page_reply (call, &page, PQntuples (res), &more, &pk);

@@ -120,15 +120,9 @@ s_list (tl_call_t *call)
     if (!tl_call_page (call, &page))
         return;
     const char *values [] = { tl_call_user (call), page.after_time, page.after_id, page.fetch };
-    int err = 0;
-    PGresult *res = tl_db_exec (tl_call_db (call), "trackers_page", 4, values, &err);
-    if (!res) {
-        if (err == TL_EINVAL)
-            tl_call_field_error (call, 400, "invalid", "cursor", "is not a cursor from this list");
-        else
-            tl_call_db_error (call, err);
+    PGresult *res = tl_call_exec_page (call, "trackers_page", 4, values);
+    if (!res)
         return;
-    }
     bool more;
     msgpack_packer *pk;
     int rows = tl_call_page_reply (call, &page, PQntuples (res), &more, &pk);
