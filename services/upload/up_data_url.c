@@ -89,7 +89,9 @@ up_data_url_decode (const char *text, size_t len, size_t max, char *mime, size_t
     size_t head_len = (size_t) (comma - head);
     if (head_len < 7 || strncasecmp (comma - 7, ";base64", 7) != 0)
         return TL_EINVAL;
-    size_t type_len = strcspn (head, ";,");
+    size_t type_len = 0;                //  within the head: `text` has no NUL
+    while (type_len < head_len && head [type_len] != ';')
+        type_len++;
     if (type_len >= mime_size)
         return TL_EINVAL;
     for (size_t i = 0; i < head_len; i++)

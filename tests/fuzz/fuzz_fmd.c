@@ -106,7 +106,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
             s_lists (body, len, false);
             break;
         default: {
-            char *text = strndup (body, len);
+            //  Not strndup: it may read the input as a C string past `len`
+            char *text = malloc (len + 1);
+            if (text) {
+                memcpy (text, body, len);
+                text [len] = 0;
+            }
             int64_t time_us;
             if (text && an_fmd_time_parse (text, &time_us) == 0)
                 s_time_round_trip (time_us);
