@@ -33,6 +33,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sodium.h>
+#include <sys/socket.h>
 
 #define S_AUTH_TIMEOUT_MS 3000
 #define S_JSON_TYPE "application/json; charset=utf-8"
@@ -1106,6 +1107,34 @@ s_begin (s_req_t *req, const char *url, const char *method)
         s_check_session (req, s_session_token (req));
 }
 
+//  A body refused while it streams in (chunked, past its bound): answered
+//  at once, not after reading the rest. libmicrohttpd queues a response
+//  only once the whole body is in, so the refusal (already built by
+//  s_error: its status and `code`) is written on the socket as it is, and
+//  the connection is closed, as nginx does with a 413. Returns MHD_NO.
+static enum MHD_Result
+s_refuse_mid_body (s_req_t *req)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info (req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (info && info->connect_fd >= 0) {
+        char body [160], head [512];
+        bool large = req->status == 413;
+        int body_len = snprintf (body, sizeof body, "{\"error\":{\"code\":\"%s\","
+                                 "\"message\":\"%s\"}}",
+                                 large ? "too_large" : "unexpected_body",
+                                 large ? "the body is too large" : "this method takes no body");
+        int head_len = snprintf (head, sizeof head, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
+                                 "Content-Length: %d\r\nCache-Control: no-store\r\n"
+                                 "X-Request-Id: %s\r\nConnection: close\r\n\r\n%s",
+                                 req->status, large ? "Content Too Large" : "Bad Request",
+                                 S_JSON_TYPE, body_len, req->request_id, body);
+        if (head_len > 0 && (size_t) head_len < sizeof head)
+            (void) send (info->connect_fd, head, (size_t) head_len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    return MHD_NO;
+}
+
 //  Parks the connection until the broker calls back (s_resume).
 static void
 s_suspend (s_req_t *req)
@@ -1175,6 +1204,9 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
             else
             if (rc)
                 s_error (req, 503, "unavailable", "out of memory", NULL);
+            *upload_data_size = 0;
+            if (rc == TL_ETOOBIG)
+                return s_refuse_mid_body (req);
         }
         *upload_data_size = 0;
         return MHD_YES;

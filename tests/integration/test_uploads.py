@@ -7,6 +7,7 @@ import concurrent.futures
 import hashlib
 import json
 import os
+import socket
 import tempfile
 import time
 
@@ -185,6 +186,27 @@ def test_a_chunked_body_past_10_mib_is_413_and_not_kept(up):
     r = requests.post(up.url("/uploads"), data=chunks(), timeout=60,
                       headers={**user.headers, "Content-Type": "image/png"})
     assert r.status_code == 413, r.text
+    assert mine(up, user) == []
+
+
+def test_a_chunked_body_is_refused_as_soon_as_it_passes_10_mib(up):
+    """413 while the body streams in: the answer comes though the client
+    never ends its body (no last chunk), and nothing is kept."""
+    user = up.user()
+    host, port = up.gw.url.split("//", 1)[1].split(":")
+    piece = b"\x89PNG\r\n\x1a\n" + os.urandom(1024 * 1024 - 8)
+    with socket.create_connection((host, int(port)), timeout=10) as s:
+        s.sendall(b"POST /api/v1/uploads HTTP/1.1\r\nHost: t\r\nContent-Type: image/png\r\n"
+                  b"Authorization: Bearer " + user.token.encode() + b"\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n")
+        try:
+            for _ in range(11):
+                s.sendall(b"%x\r\n" % len(piece) + piece + b"\r\n")
+        except (BrokenPipeError, ConnectionResetError):
+            pass                    # refused while sending: fine
+        s.settimeout(5)
+        answer = s.recv(4096)       # no last chunk was sent: only a refusal answers
+    assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert mine(up, user) == []
 
 
