@@ -1786,6 +1786,11 @@ gw_broker_test (bool verbose)
     s_pump (broker, 300);
     assert (sink.calls == 1 && sink.status == 503);
     assert (gw_broker_pending (broker) == 0);
+    //  ... but a `nowait` request (a durable job's) is refused at once
+    req = s_request ("get", true, 30000);
+    tl_msg_set_nowait (req, true);
+    assert (gw_broker_submit (broker, &req, s_sink, &sink, &handle) == TL_EUNAVAIL);
+    assert (gw_broker_pending (broker) == 0 && sink.calls == 1);
 
     //  Two instances of capacity 1: two requests go one to each (LRU).
     zsock_t *a = s_fake_worker (endpoint, "echo", "a", 1);

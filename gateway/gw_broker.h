@@ -42,10 +42,11 @@ void gw_broker_declare (gw_broker_t *self, const char *service);
 //  exactly one call of `fn` follows, later, unless gw_broker_cancel is called
 //  first; *handle identifies the request. A service with no live instance
 //  (restarting, or never seen yet) holds the request in its queue until an
-//  instance comes or the deadline passes (then 503 no_instance). Returns
-//  TL_EBUSY when the queue is full, TL_EUNAVAIL when the broker already
-//  tracks TL_MESH_MAX_SERVICES services and this is another (and `fn` is
-//  never called).
+//  instance comes or the deadline passes (then 503 no_instance), unless
+//  the request is `nowait` (tl_msg_nowait). Returns TL_EBUSY when the
+//  queue is full, TL_EUNAVAIL for a `nowait` request to a service with no
+//  live instance, or when the broker already tracks TL_MESH_MAX_SERVICES
+//  services and this is another (and `fn` is never called).
 int gw_broker_submit (gw_broker_t *self, tl_msg_t **request_p,
                       gw_reply_fn *fn, void *arg, uint64_t *handle);
 
