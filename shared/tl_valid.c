@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <curl/curl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -188,6 +189,18 @@ tl_valid_uuid (const char *text)
     return true;
 }
 
+void
+tl_valid_uuid_new (char out [37])
+{
+    unsigned char b [16];
+    randombytes_buf (b, sizeof b);
+    b [6] = (unsigned char) ((b [6] & 0x0f) | 0x40);     //  version 4
+    b [8] = (unsigned char) ((b [8] & 0x3f) | 0x80);     //  RFC 4122 variant
+    snprintf (out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+              b [0], b [1], b [2], b [3], b [4], b [5], b [6], b [7],
+              b [8], b [9], b [10], b [11], b [12], b [13], b [14], b [15]);
+}
+
 bool
 tl_valid_idempotency_key (const char *key)
 {
@@ -318,6 +331,12 @@ tl_valid_test (bool verbose)
     assert (!tl_valid_uuid ("0b7e7c5e-62a4-4a63-9a7b-2b1c7f0e9dxz"));
     assert (!tl_valid_uuid (""));
     assert (!tl_valid_uuid (NULL));
+    assert (sodium_init () >= 0);
+    char made [37], again [37];
+    tl_valid_uuid_new (made);
+    tl_valid_uuid_new (again);
+    assert (tl_valid_uuid (made) && made [14] == '4' && strchr ("89ab", made [19]));
+    assert (strcmp (made, again) != 0);
     if (verbose)
         printf ("(tl_valid: email, username, utf8, zone, time, url, uuid) ");
 }

@@ -43,6 +43,11 @@ bool tl_valid_http_url (const char *url);
 //  malformed one is a 404 or a 400, never a database error.
 bool tl_valid_uuid (const char *text);
 
+//  A new random (version 4) UUID in its lower-case text form, into `out`:
+//  for ids a service makes before it inserts the row (so that it can name
+//  the row to another service first). Needs sodium_init, as every service has.
+void tl_valid_uuid_new (char out [37]);
+
 //  An Idempotency-Key: 1 to TL_MAX_IDEM_KEY_LEN visible ASCII characters
 //  (no space or control).
 bool tl_valid_idempotency_key (const char *key);

@@ -16,7 +16,6 @@
 
 #include <czmq.h>
 #include <libpq-fe.h>
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,19 +53,6 @@ s_parse_from (const char *text)
     else
         return TL_ECONFIG;
     return tl_valid_email (s_from_address) ? 0 : TL_ECONFIG;
-}
-
-//  A random (version 4) UUID in its text form.
-static void
-s_uuid (char out [37])
-{
-    unsigned char b [16];
-    randombytes_buf (b, sizeof b);
-    b [6] = (unsigned char) ((b [6] & 0x0f) | 0x40);
-    b [8] = (unsigned char) ((b [8] & 0x3f) | 0x80);
-    snprintf (out, 37, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
-              b [0], b [1], b [2], b [3], b [4], b [5], b [6], b [7],
-              b [8], b [9], b [10], b [11], b [12], b [13], b [14], b [15]);
 }
 
 static const tl_db_statement_t s_statements [] = {
@@ -343,7 +329,7 @@ s_mail_send (tl_call_t *call)
     char recipients [MAIL_MAX_RECIPIENTS * (MAIL_MAX_ADDRESS_LEN + 1) + 1] = "";
     char subject [MAIL_MAX_SUBJECT_LEN + 1] = "";
     char id [37];
-    s_uuid (id);
+    tl_valid_uuid_new (id);
     int rc = mime ? 0 : TL_ENOMEM;
     //  to: one address or a list
     const msgpack_object *to = tl_mp_get (tl_call_body (call), "to");
@@ -421,7 +407,7 @@ s_webhook_send (tl_call_t *call)
         tl_call_field_error (call, 400, "invalid", "json", "must be a JSON text of at most 64 KiB");
     else {
         char id [37];
-        s_uuid (id);
+        tl_valid_uuid_new (id);
         s_queue_t q = { .id = id, .key = key, .kind = "webhook", .recipients = url,
                         .subject = "", .message = json, .size = strlen (json),
                         .user_id = user_id };
