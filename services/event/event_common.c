@@ -29,7 +29,7 @@ static const tl_db_statement_t s_statements [] = {
     //  The row lock alone, then event_access: a statement after the lock
     //  sees every change committed before it was granted (the role and
     //  permission rows a locking join would read as they were)
-    { "event_lock", "SELECT id FROM events WHERE id = $1 FOR UPDATE", 1 },
+    { "event_lock", "SELECT id FROM events WHERE id = $1 FOR NO KEY UPDATE", 1 },
 };
 
 int

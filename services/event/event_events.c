@@ -486,9 +486,9 @@ s_delete_tx (tl_db_t *db, void *arg)
     PQclear (res);
     if (removal->live_orders)
         return 0;
-    //  Its background's reference goes by a job that runs once the event
-    //  is gone (event_background.c): committed with the deletion or not at all
-    rc = event_background_forget (db, id);
+    //  What it shows of the upload service goes by a job that runs once the
+    //  event is gone (event_uploads.c): committed with the deletion or not at all
+    rc = event_uploads_forget_event (db, id);
     if (rc)
         return rc;
     long count = tl_db_exec_count (db, "events_delete", 1, &id);

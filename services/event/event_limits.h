@@ -42,8 +42,9 @@
 //  A permission table in a PUT holds at most every role × service row
 #define EV_PERM_ROWS_MAX        32
 
-//  A job's call to the upload service (event.unref_background)
+//  A job's call to the upload service (event.unref_uploads), and how many
+//  references one such job lets go (the upload service takes 1 000 at once)
 #define EV_UPLOAD_TIMEOUT_MS    10000
-#define EV_UNREF_DELAY_MS       5000    //  after the deletion it follows
+#define EV_UNREF_BATCH          1000
 
 #endif

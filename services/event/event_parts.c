@@ -6,8 +6,10 @@
 //  check the rules (a session inside the event's times; its track,
 //  microlocation and speakers of the same event: 422), and run the
 //  resource's prepared statements. A speaker's email is shown to roles
-//  only; upload ids are checked as UUIDs and stored as given until the
-//  upload service exists.
+//  only. A speaker's photo and a sponsor's logo are one of the caller's
+//  uploads, held by the upload service while the part shows it
+//  (event_uploads.c); a row's id is made here, before its insert, so that
+//  the reference can name it.
 #include "event_service.h"
 #include "tl_error.h"
 #include "tl_mp.h"
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 //  ---------------------------------------------------------------------
 //  The resources
@@ -35,6 +38,7 @@ typedef enum {
     S_TIME,             //  RFC 3339; ms since the epoch in SQL
     S_ENUM,
     S_UUIDS,            //  an array of distinct UUIDs; a uuid[] literal in SQL
+    S_UPLOAD,           //  the id of one of the caller's uploads (a UUID)
 } s_kind_t;
 
 typedef struct {
@@ -57,6 +61,7 @@ typedef struct {
     const s_field_t *fields;
     size_t nfields;
     bool timed;                     //  starts_at/ends_at inside the event's
+    const char *upload_ref;         //  the kind of reference of its S_UPLOAD field
 } s_resource_t;
 
 #define S_MAX_FIELDS 10
@@ -78,14 +83,14 @@ static const s_field_t s_speaker_fields [] = {
     { "name", S_TEXT, 200, 0, 0, true, true, false, NULL, NULL },
     { "email", S_EMAIL, 254, 0, 0, false, true, true, NULL, NULL },
     { "bio", S_LINES, 5000, 0, 0, false, true, false, NULL, NULL },
-    { "photo_upload_id", S_UUID, 36, 0, 0, false, true, false, NULL, NULL },
+    { "photo_upload_id", S_UPLOAD, 36, 0, 0, false, true, false, NULL, NULL },
     { "organisation", S_TEXT, 200, 0, 0, false, true, false, NULL, NULL },
 };
 static const s_field_t s_sponsor_fields [] = {
     { "name", S_TEXT, 200, 0, 0, true, true, false, NULL, NULL },
     { "level", S_TEXT, 50, 0, 0, false, true, false, NULL, NULL },
     { "url", S_URL, 2048, 0, 0, false, true, false, NULL, NULL },
-    { "logo_upload_id", S_UUID, 36, 0, 0, false, true, false, NULL, NULL },
+    { "logo_upload_id", S_UPLOAD, 36, 0, 0, false, true, false, NULL, NULL },
 };
 static const s_field_t s_session_fields [] = {
     { "title", S_TEXT, 200, 0, 0, true, true, false, NULL, NULL },
@@ -99,15 +104,18 @@ static const s_field_t s_session_fields [] = {
       "parts_ref_speakers" },
 };
 
-#define S_RESOURCE(name, svc, id, noun, fields, timed) \
-    { name, svc, id, noun, fields, sizeof fields / sizeof fields [0], timed }
+#define S_RESOURCE(name, svc, id, noun, fields, timed, upload_ref) \
+    { name, svc, id, noun, fields, sizeof fields / sizeof fields [0], timed, upload_ref }
 static const s_resource_t s_resources [] = {
-    S_RESOURCE ("tracks", EV_SVC_TRACKS, "track_id", "track", s_track_fields, false),
-    S_RESOURCE ("sessions", EV_SVC_SESSIONS, "session_id", "session", s_session_fields, true),
-    S_RESOURCE ("speakers", EV_SVC_SPEAKERS, "speaker_id", "speaker", s_speaker_fields, false),
-    S_RESOURCE ("sponsors", EV_SVC_SPONSORS, "sponsor_id", "sponsor", s_sponsor_fields, false),
+    S_RESOURCE ("tracks", EV_SVC_TRACKS, "track_id", "track", s_track_fields, false, NULL),
+    S_RESOURCE ("sessions", EV_SVC_SESSIONS, "session_id", "session", s_session_fields, true,
+                NULL),
+    S_RESOURCE ("speakers", EV_SVC_SPEAKERS, "speaker_id", "speaker", s_speaker_fields, false,
+                "speaker_photo"),
+    S_RESOURCE ("sponsors", EV_SVC_SPONSORS, "sponsor_id", "sponsor", s_sponsor_fields, false,
+                "sponsor_logo"),
     S_RESOURCE ("microlocations", EV_SVC_MICROLOCATIONS, "microlocation_id", "microlocation",
-                s_microlocation_fields, false),
+                s_microlocation_fields, false, NULL),
 };
 #define S_NRESOURCES (sizeof s_resources / sizeof s_resources [0])
 
@@ -140,32 +148,32 @@ static const s_resource_t s_resources [] = {
 
 static const tl_db_statement_t s_statements [] = {
     S_STATEMENTS ("tracks", "tracks", S_TRACK_COLS),
-    { "tracks_insert", "INSERT INTO tracks (event_id, name, description, color) "
-      "VALUES ($1, $2, $3, $4) RETURNING id", 4 },
+    { "tracks_insert", "INSERT INTO tracks (id, event_id, name, description, color) "
+      "VALUES ($1, $2, $3, $4, $5)", 5 },
     { "tracks_update", "UPDATE tracks SET name = $3, description = $4, color = $5, "
       "updated_at = now () WHERE id = $1 AND event_id = $2", 5 },
     S_STATEMENTS ("microlocations", "microlocations", S_MICRO_COLS),
-    { "microlocations_insert", "INSERT INTO microlocations (event_id, name, floor, latitude, "
-      "longitude) VALUES ($1, $2, $3::int, $4::float8, $5::float8) RETURNING id", 5 },
+    { "microlocations_insert", "INSERT INTO microlocations (id, event_id, name, floor, "
+      "latitude, longitude) VALUES ($1, $2, $3, $4::int, $5::float8, $6::float8)", 6 },
     { "microlocations_update", "UPDATE microlocations SET name = $3, floor = $4::int, "
       "latitude = $5::float8, longitude = $6::float8, updated_at = now () "
       "WHERE id = $1 AND event_id = $2", 6 },
     S_STATEMENTS ("speakers", "speakers", S_SPEAKER_COLS),
-    { "speakers_insert", "INSERT INTO speakers (event_id, name, email, bio, photo_upload_id, "
-      "organisation) VALUES ($1, $2, $3, $4, $5::uuid, $6) RETURNING id", 6 },
+    { "speakers_insert", "INSERT INTO speakers (id, event_id, name, email, bio, "
+      "photo_upload_id, organisation) VALUES ($1, $2, $3, $4, $5, $6::uuid, $7)", 7 },
     { "speakers_update", "UPDATE speakers SET name = $3, email = $4, bio = $5, "
       "photo_upload_id = $6::uuid, organisation = $7, updated_at = now () "
       "WHERE id = $1 AND event_id = $2", 7 },
     S_STATEMENTS ("sponsors", "sponsors", S_SPONSOR_COLS),
-    { "sponsors_insert", "INSERT INTO sponsors (event_id, name, level, url, logo_upload_id) "
-      "VALUES ($1, $2, $3, $4, $5::uuid) RETURNING id", 5 },
+    { "sponsors_insert", "INSERT INTO sponsors (id, event_id, name, level, url, "
+      "logo_upload_id) VALUES ($1, $2, $3, $4, $5, $6::uuid)", 6 },
     { "sponsors_update", "UPDATE sponsors SET name = $3, level = $4, url = $5, "
       "logo_upload_id = $6::uuid, updated_at = now () WHERE id = $1 AND event_id = $2", 6 },
     S_STATEMENTS ("sessions", "sessions", S_SESSION_COLS),
-    { "sessions_insert", "INSERT INTO sessions (event_id, title, abstract, track_id, "
-      "microlocation_id, starts_at, ends_at, state) VALUES ($1, $2, $3, $4::uuid, $5::uuid, "
-      "to_timestamp ($6::float8 / 1000), to_timestamp ($7::float8 / 1000), "
-      "coalesce ($8, 'draft')) RETURNING id", 8 },
+    { "sessions_insert", "INSERT INTO sessions (id, event_id, title, abstract, track_id, "
+      "microlocation_id, starts_at, ends_at, state) VALUES ($1, $2, $3, $4, $5::uuid, "
+      "$6::uuid, to_timestamp ($7::float8 / 1000), to_timestamp ($8::float8 / 1000), "
+      "coalesce ($9, 'draft'))", 9 },
     { "sessions_update", "UPDATE sessions SET title = $3, abstract = $4, track_id = $5::uuid, "
       "microlocation_id = $6::uuid, starts_at = to_timestamp ($7::float8 / 1000), "
       "ends_at = to_timestamp ($8::float8 / 1000), state = coalesce ($9, state), "
@@ -442,6 +450,7 @@ s_read_string (const s_field_t *field, const msgpack_object *obj, const char **w
                 *why = "must be a colour #rrggbb";
             break;
         case S_UUID:
+        case S_UPLOAD:
             if (!tl_valid_uuid (value))
                 *why = "must be an id (UUID)";
             break;
@@ -661,12 +670,42 @@ typedef struct {
     const s_resource_t *resource;
     bool create;
     int decision;
-    bool answered;              //  a 400 was answered while reading the body
+    bool answered;              //  answered while reading the body, or by the upload service
     bool full;
     s_refusal_t refusal;
     char id [37];
     bool roles;
+    bool held;                  //  the new row's upload reference was made
 } s_write_t;
+
+//  After the rules, before the write: when the row's upload changes (set,
+//  replaced, cleared), the upload service holds the new one and lets the
+//  old one go (the reference is the row's: one upload at a time). Returns
+//  false when the upload service refused (the call is answered).
+static bool
+s_upload_hold (s_write_t *write, const char *before, const char *after)
+{
+    const s_resource_t *resource = write->resource;
+    if (!resource->upload_ref)
+        return true;
+    if (before && after ? strcasecmp (before, after) == 0 : before == after)
+        return true;                    //  unchanged
+    if (!event_upload_hold (write->call, resource->upload_ref, write->id, after, NULL, NULL,
+                            NULL))
+        return false;
+    write->held = write->create;
+    return true;
+}
+
+//  The index of the resource's upload field, or -1.
+static int
+s_upload_index (const s_resource_t *resource)
+{
+    for (size_t i = 0; i < resource->nfields; i++)
+        if (resource->fields [i].kind == S_UPLOAD)
+            return (int) i;
+    return -1;
+}
 
 static int
 s_write_tx (tl_db_t *db, void *arg)
@@ -685,6 +724,8 @@ s_write_tx (tl_db_t *db, void *arg)
     write->roles = s_roles_see (&event);
     char name [64];
     s_row_t row = { { NULL } };
+    char *before = NULL;                //  the stored upload id, when the row has one
+    int upload = s_upload_index (resource);
     if (write->create) {
         s_statement (resource, "count", name);
         PGresult *res = tl_db_exec (db, name, 1, &event_id, &rc);
@@ -692,6 +733,7 @@ s_write_tx (tl_db_t *db, void *arg)
         PQclear (res);
         if (rc || write->full)
             return rc;
+        tl_valid_uuid_new (write->id);
     }
     else {
         snprintf (write->id, sizeof write->id, "%s", tl_call_param (call, resource->id_param));
@@ -703,6 +745,10 @@ s_write_tx (tl_db_t *db, void *arg)
         }
         if (rc)
             goto done;
+        if (upload >= 0 && row.values [upload] && !(before = strdup (row.values [upload]))) {
+            rc = TL_ENOMEM;
+            goto done;
+        }
     }
     if (!s_body_read (call, resource, &row)) {
         write->answered = true;
@@ -711,26 +757,18 @@ s_write_tx (tl_db_t *db, void *arg)
     rc = s_rules (db, resource, &event, &row, &write->refusal);
     if (rc || write->refusal.status)
         goto done;
-    const char *values [S_MAX_FIELDS + 2];
-    if (write->create) {
-        values [0] = event_id;
-        s_statement (resource, "insert", name);
-        int n = s_params (resource, &row, values, 1);
-        PGresult *res = tl_db_exec (db, name, n, values, &rc);
-        if (res)
-            snprintf (write->id, sizeof write->id, "%s", tl_db_value (res, 0, 0));
-        PQclear (res);
+    if (upload >= 0 && !s_upload_hold (write, before, row.values [upload])) {
+        write->answered = true;
+        goto done;
     }
-    else {
-        values [0] = write->id;
-        values [1] = event_id;
-        s_statement (resource, "update", name);
-        int n = s_params (resource, &row, values, 2);
-        long count = tl_db_exec_count (db, name, n, values);
-        rc = count < 0 ? (int) count : 0;
-    }
+    const char *values [S_MAX_FIELDS + 2] = { write->id, event_id };
+    s_statement (resource, write->create ? "insert" : "update", name);
+    int n = s_params (resource, &row, values, 2);
+    long count = tl_db_exec_count (db, name, n, values);
+    rc = count < 0 ? (int) count : 0;
     rc = rc ? rc : s_speakers_write (db, resource, write->id, &row);
 done:
+    free (before);
     s_row_free (&row);
     return rc;
 }
@@ -744,8 +782,10 @@ s_write (tl_call_t *call, bool create)
         tl_call_error (call, 404, "not_found", "no such %s", resource->noun);
         return;
     }
-    s_write_t write = { call, resource, create, 0, false, false, { 0 }, "", false };
+    s_write_t write = { call, resource, create, 0, false, false, { 0 }, "", false, false };
     int err = tl_db_tx (tl_call_db (call), s_write_tx, &write);
+    if (err && write.held)              //  no row shows the upload it holds
+        event_upload_release (call, resource->upload_ref, write.id);
     if (write.answered && !err)
         return;                         //  400, answered while reading
     if (err)
@@ -789,29 +829,71 @@ s_update (tl_call_t *call)
 }
 
 //  ---------------------------------------------------------------------
-//  DELETE /events/{id}/{resource}/{x_id}
+//  DELETE /events/{id}/{resource}/{x_id}: under the event's row lock, as
+//  writes are, so that the upload the row shows when it goes is the one
+//  its reference holds (let go by a job committed with the deletion)
+
+typedef struct {
+    tl_call_t *call;
+    const s_resource_t *resource;
+    int decision;
+    bool found;
+} s_delete_t;
+
+static int
+s_delete_tx (tl_db_t *db, void *arg)
+{
+    s_delete_t *removal = (s_delete_t *) arg;
+    const s_resource_t *resource = removal->resource;
+    const char *event_id = tl_call_param (removal->call, "id");
+    const char *id = tl_call_param (removal->call, resource->id_param);
+    event_ref_t event;
+    int rc = event_can_db (db, removal->call, event_id, resource->service, EV_OP_DELETE, true,
+                           &event);
+    removal->decision = rc > 0 ? rc : 0;
+    removal->found = false;
+    if (rc)
+        return rc < 0 ? rc : 0;
+    int upload = s_upload_index (resource);
+    bool shown = false;
+    if (upload >= 0) {
+        s_row_t row = { { NULL } };
+        rc = s_row_load (db, resource, event_id, id, &row);
+        shown = rc == 0 && row.values [upload];
+        s_row_free (&row);
+        if (rc)
+            return rc == TL_ENOTFOUND ? 0 : rc;
+    }
+    char name [64];
+    s_statement (resource, "delete", name);
+    const char *values [] = { id, event_id };
+    long count = tl_db_exec_count (db, name, 2, values);
+    if (count < 0)
+        return (int) count;
+    removal->found = count > 0;
+    return removal->found && shown ? event_upload_forget (db, resource->upload_ref, id) : 0;
+}
 
 static void
 s_delete (tl_call_t *call)
 {
     const s_resource_t *resource = s_resource (call);
-    const char *event_id = tl_call_param (call, "id");
-    const char *id = tl_call_param (call, resource->id_param);
-    event_ref_t event;
-    if (!event_can (call, event_id, resource->service, EV_OP_DELETE, false, &event))
-        return;
-    if (!tl_valid_uuid (id)) {
-        tl_call_error (call, 404, "not_found", "no such %s", resource->noun);
+    if (!tl_valid_uuid (tl_call_param (call, resource->id_param))) {
+        const char *event_id = tl_call_param (call, "id");
+        event_ref_t event;
+        if (event_can (call, event_id, resource->service, EV_OP_DELETE, false, &event))
+            tl_call_error (call, 404, "not_found", "no such %s", resource->noun);
         return;
     }
-    char name [64];
-    s_statement (resource, "delete", name);
-    const char *values [] = { id, event_id };
-    long count = tl_db_exec_count (tl_call_db (call), name, 2, values);
-    if (count < 0)
-        tl_call_db_error (call, (int) count);
+    s_delete_t removal = { call, resource, 0, false };
+    int err = tl_db_tx (tl_call_db (call), s_delete_tx, &removal);
+    if (err)
+        tl_call_db_error (call, err);
     else
-    if (count == 0)
+    if (removal.decision)
+        event_refuse (call, removal.decision);
+    else
+    if (!removal.found)
         tl_call_error (call, 404, "not_found", "no such %s", resource->noun);
     else
         tl_call_reply_empty (call, 204);

@@ -30,8 +30,9 @@ typedef struct {
 //  statement, so that a permission a super admin changed applies from the
 //  next request on every instance; staff (caller roles admin,
 //  super_admin) may do everything (ev_perm_decide). `lock` first takes
-//  the event's row FOR UPDATE on its own (inside a transaction: changes of
-//  its roles and parts take turns), so that the statement after it reads
+//  the event's row FOR NO KEY UPDATE on its own (inside a transaction:
+//  changes of its roles and parts take turns, while orders, which only
+//  refer to the event, go on), so that the statement after it reads
 //  roles and permissions as committed when the lock was granted. Returns
 //  true with *event filled; otherwise answers 404 (no such
 //  event, or one the caller may not see: never told apart), 403 or 503 and
@@ -100,11 +101,32 @@ int event_notify_order_cancelled (tl_db_t *db, const char *order_id);
 int event_notify_role_accepted (tl_db_t *db, const char *event_id, const char *user_id,
                                 const char *role);
 int event_notify_role_invite (tl_db_t *db, const char *invite_id);
-int event_background_register (tl_service_t *svc);  //  /events/{id}/background
-int event_background_prepare (tl_db_t *db);
-//  Before event `event_id` is deleted: when it has a background, enqueues
-//  the durable job that, once the event is gone, tells the upload service
-//  to forget it (event_background.c). Returns 0 or a code.
-int event_background_forget (tl_db_t *db, const char *event_id);
+//  What the event shows of the upload service (event_uploads.c)
+int event_uploads_register (tl_service_t *svc);     //  /events/{id}/background
+int event_uploads_prepare (tl_db_t *db);
+
+//  Inside the caller's transaction, under the event's row lock, just before
+//  the row is written: makes (kind, ref_id) show the caller's `upload_id`
+//  (or a new upload of `data_url`) through upload.ref, or, both NULL,
+//  show nothing (upload.unref). With `url`, the upload's `variant` URL
+//  goes there. Returns true; otherwise the call is answered (the upload
+//  service's 4xx passed on: 404 when the upload is not the caller's; 503)
+//  and the transaction must write nothing.
+bool event_upload_hold (tl_call_t *call, const char *kind, const char *ref_id,
+                        const char *upload_id, const char *data_url, const char *variant,
+                        char url [TL_MAX_URL_LEN + 1]);
+
+//  After a transaction that held (kind, ref_id) for a new row failed:
+//  lets the reference go at once, on a best effort (logged when it cannot).
+void event_upload_release (tl_call_t *call, const char *kind, const char *ref_id);
+
+//  Inside the transaction deleting what showed (kind, ref_id): enqueues
+//  the durable job that tells the upload service once it commits.
+//  Returns 0 or a code.
+int event_upload_forget (tl_db_t *db, const char *kind, const char *ref_id);
+
+//  The same, before event `event_id` is deleted, for everything it shows:
+//  its background, its speakers' photos, its sponsors' logos.
+int event_uploads_forget_event (tl_db_t *db, const char *event_id);
 
 #endif

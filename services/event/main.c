@@ -20,7 +20,7 @@ s_thread_init (tl_db_t *db, void *arg)
     rc = rc ? rc : event_orders_prepare (db);
     rc = rc ? rc : event_parts_prepare (db);
     rc = rc ? rc : event_notify_prepare (db);
-    rc = rc ? rc : event_background_prepare (db);
+    rc = rc ? rc : event_uploads_prepare (db);
     return rc;
 }
 
@@ -38,7 +38,7 @@ main (void)
         rc = rc ? rc : event_orders_register (svc);
         rc = rc ? rc : event_parts_register (svc);
         rc = rc ? rc : event_notify_register (svc);
-        rc = rc ? rc : event_background_register (svc);
+        rc = rc ? rc : event_uploads_register (svc);
         rc = rc ? rc : tl_service_run (svc);
     }
     tl_service_destroy (&svc);

@@ -39,6 +39,8 @@
 //  Lists and jobs
 #define UP_GC_BATCH             500             //  blobs one daily run removes per pass
 #define UP_ORPHAN_AGE_HOURS     24              //  unreferenced uploads older than this go
+#define UP_MAX_UNREF_IDS        1000            //  ref_ids of one upload.unref (an event's
+                                                //  speakers: EV_MAX_PARTS_PER_EVENT)
 #define UP_MAX_REF_KINDS        4               //  event_background, avatar, speaker_photo, sponsor_logo
 
 #endif

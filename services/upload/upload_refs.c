@@ -172,12 +172,63 @@ done:
     free (variant);
 }
 
-//  upload.unref {kind, ref_id}: (kind, ref_id) shows nothing any more.
-//  204 whether or not it showed something.
+//  Drops the references (kind, ids [i]) in one transaction.
+typedef struct {
+    const char *kind;
+    const msgpack_object *ids;
+} s_unref_t;
+
+static int
+s_unref_tx (tl_db_t *db, void *arg)
+{
+    s_unref_t *unref = (s_unref_t *) arg;
+    for (uint32_t i = 0; i < unref->ids->via.array.size; i++) {
+        char ref_id [65];
+        tl_mp_copy (&unref->ids->via.array.ptr [i], ref_id, sizeof ref_id);
+        const char *values [] = { unref->kind, ref_id };
+        long count = tl_db_exec_count (db, "ref_drop", 2, values);
+        if (count < 0)
+            return (int) count;
+    }
+    return 0;
+}
+
+//  upload.unref {kind, ref_id} or {kind, ref_ids: [...]} (at most
+//  UP_MAX_UNREF_IDS: what a deleted event's speakers showed): those
+//  references show nothing any more. 204 whether or not they showed
+//  something.
 static void
 s_unref (tl_call_t *call)
 {
     char *kind = NULL, *ref_id = NULL;
+    const msgpack_object *ids = tl_mp_get (tl_call_body (call), "ref_ids");
+    if (ids) {
+        bool ok = ids->type == MSGPACK_OBJECT_ARRAY && ids->via.array.size > 0
+               && ids->via.array.size <= UP_MAX_UNREF_IDS;
+        for (uint32_t i = 0; ok && i < ids->via.array.size; i++) {
+            char id [65];
+            ok = tl_mp_copy (&ids->via.array.ptr [i], id, sizeof id) && *id;
+        }
+        if (!ok) {
+            tl_call_field_error (call, 400, "invalid", "ref_ids",
+                                 "must be 1 to 1000 ids of at most 64 characters");
+            return;
+        }
+        if (!tl_call_text (call, NULL, "kind", NULL, 32, &kind, NULL))
+            return;
+        if (!s_kind_ok (kind))
+            tl_call_field_error (call, 400, "invalid", "kind", "is not a kind of reference");
+        else {
+            s_unref_t unref = { kind, ids };
+            int err = tl_db_tx (tl_call_db (call), s_unref_tx, &unref);
+            if (err)
+                tl_call_db_error (call, err);
+            else
+                tl_call_reply_empty (call, 204);
+        }
+        free (kind);
+        return;
+    }
     if (s_ref_of (call, &kind, &ref_id)) {
         const char *values [] = { kind, ref_id };
         long count = tl_db_exec_count (tl_call_db (call), "ref_drop", 2, values);

@@ -2,9 +2,10 @@
 sessions, speakers, sponsors and microlocations with their fields; a
 session inside the event's times and with a track, microlocation and
 speakers of the same event (422 otherwise); a speaker's email shown to
-roles only; upload ids checked as UUIDs; each operation checked against the
-role's permission for that service, and published events' parts readable
-by anyone logged in. Two gateways, two event instances."""
+roles only; upload ids checked as UUIDs (what the upload service holds
+for them is tested with it, in test_uploads.py); each operation checked
+against the role's permission for that service, and published events'
+parts readable by anyone logged in. Two gateways, two event instances."""
 
 import pytest
 
@@ -12,7 +13,7 @@ from tally import unique
 
 EVENT = {"starts_at": "2099-06-01T09:00:00Z", "ends_at": "2099-06-03T18:00:00Z",
          "timezone": "Europe/Paris", "state": "published"}
-UPLOAD = "3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+SPEAKER = "3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +54,10 @@ def test_each_part_keeps_its_fields(sys_, owner, ev):
                  longitude=4.83)
     assert (room["floor"], room["latitude"], room["longitude"]) == (2, 45.76, 4.83)
     spk = _make(sys_, owner, e, "speakers", name="Ada", email="ada@example.com", bio="b",
-                photo_upload_id=UPLOAD, organisation="Analytical")
-    assert spk["email"] == "ada@example.com" and spk["photo_upload_id"] == UPLOAD
+                organisation="Analytical")
+    assert spk["email"] == "ada@example.com" and spk["photo_upload_id"] is None
     sp = _make(sys_, owner, e, "sponsors", name="ACME", level="gold",
-               url="https://acme.example/", logo_upload_id=UPLOAD)
+               url="https://acme.example/")
     assert (sp["level"], sp["url"]) == ("gold", "https://acme.example/")
     s = _make(sys_, owner, e, "sessions", **_session(
         track_id=track["id"], microlocation_id=room["id"], speaker_ids=[spk["id"]],
@@ -120,7 +121,7 @@ def test_a_session_lies_inside_the_event_and_refers_to_its_own_parts(sys_, owner
     ("sessions", {"title": "x", "starts_at": "2099-06-01T10:00:00Z"}, "ends_at"),
     ("sessions", dict(_session(), state="maybe"), "state"),
     ("sessions", dict(_session(), speaker_ids=["nope"]), "speaker_ids"),
-    ("sessions", dict(_session(), speaker_ids=[UPLOAD, UPLOAD]), "speaker_ids"),
+    ("sessions", dict(_session(), speaker_ids=[SPEAKER, SPEAKER]), "speaker_ids"),
 ])
 def test_bad_fields_are_400_and_make_nothing(sys_, owner, ev, kind, body, field):
     e = ev["id"]

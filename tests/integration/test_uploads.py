@@ -379,6 +379,94 @@ def test_event_background_from_a_data_url(up):
     assert bad.status_code == 415, bad.text
 
 
+def _part(up, user, event_id, kind, **body):
+    return up.post(user, f"/events/{event_id}/{kind}", body)
+
+
+def test_speaker_photo_and_sponsor_logo_hold_their_uploads(up):
+    organizer = up.user()
+    e = up.event(organizer)["id"]
+    first, second, logo = (post_raw(up, organizer, images.png(50, 50, seed=s)).json()
+                           for s in (71, 72, 73))
+    r = _part(up, organizer, e, "speakers", name="Ada", photo_upload_id=first["id"].upper())
+    assert r.status_code == 201, r.text
+    speaker = r.json()
+    assert speaker["photo_upload_id"] == first["id"]
+    assert up.delete(organizer, f"/uploads/{first['id']}").status_code == 409
+    # replaced: the new one is held, the old one let go
+    r = up.request("PATCH", organizer, f"/events/{e}/speakers/{speaker['id']}",
+                   json={"photo_upload_id": second["id"]}, gw=up.gw2)
+    assert r.status_code == 200 and r.json()["photo_upload_id"] == second["id"], r.text
+    assert up.delete(organizer, f"/uploads/{second['id']}").status_code == 409
+    assert up.delete(organizer, f"/uploads/{first['id']}").status_code == 204
+    # a change of another field keeps it held
+    r = up.request("PATCH", organizer, f"/events/{e}/speakers/{speaker['id']}",
+                   json={"bio": "pioneer"})
+    assert r.status_code == 200 and r.json()["photo_upload_id"] == second["id"], r.text
+    assert up.delete(organizer, f"/uploads/{second['id']}").status_code == 409
+    # cleared: let go
+    r = up.request("PATCH", organizer, f"/events/{e}/speakers/{speaker['id']}",
+                   json={"photo_upload_id": None})
+    assert r.status_code == 200 and r.json()["photo_upload_id"] is None, r.text
+    assert up.delete(organizer, f"/uploads/{second['id']}").status_code == 204
+    # a sponsor's logo, held until the sponsor is deleted (by the event
+    # service's job, committed with the deletion)
+    r = _part(up, organizer, e, "sponsors", name="ACME", logo_upload_id=logo["id"])
+    assert r.status_code == 201, r.text
+    sponsor = r.json()
+    assert up.delete(organizer, f"/uploads/{logo['id']}").status_code == 409
+    assert up.delete(organizer, f"/events/{e}/sponsors/{sponsor['id']}").status_code == 204
+    tally.wait_for(lambda: up.delete(organizer, f"/uploads/{logo['id']}").status_code == 204,
+                   "the logo to be let go", timeout=30)
+
+
+def test_a_part_shows_only_the_callers_upload_and_a_refusal_holds_nothing(up):
+    organizer, stranger = up.user(), up.user()
+    e = up.event(organizer)["id"]
+    theirs = post_raw(up, stranger, images.png(40, 40, seed=74)).json()
+    mine_ = post_raw(up, organizer, images.png(40, 40, seed=75)).json()
+    before = up.get(organizer, f"/events/{e}/speakers").json()["items"]
+    for upload_id in (theirs["id"], "00000000-0000-4000-8000-000000000000"):
+        r = _part(up, organizer, e, "speakers", name="Grace", photo_upload_id=upload_id)
+        assert r.status_code == 404, r.text
+    assert up.get(organizer, f"/events/{e}/speakers").json()["items"] == before
+    r = _part(up, organizer, e, "speakers", name="Grace", photo_upload_id="photo.png")
+    assert r.status_code == 400, r.text
+    # refused by the event's rules (a bad email): the upload is not held
+    r = _part(up, organizer, e, "speakers", name="Grace", email="not an address",
+              photo_upload_id=mine_["id"])
+    assert r.status_code == 400, r.text
+    speaker = _part(up, organizer, e, "speakers", name="Grace").json()
+    r = up.request("PATCH", organizer, f"/events/{e}/speakers/{speaker['id']}",
+                   json={"photo_upload_id": theirs["id"]})
+    assert r.status_code == 404, r.text
+    assert up.get(organizer, f"/events/{e}/speakers/{speaker['id']}").json() == speaker
+    assert up.get(organizer, f"/events/{e}/speakers").json()["items"] == before + [speaker]
+    # the stranger's upload and mine were never held
+    assert up.delete(stranger, f"/uploads/{theirs['id']}").status_code == 204
+    assert up.delete(organizer, f"/uploads/{mine_['id']}").status_code == 204
+
+
+def test_a_deleted_event_lets_go_of_everything_it_showed(up):
+    organizer = up.user()
+    e = up.event(organizer)["id"]
+    shown = [post_raw(up, organizer, images.png(30, 30, seed=s)).json()["id"]
+             for s in (76, 77, 78, 79)]
+    assert up.post(organizer, f"/events/{e}/background",
+                   {"upload_id": shown[0]}).status_code == 200
+    for i, upload_id in enumerate(shown[1:3]):
+        assert _part(up, organizer, e, "speakers", name=f"S{i}",
+                     photo_upload_id=upload_id).status_code == 201
+    assert _part(up, organizer, e, "sponsors", name="Co",
+                 logo_upload_id=shown[3]).status_code == 201
+    for upload_id in shown:
+        assert up.delete(organizer, f"/uploads/{upload_id}").status_code == 409
+    assert up.delete(organizer, f"/events/{e}").status_code == 204
+    for upload_id in shown:
+        tally.wait_for(lambda: up.delete(organizer, f"/uploads/{upload_id}").status_code == 204,
+                       "the upload to be let go", timeout=30)
+
+
 def test_avatar_is_in_the_user_object(up):
     user = up.user()
     body = post_raw(up, user, images.png(300, 100, seed=51)).json()
