@@ -208,6 +208,13 @@ tl_json_utf8_valid (const char *data, size_t size)
     const unsigned char *byte = (const unsigned char *) data;
     size_t index = 0;
     while (index < size) {
+        //  ASCII eight bytes at a time
+        uint64_t word;
+        while (size - index >= 8
+           &&  (memcpy (&word, byte + index, 8), (word & 0x8080808080808080ULL) == 0))
+            index += 8;
+        if (index == size)
+            break;
         unsigned char c = byte [index];
         if (c < 0x80) {
             index++;
@@ -260,10 +267,15 @@ s_write_str (tl_buf_t *out, const char *text, size_t size)
         return tl_buf_append (out, "\"\"", 2);    //  msgpack-c may give NULL
     if (!tl_json_utf8_valid (text, size))
         return TL_EINVAL;
+    const unsigned char *byte = (const unsigned char *) text;
     int rc = tl_buf_append (out, "\"", 1);
     size_t start = 0;           //  first byte not yet written
     for (size_t index = 0; rc == 0 && index < size; index++) {
-        unsigned char c = (unsigned char) text [index];
+        unsigned char c = byte [index];
+        //  Most bytes are written as they are: ASCII that is not a quote,
+        //  a backslash or a control, and UTF-8 other than U+2028/9
+        if (c >= 0x20 && c != '"' && c != '\\' && c != 0xE2)
+            continue;
         char escape [8];
         const char *replace = NULL;
         size_t skip = 1;
@@ -286,12 +298,9 @@ s_write_str (tl_buf_t *out, const char *text, size_t size)
             }
         }
         else
-        if (c == 0xE2 && size - index >= 3
-        &&  (unsigned char) text [index + 1] == 0x80
-        &&  ((unsigned char) text [index + 2] == 0xA8
-        ||   (unsigned char) text [index + 2] == 0xA9)) {
-            replace = (unsigned char) text [index + 2] == 0xA8?
-                      "\\u2028": "\\u2029";
+        if (size - index >= 3 && byte [index + 1] == 0x80
+        &&  (byte [index + 2] == 0xA8 || byte [index + 2] == 0xA9)) {
+            replace = byte [index + 2] == 0xA8? "\\u2028": "\\u2029";
             skip = 3;
         }
         if (replace) {
@@ -313,16 +322,56 @@ s_write_str (tl_buf_t *out, const char *text, size_t size)
 //  Appends a finite float with the fewest digits that read back to the
 //  same value (as a float32 when `single`), always as a JSON real.
 
-static int
-s_write_real (tl_buf_t *out, double value, bool single)
+//  The fast way for what people mostly write (2.5, -12.34): a value that
+//  is exactly the nearest double to a decimal of at most 6 decimals and 15
+//  significant digits, at least 1e-4 in magnitude. Writes that decimal,
+//  which is what the "%.15g" below would write (rounding to 15 digits
+//  lands on it; trailing zeros are not written), without printf and
+//  strtod. Returns false for any other value.
+static bool
+s_real_short (double value, char text [48])
 {
-    if (!isfinite (value))
-        return TL_EINVAL;
-    char text [48];
+    static const double scale [] = { 1, 10, 100, 1e3, 1e4, 1e5, 1e6 };
+    double magnitude = fabs (value);
+    if (!(magnitude >= 1e-4 && magnitude < 1e15))
+        return false;
+    for (int decimals = 0; decimals <= 6; decimals++) {
+        double scaled = magnitude * scale [decimals];
+        if (scaled >= 1e15)
+            return false;
+        uint64_t digits = (uint64_t) (scaled + 0.5);
+        //  m / 10^k rounds as strtod ("m e-k") does: both are exact operands
+        if ((double) digits / scale [decimals] != magnitude)
+            continue;
+        char reversed [24];
+        int count = 0;
+        for (int i = 0; i < decimals; i++, digits /= 10)
+            reversed [count++] = (char) ('0' + digits % 10);
+        if (decimals == 0)
+            reversed [count++] = '0';       //  "12.0": a real, never an integer
+        reversed [count++] = '.';
+        do
+            reversed [count++] = (char) ('0' + digits % 10);
+        while (digits /= 10);
+        char *c = text;
+        if (value < 0)
+            *c++ = '-';
+        while (count)
+            *c++ = reversed [--count];
+        *c = 0;
+        return true;
+    }
+    return false;
+}
+
+//  Any finite value, by printf: the shortest "%.<n>g" that reads back.
+static void
+s_real_printf (double value, bool single, char text [48])
+{
     int precision = single? 6: 15;
     int last = single? 9: 17;
     for (; precision <= last; precision++) {
-        snprintf (text, sizeof (text), "%.*g", precision, value);
+        snprintf (text, 48, "%.*g", precision, value);
         double back = strtod (text, NULL);
         if (single? (float) back == (float) value: back == value)
             break;
@@ -333,6 +382,16 @@ s_write_real (tl_buf_t *out, double value, bool single)
             *c = '.';
     if (!strpbrk (text, ".eE"))
         strcat (text, ".0");    //  "1" would read back as an integer
+}
+
+static int
+s_write_real (tl_buf_t *out, double value, bool single)
+{
+    if (!isfinite (value))
+        return TL_EINVAL;
+    char text [48];
+    if (single || !s_real_short (value, text))
+        s_real_printf (value, single, text);
     return tl_buf_append (out, text, strlen (text));
 }
 
@@ -1062,6 +1121,29 @@ s_assert_field_error (json_t *errors, const char *field, const char *message)
 void
 tl_json_test (bool verbose)
 {
+    //  The short way writes what printf's way writes, wherever it applies
+    {
+        static const double tricky [] = { 0.1, 0.0001, 12.0, -2.5, 1e14 + 0.5,
+            999999999999999.0, 123456789.123456, 0.3, 1.0 / 3, 1e-4 + 1e-9, 5e-5,
+            4503599627370497.0, -0.000123, 100.0, 1e15 - 1 };
+        int shortened = 0;
+        for (int i = 0; i < 200000 + (int) (sizeof tricky / sizeof tricky [0]); i++) {
+            double value = i < 200000
+                ? (i % 4 == 0 ? i / 100.0 : i % 4 == 1 ? -i / 7.0
+                   : i % 4 == 2 ? i * 0.001 : (double) i * 1234567.891)
+                : tricky [i - 200000];
+            char fast [48], slow [48];
+            s_real_printf (value, false, slow);
+            if (s_real_short (value, fast)) {
+                shortened++;
+                if (strcmp (fast, slow) != 0)
+                    fprintf (stderr, "\n%.17g: short %s, printf %s\n", value, fast, slow);
+                assert (strcmp (fast, slow) == 0);
+            }
+        }
+        assert (shortened > 100000);
+    }
+
     //  Round trips: compact output, order kept, every JSON type.
     s_assert_round_trip ("{ \"a\" : 1, \"b\": [true, false, null], \"c\": \"x\" }",
                          "{\"a\":1,\"b\":[true,false,null],\"c\":\"x\"}");
