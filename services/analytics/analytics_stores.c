@@ -96,9 +96,16 @@ static const char *s_stage_sql [] = {
     "CREATE TEMP TABLE an_stage (store_id bigint, zone text) ON COMMIT DROP",
 };
 static const char *s_merge_sql [3] [2] = {
-    { "INSERT INTO store_polls (owner, store_id, at_us, active) "
-      "SELECT $1, store_id, at_us, active FROM an_stage ORDER BY store_id, at_us "
-      "ON CONFLICT DO NOTHING",
+    //  One row per store and UTC day (003_stores_days.sql): the load's
+    //  polls sorted once by (store, time), one per time, gathered per day
+    //  in that order; a day already kept is merged, its polls winning
+    { "INSERT INTO store_poll_days AS d (owner, store_id, day, polls) "
+      "SELECT $1, store_id, day, array_agg (v) FROM ("
+      "  SELECT DISTINCT ON (store_id, at_us) store_id, (at_us / 86400000000)::int AS day, "
+      "         at_us * 2 + active::int AS v "
+      "  FROM an_stage ORDER BY store_id, at_us) u GROUP BY store_id, day "
+      "ON CONFLICT (owner, store_id, day) DO UPDATE "
+      "SET polls = store_polls_merge (d.polls, excluded.polls)",
       "INSERT INTO stores (owner, store_id, last_us) "
       "SELECT $1, store_id, max (at_us) FROM an_stage GROUP BY store_id "
       "ON CONFLICT (owner, store_id) DO UPDATE "
@@ -659,7 +666,7 @@ analytics_stores_forget_owner (tl_db_t *db, const char *owner)
     //  A user's polls may be millions of rows: this transaction's own
     //  statements may take longer than the usual few seconds
     static const char *const deletes [] = {
-        "DELETE FROM store_polls WHERE owner = $1", "DELETE FROM store_hours WHERE owner = $1",
+        "DELETE FROM store_poll_days WHERE owner = $1", "DELETE FROM store_hours WHERE owner = $1",
         "DELETE FROM store_zones WHERE owner = $1", "DELETE FROM store_reports WHERE owner = $1",
         "DELETE FROM stores WHERE owner = $1",
     };

@@ -32,6 +32,7 @@
 #define S_STR(x)        S_STR_(x)
 #define S_DEFAULT_ZONE  "America/Chicago"
 #define S_WEEK_US       "604800000000"
+#define S_DAY_US        "86400000000"
 #define S_ATTEMPTS      3
 
 static const tl_db_statement_t s_statements [] = {
@@ -66,7 +67,9 @@ static const tl_db_statement_t s_statements [] = {
 //  each with the report's now (the newest of the stores' newest polls), its
 //  zone, its hours ("dow start end" joined by ','), the last poll before the
 //  week (or NULL) and the week's polls in time order (each poll as at_us *
-//  2 + active; read from the polls' key alone, no sort).
+//  2 + active), from the store's rows of store_poll_days (one per UTC day,
+//  003_stores_days.sql): the 8 or 9 days the week touches, and for the
+//  poll before it the days before, newest first, until one has a poll.
 #define S_CURSOR_SQL \
     "DECLARE an_report NO SCROLL CURSOR FOR " \
     "WITH n AS (SELECT max (last_us) AS now FROM stores WHERE owner = $1) " \
@@ -74,12 +77,16 @@ static const tl_db_statement_t s_statements [] = {
     "  (SELECT z.zone FROM store_zones z WHERE z.owner = $1 AND z.store_id = s.store_id), " \
     "  (SELECT string_agg (h.dow || ' ' || h.start_s || ' ' || h.end_s, ',') " \
     "     FROM store_hours h WHERE h.owner = $1 AND h.store_id = s.store_id), " \
-    "  (SELECT p.at_us * 2 + p.active::int FROM store_polls p " \
-    "    WHERE p.owner = $1 AND p.store_id = s.store_id AND p.at_us < n.now - " S_WEEK_US \
-    "    ORDER BY p.at_us DESC LIMIT 1), " \
-    "  ARRAY (SELECT p.at_us * 2 + p.active::int FROM store_polls p " \
+    "  (SELECT m FROM (SELECT (SELECT max (v) FROM unnest (p.polls) AS u (v) " \
+    "                          WHERE v >> 1 < n.now - " S_WEEK_US ") AS m " \
+    "     FROM store_poll_days p WHERE p.owner = $1 AND p.store_id = s.store_id " \
+    "       AND p.day <= ((n.now - " S_WEEK_US ") / " S_DAY_US ")::int " \
+    "     ORDER BY p.day DESC) b WHERE m IS NOT NULL LIMIT 1), " \
+    "  ARRAY (SELECT v FROM store_poll_days p, unnest (p.polls) AS u (v) " \
     "    WHERE p.owner = $1 AND p.store_id = s.store_id " \
-    "      AND p.at_us >= n.now - " S_WEEK_US " AND p.at_us <= n.now ORDER BY p.at_us) " \
+    "      AND p.day BETWEEN ((n.now - " S_WEEK_US ") / " S_DAY_US ")::int " \
+    "                    AND (n.now / " S_DAY_US ")::int " \
+    "      AND v >> 1 >= n.now - " S_WEEK_US " AND v >> 1 <= n.now ORDER BY v) " \
     "FROM stores s, n WHERE s.owner = $1 AND s.last_us IS NOT NULL ORDER BY s.store_id"
 
 int
