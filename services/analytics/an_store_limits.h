@@ -37,6 +37,8 @@
 #define AN_REPORT_MAX_CSV           (10L * 1024 * 1024)   //  fits a frame
 #define AN_REPORT_TOP               20      //  stores the PDF lists
 #define AN_REPORT_KEEP_DAYS         30
+#define AN_REPORT_MAX_RUNNING       3       //  a user's reports running or queued: 429 past
+#define AN_REPORT_RETRY_AFTER_S     5       //  the 429's Retry-After
 #define AN_REPORT_PURGE_BATCH       1000
 
 #endif

@@ -36,6 +36,12 @@
 #define S_ATTEMPTS      3
 
 static const tl_db_statement_t s_statements [] = {
+    //  The owner's reports running or queued, counted under a lock of the
+    //  owner's own (two triggers at once are counted one after the other)
+    { "stores_report_running",
+      "SELECT pg_advisory_xact_lock (hashtext ('analytics.stores_report:' || $1)), "
+      "  (SELECT count (*) FROM store_reports WHERE owner = $1 AND status = 'running' "
+      "   AND created_at > now () - interval '" S_STR (AN_REPORT_KEEP_DAYS) " days')", 1 },
     { "stores_report_new",
       "INSERT INTO store_reports (owner) VALUES ($1) RETURNING id", 1 },
     { "stores_report_get",
@@ -391,16 +397,26 @@ s_purge_job (tl_job_ctx_t *ctx)
 
 typedef struct {
     const char *owner;
+    bool busy;                      //  AN_REPORT_MAX_RUNNING already: none made
     char id [40];
 } s_trigger_t;
 
-//  The trigger's transaction: a running report and its job, both or none.
+//  The trigger's transaction: a running report and its job, both or none;
+//  or none when the owner has AN_REPORT_MAX_RUNNING reports running or
+//  queued (trigger->busy).
 static int
 s_trigger_tx (tl_db_t *db, void *arg)
 {
     s_trigger_t *trigger = (s_trigger_t *) arg;
     int rc = 0;
-    PGresult *r = tl_db_exec (db, "stores_report_new", 1, &trigger->owner, &rc);
+    PGresult *r = tl_db_exec (db, "stores_report_running", 1, &trigger->owner, &rc);
+    if (!r)
+        return rc;
+    trigger->busy = atol (tl_db_value (r, 0, 1)) >= AN_REPORT_MAX_RUNNING;
+    PQclear (r);
+    if (trigger->busy)
+        return 0;
+    r = tl_db_exec (db, "stores_report_new", 1, &trigger->owner, &rc);
     if (!r)
         return rc;
     snprintf (trigger->id, sizeof trigger->id, "%s", tl_db_value (r, 0, 0));
@@ -429,6 +445,12 @@ s_reports_create (tl_call_t *call)
     int rc = tl_db_tx (tl_call_db (call), s_trigger_tx, &trigger);
     if (rc) {
         tl_call_db_error (call, rc);
+        return;
+    }
+    if (trigger.busy) {
+        tl_call_error_retry (call, 429, AN_REPORT_RETRY_AFTER_S, "too_many_reports",
+                             "at most %d reports of yours run or wait at a time: ask again "
+                             "when one is complete", AN_REPORT_MAX_RUNNING);
         return;
     }
     char location [96];
