@@ -20,6 +20,14 @@
 #define AN_LOAD_WORK_MEM            "128MB" //  the merge's sort of a load's rows
 #define AN_FORGET_TIMEOUT           "300s"  //  a deleted user's rows, millions of polls
 
+//  Polled sources (PUT /stores/source): bytes of a URL, the time one file's
+//  GET and load may take, how often each is polled, and the back-off of a
+//  poll the database could not record
+#define AN_SOURCE_MAX_URL           2048
+#define AN_SOURCE_TIMEOUT_MS        300000
+#define AN_SOURCE_INTERVAL_S        3600
+#define AN_SOURCE_ATTEMPTS          5
+
 //  Time zones: bytes of a name, of a TZif file, transitions kept, and the
 //  last year a footer rule is expanded to
 #define AN_TZ_MAX_NAME              64

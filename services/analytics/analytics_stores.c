@@ -22,11 +22,13 @@
 #include "an_store_limits.h"
 #include "an_store_tz.h"
 #include "tl_body.h"
+#include "tl_fetch.h"
 #include "tl_error.h"
 #include "tl_log.h"
 #include "tl_mp.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +50,9 @@ typedef enum {
     S_BAD_CSV,                  //  422 invalid_csv: the reader stopped
     S_CUT,                      //  the body was cut off (400) or came too late (504)
     S_TOO_MANY_STORES,          //  422 too_many_stores
-    S_TOO_MANY_HOURS            //  422 too_many_hours
+    S_TOO_MANY_HOURS,           //  422 too_many_hours
+    S_NOT_MODIFIED,             //  a polled source answered 304
+    S_FETCH_FAILED              //  a polled source did not answer 200 with a body
 } s_outcome_t;
 
 typedef struct {
@@ -70,6 +74,12 @@ typedef struct {
     tl_body_t *body;            //  read once, in chunks, as the client sends it
     char *buf;                  //  S_READ_SIZE bytes
     int cut;                    //  the body's read error (S_CUT)
+    //  Or a polled source's GET (analytics_stores_pull), streamed into the
+    //  reader as it arrives
+    tl_fetch_t *fetch;
+    an_store_csv_t *csv;
+    int sink_rc;                //  the reader's code when it stopped the GET
+    char fetch_error [256];
     //  This run of the transaction
     PGconn *conn;
     bool copying;
@@ -131,7 +141,8 @@ static const char *s_merge_sql [3] [2] = {
 int
 analytics_stores_prepare (tl_db_t *db)
 {
-    return analytics_stores_reports_prepare (db);
+    int rc = analytics_stores_reports_prepare (db);
+    return rc ? rc : analytics_stores_source_prepare (db);
 }
 
 //  --- The columns' rules ----------------------------------------------------
@@ -401,7 +412,49 @@ s_copy_end (s_load_t *load, bool ok)
     return ok ? rc : (rc ? rc : TL_EINVAL);
 }
 
-//  Reads the body into the COPY. Returns 0 when every row was good.
+//  tl_fetch_sink_fn: a polled source's bytes into the reader (and so into
+//  the COPY) as they arrive.
+static int
+s_sink (void *arg, const char *data, size_t size)
+{
+    s_load_t *load = (s_load_t *) arg;
+    int rc = an_store_csv_feed (load->csv, data, size);
+    if (rc)
+        load->sink_rc = rc;
+    return rc;
+}
+
+//  Streams a polled source's reply into the reader. Returns 0 when a 200
+//  was read whole; or the reader's code; or TL_EINVAL with the outcome
+//  S_NOT_MODIFIED (304) or S_FETCH_FAILED (no answer, another status, past
+//  the size bound) and load->fetch_error saying why.
+static int
+s_read_fetch (s_load_t *load)
+{
+    load->sink_rc = 0;
+    int rc = tl_fetch_stream (load->fetch, s_sink, load, load->fetch_error,
+                              sizeof load->fetch_error);
+    long status = tl_fetch_status (load->fetch);
+    if (load->sink_rc)
+        return load->sink_rc;
+    if (rc == 0 && status == 200)
+        return 0;
+    if (rc == 0 && status == 304)
+        load->outcome = S_NOT_MODIFIED;
+    else {
+        load->outcome = S_FETCH_FAILED;
+        if (rc == 0)
+            snprintf (load->fetch_error, sizeof load->fetch_error,
+                      "the server answered HTTP %ld, not 200", status);
+        else
+        if (!*load->fetch_error)
+            snprintf (load->fetch_error, sizeof load->fetch_error, "%s", tl_strerror (rc));
+    }
+    return TL_EINVAL;
+}
+
+//  Reads the body (or a polled source's reply) into the COPY. Returns 0
+//  when every row was good.
 static int
 s_read (s_load_t *load)
 {
@@ -409,12 +462,18 @@ s_read (s_load_t *load)
     if (!csv)
         return TL_ENOMEM;
     int rc = 0;
-    long n;
-    while (rc == 0 && (n = tl_body_read (load->body, load->buf, S_READ_SIZE)) > 0)
-        rc = an_store_csv_feed (csv, load->buf, (size_t) n);
-    if (rc == 0 && n < 0) {
-        load->outcome = S_CUT;
-        load->cut = rc = (int) n;
+    if (load->fetch) {
+        load->csv = csv;
+        rc = s_read_fetch (load);
+    }
+    else {
+        long n;
+        while (rc == 0 && (n = tl_body_read (load->body, load->buf, S_READ_SIZE)) > 0)
+            rc = an_store_csv_feed (csv, load->buf, (size_t) n);
+        if (rc == 0 && n < 0) {
+            load->outcome = S_CUT;
+            load->cut = rc = (int) n;
+        }
     }
     if (rc == 0)
         rc = an_store_csv_finish (csv);
@@ -427,6 +486,7 @@ s_read (s_load_t *load)
         load->outcome = S_BAD_HEADER;   //  an empty body has no header
         rc = TL_EINVAL;
     }
+    load->csv = NULL;
     an_store_csv_destroy (&csv);
     return rc ? rc : load->outcome == S_PENDING ? 0 : TL_EINVAL;
 }
@@ -471,7 +531,7 @@ static int
 s_load_tx (tl_db_t *db, void *arg)
 {
     s_load_t *load = (s_load_t *) arg;
-    if (tl_body_rewind (load->body) != 0)
+    if (load->body && tl_body_rewind (load->body) != 0)
         return TL_EUNAVAIL;             //  a retry cannot read a streamed body again
     load->outcome = S_PENDING;
     load->nbad = load->more = load->rows = load->chunk_size = 0;
@@ -516,6 +576,13 @@ s_load_tx (tl_db_t *db, void *arg)
     }
     if (rc == 0)
         rc = s_bounds (db, load);
+    if (rc == 0) {
+        //  Dropped now, not only at commit: a poll loads several files in
+        //  one transaction (each in a savepoint of its own)
+        result = tl_db_query (db, "DROP TABLE an_stage", 0, NULL, &err);
+        rc = result ? 0 : err;
+        PQclear (result);
+    }
     if (rc == 0)
         load->outcome = S_LOADED;
     return rc;
@@ -609,6 +676,8 @@ s_reply (tl_call_t *call, s_load_t *load, int rc)
                 tl_call_error (call, 400, "incomplete_body", "the body was cut off: "
                                "nothing was loaded");
             break;
+        case S_NOT_MODIFIED:
+        case S_FETCH_FAILED:            //  a polled source's (not a request's)
         case S_PENDING:
             tl_call_db_error (call, rc ? rc : TL_EDB);
             break;
@@ -660,6 +729,124 @@ s_data_load (tl_call_t *call)
     tl_body_destroy (&load.body);
 }
 
+//  --- A polled source's file (analytics_stores_source.c) ----------------------
+
+//  Says in `out` why a pulled file was not loaded, as the 422s say it.
+static void
+s_describe (const s_load_t *load, char *out, size_t size)
+{
+    static const char *headers [] = {
+        "store_id,status,timestamp_utc",
+        "store_id,dayOfWeek,start_time_local,end_time_local",
+        "store_id,timezone_str" };
+    switch (load->outcome) {
+        case S_BAD_HEADER:
+            snprintf (out, size, "invalid_header: the first line must be %s",
+                      headers [load->kind]);
+            break;
+        case S_BAD_ROWS:
+            snprintf (out, size, "invalid_rows: %zu bad lines: nothing was loaded",
+                      load->nbad + load->more);
+            break;
+        case S_BAD_CSV:
+            snprintf (out, size, "invalid_csv: line %zu: %s: nothing was loaded",
+                      load->csv_line, load->csv_error);
+            break;
+        case S_TOO_MANY_STORES:
+            snprintf (out, size, "too_many_stores: a user keeps at most %d stores: "
+                      "nothing was loaded", AN_REPORT_MAX_STORES);
+            break;
+        case S_TOO_MANY_HOURS:
+            snprintf (out, size, "too_many_hours: a store has at most %d hours rows: "
+                      "nothing was loaded", AN_REPORT_MAX_HOURS);
+            break;
+        case S_FETCH_FAILED:
+            snprintf (out, size, "fetch_failed: %s", load->fetch_error);
+            break;
+        default:
+            snprintf (out, size, "%s", "");
+            break;
+    }
+}
+
+//  The bad lines of a refused file as JSON: [{"line", "reason"}] (the
+//  first AN_LOAD_MAX_ERRORS), or NULL when none or memory ran out.
+static char *
+s_bad_json (const s_load_t *load)
+{
+    if (load->outcome != S_BAD_ROWS || load->nbad == 0)
+        return NULL;
+    json_t *rows = json_array ();
+    for (size_t i = 0; rows && i < load->nbad; i++)
+        json_array_append_new (rows, json_pack ("{s:I, s:s}", "line",
+                                                (json_int_t) load->bad [i].line,
+                                                "reason", load->bad [i].reason));
+    char *text = rows ? json_dumps (rows, JSON_COMPACT) : NULL;
+    json_decref (rows);
+    return text;
+}
+
+int
+analytics_stores_pull (tl_db_t *db, analytics_stores_pull_t *pull)
+{
+    s_load_t load = { .owner = pull->owner,
+                      .deadline = tl_msg_now_ms () + AN_SOURCE_TIMEOUT_MS };
+    int k = 0;
+    while (k < 3 && strcmp (pull->kind, s_kind_names [k]) != 0)
+        k++;
+    if (k == 3)
+        return TL_EINVAL;
+    load.kind = (s_kind_t) k;
+    pull->loaded = pull->not_modified = false;
+    pull->rows = 0;
+    pull->http_status = 0;
+    pull->error [0] = pull->etag [0] = pull->last_modified [0] = 0;
+    pull->bad_lines = NULL;
+    load.fetch = tl_fetch_new (pull->url);
+    if (!load.fetch) {
+        snprintf (pull->error, sizeof pull->error, "fetch_failed: not an http or https URL");
+        return 0;
+    }
+    tl_fetch_set_flags (load.fetch, pull->flags);
+    int rc = tl_fetch_set_timeout_ms (load.fetch, AN_SOURCE_TIMEOUT_MS);
+    rc = rc ? rc : tl_fetch_set_max_size (load.fetch, AN_CSV_MAX_BYTES);
+    //  The validators of the last load: a 304 loads nothing
+    if (rc == 0 && pull->if_etag && *pull->if_etag)
+        tl_fetch_set_if_none_match (load.fetch, pull->if_etag);
+    if (rc == 0 && pull->if_last_modified && *pull->if_last_modified)
+        tl_fetch_set_if_modified_since (load.fetch, pull->if_last_modified);
+    load.bad = (s_bad_t *) calloc (AN_LOAD_MAX_ERRORS, sizeof *load.bad);
+    load.chunk = (char *) malloc (AN_LOAD_COPY_CHUNK);
+    if (rc == 0)
+        rc = load.bad && load.chunk ? tl_db_tx (db, s_load_tx, &load) : TL_ENOMEM;
+    pull->http_status = tl_fetch_status (load.fetch);
+    if (load.outcome == S_LOADED) {
+        pull->loaded = true;
+        pull->rows = load.rows ? load.rows - 1 : 0;
+        snprintf (pull->etag, sizeof pull->etag, "%s", tl_fetch_etag (load.fetch));
+        snprintf (pull->last_modified, sizeof pull->last_modified, "%s",
+                  tl_fetch_last_modified (load.fetch));
+        rc = 0;
+    }
+    else
+    if (load.outcome == S_NOT_MODIFIED) {
+        pull->not_modified = true;
+        rc = 0;
+    }
+    else
+    if (load.outcome != S_PENDING && load.outcome != S_CUT) {
+        s_describe (&load, pull->error, sizeof pull->error);
+        pull->bad_lines = s_bad_json (&load);
+        rc = 0;
+    }
+    //  Else a database failure (or no memory): rc, the caller tries later
+    free (load.bad);
+    free (load.chunk);
+    free (load.zones);
+    tl_fetch_destroy (&load.fetch);
+    return rc;
+}
+
 int
 analytics_stores_forget_owner (tl_db_t *db, const char *owner)
 {
@@ -668,6 +855,7 @@ analytics_stores_forget_owner (tl_db_t *db, const char *owner)
     static const char *const deletes [] = {
         "DELETE FROM store_poll_days WHERE owner = $1", "DELETE FROM store_hours WHERE owner = $1",
         "DELETE FROM store_zones WHERE owner = $1", "DELETE FROM store_reports WHERE owner = $1",
+        "DELETE FROM store_sources WHERE owner = $1",
         "DELETE FROM stores WHERE owner = $1",
     };
     int err = 0;
@@ -685,5 +873,6 @@ int
 analytics_stores_register (tl_service_t *svc)
 {
     int rc = tl_service_on (svc, "stores.data", s_data_load);
+    rc = rc ? rc : analytics_stores_source_register (svc);
     return rc ? rc : analytics_stores_reports_register (svc);
 }
