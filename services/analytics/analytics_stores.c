@@ -4,14 +4,20 @@
 //
 //  In one transaction: a temporary staging table is made; the body is read
 //  once, streamed from the gateway in chunks as it is needed (tl_body: up
-//  to 100 MiB, never held whole), by an_store_csv, each row checked by its
-//  column's rule, and the good rows are sent to PostgreSQL with COPY ... FROM STDIN in chunks of
-//  AN_LOAD_COPY_CHUNK bytes (memory holds one chunk, never the rows). A bad
-//  row stops the COPY (but not the reading: every bad line is listed, up to
-//  AN_LOAD_MAX_ERRORS, then counted) and the transaction rolls back: 422.
-//  Otherwise the staging table is merged: polls appended in key order with
-//  repeated (store, time) dropped (each store's newest poll kept in
-//  `stores`), hours replacing the stores' hours, zones
+//  to 100 MiB, never held whole) or from a polled source's GET
+//  (analytics_stores_pull, tl_fetch_stream), by an_store_csv, each row
+//  checked by its column's rule. Hours and zones rows are sent to
+//  PostgreSQL with COPY ... FROM STDIN as they are read, in chunks of
+//  AN_LOAD_COPY_CHUNK bytes. Status polls are kept as 16 bytes each (at
+//  most AN_CSV_MAX_ROWS: 64 MB, against the body's 100 MiB) and, once the
+//  body is read whole and good, sorted here and sent as one row per store
+//  and UTC day (s_stage_polls): PostgreSQL then merges 36 000 rows for the
+//  take-home's 1.9 million polls, not 1.9 million (bench/README.md "Store
+//  monitoring"). A bad row stops the COPY (but not the reading: every bad
+//  line is listed, up to AN_LOAD_MAX_ERRORS, then counted) and the
+//  transaction rolls back: 422. Otherwise the staging table is merged:
+//  polls added with repeated (store, time) dropped (each store's newest
+//  poll kept in `stores`), hours replacing the stores' hours, zones
 //  replacing the stores' zones, and every store named recorded.
 //
 //  COPY has no prepared form: it runs on tl_db's connection (tl_db_conn)
@@ -60,6 +66,12 @@ typedef struct {
     char reason [S_REASON_SIZE];
 } s_bad_t;
 
+//  A status poll as a load gathers them: its store, and at_us * 2 + active
+typedef struct {
+    int64_t store;
+    int64_t v;
+} s_poll_t;
+
 //  A zone name this load has checked (an_store_tz loads it once).
 typedef struct {
     char name [AN_TZ_MAX_NAME + 1];
@@ -94,30 +106,33 @@ typedef struct {
     size_t csv_line;
     s_zone_t *zones;
     size_t nzones;
+    //  A status load's polls (16 bytes each, at most AN_CSV_MAX_ROWS),
+    //  sorted and sent by day once the body is read whole
+    s_poll_t *polls;
+    size_t npolls, polls_room;
 } s_load_t;
 
 static const char *s_kind_names [] = { "status", "hours", "timezones" };
 
 //  The staging table and the merge of each kind ($1: the owner).
 static const char *s_stage_sql [] = {
-    "CREATE TEMP TABLE an_stage (store_id bigint, at_us bigint, active boolean) ON COMMIT DROP",
+    "CREATE TEMP TABLE an_stage (store_id bigint, day integer, polls bigint[]) ON COMMIT DROP",
     "CREATE TEMP TABLE an_stage (store_id bigint, dow smallint, start_s integer, end_s integer) "
     "ON COMMIT DROP",
     "CREATE TEMP TABLE an_stage (store_id bigint, zone text) ON COMMIT DROP",
 };
 static const char *s_merge_sql [3] [2] = {
-    //  One row per store and UTC day (003_stores_days.sql): the load's
-    //  polls sorted once by (store, time), one per time, gathered per day
-    //  in that order; a day already kept is merged, its polls winning
+    //  One row per store and UTC day (003_stores_days.sql), made by the
+    //  service (s_stage_polls: sorted, one per time); a day already kept is
+    //  merged, its polls winning a repeated time. Each store's newest poll
+    //  is its last day's last.
     { "INSERT INTO store_poll_days AS d (owner, store_id, day, polls) "
-      "SELECT $1, store_id, day, array_agg (v) FROM ("
-      "  SELECT DISTINCT ON (store_id, at_us) store_id, (at_us / 86400000000)::int AS day, "
-      "         at_us * 2 + active::int AS v "
-      "  FROM an_stage ORDER BY store_id, at_us) u GROUP BY store_id, day "
+      "SELECT $1, store_id, day, polls FROM an_stage "
       "ON CONFLICT (owner, store_id, day) DO UPDATE "
       "SET polls = store_polls_merge (d.polls, excluded.polls)",
       "INSERT INTO stores (owner, store_id, last_us) "
-      "SELECT $1, store_id, max (at_us) FROM an_stage GROUP BY store_id "
+      "SELECT $1, store_id, max (polls [cardinality (polls)] >> 1) FROM an_stage "
+      "GROUP BY store_id "
       "ON CONFLICT (owner, store_id) DO UPDATE "
       "SET last_us = greatest (stores.last_us, excluded.last_us)" },
     { "DELETE FROM store_hours WHERE owner = $1 AND store_id IN (SELECT store_id FROM an_stage)",
@@ -309,6 +324,88 @@ s_emit (s_load_t *load, const char *format, ...)
     return 0;
 }
 
+//  Keeps one status poll (once a row was bad, nothing more is kept).
+static int
+s_keep_poll (s_load_t *load, long long store, long long v)
+{
+    if (load->outcome != S_PENDING)
+        return 0;
+    if (load->npolls == load->polls_room) {
+        size_t room = load->polls_room ? load->polls_room * 2 : 65536;
+        if (room > (size_t) AN_CSV_MAX_ROWS)
+            room = (size_t) AN_CSV_MAX_ROWS;
+        if (room <= load->npolls)
+            return TL_ETOOBIG;          //  the row bound stops the reader first
+        s_poll_t *polls = (s_poll_t *) realloc (load->polls, room * sizeof *polls);
+        if (!polls)
+            return TL_ENOMEM;
+        load->polls = polls;
+        load->polls_room = room;
+    }
+    load->polls [load->npolls++] = (s_poll_t) { .store = store, .v = v };
+    return 0;
+}
+
+//  qsort: by store, then time, then inactive before active.
+static int
+s_poll_cmp (const void *a, const void *b)
+{
+    const s_poll_t *x = (const s_poll_t *) a, *y = (const s_poll_t *) b;
+    if (x->store != y->store)
+        return x->store < y->store ? -1 : 1;
+    return x->v < y->v ? -1 : x->v > y->v;
+}
+
+//  Appends `size` bytes of COPY text, sending the chunk when it is full.
+static int
+s_put (s_load_t *load, const char *text, size_t size)
+{
+    if (load->chunk_size + size > AN_LOAD_COPY_CHUNK) {
+        int rc = s_flush (load);
+        if (rc)
+            return rc;
+    }
+    memcpy (load->chunk + load->chunk_size, text, size);
+    load->chunk_size += size;
+    return 0;
+}
+
+//  Sends a status load's polls to the COPY: sorted by store and time, one
+//  per (store, time) (inactive kept when a load says both), one row per
+//  store and UTC day with the day's polls as an array, in time order.
+//  This sort in C (about 0.2 s for 2 million polls) replaces the merge's
+//  sort of as many staging rows in PostgreSQL (about 1 s), and 36 000
+//  rows are sent instead of 2 million.
+static int
+s_stage_polls (s_load_t *load)
+{
+    qsort (load->polls, load->npolls, sizeof *load->polls, s_poll_cmp);
+    int rc = 0;
+    char text [64];
+    for (size_t i = 0; rc == 0 && i < load->npolls; ) {
+        int64_t store = load->polls [i].store;
+        int64_t day = (load->polls [i].v >> 1) / 86400000000LL;
+        int size = snprintf (text, sizeof text, "%lld\t%lld\t{", (long long) store,
+                             (long long) day);
+        rc = s_put (load, text, (size_t) size);
+        int64_t last_us = -1;
+        bool first = true;
+        for (; rc == 0 && i < load->npolls && load->polls [i].store == store
+               && (load->polls [i].v >> 1) / 86400000000LL == day; i++) {
+            if ((load->polls [i].v >> 1) == last_us)
+                continue;               //  a repeated time: the first sorted kept
+            last_us = load->polls [i].v >> 1;
+            size = snprintf (text, sizeof text, first ? "%lld" : ",%lld",
+                             (long long) load->polls [i].v);
+            first = false;
+            rc = s_put (load, text, (size_t) size);
+        }
+        if (rc == 0)
+            rc = s_put (load, "}\n", 2);
+    }
+    return rc;
+}
+
 //  The header of each kind.
 static bool
 s_header_ok (s_kind_t kind, const char **fields, size_t count)
@@ -365,7 +462,7 @@ s_on_record (void *arg, size_t line, const char **fields, const size_t *sizes, s
         if (!s_timestamp (fields [2], &at_us))
             s_bad (load, line, "bad timestamp_utc: YYYY-MM-DD HH:MM:SS[.ffffff] UTC");
         else
-            return s_emit (load, "%lld\t%lld\t%c\n", store, at_us, active ? 't' : 'f');
+            return s_keep_poll (load, store, at_us * 2 + (active ? 1 : 0));
         return 0;
     }
     if (load->kind == S_HOURS) {
@@ -560,7 +657,10 @@ s_load_tx (tl_db_t *db, void *arg)
     if (!started)
         return TL_EDB;
     load->copying = true;
+    load->npolls = 0;
     int rc = s_read (load);
+    if (rc == 0 && load->kind == S_STATUS)
+        rc = s_stage_polls (load);
     int end = s_copy_end (load, rc == 0);
     rc = rc ? rc : end;
     const char *values [] = { load->owner };
@@ -569,7 +669,7 @@ s_load_tx (tl_db_t *db, void *arg)
         rc = result ? 0 : err;
         PQclear (result);
     }
-    if (rc == 0) {
+    if (rc == 0 && load->kind != S_STATUS) {  //  the status merge records its stores
         result = tl_db_query (db, S_STORES_SQL, 1, values, &err);
         rc = result ? 0 : err;
         PQclear (result);
@@ -726,6 +826,7 @@ s_data_load (tl_call_t *call)
     free (load.chunk);
     free (load.buf);
     free (load.zones);
+    free (load.polls);
     tl_body_destroy (&load.body);
 }
 
@@ -843,6 +944,7 @@ analytics_stores_pull (tl_db_t *db, analytics_stores_pull_t *pull)
     free (load.bad);
     free (load.chunk);
     free (load.zones);
+    free (load.polls);
     tl_fetch_destroy (&load.fetch);
     return rc;
 }
