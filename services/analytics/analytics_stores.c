@@ -346,6 +346,15 @@ s_keep_poll (s_load_t *load, long long store, long long v)
     return 0;
 }
 
+//  Frees a load's polls.
+static void
+s_free_polls (s_load_t *load)
+{
+    free (load->polls);
+    load->polls = NULL;
+    load->npolls = load->polls_room = 0;
+}
+
 //  qsort: by store, then time, then inactive before active.
 static int
 s_poll_cmp (const void *a, const void *b)
@@ -826,7 +835,7 @@ s_data_load (tl_call_t *call)
     free (load.chunk);
     free (load.buf);
     free (load.zones);
-    free (load.polls);
+    s_free_polls (&load);
     tl_body_destroy (&load.body);
 }
 
@@ -944,7 +953,7 @@ analytics_stores_pull (tl_db_t *db, analytics_stores_pull_t *pull)
     free (load.bad);
     free (load.chunk);
     free (load.zones);
-    free (load.polls);
+    s_free_polls (&load);
     tl_fetch_destroy (&load.fetch);
     return rc;
 }

@@ -31,14 +31,21 @@ FROM store_poll_days d, unnest (d.polls) AS p (v);
 
 -- A day's polls merged with a load's for the same day: the union in time
 -- order, one per time, the polls already kept winning a repeated time.
+-- The common cases first: the same day loaded again unchanged (a polled
+-- source's whole history, hourly), or a load that only adds later polls.
 CREATE FUNCTION store_polls_merge (kept bigint[], loaded bigint[]) RETURNS bigint[]
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
-    SELECT array_agg (v ORDER BY v) FROM (
-        SELECT DISTINCT ON (v >> 1) v FROM (
-            SELECT v, 0 AS src FROM unnest (kept) AS k (v)
-            UNION ALL
-            SELECT v, 1 AS src FROM unnest (loaded) AS l (v)) a
-        ORDER BY v >> 1, src) b
+    SELECT CASE
+        WHEN kept = loaded THEN kept
+        WHEN kept [cardinality (kept)] >> 1 < loaded [1] >> 1 THEN kept || loaded
+        WHEN loaded [cardinality (loaded)] >> 1 < kept [1] >> 1 THEN loaded || kept
+        ELSE (SELECT array_agg (v ORDER BY v) FROM (
+                  SELECT DISTINCT ON (v >> 1) v FROM (
+                      SELECT v, 0 AS src FROM unnest (kept) AS k (v)
+                      UNION ALL
+                      SELECT v, 1 AS src FROM unnest (loaded) AS l (v)) a
+                  ORDER BY v >> 1, src) b)
+    END
 $$;
 
 -- (2) A user's CSV sources, polled hourly (analytics.stores_poll). Each
