@@ -21,12 +21,13 @@
 #define AN_FORGET_TIMEOUT           "300s"  //  a deleted user's rows, millions of polls
 
 //  Polled sources (PUT /stores/source): bytes of a URL, the time one file's
-//  GET and load may take, how often each is polled, and the back-off of a
-//  poll the database could not record
+//  GET and load may take, how often each is polled, the attempts of a poll
+//  the database failed, and when to ask again while a poll runs
 #define AN_SOURCE_MAX_URL           2048
 #define AN_SOURCE_TIMEOUT_MS        300000
 #define AN_SOURCE_INTERVAL_S        3600
 #define AN_SOURCE_ATTEMPTS          5
+#define AN_SOURCE_BUSY_RETRY_S      30      //  the Retry-After of a 409 during a poll
 
 //  Time zones: bytes of a name, of a TZif file, transitions kept, and the
 //  last year a footer rule is expanded to

@@ -42,6 +42,11 @@ static const char *s_fields [] = { "timezones_url", "hours_url", "status_url" };
     "to_char (" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 static const tl_db_statement_t s_statements [] = {
+    //  A PUT or DELETE takes the source's row without waiting: a poll holds
+    //  it for as long as its files take (minutes, for 100 MiB files)
+    { "source_try_lock",
+      "SELECT 1 FROM store_sources WHERE owner = $1 FOR UPDATE SKIP LOCKED", 1 },
+    { "source_exists", "SELECT 1 FROM store_sources WHERE owner = $1", 1 },
     { "source_put",
       "INSERT INTO store_sources (owner) VALUES ($1) ON CONFLICT (owner) DO UPDATE "
       "SET generation = gen_random_uuid (), updated_at = now () RETURNING generation", 1 },
@@ -189,15 +194,42 @@ typedef struct {
     const char *owner;
     char *urls [3];                 //  in the order of s_kinds, NULL when not given
     char generation [40];
+    bool busy;                      //  a poll holds the source: nothing done
+    long deleted;                   //  DELETE: sources deleted (0 or 1)
 } s_put_t;
 
+//  Takes the owner's source row, if there is one, without waiting. Returns
+//  0 (taken, or there is none) or a code; sets put->busy when a poll (or
+//  another PUT) holds it.
+static int
+s_try_lock (tl_db_t *db, s_put_t *put)
+{
+    int err = 0;
+    PGresult *r = tl_db_exec (db, "source_try_lock", 1, &put->owner, &err);
+    if (!r)
+        return err;
+    bool taken = PQntuples (r) == 1;
+    PQclear (r);
+    if (taken)
+        return 0;
+    r = tl_db_exec (db, "source_exists", 1, &put->owner, &err);
+    if (!r)
+        return err;
+    put->busy = PQntuples (r) == 1;
+    PQclear (r);
+    return 0;
+}
+
 //  PUT's transaction: the source with a new generation, its files (their
-//  state starts over), and its first poll, now.
+//  state starts over), and its first poll, now; or nothing when busy.
 static int
 s_put_tx (tl_db_t *db, void *arg)
 {
     s_put_t *put = (s_put_t *) arg;
-    int err = 0;
+    put->busy = false;
+    int err = s_try_lock (db, put);
+    if (err || put->busy)
+        return err;
     PGresult *r = tl_db_exec (db, "source_put", 1, &put->owner, &err);
     if (!r)
         return err;
@@ -280,6 +312,14 @@ s_reply_source (tl_call_t *call, int status)
     PQclear (r);
 }
 
+//  409 while a poll of the caller's source runs.
+static void
+s_reply_busy (tl_call_t *call)
+{
+    tl_call_error_retry (call, 409, AN_SOURCE_BUSY_RETRY_S, "poll_running",
+                         "your source is being polled now: ask again when the poll ends");
+}
+
 //  stores.source.put: PUT /stores/source {status_url, hours_url,
 //  timezones_url}: each an http(s) URL or absent / null, at least one.
 static void
@@ -312,6 +352,9 @@ s_source_put (tl_call_t *call)
     if (ok && rc)
         tl_call_db_error (call, rc);
     else
+    if (ok && put.busy)
+        s_reply_busy (call);
+    else
     if (ok)
         s_reply_source (call, 200);
     for (size_t i = 0; i < 3; i++)
@@ -329,21 +372,37 @@ s_source_get (tl_call_t *call)
     s_reply_source (call, 200);
 }
 
+//  DELETE's transaction: the source and its files go, unless busy.
+static int
+s_delete_tx (tl_db_t *db, void *arg)
+{
+    s_put_t *put = (s_put_t *) arg;
+    put->busy = false;
+    int err = s_try_lock (db, put);
+    if (err || put->busy)
+        return err;
+    put->deleted = tl_db_exec_count (db, "source_delete", 1, &put->owner);
+    return put->deleted < 0 ? (int) put->deleted : 0;
+}
+
 //  stores.source.delete: stops polling (the data loaded stays); 404 when
-//  there was none.
+//  there was none; 409 while a poll runs.
 static void
 s_source_delete (tl_call_t *call)
 {
-    const char *owner = tl_call_user (call);
-    if (!owner) {
+    s_put_t put = { .owner = tl_call_user (call) };
+    if (!put.owner) {
         tl_call_error (call, 401, "unauthenticated", "log in first");
         return;
     }
-    long count = tl_db_exec_count (tl_call_db (call), "source_delete", 1, &owner);
-    if (count < 0)
-        tl_call_db_error (call, (int) count);
+    int rc = tl_db_tx (tl_call_db (call), s_delete_tx, &put);
+    if (rc)
+        tl_call_db_error (call, rc);
     else
-    if (count == 0)
+    if (put.busy)
+        s_reply_busy (call);
+    else
+    if (put.deleted == 0)
         tl_call_error (call, 404, "not_found", "no source");
     else
         tl_call_reply_empty (call, 204);

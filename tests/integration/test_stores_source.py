@@ -34,10 +34,12 @@ class CsvServer:
     127.0.0.1: 200 with ETag and Last-Modified, or 304 when If-None-Match
     names the file's ETag, or (without If-None-Match) If-Modified-Since is
     its Last-Modified. Records each request as (path, If-None-Match,
-    If-Modified-Since, status answered)."""
+    If-Modified-Since, status answered) when it arrives. A path in `held`
+    is answered only once its event is set."""
 
     def __init__(self):
         self.files, self.requests, self.lock = {}, [], threading.Lock()
+        self.held = {}
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -53,6 +55,9 @@ class CsvServer:
                     else:
                         status = 200
                     server.requests.append((self.path, inm, ims, status))
+                    hold = server.held.get(self.path)
+                if hold is not None:
+                    hold.wait(60)
                 self.send_response(status)
                 if entry is not None:
                     self.send_header("ETag", entry[1])
@@ -80,6 +85,17 @@ class CsvServer:
         with self.lock:
             self.files[path] = (text.encode(), etag, last_modified)
 
+    def hold(self, path):
+        """Answers `path` only when the event returned is set."""
+        event = threading.Event()
+        with self.lock:
+            self.held[path] = event
+        return event
+
+    def seen(self):
+        with self.lock:
+            return list(self.requests)
+
     def taken(self):
         """The requests since the last call."""
         with self.lock:
@@ -87,6 +103,9 @@ class CsvServer:
         return out
 
     def stop(self):
+        with self.lock:
+            for event in self.held.values():
+                event.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 
@@ -291,6 +310,27 @@ def test_a_failing_server_and_a_replaced_source(sys_, web):
     assert sys_.request("DELETE", user, "/stores/source").status_code == 204
 
 
+def test_a_source_is_not_changed_while_it_is_polled(sys_, web):
+    user = sys_.user()
+    web.put("/z.csv", ZONES + "1,Europe/Paris\n", '"z1"', LM1)
+    release = web.hold("/z.csv")
+    r = sys_.request("PUT", user, "/stores/source", json={"timezones_url": web.url("/z.csv")})
+    assert r.status_code == 200, r.text
+    # The poll has asked and waits for its answer: the source is held
+    wait_for(lambda: web.seen(), "the poll's request", timeout=60)
+    for method, body in (("PUT", {"status_url": web.url("/s.csv")}), ("DELETE", None)):
+        r = sys_.request(method, user, "/stores/source", json=body)
+        assert r.status_code == 409, r.text
+        assert r.json()["error"]["code"] == "poll_running" and int(r.headers["Retry-After"]) > 0
+    r = sys_.request("GET", user, "/stores/source")
+    assert r.status_code == 200 and r.json()["status_url"] is None, r.text
+    release.set()
+    wait_for(lambda: sys_.source(user)["files"]["timezones"]["loaded_at"], "the poll's end",
+             timeout=60)
+    assert web.taken() == [("/z.csv", None, None, 200)]
+    assert sys_.request("DELETE", user, "/stores/source").status_code == 204
+
+
 @pytest.mark.parametrize("body, field", [
     ({}, None),
     ({"status_url": None}, None),
@@ -314,8 +354,8 @@ def test_a_bad_source_is_refused_and_nothing_changes(sys_, body, field):
 
 def test_the_source_needs_a_user(sys_):
     for method in ("GET", "PUT", "DELETE"):
-        r = requests.request(method, sys_.url("/stores/source"), timeout=30,
-                             json={"status_url": "http://example.com/s.csv"})
+        body = {"status_url": "http://example.com/s.csv"} if method == "PUT" else None
+        r = requests.request(method, sys_.url("/stores/source"), timeout=30, json=body)
         assert r.status_code == 401, r.text
 
 
