@@ -222,7 +222,9 @@ tl_fetch_set_if_modified_since (tl_fetch_t *self, const char *http_date)
 static size_t
 s_keep (tl_fetch_t *self, const char *data, size_t bytes)
 {
-    if (bytes > self->max_size - self->size) {
+    size_t cap = self->max_size < (size_t) TL_FETCH_MAX_KEPT
+               ? self->max_size : (size_t) TL_FETCH_MAX_KEPT;
+    if (bytes > cap - self->size) {
         self->too_big = true;
         return 0;                   //  curl stops with CURLE_WRITE_ERROR
     }
