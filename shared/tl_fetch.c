@@ -33,6 +33,14 @@ struct _tl_fetch_t {
     bool too_big;
     char etag [TL_FETCH_MAX_VALIDATOR_LEN + 1];
     char last_modified [TL_FETCH_MAX_VALIDATOR_LEN + 1];
+    //  A streamed GET (tl_fetch_stream): the sink of a 2xx body, the
+    //  bytes seen, and the sink's code when it stopped the transfer
+    tl_fetch_sink_fn *sink;
+    void *sink_arg;
+    void *curl;
+    int streaming;              //  -1 not yet known, 0 kept, 1 to the sink
+    size_t seen;
+    int sink_rc;
 };
 
 
@@ -155,7 +163,7 @@ tl_fetch_destroy (tl_fetch_t **self_p)
 int
 tl_fetch_set_timeout_ms (tl_fetch_t *self, long timeout_ms)
 {
-    if (timeout_ms < 1 || timeout_ms > 120000)
+    if (timeout_ms < 1 || timeout_ms > TL_FETCH_MAX_TIMEOUT_MS)
         return TL_EINVAL;
     self->timeout_ms = timeout_ms;
     return 0;
@@ -164,7 +172,7 @@ tl_fetch_set_timeout_ms (tl_fetch_t *self, long timeout_ms)
 int
 tl_fetch_set_max_size (tl_fetch_t *self, size_t max_size)
 {
-    if (max_size == 0 || max_size > TL_FETCH_MAX_BODY_DEFAULT * 8)
+    if (max_size == 0 || max_size > TL_FETCH_MAX_STREAM)
         return TL_EINVAL;
     self->max_size = max_size;
     return 0;
@@ -208,14 +216,15 @@ tl_fetch_set_if_modified_since (tl_fetch_t *self, const char *http_date)
     return s_set_validator (self->if_modified_since, http_date);
 }
 
-//  curl write callback: appends to the body, hangs up past the cap.
+//  Appends `bytes` to the kept body; 0 past the cap (too_big) or when
+//  memory runs out, else `bytes`.
 
 static size_t
-s_write (char *data, size_t size, size_t count, void *arg)
+s_keep (tl_fetch_t *self, const char *data, size_t bytes)
 {
-    tl_fetch_t *self = (tl_fetch_t *) arg;
-    size_t bytes = size * count;
-    if (bytes > self->max_size - self->size) {
+    size_t cap = self->max_size < (size_t) TL_FETCH_MAX_KEPT
+               ? self->max_size : (size_t) TL_FETCH_MAX_KEPT;
+    if (bytes > cap - self->size) {
         self->too_big = true;
         return 0;                   //  curl stops with CURLE_WRITE_ERROR
     }
@@ -233,6 +242,39 @@ s_write (char *data, size_t size, size_t count, void *arg)
     self->size += bytes;
     self->body [self->size] = 0;
     return bytes;
+}
+
+//  curl write callback: keeps the body, hangs up past the cap. A streamed
+//  GET hands a 2xx body to the sink instead, and keeps only the first
+//  TL_FETCH_STREAM_KEEP bytes of any other (the rest is read and dropped).
+
+static size_t
+s_write (char *data, size_t size, size_t count, void *arg)
+{
+    tl_fetch_t *self = (tl_fetch_t *) arg;
+    size_t bytes = size * count;
+    if (!self->sink)
+        return s_keep (self, data, bytes);
+    if (bytes > self->max_size - self->seen) {
+        self->too_big = true;
+        return 0;
+    }
+    self->seen += bytes;
+    if (self->streaming < 0) {
+        long status = 0;
+        curl_easy_getinfo ((CURL *) self->curl, CURLINFO_RESPONSE_CODE, &status);
+        self->streaming = status >= 200 && status < 300;
+    }
+    if (self->streaming) {
+        int rc = self->sink (self->sink_arg, data, bytes);
+        if (rc)
+            self->sink_rc = rc;
+        return rc ? 0 : bytes;
+    }
+    size_t kept = self->size < TL_FETCH_STREAM_KEEP ? TL_FETCH_STREAM_KEEP - self->size : 0;
+    if (kept > bytes)
+        kept = bytes;
+    return kept && s_keep (self, data, kept) != kept ? 0 : bytes;
 }
 
 //  curl header callback: keeps ETag and Last-Modified.
@@ -343,8 +385,20 @@ s_headers (tl_fetch_t *self, int *rc)
 int
 tl_fetch_get (tl_fetch_t *self, char *errbuf, size_t errsize)
 {
+    return tl_fetch_stream (self, NULL, NULL, errbuf, errsize);
+}
+
+int
+tl_fetch_stream (tl_fetch_t *self, tl_fetch_sink_fn *sink, void *arg,
+                 char *errbuf, size_t errsize)
+{
     if (errbuf && errsize)
         errbuf [0] = 0;
+    self->sink = sink;
+    self->sink_arg = arg;
+    self->streaming = -1;
+    self->seen = 0;
+    self->sink_rc = 0;
     self->status = 0;
     self->size = 0;
     self->too_big = false;
@@ -360,11 +414,19 @@ tl_fetch_get (tl_fetch_t *self, char *errbuf, size_t errsize)
     }
     tl_fetch_guard_t guard = { .flags = self->flags };
     char curl_error [CURL_ERROR_SIZE] = "";
+    self->curl = curl;
     rc = s_setup (self, curl, &guard, headers, curl_error);
     CURLcode code = rc ? CURLE_OK : curl_easy_perform (curl);
     curl_easy_getinfo (curl, CURLINFO_RESPONSE_CODE, &self->status);
     curl_slist_free_all (headers);
     curl_easy_cleanup (curl);
+    self->curl = NULL;
+    self->sink = NULL;
+    if (self->sink_rc) {
+        tl_error_format (errbuf, errsize, "the reader stopped the transfer: %s",
+                         tl_strerror (self->sink_rc));
+        return self->sink_rc;
+    }
     if (rc) {
         tl_error_format (errbuf, errsize, "curl refused an option");
         return rc;
@@ -469,6 +531,21 @@ s_server_answer (s_server_t *server, int fd)
                         "Connection: close\r\n\r\nok");
     }
     else
+    if (strncmp (request, "GET /stream ", 12) == 0) {
+        //  200 with 60 000 bytes, sent in pieces: the sink sees them all
+        len = snprintf (reply, sizeof reply, "HTTP/1.1 200 OK\r\nContent-Length: 60000\r\n"
+                        "ETag: \"s1\"\r\nConnection: close\r\n\r\n");
+        ssize_t sent = send (fd, reply, (size_t) len, MSG_NOSIGNAL);
+        memset (reply, 'y', 6000);
+        for (int i = 0; i < 10 && sent > 0; i++)
+            sent = send (fd, reply, 6000, MSG_NOSIGNAL);
+        return;
+    }
+    else
+    if (strncmp (request, "GET /gone ", 10) == 0)
+        len = snprintf (reply, sizeof reply, "HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n"
+                        "Connection: close\r\n\r\nnope");
+    else
     if (strncmp (request, "GET /moved ", 11) == 0)
         len = snprintf (reply, sizeof reply, "HTTP/1.1 302 Found\r\nLocation: /ok\r\n"
                         "Content-Length: 0\r\nConnection: close\r\n\r\n");
@@ -529,7 +606,7 @@ s_test_settings (void)
     tl_fetch_t *fetch = tl_fetch_new ("http://example.com/x");
     assert (fetch);
     assert (tl_fetch_set_timeout_ms (fetch, 0) == TL_EINVAL);
-    assert (tl_fetch_set_timeout_ms (fetch, 200000) == TL_EINVAL);
+    assert (tl_fetch_set_timeout_ms (fetch, TL_FETCH_MAX_TIMEOUT_MS + 1) == TL_EINVAL);
     assert (tl_fetch_set_max_size (fetch, 0) == TL_EINVAL);
     assert (tl_fetch_set_if_none_match (fetch, "\"a\"\r\nX-Evil: 1") == TL_EINVAL);
     assert (tl_fetch_set_if_none_match (fetch, "") == TL_EINVAL);
@@ -623,6 +700,87 @@ s_test_bounds (s_server_t *server, bool verbose)
     tl_fetch_destroy (&fetch);
 }
 
+//  A sink for the self-test: counts bytes and calls, checks they are the
+//  body's, and stops after `stop_after` bytes when set.
+typedef struct {
+    size_t bytes, calls, stop_after;
+    bool other;
+} s_sink_t;
+
+static int
+s_test_sink (void *arg, const char *data, size_t size)
+{
+    s_sink_t *sink = (s_sink_t *) arg;
+    for (size_t i = 0; i < size; i++)
+        sink->other |= data [i] != 'y' && data [i] != 'x' && data [i] != 'h';
+    sink->bytes += size;
+    sink->calls++;
+    return sink->stop_after && sink->bytes >= sink->stop_after ? TL_EPROTO : 0;
+}
+
+//  Streamed GETs: a 2xx body goes to the sink whole and is not kept; a
+//  304 or 404 reaches no sink and keeps its body; the cap counts the
+//  streamed bytes; a sink's code stops the transfer and is returned.
+static void
+s_test_stream (s_server_t *server)
+{
+    char errbuf [256];
+    char url [128];
+    size_t size;
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/stream", server->port);
+    tl_fetch_t *fetch = tl_fetch_new (url);
+    assert (fetch);
+    tl_fetch_set_flags (fetch, TL_FETCH_ALLOW_PRIVATE);
+    assert (tl_fetch_set_max_size (fetch, TL_FETCH_MAX_STREAM) == 0);
+    assert (tl_fetch_set_max_size (fetch, TL_FETCH_MAX_STREAM + 1) == TL_EINVAL);
+    s_sink_t sink = { 0 };
+    assert (tl_fetch_stream (fetch, s_test_sink, &sink, errbuf, sizeof errbuf) == 0);
+    assert (tl_fetch_status (fetch) == 200 && sink.bytes == 60000 && !sink.other);
+    assert (tl_fetch_body (fetch, &size) [0] == 0 && size == 0);
+    assert (strcmp (tl_fetch_etag (fetch), "\"s1\"") == 0);
+    //  The cap counts streamed bytes
+    sink = (s_sink_t) { 0 };
+    assert (tl_fetch_set_max_size (fetch, 59999) == 0);
+    assert (tl_fetch_stream (fetch, s_test_sink, &sink, errbuf, sizeof errbuf) == TL_ETOOBIG);
+    assert (sink.bytes < 60000);
+    //  The sink stops it
+    sink = (s_sink_t) { .stop_after = 1 };
+    assert (tl_fetch_set_max_size (fetch, 100000) == 0);
+    assert (tl_fetch_stream (fetch, s_test_sink, &sink, errbuf, sizeof errbuf) == TL_EPROTO);
+    assert (sink.calls == 1 && strstr (errbuf, "stopped"));
+    //  A plain GET after a streamed one keeps its body again
+    assert (tl_fetch_get (fetch, errbuf, sizeof errbuf) == 0);
+    assert (tl_fetch_body (fetch, &size) [0] == 'y' && size == 60000);
+    tl_fetch_destroy (&fetch);
+
+    //  304 to a conditional streamed GET: no sink call
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/cond", server->port);
+    fetch = tl_fetch_new (url);
+    tl_fetch_set_flags (fetch, TL_FETCH_ALLOW_PRIVATE);
+    assert (tl_fetch_set_if_none_match (fetch, "\"v1\"") == 0);
+    sink = (s_sink_t) { 0 };
+    assert (tl_fetch_stream (fetch, s_test_sink, &sink, errbuf, sizeof errbuf) == 0);
+    assert (tl_fetch_status (fetch) == 304 && sink.calls == 0);
+    tl_fetch_destroy (&fetch);
+
+    //  404: its body kept, not streamed
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/gone", server->port);
+    fetch = tl_fetch_new (url);
+    tl_fetch_set_flags (fetch, TL_FETCH_ALLOW_PRIVATE);
+    assert (tl_fetch_stream (fetch, s_test_sink, &sink, errbuf, sizeof errbuf) == 0);
+    assert (tl_fetch_status (fetch) == 404 && sink.calls == 0);
+    assert (strcmp (tl_fetch_body (fetch, &size), "nope") == 0 && size == 4);
+    tl_fetch_destroy (&fetch);
+
+    //  A private address is refused to a streamed GET too
+    snprintf (url, sizeof url, "http://127.0.0.1:%d/stream", server->port);
+    fetch = tl_fetch_new (url);
+    int before = server->requests;
+    assert (tl_fetch_stream (fetch, s_test_sink, &sink, errbuf, sizeof errbuf) == TL_EINVAL);
+    assert (server->requests == before && sink.calls == 0);
+    tl_fetch_destroy (&fetch);
+}
+
 void
 tl_fetch_test (bool verbose)
 {
@@ -645,6 +803,7 @@ tl_fetch_test (bool verbose)
     s_test_private_refused (&server);
     s_test_ok_and_conditional (&server);
     s_test_bounds (&server, verbose);
+    s_test_stream (&server);
     shutdown (server.listener, SHUT_RDWR);
     close (server.listener);
     pthread_join (thread, NULL);

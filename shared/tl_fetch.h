@@ -1,7 +1,8 @@
 //  tl_fetch.h — guarded outbound HTTP: one GET with libcurl to a URL a user
-//  chose (a remote dashboard, a CSV source), and the private-address guard
-//  that every outbound request to such a URL goes through (the mailer's
-//  webhook POST installs it too).
+//  chose (a remote dashboard, a CSV source), its body kept or streamed to
+//  the caller as it arrives (tl_fetch_stream: a 100 MiB CSV is never held),
+//  and the private-address guard that every outbound request to such a URL
+//  goes through (the mailer's webhook POST installs it too).
 //  The guard refuses private networks (loopback, RFC 1918, link-local,
 //  CGNAT, unique-local IPv6, documentation and reserved blocks, ...): it
 //  checks each address curl is about to connect to, after name resolution
@@ -24,7 +25,10 @@
 //  Bounds of a GET (tl_fetch_set_* may lower them).
 #define TL_FETCH_TIMEOUT_MS_DEFAULT     5000
 #define TL_FETCH_MAX_BODY_DEFAULT       (16L * 1024 * 1024)
+#define TL_FETCH_MAX_KEPT               (8 * TL_FETCH_MAX_BODY_DEFAULT) //  a body kept
+#define TL_FETCH_MAX_STREAM             (1024L * 1024 * 1024)   //  a body streamed
 #define TL_FETCH_MAX_VALIDATOR_LEN      256     //  an ETag or Last-Modified kept
+#define TL_FETCH_MAX_TIMEOUT_MS         600000  //  a streamed 100 MiB file takes time
 
 //  --- The guard, for any curl easy handle --------------------------------
 
@@ -67,7 +71,9 @@ tl_fetch_t *tl_fetch_new (const char *url);
 void tl_fetch_destroy (tl_fetch_t **self_p);
 
 //  Settings, before tl_fetch_get: the time for the whole request (connect
-//  included; 1..120000 ms), the largest body kept (bytes; a longer one
+//  included; 1..TL_FETCH_MAX_TIMEOUT_MS), the largest body (bytes, at
+//  most TL_FETCH_MAX_STREAM, which only tl_fetch_stream can reach: a body
+//  tl_fetch_get keeps is also bounded by TL_FETCH_MAX_KEPT; a longer one
 //  fails the GET), the guard's flags, and the validators of a conditional
 //  GET (If-None-Match, If-Modified-Since: printable ASCII, at most
 //  TL_FETCH_MAX_VALIDATOR_LEN bytes; NULL clears). Setters return 0 or
@@ -89,6 +95,22 @@ int tl_fetch_set_if_modified_since (tl_fetch_t *self, const char *http_date);
 //  `errbuf` (may be NULL) then says why in one printable line. A fetch may
 //  be sent again; each call replaces the last reply.
 int tl_fetch_get (tl_fetch_t *self, char *errbuf, size_t errsize);
+
+//  Receives `size` bytes of a 2xx reply's body as they arrive
+//  (tl_fetch_stream). Returns 0 to read on, or a negative TL_E* code that
+//  stops the transfer.
+typedef int (tl_fetch_sink_fn) (void *arg, const char *data, size_t size);
+
+//  Sends the GET as tl_fetch_get does, but hands the body of a 2xx reply
+//  to `sink` as it arrives instead of keeping it: memory holds one chunk
+//  of curl's, whatever the size (the size cap still counts every byte, so
+//  a body past it fails with TL_ETOOBIG after the sink has seen its
+//  beginning). The body of any other status (304, 404...) is kept, its
+//  first TL_FETCH_STREAM_KEEP bytes only (tl_fetch_body). Returns as
+//  tl_fetch_get, or the sink's own code when it stopped the transfer.
+int tl_fetch_stream (tl_fetch_t *self, tl_fetch_sink_fn *sink, void *arg,
+                     char *errbuf, size_t errsize);
+#define TL_FETCH_STREAM_KEEP            4096
 
 //  The last reply: its HTTP status (0 before one), its body (NUL-
 //  terminated after `size` bytes, "" when empty; borrowed until the next

@@ -20,6 +20,15 @@
 #define AN_LOAD_WORK_MEM            "128MB" //  the merge's sort of a load's rows
 #define AN_FORGET_TIMEOUT           "300s"  //  a deleted user's rows, millions of polls
 
+//  Polled sources (PUT /stores/source): bytes of a URL, the time one file's
+//  GET and load may take, how often each is polled, the attempts of a poll
+//  the database failed, and when to ask again while a poll runs
+#define AN_SOURCE_MAX_URL           2048
+#define AN_SOURCE_TIMEOUT_MS        300000
+#define AN_SOURCE_INTERVAL_S        3600
+#define AN_SOURCE_ATTEMPTS          5
+#define AN_SOURCE_BUSY_RETRY_S      30      //  the Retry-After of a 409 during a poll
+
 //  Time zones: bytes of a name, of a TZif file, transitions kept, and the
 //  last year a footer rule is expanded to
 #define AN_TZ_MAX_NAME              64
@@ -37,6 +46,8 @@
 #define AN_REPORT_MAX_CSV           (10L * 1024 * 1024)   //  fits a frame
 #define AN_REPORT_TOP               20      //  stores the PDF lists
 #define AN_REPORT_KEEP_DAYS         30
+#define AN_REPORT_MAX_RUNNING       3       //  a user's reports running or queued: 429 past
+#define AN_REPORT_RETRY_AFTER_S     5       //  the 429's Retry-After
 #define AN_REPORT_PURGE_BATCH       1000
 
 #endif

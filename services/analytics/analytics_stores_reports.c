@@ -32,9 +32,16 @@
 #define S_STR(x)        S_STR_(x)
 #define S_DEFAULT_ZONE  "America/Chicago"
 #define S_WEEK_US       "604800000000"
+#define S_DAY_US        "86400000000"
 #define S_ATTEMPTS      3
 
 static const tl_db_statement_t s_statements [] = {
+    //  The owner's reports running or queued, counted under a lock of the
+    //  owner's own (two triggers at once are counted one after the other)
+    { "stores_report_running",
+      "SELECT pg_advisory_xact_lock (hashtext ('analytics.stores_report:' || $1)), "
+      "  (SELECT count (*) FROM store_reports WHERE owner = $1 AND status = 'running' "
+      "   AND created_at > now () - interval '" S_STR (AN_REPORT_KEEP_DAYS) " days')", 1 },
     { "stores_report_new",
       "INSERT INTO store_reports (owner) VALUES ($1) RETURNING id", 1 },
     { "stores_report_get",
@@ -66,7 +73,9 @@ static const tl_db_statement_t s_statements [] = {
 //  each with the report's now (the newest of the stores' newest polls), its
 //  zone, its hours ("dow start end" joined by ','), the last poll before the
 //  week (or NULL) and the week's polls in time order (each poll as at_us *
-//  2 + active; read from the polls' key alone, no sort).
+//  2 + active), from the store's rows of store_poll_days (one per UTC day,
+//  003_stores_days.sql): the 8 or 9 days the week touches, and for the
+//  poll before it the days before, newest first, until one has a poll.
 #define S_CURSOR_SQL \
     "DECLARE an_report NO SCROLL CURSOR FOR " \
     "WITH n AS (SELECT max (last_us) AS now FROM stores WHERE owner = $1) " \
@@ -74,12 +83,16 @@ static const tl_db_statement_t s_statements [] = {
     "  (SELECT z.zone FROM store_zones z WHERE z.owner = $1 AND z.store_id = s.store_id), " \
     "  (SELECT string_agg (h.dow || ' ' || h.start_s || ' ' || h.end_s, ',') " \
     "     FROM store_hours h WHERE h.owner = $1 AND h.store_id = s.store_id), " \
-    "  (SELECT p.at_us * 2 + p.active::int FROM store_polls p " \
-    "    WHERE p.owner = $1 AND p.store_id = s.store_id AND p.at_us < n.now - " S_WEEK_US \
-    "    ORDER BY p.at_us DESC LIMIT 1), " \
-    "  ARRAY (SELECT p.at_us * 2 + p.active::int FROM store_polls p " \
+    "  (SELECT m FROM (SELECT (SELECT max (v) FROM unnest (p.polls) AS u (v) " \
+    "                          WHERE v >> 1 < n.now - " S_WEEK_US ") AS m " \
+    "     FROM store_poll_days p WHERE p.owner = $1 AND p.store_id = s.store_id " \
+    "       AND p.day <= ((n.now - " S_WEEK_US ") / " S_DAY_US ")::int " \
+    "     ORDER BY p.day DESC) b WHERE m IS NOT NULL LIMIT 1), " \
+    "  ARRAY (SELECT v FROM store_poll_days p, unnest (p.polls) AS u (v) " \
     "    WHERE p.owner = $1 AND p.store_id = s.store_id " \
-    "      AND p.at_us >= n.now - " S_WEEK_US " AND p.at_us <= n.now ORDER BY p.at_us) " \
+    "      AND p.day BETWEEN ((n.now - " S_WEEK_US ") / " S_DAY_US ")::int " \
+    "                    AND (n.now / " S_DAY_US ")::int " \
+    "      AND v >> 1 >= n.now - " S_WEEK_US " AND v >> 1 <= n.now ORDER BY v) " \
     "FROM stores s, n WHERE s.owner = $1 AND s.last_us IS NOT NULL ORDER BY s.store_id"
 
 int
@@ -384,16 +397,26 @@ s_purge_job (tl_job_ctx_t *ctx)
 
 typedef struct {
     const char *owner;
+    bool busy;                      //  AN_REPORT_MAX_RUNNING already: none made
     char id [40];
 } s_trigger_t;
 
-//  The trigger's transaction: a running report and its job, both or none.
+//  The trigger's transaction: a running report and its job, both or none;
+//  or none when the owner has AN_REPORT_MAX_RUNNING reports running or
+//  queued (trigger->busy).
 static int
 s_trigger_tx (tl_db_t *db, void *arg)
 {
     s_trigger_t *trigger = (s_trigger_t *) arg;
     int rc = 0;
-    PGresult *r = tl_db_exec (db, "stores_report_new", 1, &trigger->owner, &rc);
+    PGresult *r = tl_db_exec (db, "stores_report_running", 1, &trigger->owner, &rc);
+    if (!r)
+        return rc;
+    trigger->busy = atol (tl_db_value (r, 0, 1)) >= AN_REPORT_MAX_RUNNING;
+    PQclear (r);
+    if (trigger->busy)
+        return 0;
+    r = tl_db_exec (db, "stores_report_new", 1, &trigger->owner, &rc);
     if (!r)
         return rc;
     snprintf (trigger->id, sizeof trigger->id, "%s", tl_db_value (r, 0, 0));
@@ -422,6 +445,12 @@ s_reports_create (tl_call_t *call)
     int rc = tl_db_tx (tl_call_db (call), s_trigger_tx, &trigger);
     if (rc) {
         tl_call_db_error (call, rc);
+        return;
+    }
+    if (trigger.busy) {
+        tl_call_error_retry (call, 429, AN_REPORT_RETRY_AFTER_S, "too_many_reports",
+                             "at most %d reports of yours run or wait at a time: ask again "
+                             "when one is complete", AN_REPORT_MAX_RUNNING);
         return;
     }
     char location [96];

@@ -6,6 +6,8 @@
 #include "analytics_service.h"
 #include "an_report_doc.h"
 
+#include <malloc.h>
+
 extern const tl_embed_t analytics_migrations [];
 
 //  Every handler and job thread prepares every part's statements.
@@ -20,6 +22,12 @@ s_thread_init (tl_db_t *db, void *arg)
 int
 main (void)
 {
+    //  Blocks of 128 KiB and more (a streamed body's chunks, a status
+    //  load's polls) are mapped and unmapped, never kept by a thread's
+    //  arena: with glibc's rising threshold, each 90 MB load left 20 to 30
+    //  MB more resident (measured: 18 MB flat with this, 100 MB after six
+    //  loads without)
+    mallopt (M_MMAP_THRESHOLD, 128 * 1024);
     tl_service_t *svc = tl_service_new ("analytics", analytics_migrations);
     int rc = svc ? 0 : 1;
     if (svc) {
