@@ -6,6 +6,7 @@
 #include "auth_service.h"
 #include "tl_error.h"
 #include "tl_mp.h"
+#include "tl_upload.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,35 +39,11 @@ s_store (tl_call_t *call, const char *url)
 static void
 s_set (tl_call_t *call)
 {
-    char *upload_id = NULL, *data_url = NULL;
-    if (!tl_call_text (call, NULL, "upload_id", NULL, 64, &upload_id, NULL)
-    ||  !tl_call_text (call, NULL, "data_url", NULL, TL_HTTP_MAX_JSON_BODY, &data_url, NULL))
-        goto done;
-    if (!upload_id == !data_url) {
-        tl_call_field_error (call, 400, "invalid", upload_id ? "data_url" : "upload_id",
-                             "send upload_id or data_url, one of them");
-        goto done;
-    }
-    msgpack_sbuffer body;
-    msgpack_sbuffer_init (&body);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 4);
-    tl_mp_pack_kv (&pk, "kind", "avatar");
-    tl_mp_pack_kv (&pk, "ref_id", tl_call_user (call));
-    tl_mp_pack_kv (&pk, upload_id ? "upload_id" : "data_url", upload_id ? upload_id : data_url);
-    tl_mp_pack_kv (&pk, "variant", "avatar");
-    tl_msg_t *reply = tl_call_ask (call, "upload", "upload.ref", body.data, body.size);
-    msgpack_sbuffer_destroy (&body);
-    if (reply) {
-        char url [TL_MAX_URL_LEN + 1] = "";
-        if (tl_mp_copy (tl_mp_get (tl_msg_body (reply), "url"), url, sizeof url))
-            s_store (call, url);
-        else
-            tl_call_error (call, 503, "unavailable", "the upload service sent no URL");
-        tl_msg_destroy (&reply);
-    }
-done:
+    char *upload_id, *data_url;
+    char url [TL_MAX_URL_LEN + 1];
+    if (tl_upload_source (call, &upload_id, &data_url)
+    &&  tl_upload_hold (call, "avatar", tl_call_user (call), upload_id, data_url, "avatar", url))
+        s_store (call, url);
     free (upload_id);
     free (data_url);
 }
@@ -75,18 +52,8 @@ done:
 static void
 s_clear (tl_call_t *call)
 {
-    msgpack_sbuffer body;
-    msgpack_sbuffer_init (&body);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 2);
-    tl_mp_pack_kv (&pk, "kind", "avatar");
-    tl_mp_pack_kv (&pk, "ref_id", tl_call_user (call));
-    tl_msg_t *reply = tl_call_ask (call, "upload", "upload.unref", body.data, body.size);
-    msgpack_sbuffer_destroy (&body);
-    if (reply)
+    if (tl_upload_hold (call, "avatar", tl_call_user (call), NULL, NULL, NULL, NULL))
         s_store (call, NULL);
-    tl_msg_destroy (&reply);
 }
 
 int

@@ -13,6 +13,7 @@
 #include "event_service.h"
 #include "tl_error.h"
 #include "tl_mp.h"
+#include "tl_upload.h"
 #include "tl_time.h"
 #include "tl_valid.h"
 
@@ -690,7 +691,7 @@ s_upload_hold (s_write_t *write, const char *before, const char *after)
         return true;
     if (before && after ? strcasecmp (before, after) == 0 : before == after)
         return true;                    //  unchanged
-    if (!event_upload_hold (write->call, resource->upload_ref, write->id, after, NULL, NULL,
+    if (!tl_upload_hold (write->call, resource->upload_ref, write->id, after, NULL, NULL,
                             NULL))
         return false;
     write->held = write->create;

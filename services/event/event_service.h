@@ -105,17 +105,6 @@ int event_notify_role_invite (tl_db_t *db, const char *invite_id);
 int event_uploads_register (tl_service_t *svc);     //  /events/{id}/background
 int event_uploads_prepare (tl_db_t *db);
 
-//  Inside the caller's transaction, under the event's row lock, just before
-//  the row is written: makes (kind, ref_id) show the caller's `upload_id`
-//  (or a new upload of `data_url`) through upload.ref, or, both NULL,
-//  show nothing (upload.unref). With `url`, the upload's `variant` URL
-//  goes there. Returns true; otherwise the call is answered (the upload
-//  service's 4xx passed on: 404 when the upload is not the caller's; 503)
-//  and the transaction must write nothing.
-bool event_upload_hold (tl_call_t *call, const char *kind, const char *ref_id,
-                        const char *upload_id, const char *data_url, const char *variant,
-                        char url [TL_MAX_URL_LEN + 1]);
-
 //  After a transaction that held (kind, ref_id) for a new row failed:
 //  lets the reference go at once, on a best effort (logged when it cannot).
 void event_upload_release (tl_call_t *call, const char *kind, const char *ref_id);

@@ -19,6 +19,7 @@
 #include "tl_jobs.h"
 #include "tl_log.h"
 #include "tl_mp.h"
+#include "tl_upload.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,37 +46,6 @@ event_uploads_prepare (tl_db_t *db)
 
 //  ---------------------------------------------------------------------
 //  Holding and letting go
-
-bool
-event_upload_hold (tl_call_t *call, const char *kind, const char *ref_id,
-                   const char *upload_id, const char *data_url, const char *variant,
-                   char url [TL_MAX_URL_LEN + 1])
-{
-    msgpack_sbuffer body;
-    msgpack_sbuffer_init (&body);
-    msgpack_packer pk;
-    msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
-    bool hold = upload_id || data_url;
-    msgpack_pack_map (&pk, 2 + (hold ? 1 : 0) + (hold && variant ? 1 : 0));
-    tl_mp_pack_kv (&pk, "kind", kind);
-    tl_mp_pack_kv (&pk, "ref_id", ref_id);
-    if (hold)
-        tl_mp_pack_kv (&pk, upload_id ? "upload_id" : "data_url", upload_id ? upload_id : data_url);
-    if (hold && variant)
-        tl_mp_pack_kv (&pk, "variant", variant);
-    tl_msg_t *reply = tl_call_ask (call, "upload", hold ? "upload.ref" : "upload.unref",
-                                   body.data, body.size);
-    msgpack_sbuffer_destroy (&body);
-    if (!reply)
-        return false;
-    bool ok = true;
-    if (url && !tl_mp_copy (tl_mp_get (tl_msg_body (reply), "url"), url, TL_MAX_URL_LEN + 1)) {
-        tl_call_error (call, 503, "unavailable", "the upload service sent no URL");
-        ok = false;
-    }
-    tl_msg_destroy (&reply);
-    return ok;
-}
 
 void
 event_upload_release (tl_call_t *call, const char *kind, const char *ref_id)
@@ -160,15 +130,12 @@ s_unref_job (tl_job_ctx_t *job)
         tl_job_ctx_error (job, "no kind or ref_ids in the payload");
         return TL_EINVAL;
     }
+    //  The payload is upload.unref's body
     msgpack_sbuffer body;
     msgpack_sbuffer_init (&body);
     msgpack_packer pk;
     msgpack_packer_init (&pk, &body, msgpack_sbuffer_write);
-    msgpack_pack_map (&pk, 2);
-    tl_mp_pack_str (&pk, "kind");
-    msgpack_pack_object (&pk, *kind);
-    tl_mp_pack_str (&pk, "ref_ids");
-    msgpack_pack_object (&pk, *ids);
+    msgpack_pack_object (&pk, *payload);
     int rc = tl_service_job_send (job, "upload", "upload.unref", body.data, body.size,
                                   EV_UPLOAD_TIMEOUT_MS, NULL);
     msgpack_sbuffer_destroy (&body);
@@ -200,7 +167,7 @@ s_background_tx (tl_db_t *db, void *arg)
     snprintf (set->id, sizeof set->id, "%s", event.id);
     bool clear = !set->upload_id && !set->data_url;
     set->url [0] = 0;
-    if (!event_upload_hold (set->call, "event_background", event.id, set->upload_id,
+    if (!tl_upload_hold (set->call, "event_background", event.id, set->upload_id,
                             set->data_url, "background", clear ? NULL : set->url)) {
         set->answered = true;
         return 0;
@@ -236,16 +203,9 @@ s_background (tl_call_t *call, const char *upload_id, const char *data_url)
 static void
 s_set (tl_call_t *call)
 {
-    char *upload_id = NULL, *data_url = NULL;
-    if (!tl_call_text (call, NULL, "upload_id", NULL, 64, &upload_id, NULL)
-    ||  !tl_call_text (call, NULL, "data_url", NULL, TL_HTTP_MAX_JSON_BODY, &data_url, NULL))
-        goto done;
-    if (!upload_id == !data_url)
-        tl_call_field_error (call, 400, "invalid", upload_id ? "data_url" : "upload_id",
-                             "send upload_id or data_url, one of them");
-    else
+    char *upload_id, *data_url;
+    if (tl_upload_source (call, &upload_id, &data_url))
         s_background (call, upload_id, data_url);
-done:
     free (upload_id);
     free (data_url);
 }
