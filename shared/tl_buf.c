@@ -101,6 +101,22 @@ tl_buf_append (tl_buf_t *self, const void *data, size_t size)
 
 
 //  --------------------------------------------------------------------------
+//  Grows the content by `size` uninitialised bytes; returns where they start.
+
+char *
+tl_buf_extend (tl_buf_t *self, size_t size)
+{
+    assert (self);
+    if (s_reserve (self, size))
+        return NULL;
+    char *start = self->data + self->size;
+    self->size += size;
+    self->data [self->size] = 0;
+    return start;
+}
+
+
+//  --------------------------------------------------------------------------
 //  Appends printf-formatted text, or fails leaving the content unchanged.
 
 int
@@ -245,6 +261,19 @@ tl_buf_mp_write (void *self, const char *data, size_t size)
 void
 tl_buf_test (bool verbose)
 {
+    //  Extend: the bytes are the caller's to write, within the cap
+    {
+        tl_buf_t *grown = tl_buf_new (8);
+        assert (tl_buf_append (grown, "ab", 2) == 0);
+        char *room = tl_buf_extend (grown, 3);
+        assert (room);
+        memcpy (room, "cde", 3);
+        assert (tl_buf_size (grown) == 5 && s_streq (tl_buf_data (grown), "abcde"));
+        assert (tl_buf_extend (grown, 4) == NULL && tl_buf_size (grown) == 5);
+        assert (tl_buf_extend (grown, 3) && tl_buf_size (grown) == 8);
+        tl_buf_destroy (&grown);
+    }
+
     //  Empty buffer: data is "", steal gives an owned "".
     tl_buf_t *buf = tl_buf_new (16);
     assert (buf);

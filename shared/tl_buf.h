@@ -22,6 +22,14 @@ void tl_buf_destroy (tl_buf_t **self_p);
 //  the cap, or TL_ENOMEM. On failure the content is unchanged.
 int tl_buf_append (tl_buf_t *self, const void *data, size_t size);
 
+//  Grows the content by `size` bytes and returns where they start, for the
+//  caller to write them all before any other call on the buffer (they are
+//  not initialised; the NUL after them is written). Returns NULL, the
+//  content unchanged, when it would pass the cap or memory runs out: for
+//  writers that know their output's size and would otherwise append it in
+//  pieces.
+char *tl_buf_extend (tl_buf_t *self, size_t size);
+
 //  Appends formatted text (printf). Returns 0, TL_ETOOBIG, TL_ENOMEM, or
 //  TL_EINVAL for a bad format. On failure the content is unchanged.
 int tl_buf_printf (tl_buf_t *self, const char *format, ...)

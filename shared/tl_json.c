@@ -268,6 +268,20 @@ s_write_str (tl_buf_t *out, const char *text, size_t size)
     if (!tl_json_utf8_valid (text, size))
         return TL_EINVAL;
     const unsigned char *byte = (const unsigned char *) text;
+    //  Most strings need no escape: written in one piece
+    size_t plain = 0;
+    while (plain < size && byte [plain] >= 0x20 && byte [plain] != '"'
+       &&  byte [plain] != '\\' && byte [plain] != 0xE2)
+        plain++;
+    if (plain == size) {
+        char *room = size <= SIZE_MAX - 2 ? tl_buf_extend (out, size + 2) : NULL;
+        if (!room)
+            return size + 2 > tl_buf_max (out) - tl_buf_size (out) ? TL_ETOOBIG : TL_ENOMEM;
+        room [0] = '"';
+        memcpy (room + 1, text, size);
+        room [size + 1] = '"';
+        return 0;
+    }
     int rc = tl_buf_append (out, "\"", 1);
     size_t start = 0;           //  first byte not yet written
     for (size_t index = 0; rc == 0 && index < size; index++) {

@@ -88,8 +88,8 @@ event_can_db (tl_db_t *db, tl_call_t *call, const char *id, ev_service_t service
     for (int i = 0; i < EV_OP_COUNT; i++)
         access->perm [i] = s_true (res, 2 + i);
     access->event_read = s_true (res, 6);
-    event->starts_ms = atoll (tl_db_value (res, 0, 7));
-    event->ends_ms = atoll (tl_db_value (res, 0, 8));
+    event->starts_ms = tl_db_parse_int64 (tl_db_value (res, 0, 7));
+    event->ends_ms = tl_db_parse_int64 (tl_db_value (res, 0, 8));
     PQclear (res);
     return ev_perm_decide (access, service, op);
 }

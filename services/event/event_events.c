@@ -150,7 +150,7 @@ s_page (tl_call_t *call, bool all)
         s_pack_event (pk, res, row);
     char cursor [TL_TIME_US_TEXT_SIZE] = "";
     if (more)
-        tl_time_format_us (atoll (tl_db_value (res, rows - 1, S_COL_STARTS)), true, cursor);
+        tl_time_format_us (tl_db_parse_int64 (tl_db_value (res, rows - 1, S_COL_STARTS)), true, cursor);
     tl_call_page_end (pk, more, cursor, tl_db_value (res, rows - 1, 0));
     PQclear (res);
 }

@@ -728,7 +728,7 @@ s_mail_order (tl_job_ctx_t *job)
         snprintf (key, sizeof key, "event:order:%s", id);
         snprintf (link, sizeof link, "%s/events/%s/orders/%s", s_public_url,
                   tl_db_value (res, 0, 4), id);
-        if (ev_money_format (atoll (tl_db_value (res, 0, 1)), tl_db_value (res, 0, 2), total,
+        if (ev_money_format (tl_db_parse_int64 (tl_db_value (res, 0, 1)), tl_db_value (res, 0, 2), total,
                              sizeof total) != 0)
             snprintf (total, sizeof total, "free");
         msgpack_sbuffer body;

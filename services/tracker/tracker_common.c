@@ -221,7 +221,7 @@ tracker_value_from_row (const PGresult *res, int row, int col, trk_type_t type,
             strcpy (value->choice, choice);
             return 0;
         case TRK_MOOD: {
-            double mood = num ? strtod (num, NULL) : 0;
+            double mood = num ? tl_db_parse_double (num) : 0;
             if (!(mood >= 1 && mood <= 5) || mood != floor (mood))
                 return TL_EINVAL;
             value->mood = (int) mood;
@@ -230,7 +230,7 @@ tracker_value_from_row (const PGresult *res, int row, int col, trk_type_t type,
         default:
             if (!num)
                 return TL_EINVAL;
-            value->number = strtod (num, NULL);
+            value->number = tl_db_parse_double (num);
             double min = type == TRK_DURATION ? 0 : -TRK_VALUE_MAX_ABS;
             double max = type == TRK_DURATION ? TRK_DURATION_MAX_SEC : TRK_VALUE_MAX_ABS;
             return value->number >= min && value->number <= max ? 0 : TL_EINVAL;

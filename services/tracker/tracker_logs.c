@@ -150,7 +150,7 @@ s_pack_log (msgpack_packer *pk, const PGresult *res, int row, int col, trk_type_
     tl_mp_pack_kv (pk, "id", tl_db_value (res, row, col));
     tl_mp_pack_kv (pk, "tracker_id", tl_db_value (res, row, col + 1));
     char time [TL_TIME_US_TEXT_SIZE];
-    tl_time_format_us (atoll (tl_db_value (res, row, col + S_COL_AT)), false, time);
+    tl_time_format_us (tl_db_parse_int64 (tl_db_value (res, row, col + S_COL_AT)), false, time);
     tl_mp_pack_kv (pk, "timestamp", time);
     tl_mp_pack_str (pk, "value");
     if (ok)
@@ -158,7 +158,7 @@ s_pack_log (msgpack_packer *pk, const PGresult *res, int row, int col, trk_type_
     else
         msgpack_pack_nil (pk);
     tl_mp_pack_kv (pk, "note", tl_db_value (res, row, col + S_COL_NOTE));
-    tl_time_format_us (atoll (tl_db_value (res, row, col + S_COL_CREATED)), false, time);
+    tl_time_format_us (tl_db_parse_int64 (tl_db_value (res, row, col + S_COL_CREATED)), false, time);
     tl_mp_pack_kv (pk, "created_at", time);
 }
 
@@ -244,7 +244,7 @@ s_list (tl_call_t *call)
             s_pack_log (pk, res, row, 1, type);
         char cursor [TL_TIME_US_TEXT_SIZE] = "";
         if (more)
-            tl_time_format_us (atoll (tl_db_value (res, rows - 1, 1 + S_COL_AT)), true, cursor);
+            tl_time_format_us (tl_db_parse_int64 (tl_db_value (res, rows - 1, 1 + S_COL_AT)), true, cursor);
         tl_call_page_end (pk, more, cursor, tl_db_value (res, rows - 1, 1));
     }
     PQclear (res);

@@ -304,7 +304,7 @@ s_line_fill (tl_db_t *db, const tracker_t *tracker, const char *zone,
     PGresult *res = s_exec_range (db, "chart_count", tracker, from_ms, to_ms, NULL, 0, &err);
     if (!res)
         return err;
-    bool daily = atoll (tl_db_value (res, 0, 0)) > TRK_CHART_MAX_POINTS;
+    bool daily = tl_db_parse_int64 (tl_db_value (res, 0, 0)) > TRK_CHART_MAX_POINTS;
     PQclear (res);
     char limit [24];
     snprintf (limit, sizeof limit, "%d", TRK_CHART_MAX_POINTS);
@@ -316,7 +316,7 @@ s_line_fill (tl_db_t *db, const tracker_t *tracker, const char *zone,
     int64_t lo = INT64_MAX, hi = INT64_MIN;
     int rc = 0;
     for (int row = 0; rc == 0 && row < PQntuples (res); row++) {
-        int64_t t = atoll (tl_db_value (res, row, 0));
+        int64_t t = tl_db_parse_int64 (tl_db_value (res, row, 0));
         if (t < TRK_CHART_MIN_TIME_MS || t > TRK_CHART_MAX_TIME_MS)
             continue;                   //  a date the chart cannot show
         rc = trk_chart_add_point (chart, t, strtod (tl_db_value (res, row, 1), NULL));
@@ -336,9 +336,9 @@ s_line_fill (tl_db_t *db, const tracker_t *tracker, const char *zone,
     if (!res)
         return err;
     if (tl_db_value (res, 0, 0))
-        lo = atoll (tl_db_value (res, 0, 0)) < lo ? atoll (tl_db_value (res, 0, 0)) : lo;
+        lo = tl_db_parse_int64 (tl_db_value (res, 0, 0)) < lo ? tl_db_parse_int64 (tl_db_value (res, 0, 0)) : lo;
     if (tl_db_value (res, 0, 1))
-        hi = atoll (tl_db_value (res, 0, 1)) > hi ? atoll (tl_db_value (res, 0, 1)) : hi;
+        hi = tl_db_parse_int64 (tl_db_value (res, 0, 1)) > hi ? tl_db_parse_int64 (tl_db_value (res, 0, 1)) : hi;
     PQclear (res);
     lo = lo < TRK_CHART_MIN_TIME_MS ? TRK_CHART_MIN_TIME_MS : lo;
     hi = hi > TRK_CHART_MAX_TIME_MS ? TRK_CHART_MAX_TIME_MS : hi;

@@ -178,11 +178,11 @@ s_pack_upload (msgpack_packer *pk, const PGresult *res, int row)
     tl_mp_pack_kv (pk, "url", url);
     tl_mp_pack_kv (pk, "content_type", tl_db_value (res, row, S_COL_TYPE));
     tl_mp_pack_str (pk, "width");
-    msgpack_pack_int64 (pk, atoll (tl_db_value (res, row, S_COL_WIDTH)));
+    msgpack_pack_int64 (pk, tl_db_parse_int64 (tl_db_value (res, row, S_COL_WIDTH)));
     tl_mp_pack_str (pk, "height");
-    msgpack_pack_int64 (pk, atoll (tl_db_value (res, row, S_COL_HEIGHT)));
+    msgpack_pack_int64 (pk, tl_db_parse_int64 (tl_db_value (res, row, S_COL_HEIGHT)));
     tl_mp_pack_str (pk, "bytes");
-    msgpack_pack_int64 (pk, atoll (tl_db_value (res, row, S_COL_BYTES)));
+    msgpack_pack_int64 (pk, tl_db_parse_int64 (tl_db_value (res, row, S_COL_BYTES)));
     tl_mp_pack_kv (pk, "sha256", tl_db_value (res, row, S_COL_SHA));
     tl_mp_pack_str (pk, "variants");
     int count = 0;
@@ -237,8 +237,8 @@ s_ingest_tx (tl_db_t *db, void *arg)
     res = res ? tl_db_exec (db, "quota_used", 1, &in->owner, &err) : NULL;
     if (!res)
         return err;
-    long long used = atoll (tl_db_value (res, 0, 0));
-    long long hour = atoll (tl_db_value (res, 0, 1));
+    long long used = tl_db_parse_int64 (tl_db_value (res, 0, 0));
+    long long hour = tl_db_parse_int64 (tl_db_value (res, 0, 1));
     PQclear (res);
     if (used + atoll (in->bytes) > s_quota_bytes) {
         in->refusal = 1;
