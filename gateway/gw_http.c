@@ -461,8 +461,10 @@ s_query_arg (void *cls, enum MHD_ValueKind kind, const char *key, const char *va
         query->bad = true;
         return MHD_NO;
     }
-    //  Path parameters win over query parameters of the same name.
-    if (!tl_msg_param (query->msg, name)
+    //  Path parameters win over query parameters of the same name, and
+    //  what the gateway tells itself (the body's content_type) is never a
+    //  query parameter
+    if (!tl_msg_param (query->msg, name) && strcmp (name, "content_type") != 0
     &&  tl_msg_add_param (query->msg, name, decoded) != 0)
         query->bad = true;
     free (decoded);

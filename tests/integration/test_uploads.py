@@ -129,6 +129,8 @@ BAD = [
     ("jpeg_renamed_png", "multipart",
      lambda: {"file": ("photo.png", images.encode("jpeg", 20, 20), "image/png")}, 415),
     ("png_declared_jpeg", "raw_jpeg", lambda: images.png(20, 20), 415),
+    # the declared type is the header's: a query parameter cannot stand in for it
+    ("png_declared_jpeg_query_png", "raw_jpeg_query_png", lambda: images.png(20, 20), 415),
     ("svg", "raw_svg",
      lambda: b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', 415),
     ("huge_png_header", "raw", lambda: images.png_header(50000, 50000) + b"\0" * 64, 422),
@@ -150,6 +152,9 @@ def test_bad_upload_is_a_clear_4xx_and_stores_nothing(up, name, how, payload, st
         r = post_raw(up, user, value)
     elif how == "raw_jpeg":
         r = post_raw(up, user, value, "image/jpeg")
+    elif how == "raw_jpeg_query_png":
+        r = up.post(user, "/uploads?content_type=image/png", data=value,
+                    headers={"Content-Type": "image/jpeg"})
     elif how == "raw_svg":
         r = post_raw(up, user, value, "image/svg+xml")
     elif how == "raw_text":
