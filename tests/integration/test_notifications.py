@@ -101,7 +101,8 @@ class SseStream:
     the chunked body into SSE events: (time, event, id, data) in `events`,
     comments in `comments`. `closed` is set when the server ends it."""
 
-    def __init__(self, gw, token, last_event_id=None, query="", rcvbuf=None, read=True):
+    def __init__(self, gw, token, last_event_id=None, query="", rcvbuf=None, read=True,
+                 extra=""):
         host, port = gw.url.split("//")[1].split(":")
         self.sock = socket.socket()
         if rcvbuf:
@@ -111,7 +112,7 @@ class SseStream:
                 f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n")
         if last_event_id is not None:
             head += f"Last-Event-ID: {last_event_id}\r\n"
-        self.sock.sendall((head + "\r\n").encode())
+        self.sock.sendall((head + extra + "\r\n").encode())
         self.events, self.comments = [], []
         self.status, self.headers = None, {}
         self.closed = threading.Event()
@@ -499,3 +500,29 @@ def test_a_password_change_closes_the_other_sessions_streams(ns):
 def test_a_stream_needs_a_session(ns):
     s = SseStream(ns.gw, "not-a-token")
     assert s.closed.wait(5) and s.status == 401
+
+
+def test_streams_with_a_small_head_and_with_16_kib_of_headers_both_work(ns):
+    # A stream whose request head is small is served from a small memory
+    # pool (gw_http's stream daemon) and its connection ends with it; one
+    # with 16 KiB of headers goes to the main daemon. Both
+    # get the same pushes, and both end on logout.
+    user = ns.user()
+    big = "X-Pad: " + "p" * (16 * 1024 - 300) + "\r\nCookie: a=1; b=2\r\n"
+    small, large = SseStream(ns.gw, user.token), SseStream(ns.gw, user.token, extra=big)
+    try:
+        small.wait_open()
+        large.wait_open()
+        assert small.headers.get("connection") == "close"
+        assert large.headers.get("connection") != "close"
+        r = ns.create(user.id, title="To both")
+        assert r["status"] == 201
+        for s in (small, large):
+            wait_for(lambda: r["body"]["seq"] in s.seqs(), "the push", timeout=5)
+        r = requests.post(ns.url("/auth/logout"), headers=user.headers, timeout=10)
+        assert r.status_code == 200, r.text
+        for s in (small, large):
+            assert s.closed.wait(5), "logout did not end the stream"
+    finally:
+        small.close()
+        large.close()
