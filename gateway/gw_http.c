@@ -1848,6 +1848,18 @@ gw_http_test (bool verbose)
     const char *small = "GET /api/v1/n/stream?last_event_id=3 HTTP/1.1\r\nHost: t\r\n"
                         "Authorization: Bearer abc\r\nCookie: a=1; b=2\r\n\r\n";
     assert (s_small_stream_head (router, small, strlen (small)));
+    //  A browser's EventSource request with a session cookie fits
+    const char *browser = "GET /api/v1/n/stream HTTP/1.1\r\nHost: tally.example.com\r\n"
+        "Connection: keep-alive\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n"
+        "sec-ch-ua: \"Chromium\";v=\"131\", \"Not_A Brand\";v=\"24\"\r\n"
+        "sec-ch-ua-mobile: ?0\r\nsec-ch-ua-platform: \"Linux\"\r\n"
+        "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36\r\nSec-Fetch-Site: same-origin\r\n"
+        "Sec-Fetch-Mode: cors\r\nSec-Fetch-Dest: empty\r\n"
+        "Referer: https://tally.example.com/events/12\r\n"
+        "Accept-Encoding: gzip, deflate, br, zstd\r\nAccept-Language: en-US,en;q=0.9\r\n"
+        "Cookie: tally_session=Vq3n8dXr2b0yK7uQk1o5L9sJmB4wZc6tHfGpEaYiRxU\r\n\r\n";
+    assert (s_small_stream_head (router, browser, strlen (browser)));
     //  Not a stream route, not GET, not whole, more after it, bare LF
     const char *list = "GET /api/v1/n HTTP/1.1\r\nHost: t\r\n\r\n";
     assert (!s_small_stream_head (router, list, strlen (list)));
