@@ -526,3 +526,36 @@ def test_streams_with_a_small_head_and_with_16_kib_of_headers_both_work(ns):
     finally:
         small.close()
         large.close()
+
+
+def test_an_http_1_0_stream_gets_its_events_unchunked(ns):
+    # No chunks for HTTP/1.0: libmicrohttpd reads the stream through the
+    # response's own block (512 bytes), then closes the connection when the
+    # stream ends. A notification longer than the block arrives whole.
+    user = ns.user()
+    host, port = ns.gw.url.split("//")[1].split(":")
+    s = socket.create_connection((host, int(port)), timeout=10)
+    try:
+        s.sendall((f"GET {API}/notifications/stream HTTP/1.0\r\nHost: {host}\r\n"
+                   f"Authorization: Bearer {user.token}\r\n\r\n").encode())
+        buf = b""
+        while b"event: unread_count" not in buf:
+            chunk = s.recv(65536)
+            assert chunk, buf
+            buf += chunk
+        assert buf.startswith(b"HTTP/1.") and b" 200 " in buf.split(b"\r\n")[0], buf[:80]
+        head = buf.split(b"\r\n\r\n", 1)[0].lower()
+        assert b"transfer-encoding: chunked" not in head
+        message = "m" * 1500
+        r = ns.create(user.id, title="Long", message=message)
+        assert r["status"] == 201
+        want = f"id: {r['body']['seq']}\n".encode()
+        while want not in buf or not buf.endswith(b"\n\n"):
+            chunk = s.recv(65536)
+            assert chunk, buf[-200:]
+            buf += chunk
+        data = buf.split(want, 1)[1].split(b"\n", 1)[0]
+        assert data.startswith(b"data: ")
+        assert json.loads(data[6:])["message"] == message
+    finally:
+        s.close()
