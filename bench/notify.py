@@ -195,24 +195,65 @@ def metric(ops, name):
     return 0.0
 
 
-def idle_streams(host, port, ops, pid, count, per_user=20, per_address=500):
+def _open_stream(host, port, index, user, per_address):
+    s = socket.socket()
+    s.bind((f"127.0.{1 + index // (per_address * 250)}.{2 + (index // per_address) % 250}", 0))
+    s.connect((host, port))
+    s.sendall((f"GET /api/v1/notifications/stream HTTP/1.1\r\nHost: {host}\r\n"
+               f"Authorization: Bearer test-token-{user}\r\n\r\n").encode())
+    return s
+
+
+def _caught_up(s, timeout):
+    """Reads what the stream sent until its catch-up ended (the first
+    `unread_count` event). False when the gateway refused it (a 503 when
+    the notification service's queue is full) or closed it."""
+    s.settimeout(timeout)
+    buf = b""
+    try:
+        while b"unread_count" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                return False
+            buf += chunk
+            if len(buf) >= 12 and not buf.startswith(b"HTTP/1.1 200"):
+                return False
+    except OSError:
+        return False
+    return True
+
+
+def idle_streams(host, port, ops, pid, count, per_user=20, per_address=500, batch=500):
+    """Opens `count` streams, `batch` at a time; each batch is read until
+    every stream has had its catch-up (a refused one is opened again after
+    a second, as an EventSource would), so that the streams measured are
+    idle ones, and the service's queue never overflows by the bench's
+    own haste."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     time.sleep(1)
     before = rss_kib(pid)
     socks, users = [], [str(uuid.uuid4()) for _ in range((count + per_user - 1) // per_user)]
+    retried = 0
     start = time.monotonic()
-    for i in range(count):
-        s = socket.socket()
-        s.bind((f"127.0.{1 + i // (per_address * 250)}.{2 + (i // per_address) % 250}", 0))
-        s.connect((host, port))
-        s.sendall((f"GET /api/v1/notifications/stream HTTP/1.1\r\nHost: {host}\r\n"
-                   f"Authorization: Bearer test-token-{users[i // per_user]}\r\n\r\n").encode())
-        socks.append(s)
-        if i % 500 == 499:          # let the gateway keep up
-            deadline = time.monotonic() + 30
-            while metric(ops, "tally_streams_open") < i + 1 and time.monotonic() < deadline:
-                time.sleep(0.05)
+    for first in range(0, count, batch):
+        pending = {i: _open_stream(host, port, i, users[i // per_user], per_address)
+                   for i in range(first, min(first + batch, count))}
+        for attempt in range(30):
+            refused = [i for i, s in pending.items() if not _caught_up(s, 10)]
+            for i, s in pending.items():
+                if i not in refused:
+                    socks.append(s)
+            if not refused:
+                break
+            retried += len(refused)
+            for i in refused:
+                pending[i].close()
+            time.sleep(1)
+            pending = {i: _open_stream(host, port, i, users[i // per_user], per_address)
+                       for i in refused}
+        else:
+            raise SystemExit(f"{len(pending)} streams never opened")
     deadline = time.monotonic() + 60
     while metric(ops, "tally_streams_open") < count and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -220,11 +261,29 @@ def idle_streams(host, port, ops, pid, count, per_user=20, per_address=500):
     took = time.monotonic() - start
     time.sleep(2)
     after = rss_kib(pid)
+    memory = memory_kib(pid)
     for s in socks:
         s.close()
-    return {"streams": opened, "open_s": round(took, 1), "rss_0_kib": before,
-            "rss_n_kib": after,
-            "per_stream_kib": round((after - before) / max(opened, 1), 2)}
+    return {"streams": opened, "open_s": round(took, 1), "retried": retried,
+            "rss_0_kib": before, "rss_n_kib": after,
+            "per_stream_kib": round((after - before) / max(opened, 1), 2),
+            "heap_kib": memory["heap"], "anon_kib": memory["anon"]}
+
+
+def memory_kib(pid):
+    """Resident KiB of the gateway's heap (brk: small allocations, the
+    connections' pools of 32 KiB and less) and of its other anonymous
+    mappings (thread stacks, large allocations), from /proc/PID/smaps."""
+    totals, kind = {"heap": 0, "anon": 0}, None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            fields = line.split()
+            if "-" in fields[0] and len(fields) >= 5 and ":" not in fields[0]:
+                name = fields[5] if len(fields) > 5 else ""
+                kind = "heap" if name == "[heap]" else "anon" if name == "" else None
+            elif fields[0] == "Rss:" and kind:
+                totals[kind] += int(fields[1])
+    return totals
 
 
 def main():

@@ -118,7 +118,10 @@ for name, s in (("bare ZeroMQ PUB→SUB hop (pyzmq, loopback)", z),
     print(f"| {name} | {s['n']} | {s['p50_ms']} | {s['p99_ms']} | {s['mean_ms']} | {s['max_ms']} |")
 print(f"\n| gateway RSS | KiB |\n|---|---|\n| no stream | {i['rss_0_kib']} |\n"
       f"| {i['streams']} idle streams (opened in {i['open_s']} s) | {i['rss_n_kib']} |\n"
-      f"| per stream | {i['per_stream_kib']} |")
+      f"| per stream | {i['per_stream_kib']} |\n"
+      f"| … of which resident: heap (brk) / other anonymous mappings | {i['heap_kib']} / {i['anon_kib']} |")
+if i["retried"]:
+    print(f"\n({i['retried']} stream opens refused with a 503 and opened again a second later.)")
 PY
 cp "$tmp/report.md" "$root/bench/results-notify-latest.md"
 cat "$tmp/report.md"

@@ -12,7 +12,17 @@
 //    4. the broker's callback turns the reply into a response and resumes
 //       the connection; libmicrohttpd calls us once more and we queue it.
 //  Nothing here blocks: the deadline in the broker bounds every suspension.
-#define _GNU_SOURCE         //  POLLRDHUP
+//
+//  The public port is accepted here, not by libmicrohttpd, and each new
+//  connection goes to one of two daemons on the same event loop: a stream
+//  request (GET of a "stream" route) whose whole head came in its first
+//  bytes and is small goes to the stream daemon, whose connections have a
+//  TL_HTTP_STREAM_POOL_BYTES memory pool and serve that one request;
+//  everything else goes to the main daemon (2 × TL_HTTP_MAX_HEADER_BYTES a
+//  connection, keep-alive). An idle stream then costs a few KiB instead of
+//  the ~20 KiB of the main pool that libmicrohttpd writes to (it zeroes
+//  the unused half of the read buffer when it starts to answer).
+#define _GNU_SOURCE         //  POLLRDHUP, accept4, memmem
 #include "gw_http.h"
 #include "gw_bodies.h"
 #include "gw_range.h"
@@ -31,12 +41,26 @@
 #include <czmq.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sodium.h>
+#include <strings.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #define S_AUTH_TIMEOUT_MS 3000
 #define S_JSON_TYPE "application/json; charset=utf-8"
+#define S_ACCEPT_BATCH 64       //  connections accepted per run at most
+#define S_DEFER_ACCEPT_SEC 1    //  TCP_DEFER_ACCEPT: a client is handed over once it sent
+                                //  something, or after about this long without
+//  What libmicrohttpd 0.9.75 takes from a connection's pool for each header
+//  line, query argument and cookie: struct MHD_HTTP_Header (7 words),
+//  rounded to its 16-byte alignment.
+#define S_FIELD_BYTES 64
+_Static_assert (TL_HTTP_STREAM_HEAD_BYTES <= TL_HTTP_STREAM_POOL_BYTES / 2,
+                "a small stream head is read whole into the first read buffer (half the pool)");
+_Static_assert (TL_HTTP_STREAM_HEAD_BYTES + TL_HTTP_STREAM_REPLY_ROOM < TL_HTTP_STREAM_POOL_BYTES,
+                "the stream pool must hold a head and the reply");
 
 struct _gw_http_t {
     gw_http_config_t config;
@@ -47,8 +71,12 @@ struct _gw_http_t {
     gw_sessions_t *sessions;        //  the sessions checked, until auth says otherwise
     gw_streams_t *streams;          //  Server-Sent Event streams held open
     gw_calls_t *calls;              //  the calls served, for analytics (or NULL)
-    struct MHD_Daemon *daemon;
+    struct MHD_Daemon *daemon;      //  the public port's requests
+    struct MHD_Daemon *stream_daemon;   //  ... its streams with a small head (small pools)
     struct MHD_Daemon *ops_daemon;  //  the ops port: probes and /metrics
+    int listen_fd;                  //  the public port, accepted by s_accept; -1 once drained
+    int epoll_fd;                   //  listen_fd and the two public daemons' epoll fds
+    bool listening;                 //  listen_fd is in epoll_fd (not paused)
     bool draining;
     bool quiesced;
     size_t active;
@@ -79,6 +107,7 @@ typedef struct {
     gw_http_t *http;
     struct MHD_Connection *conn;
     bool ops;                       //  came in on the ops port
+    bool close_after;               //  on the stream daemon: one request a connection
     s_state_t state;
     int64_t started;                //  monotonic usec
     char request_id [TL_HTTP_MAX_REQUEST_ID + 1];
@@ -144,6 +173,8 @@ s_respond (s_req_t *req, int status, struct MHD_Response *response)
     req->state = S_ANSWERED;
     if (response)
         s_common_headers (req, response);
+    if (response && req->close_after)
+        MHD_add_response_header (response, MHD_HTTP_HEADER_CONNECTION, "close");
 }
 
 static struct MHD_Response *
@@ -1162,6 +1193,9 @@ s_access (void *cls, struct MHD_Connection *conn, const char *url, const char *m
         const union MHD_ConnectionInfo *daemon =
             MHD_get_connection_info (conn, MHD_CONNECTION_INFO_DAEMON);
         req->ops = daemon && daemon->daemon == http->ops_daemon;
+        //  The stream daemon's small pool was sized for this request's
+        //  head: a next one on the connection could be larger
+        req->close_after = daemon && daemon->daemon == http->stream_daemon;
         req->started = zclock_usecs ();
         snprintf (req->method, sizeof req->method, "%s", method);
         *con_cls = req;
@@ -1354,10 +1388,12 @@ s_mhd_log (void *cls, const char *format, va_list args)
 //  ---------------------------------------------------------------------
 //  Construction
 
-//  Starts one listener on `address` ("IPv4:port"), named by its variable
-//  in the log. Returns NULL (logged) when it cannot listen.
-static struct MHD_Daemon *
-s_listen (gw_http_t *self, const char *address, const char *variable)
+static int s_epoll_fd (struct MHD_Daemon *daemon);
+
+//  Parses `address` ("IPv4:port", from `variable`) into `addr`. Returns 0,
+//  or -1 (logged).
+static int
+s_address (const char *address, const char *variable, struct sockaddr_in *addr)
 {
     char host [64] = "127.0.0.1";
     int port = 0;
@@ -1367,31 +1403,184 @@ s_listen (gw_http_t *self, const char *address, const char *variable)
         host [colon - address] = 0;
         port = atoi (colon + 1);
     }
-    struct sockaddr_in addr = { 0 };
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons ((uint16_t) port);
-    if (port <= 0 || port > 65535 || inet_pton (AF_INET, host, &addr.sin_addr) != 1) {
+    *addr = (struct sockaddr_in) { 0 };
+    addr->sin_family = AF_INET;
+    addr->sin_port = htons ((uint16_t) port);
+    if (port <= 0 || port > 65535 || inet_pton (AF_INET, host, &addr->sin_addr) != 1) {
         tl_log (TL_LOG_ERROR, NULL, "%s must be IPv4:port, not %s", variable, address);
-        return NULL;
+        return -1;
     }
-    struct MHD_Daemon *daemon = MHD_start_daemon (
-        MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
-        (uint16_t) port, NULL, NULL, s_access, self,
+    return 0;
+}
+
+//  Starts a libmicrohttpd daemon with the gateway's callbacks, whose
+//  connections each have `pool` bytes of memory (the request head, the
+//  reply's head and chunks) and which holds `limit` connections: listening
+//  on `addr` (the ops port), or with no socket of its own when `addr` is
+//  NULL (the public daemons, which s_accept hands connections to).
+//  Returns NULL when it cannot start.
+static struct MHD_Daemon *
+s_daemon (gw_http_t *self, const struct sockaddr_in *addr, size_t pool, unsigned int limit)
+{
+    unsigned int flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (!addr)
+        flags |= MHD_USE_NO_LISTEN_SOCKET;
+    return MHD_start_daemon (
+        flags, addr ? ntohs (addr->sin_port) : 0, NULL, NULL, s_access, self,
         MHD_OPTION_EXTERNAL_LOGGER, s_mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *) &addr,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned int) TL_HTTP_MAX_CONNECTIONS,
+        MHD_OPTION_CONNECTION_LIMIT, limit,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT,
             (unsigned int) (self->config.trust_proxy ? 0 : TL_HTTP_MAX_PER_IP),
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int) TL_HTTP_IDLE_TIMEOUT_SEC,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) TL_HTTP_MAX_HEADER_BYTES * 2,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, pool,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned int) 1024,
         MHD_OPTION_NOTIFY_COMPLETED, s_completed, self,
         MHD_OPTION_NOTIFY_CONNECTION, s_connection, self,
         MHD_OPTION_UNESCAPE_CALLBACK, s_no_unescape, NULL,
+        //  last: without an address the list ends here
+        addr ? MHD_OPTION_SOCK_ADDR : MHD_OPTION_END, (const struct sockaddr *) addr,
         MHD_OPTION_END);
-    if (!daemon)
-        tl_log (TL_LOG_ERROR, NULL, "cannot listen on %s (%s)", address, variable);
-    return daemon;
+}
+
+//  The public port's socket: non-blocking, and with TCP_DEFER_ACCEPT, so
+//  that a connection is usually accepted with its first bytes already
+//  there to peek at. Returns the socket, or -1 (errno set).
+static int
+s_listen_socket (const struct sockaddr_in *addr)
+{
+    int fd = socket (AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    int on = 1, defer = S_DEFER_ACCEPT_SEC;
+    (void) setsockopt (fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof on);
+    (void) setsockopt (fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof defer);
+    if (bind (fd, (const struct sockaddr *) addr, sizeof *addr) != 0 || listen (fd, 1024) != 0) {
+        int error = errno;
+        close (fd);
+        errno = error;
+        return -1;
+    }
+    return fd;
+}
+
+//  Whether `head` (`len` bytes, NUL-terminated: the first bytes a client
+//  sent, peeked) is one whole request head, and nothing after it, of a GET
+//  of a stream route, that the stream daemon's pool holds with
+//  TL_HTTP_STREAM_REPLY_ROOM to spare. libmicrohttpd 0.9.75 reads the head
+//  into its read buffer (half the pool at first; cut down to the head when
+//  it answers) and takes from the pool's other end S_FIELD_BYTES for each
+//  header line, query argument and cookie, and a copy of the Cookie header;
+//  the reply's head echoes Origin and X-Request-Id, so those count twice
+//  too. Counts are upper bounds: any '?', '&' or ';' is taken for a field.
+//  Anything else (a head still arriving, more than one request, bare LF
+//  line ends, a NUL) goes to the main daemon, which takes any head.
+static bool
+s_small_stream_head (gw_router_t *router, const char *head, size_t len)
+{
+    if (len < 5 || len > TL_HTTP_STREAM_HEAD_BYTES || strlen (head) != len
+    ||  memcmp (head, "GET /", 5) != 0)
+        return false;
+    const char *end = (const char *) memmem (head, len, "\r\n\r\n", 4);
+    if (!end || (size_t) (end + 4 - head) != len)
+        return false;
+    char path [TL_HTTP_STREAM_HEAD_BYTES + 1];
+    size_t path_len = strcspn (head + 4, " ?\r\n");
+    memcpy (path, head + 4, path_len);
+    path [path_len] = 0;
+    int status = 0;
+    const gw_route_t *route = gw_router_match (router, "GET", path, NULL, NULL, 0, &status);
+    if (!route || !route->stream)
+        return false;
+    size_t fields = 0, copied = 0;
+    for (const char *c = head; *c; c++)
+        if (*c == '\n' || *c == '?' || *c == '&' || *c == ';')
+            fields++;
+    for (const char *line = strstr (head, "\r\n"); line && line < end;
+         line = strstr (line + 2, "\r\n"))
+        if (strncasecmp (line + 2, "Cookie:", 7) == 0) {
+            fields++;                   //  its first cookie
+            copied += strcspn (line + 2, "\r\n") + 1 + 16;
+        }
+        else
+        if (strncasecmp (line + 2, "Origin:", 7) == 0
+        ||  strncasecmp (line + 2, "X-Request-Id:", 13) == 0)
+            copied += strcspn (line + 2, "\r\n");
+    return len + copied + fields * S_FIELD_BYTES + TL_HTTP_STREAM_REPLY_ROOM
+        <= TL_HTTP_STREAM_POOL_BYTES;
+}
+
+//  Connections `daemon` holds (0 when NULL).
+static size_t
+s_connections (struct MHD_Daemon *daemon)
+{
+    const union MHD_DaemonInfo *info = daemon
+        ? MHD_get_daemon_info (daemon, MHD_DAEMON_INFO_CURRENT_CONNECTIONS) : NULL;
+    return info ? info->num_connections : 0;
+}
+
+//  Connections both public daemons hold.
+static size_t
+s_public_connections (gw_http_t *self)
+{
+    return s_connections (self->daemon) + s_connections (self->stream_daemon);
+}
+
+//  Watches the public port for new connections (`on`), or stops (when
+//  full, or out of descriptors: gw_http_tick watches again).
+static void
+s_listening (gw_http_t *self, bool on)
+{
+    if (self->listen_fd < 0 || self->listening == on)
+        return;
+    if (on) {
+        struct epoll_event event = { .events = EPOLLIN, .data.fd = self->listen_fd };
+        self->listening = epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, self->listen_fd, &event) == 0;
+    }
+    else {
+        (void) epoll_ctl (self->epoll_fd, EPOLL_CTL_DEL, self->listen_fd, NULL);
+        self->listening = false;
+    }
+}
+
+//  Accepts the clients waiting on the public port (S_ACCEPT_BATCH at most)
+//  and hands each to the stream daemon or the main one, by its first bytes
+//  (s_small_stream_head; the main one when the stream daemon holds
+//  TL_STREAMS_MAX, where gw_streams answers 503). At most
+//  TL_HTTP_MAX_CONNECTIONS in all; the daemons' own limits (per address
+//  too) apply as when they accepted themselves.
+static void
+s_accept (gw_http_t *self)
+{
+    for (int i = 0; i < S_ACCEPT_BATCH && self->listening; i++) {
+        if (s_public_connections (self) >= TL_HTTP_MAX_CONNECTIONS) {
+            s_listening (self, false);
+            return;
+        }
+        struct sockaddr_storage addr;
+        socklen_t addr_len = sizeof addr;
+        int fd = accept4 (self->listen_fd, (struct sockaddr *) &addr, &addr_len,
+                          SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                tl_log (TL_LOG_WARN, NULL, "http: accept: %s; paused", strerror (errno));
+                s_listening (self, false);
+            }
+            return;
+        }
+        char head [TL_HTTP_STREAM_HEAD_BYTES + 2];
+        ssize_t got = recv (fd, head, sizeof head - 1, MSG_PEEK | MSG_DONTWAIT);
+        bool small = false;
+        if (got > 0) {
+            head [got] = 0;
+            small = s_small_stream_head (self->router, head, (size_t) got)
+                 && s_connections (self->stream_daemon) < TL_STREAMS_MAX;
+        }
+        //  Closes the socket itself when the daemon does not take it
+        (void) MHD_add_connection (small ? self->stream_daemon : self->daemon, fd,
+                                   (const struct sockaddr *) &addr, addr_len);
+    }
 }
 
 //  A broadcast from a service (gw_broker_on_broadcast). auth.user.changed
@@ -1448,10 +1637,40 @@ gw_http_new (const gw_http_config_t *config, gw_router_t *router,
         }
     }
 
-    self->daemon = s_listen (self, config->address, "TALLY_HTTP_ADDR");
-    if (self->daemon)
-        self->ops_daemon = s_listen (self, config->ops_address, "TALLY_OPS_ADDR");
-    if (!self->daemon || !self->ops_daemon) {
+    self->listen_fd = self->epoll_fd = -1;
+    struct sockaddr_in addr, ops_addr;
+    if (s_address (config->address, "TALLY_HTTP_ADDR", &addr) != 0
+    ||  s_address (config->ops_address, "TALLY_OPS_ADDR", &ops_addr) != 0) {
+        gw_http_destroy (&self);
+        return NULL;
+    }
+    self->listen_fd = s_listen_socket (&addr);
+    if (self->listen_fd < 0) {
+        tl_log (TL_LOG_ERROR, NULL, "cannot listen on %s (TALLY_HTTP_ADDR): %s",
+                config->address, strerror (errno));
+        gw_http_destroy (&self);
+        return NULL;
+    }
+    self->daemon = s_daemon (self, NULL, (size_t) TL_HTTP_MAX_HEADER_BYTES * 2,
+                             TL_HTTP_MAX_CONNECTIONS);
+    self->stream_daemon = s_daemon (self, NULL, TL_HTTP_STREAM_POOL_BYTES, TL_STREAMS_MAX);
+    self->ops_daemon = s_daemon (self, &ops_addr, (size_t) TL_HTTP_MAX_HEADER_BYTES * 2,
+                                 TL_HTTP_MAX_CONNECTIONS);
+    if (!self->ops_daemon)
+        tl_log (TL_LOG_ERROR, NULL, "cannot listen on %s (TALLY_OPS_ADDR)", config->ops_address);
+    self->epoll_fd = epoll_create1 (EPOLL_CLOEXEC);
+    bool ok = self->daemon && self->stream_daemon && self->ops_daemon && self->epoll_fd >= 0;
+    struct MHD_Daemon *daemons [] = { self->daemon, self->stream_daemon };
+    for (size_t i = 0; ok && i < 2; i++) {
+        int fd = s_epoll_fd (daemons [i]);
+        struct epoll_event event = { .events = EPOLLIN, .data.fd = fd };
+        ok = fd >= 0 && epoll_ctl (self->epoll_fd, EPOLL_CTL_ADD, fd, &event) == 0;
+    }
+    if (ok)
+        s_listening (self, true);
+    if (!ok || !self->listening) {
+        if (self->ops_daemon)
+            tl_log (TL_LOG_ERROR, NULL, "cannot start the HTTP daemons");
         gw_http_destroy (&self);
         return NULL;
     }
@@ -1471,8 +1690,16 @@ gw_http_destroy (gw_http_t **self_p)
         MHD_run (self->daemon);                     //  they end
         MHD_stop_daemon (self->daemon);
     }
+    if (self->stream_daemon) {
+        MHD_run (self->stream_daemon);
+        MHD_stop_daemon (self->stream_daemon);
+    }
     if (self->ops_daemon)
         MHD_stop_daemon (self->ops_daemon);
+    if (self->listen_fd >= 0)
+        close (self->listen_fd);
+    if (self->epoll_fd >= 0)
+        close (self->epoll_fd);
     zlistx_destroy (&self->suspended);
     zlistx_destroy (&self->connections);
     gw_sessions_destroy (&self->sessions);
@@ -1492,7 +1719,7 @@ s_epoll_fd (struct MHD_Daemon *daemon)
 int
 gw_http_fd (gw_http_t *self)
 {
-    return s_epoll_fd (self->daemon);
+    return self->epoll_fd;
 }
 
 int
@@ -1504,7 +1731,9 @@ gw_http_ops_fd (gw_http_t *self)
 void
 gw_http_run (gw_http_t *self)
 {
+    s_accept (self);
     MHD_run (self->daemon);
+    MHD_run (self->stream_daemon);
     MHD_run (self->ops_daemon);
 }
 
@@ -1521,9 +1750,14 @@ s_daemon_timeout (struct MHD_Daemon *daemon)
 long
 gw_http_timeout (gw_http_t *self)
 {
-    long public = s_daemon_timeout (self->daemon);
-    long ops = s_daemon_timeout (self->ops_daemon);
-    return public < 0 ? ops : ops < 0 || public < ops ? public : ops;
+    long timeout = -1;
+    struct MHD_Daemon *daemons [] = { self->daemon, self->stream_daemon, self->ops_daemon };
+    for (size_t i = 0; i < 3; i++) {
+        long next = s_daemon_timeout (daemons [i]);
+        if (next >= 0 && (timeout < 0 || next < timeout))
+            timeout = next;
+    }
+    return timeout;
 }
 
 void
@@ -1532,9 +1766,9 @@ gw_http_drain (gw_http_t *self, bool stop_accepting)
     self->draining = true;
     gw_streams_close_all (self->streams);           //  clients reconnect elsewhere
     if (stop_accepting && !self->quiesced) {
-        MHD_socket fd = MHD_quiesce_daemon (self->daemon);
-        if (fd != MHD_INVALID_SOCKET)
-            close (fd);
+        s_listening (self, false);
+        close (self->listen_fd);
+        self->listen_fd = -1;
         self->quiesced = true;
     }
 }
@@ -1543,6 +1777,9 @@ void
 gw_http_tick (gw_http_t *self)
 {
     gw_streams_tick (self->streams, zclock_mono ());
+    if (!self->listening && self->listen_fd >= 0
+    &&  s_public_connections (self) < TL_HTTP_MAX_CONNECTIONS)
+        s_listening (self, true);       //  paused when full or out of descriptors
     //  A suspended connection is invisible to libmicrohttpd: look for
     //  clients that hung up, give up their requests and close them.
     s_req_t *req = (s_req_t *) zlistx_first (self->suspended);
@@ -1600,6 +1837,60 @@ gw_http_test (bool verbose)
     assert (!s_query_decode (nul));
     char notutf8 [] = "%ff";
     assert (!s_query_decode (notutf8));
+
+    //  Which first bytes go to the stream daemon (small pools)
+    gw_router_t *router = gw_router_new ();
+    assert (router);
+    const char *declaration = "{\"service\": \"notification\", \"methods\": ["
+        "{\"name\": \"stream\", \"route\": \"GET /api/v1/n/stream\", \"stream\": true},"
+        "{\"name\": \"list\", \"route\": \"GET /api/v1/n\"}]}";
+    char errbuf [200];
+    assert (gw_router_load (router, declaration, strlen (declaration), errbuf,
+                            sizeof errbuf) == 0);
+    const char *small = "GET /api/v1/n/stream?last_event_id=3 HTTP/1.1\r\nHost: t\r\n"
+                        "Authorization: Bearer abc\r\nCookie: a=1; b=2\r\n\r\n";
+    assert (s_small_stream_head (router, small, strlen (small)));
+    //  A browser's EventSource request with a session cookie fits
+    const char *browser = "GET /api/v1/n/stream HTTP/1.1\r\nHost: tally.example.com\r\n"
+        "Connection: keep-alive\r\nAccept: text/event-stream\r\nCache-Control: no-cache\r\n"
+        "sec-ch-ua: \"Chromium\";v=\"131\", \"Not_A Brand\";v=\"24\"\r\n"
+        "sec-ch-ua-mobile: ?0\r\nsec-ch-ua-platform: \"Linux\"\r\n"
+        "User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/131.0.0.0 Safari/537.36\r\nSec-Fetch-Site: same-origin\r\n"
+        "Sec-Fetch-Mode: cors\r\nSec-Fetch-Dest: empty\r\n"
+        "Referer: https://tally.example.com/events/12\r\n"
+        "Accept-Encoding: gzip, deflate, br, zstd\r\nAccept-Language: en-US,en;q=0.9\r\n"
+        "Cookie: tally_session=Vq3n8dXr2b0yK7uQk1o5L9sJmB4wZc6tHfGpEaYiRxU\r\n\r\n";
+    assert (s_small_stream_head (router, browser, strlen (browser)));
+    //  Not a stream route, not GET, not whole, more after it, bare LF
+    const char *list = "GET /api/v1/n HTTP/1.1\r\nHost: t\r\n\r\n";
+    assert (!s_small_stream_head (router, list, strlen (list)));
+    const char *post = "POST /api/v1/n/stream HTTP/1.1\r\nHost: t\r\n\r\n";
+    assert (!s_small_stream_head (router, post, strlen (post)));
+    assert (!s_small_stream_head (router, small, strlen (small) - 2));
+    char twice [600];
+    snprintf (twice, sizeof twice, "%s%s", small, small);
+    assert (!s_small_stream_head (router, twice, strlen (twice)));
+    const char *bare = "GET /api/v1/n/stream HTTP/1.1\nHost: t\n\n";
+    assert (!s_small_stream_head (router, bare, strlen (bare)));
+    //  The pool's bound: the head, a copy of its cookies, its fields and
+    //  the reply's room. A head of the largest size with one field fits;
+    //  so many fields that they would not, or a big cookie, do not.
+    char head [TL_HTTP_STREAM_HEAD_BYTES + 64];
+    const char *start = "GET /api/v1/n/stream HTTP/1.1\r\nX-Pads: ";
+    size_t fill = TL_HTTP_STREAM_HEAD_BYTES - strlen (start) - 4;
+    memcpy (head, start, strlen (start));
+    memset (head + strlen (start), 'p', fill);
+    memcpy (head + strlen (start) + fill, "\r\n\r\n", 5);
+    assert (strlen (head) == TL_HTTP_STREAM_HEAD_BYTES);
+    assert (s_small_stream_head (router, head, strlen (head)));
+    memcpy (head, "GET /api/v1/n/stream HTTP/1.1\r\nCookie: ", strlen (start));
+    assert (!s_small_stream_head (router, head, strlen (head)));
+    for (size_t i = strlen (start); i < strlen (start) + 40; i += 2)
+        head [i] = '&';
+    memcpy (head, start, strlen (start));
+    assert (!s_small_stream_head (router, head, strlen (head)));
+    gw_router_destroy (&router);
     if (verbose)
         printf ("(http ok) ");
 }

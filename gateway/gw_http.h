@@ -35,8 +35,10 @@ gw_http_t *gw_http_new (const gw_http_config_t *config, gw_router_t *router,
 //  Stops the daemon (closing every connection) and nulls the reference.
 void gw_http_destroy (gw_http_t **self_p);
 
-//  The epoll descriptors to poll for input: the public listener's and the
-//  ops listener's.
+//  The epoll descriptors to poll for input: the public port's (its socket,
+//  which gw_http accepts itself, and the two libmicrohttpd daemons it hands
+//  connections to: one for requests, one for streams with a small head)
+//  and the ops listener's.
 int gw_http_fd (gw_http_t *self);
 int gw_http_ops_fd (gw_http_t *self);
 

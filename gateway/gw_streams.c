@@ -23,6 +23,10 @@
 #include <sys/socket.h>
 
 #define S_BLOCK_SIZE        2048            //  bytes the reader gives per call
+#define S_RESPONSE_BLOCK    512             //  libmicrohttpd's buffer in the response: used
+                                            //  only for HTTP/1.0 clients (no chunks); the
+                                            //  reader writes chunks into the connection's
+                                            //  own buffer. Resident in every stream.
 #define S_CHECK_TIMEOUT_MS  3000            //  a session re-check's deadline
 #define S_SNDBUF            (32 * 1024)     //  a stream socket's kernel buffer
 #define S_SWEEP_MS          1000
@@ -544,7 +548,7 @@ gw_streams_open (gw_streams_t *self, struct MHD_Connection *conn, tl_msg_t **req
     st->held_count = -1;
     st->last_write_ms = self->now_ms;
     struct MHD_Response *response = MHD_create_response_from_callback (
-        MHD_SIZE_UNKNOWN, S_BLOCK_SIZE, s_reader, st, s_free);
+        MHD_SIZE_UNKNOWN, S_RESPONSE_BLOCK, s_reader, st, s_free);
     if (!response) {
         s_free (st);
         tl_msg_destroy (request_p);

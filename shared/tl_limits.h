@@ -47,7 +47,11 @@
 #define TL_HTTP_MAX_JSON_BODY      (1L * 1024 * 1024)    //  413 above
 #define TL_HTTP_MAX_UPLOAD_BODY    (10L * 1024 * 1024)   //  upload routes
 #define TL_HTTP_MAX_URL_LEN        4096
-#define TL_HTTP_MAX_HEADER_BYTES   (16 * 1024)   //  MHD connection memory
+#define TL_HTTP_MAX_HEADER_BYTES   (16 * 1024)   //  MHD connection memory (× 2) of a request
+#define TL_HTTP_STREAM_POOL_BYTES  4096     //  MHD connection memory of a stream whose request
+                                            //  head is small (gw_http: its own daemon, same port)
+#define TL_HTTP_STREAM_HEAD_BYTES  2048     //  ... such a head: at most this (≤ half the pool),
+#define TL_HTTP_STREAM_REPLY_ROOM  1024     //  ... leaving this for the reply's head and chunks
 #define TL_HTTP_MAX_CONNECTIONS    20000    //  TL_STREAMS_MAX held streams and requests besides
                                             //  (the gateway's open-files limit must allow it)
 #define TL_HTTP_MAX_PER_IP         512      //  none behind a trusted proxy (TALLY_TRUST_PROXY):

@@ -38,6 +38,31 @@ def test_headers_over_32_kib_are_431_or_closed_and_the_gateway_survives(system):
     assert still_serves(gw)
 
 
+def test_16_kib_of_headers_are_served_and_the_connection_kept_alive(system):
+    # TL_HTTP_MAX_HEADER_BYTES: the main daemon's pools take 16 KiB heads,
+    # one after another on one connection (only stream requests with a
+    # small head go to the small pools)
+    gw = system.gw
+    head = (b"GET " + ECHO + b"?n=%d HTTP/1.1\r\nHost: t\r\nX-Big: " +
+            b"b" * (16 * 1024 - 200) + b"\r\nCookie: " + b"k=v; " * 20 + b"z=1\r\n\r\n")
+    with socket.create_connection(address(gw), timeout=10) as s:
+        f = s.makefile("rb")
+        for n in range(3):
+            s.sendall(head % n)
+            status = f.readline()
+            assert status.startswith(b"HTTP/1.1 200"), status
+            headers = {}
+            while True:
+                line = f.readline().rstrip(b"\r\n")
+                if not line:
+                    break
+                k, _, v = line.partition(b":")
+                headers[k.strip().lower()] = v.strip()
+            body = f.read(int(headers[b"content-length"]))
+            assert json.loads(body)["params"] == {"n": str(n)}
+            assert headers.get(b"connection", b"").lower() != b"close"
+
+
 def test_url_over_4_kib_is_refused_and_the_gateway_survives(system):
     gw = system.gw
     status, headers, body = raw_http(gw.url, b"GET " + ECHO + b"?q=" + b"x" * 5000 +

@@ -101,7 +101,8 @@ class SseStream:
     the chunked body into SSE events: (time, event, id, data) in `events`,
     comments in `comments`. `closed` is set when the server ends it."""
 
-    def __init__(self, gw, token, last_event_id=None, query="", rcvbuf=None, read=True):
+    def __init__(self, gw, token, last_event_id=None, query="", rcvbuf=None, read=True,
+                 extra=""):
         host, port = gw.url.split("//")[1].split(":")
         self.sock = socket.socket()
         if rcvbuf:
@@ -111,7 +112,7 @@ class SseStream:
                 f"Authorization: Bearer {token}\r\nAccept: text/event-stream\r\n")
         if last_event_id is not None:
             head += f"Last-Event-ID: {last_event_id}\r\n"
-        self.sock.sendall((head + "\r\n").encode())
+        self.sock.sendall((head + extra + "\r\n").encode())
         self.events, self.comments = [], []
         self.status, self.headers = None, {}
         self.closed = threading.Event()
@@ -499,3 +500,62 @@ def test_a_password_change_closes_the_other_sessions_streams(ns):
 def test_a_stream_needs_a_session(ns):
     s = SseStream(ns.gw, "not-a-token")
     assert s.closed.wait(5) and s.status == 401
+
+
+def test_streams_with_a_small_head_and_with_16_kib_of_headers_both_work(ns):
+    # A stream whose request head is small is served from a small memory
+    # pool (gw_http's stream daemon) and its connection ends with it; one
+    # with 16 KiB of headers goes to the main daemon. Both
+    # get the same pushes, and both end on logout.
+    user = ns.user()
+    big = "X-Pad: " + "p" * (16 * 1024 - 300) + "\r\nCookie: a=1; b=2\r\n"
+    small, large = SseStream(ns.gw, user.token), SseStream(ns.gw, user.token, extra=big)
+    try:
+        small.wait_open()
+        large.wait_open()
+        assert small.headers.get("connection") == "close"
+        assert large.headers.get("connection") != "close"
+        r = ns.create(user.id, title="To both")
+        assert r["status"] == 201
+        for s in (small, large):
+            wait_for(lambda: r["body"]["seq"] in s.seqs(), "the push", timeout=5)
+        r = requests.post(ns.url("/auth/logout"), headers=user.headers, timeout=10)
+        assert r.status_code == 200, r.text
+        for s in (small, large):
+            assert s.closed.wait(5), "logout did not end the stream"
+    finally:
+        small.close()
+        large.close()
+
+
+def test_an_http_1_0_stream_gets_its_events_unchunked(ns):
+    # No chunks for HTTP/1.0: libmicrohttpd reads the stream through the
+    # response's own block (512 bytes), then closes the connection when the
+    # stream ends. A notification longer than the block arrives whole.
+    user = ns.user()
+    host, port = ns.gw.url.split("//")[1].split(":")
+    s = socket.create_connection((host, int(port)), timeout=10)
+    try:
+        s.sendall((f"GET {API}/notifications/stream HTTP/1.0\r\nHost: {host}\r\n"
+                   f"Authorization: Bearer {user.token}\r\n\r\n").encode())
+        buf = b""
+        while b"event: unread_count" not in buf:
+            chunk = s.recv(65536)
+            assert chunk, buf
+            buf += chunk
+        assert buf.startswith(b"HTTP/1.") and b" 200 " in buf.split(b"\r\n")[0], buf[:80]
+        head = buf.split(b"\r\n\r\n", 1)[0].lower()
+        assert b"transfer-encoding: chunked" not in head
+        message = "m" * 1500
+        r = ns.create(user.id, title="Long", message=message)
+        assert r["status"] == 201
+        want = f"id: {r['body']['seq']}\n".encode()
+        while want not in buf or not buf.endswith(b"\n\n"):
+            chunk = s.recv(65536)
+            assert chunk, buf[-200:]
+            buf += chunk
+        data = buf.split(want, 1)[1].split(b"\n", 1)[0]
+        assert data.startswith(b"data: ")
+        assert json.loads(data[6:])["message"] == message
+    finally:
+        s.close()
