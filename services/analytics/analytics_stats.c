@@ -115,8 +115,8 @@ static const tl_db_statement_t s_statements [] = {
     //  from the daily histograms, its edges bucketed from the calls) says
     //  which bucket holds each rank percentile_cont needs (floor and ceil
     //  of p (n - 1)); only that bucket's calls in the slice are sorted
-    //  (index calls_dashboard_bucket). Rows: k, g (endpoint or 0), n, rank,
-    //  duration
+    //  (index calls_endpoint_bucket, one endpoint at a time). Rows: k, g
+    //  (endpoint or 0), n, rank, duration
     { "stat_ranks",
       "WITH b AS (SELECT * FROM monitor_day_slices ($2::float8 [])), "
       "e AS " S_ENDPOINTS ", "
