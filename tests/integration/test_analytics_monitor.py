@@ -525,7 +525,10 @@ def test_tally_records_its_calls_and_monitors_itself_through_its_fmd_export(syst
     for statistic in STATISTICS:
         mine = system.stat(staff, builtin, statistic, *window).json()["value"]
         theirs = system.stat(user, remote, statistic, *window).json()["value"]
-        assert mine == theirs, statistic
+        # Sums may add the same durations in another order (the plan reads
+        # each dashboard's calls in its own physical order): equal up to rounding
+        assert mine == theirs if not isinstance(mine, float) else same(theirs, mine), \
+            (statistic, mine, theirs)
     r = system.stat(user, remote, "total_visits", *window, endpoint="GET /api/v1/dashboards")
     assert r.json()["value"] == 8
 
