@@ -27,12 +27,10 @@
 #define S_ENDPOINTS \
     "(SELECT id FROM endpoints WHERE dashboard_id = $1 AND enabled " \
     " AND ($3::text IS NULL OR name = $3))"
-//  The calls of [$2 [1], $2 [n]) (ms bounds), and their slice
+//  The calls of [$2 [1], $2 [n]) (ms bounds)
 #define S_RANGE(column) \
     column " >= to_timestamp (($2::float8 []) [1] / 1000) " \
     "AND " column " < to_timestamp (($2::float8 []) [array_upper ($2::float8 [], 1)] / 1000)"
-#define S_SLICE(column) \
-    "width_bucket (date_part ('epoch', " column ") * 1000, $2::float8 [])"
 
 //  The addresses of slice b (a LATERAL subquery's rows (ip, n)): its whole
 //  days from the daily aggregates, then its calls before the first whole
@@ -83,17 +81,21 @@ static const tl_db_statement_t s_statements [] = {
     { "stat_per_ip_whole",
       "SELECT 1, ip, count (*) AS n FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
       " AND endpoint_id IN " S_ENDPOINTS " GROUP BY ip ORDER BY n DESC, ip LIMIT $4::int", 4 },
+    //  Sliced, some endpoints: each slice on its own (a small hash a slice),
+    //  each endpoint's calls of the slice read through the index on
+    //  (dashboard, at), one endpoint at a time
     { "stat_unique",
-      "SELECT k, count (*) FROM (SELECT " S_SLICE ("at") " AS k, ip "
-      "  FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
-      "  AND endpoint_id IN " S_ENDPOINTS " GROUP BY 1, 2) per_ip GROUP BY k", 3 },
+      "SELECT b.k, x.n FROM monitor_slices ($2::float8 []) b, "
+      "LATERAL (SELECT count (*) AS n FROM (SELECT c.ip FROM " S_ENDPOINTS " e, "
+      "  LATERAL (SELECT ip FROM calls WHERE dashboard_id = $1 AND endpoint_id = e.id "
+      "           AND at >= b.lo AND at < b.hi) c GROUP BY c.ip) g) x", 3 },
     { "stat_per_ip",
-      "SELECT k, ip, n FROM (SELECT k, ip, n, row_number () OVER (PARTITION BY k "
-      "                      ORDER BY n DESC, ip) AS r "
-      "  FROM (SELECT " S_SLICE ("at") " AS k, ip, count (*) AS n "
-      "        FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
-      "        AND endpoint_id IN " S_ENDPOINTS " GROUP BY 1, 2) per_ip) ranked "
-      "WHERE r <= $4::int ORDER BY k, n DESC, ip", 4 },
+      "SELECT b.k, x.ip, x.n FROM monitor_slices ($2::float8 []) b, "
+      "LATERAL (SELECT c.ip, count (*) AS n FROM " S_ENDPOINTS " e, "
+      "  LATERAL (SELECT ip FROM calls WHERE dashboard_id = $1 AND endpoint_id = e.id "
+      "           AND at >= b.lo AND at < b.hi) c "
+      "  GROUP BY c.ip ORDER BY n DESC, c.ip LIMIT $4::int) x "
+      "ORDER BY b.k, x.n DESC, x.ip", 4 },
     //  Distinct visitors and visits per address of every endpoint (none
     //  disabled, none picked): each slice's whole days from the daily
     //  aggregates, its edges from the calls

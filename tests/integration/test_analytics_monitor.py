@@ -267,6 +267,27 @@ def test_statistic_in_time_slices_matches_numpy(system, backfilled, statistic):
             assert same(item["value"], want), (unit, static, i, item["value"], want)
 
 
+@pytest.mark.parametrize("statistic", ["unique_visitors", "visits_per_ip"])
+def test_visitors_of_one_endpoint_in_time_slices_match_numpy(system, backfilled, statistic):
+    """With an endpoint picked the addresses come from the calls, slice by
+    slice (whole days and an unaligned dynamic slicing)."""
+    user, dash, peer, calls = backfilled
+    for start, end, unit, static, step in [(utc(2031, 1, 5), utc(2031, 1, 29), "day", "true",
+                                            86400),
+                                           (utc(2031, 1, 6, 5, 30), utc(2031, 1, 20, 5, 30),
+                                            "day", "false", 86400)]:
+        r = system.stat(user, dash, statistic, rfc3339(start), rfc3339(end), timeslice=unit,
+                        timeslice_is_static=static, endpoint="api.users")
+        assert r.status_code == 200, r.text
+        slices = r.json()["slices"]
+        assert len(slices) == round((end - start).total_seconds() / step)
+        for i, item in enumerate(slices):
+            lo = start + datetime.timedelta(seconds=i * step)
+            want = expected(statistic, between(calls, lo, min(lo + datetime.timedelta(
+                seconds=step), end), "api.users"))
+            assert same(item["value"], want), (statistic, i, item["value"], want)
+
+
 def test_static_months_and_weeks_are_calendar_slices(system, backfilled):
     user, dash, peer, calls = backfilled
     r = system.stat(user, dash, "total_visits", "2030-12-15", "2031-02-10",
@@ -427,6 +448,16 @@ def test_disabled_endpoints_are_left_out_and_dashboards_renamed(system):
     assert same(r.json()["value"], expected("median_execution_time", kept))
     r = system.stat(user, dash, "total_visits", "2031-01-01", "2031-02-01")
     assert r.json()["value"] == len(kept)
+    # Addresses without the disabled endpoint: whole and in daily slices
+    for statistic in ["unique_visitors", "visits_per_ip"]:
+        r = system.stat(user, dash, statistic, "2031-01-01", "2031-02-01")
+        assert r.json()["value"] == expected(statistic, kept), statistic
+        r = system.stat(user, dash, statistic, "2031-01-05", "2031-01-10", timeslice="day",
+                        timeslice_is_static="true")
+        for i, item in enumerate(r.json()["slices"]):
+            lo = utc(2031, 1, 5 + i)
+            want = expected(statistic, between(kept, lo, lo + datetime.timedelta(days=1)))
+            assert item["value"] == want, (statistic, i, item["value"], want)
     r = system.request("PATCH", user, f"/dashboards/{dash['id']}",
                        json={"endpoints": [{"name": "no.such", "enabled": False}]})
     assert r.status_code == 400
