@@ -11,7 +11,8 @@
 #    (2)  each of the twelve statistics over a dashboard of 10 million calls
 #         (BENCH_CALLS), through the gateway: over whole days (counts and
 #         sums from the hourly aggregates), over an unaligned range (from
-#         the calls), and in daily slices; against (2') the bare SQL of a
+#         the calls), and in daily slices (three of them also with one
+#         endpoint picked and with one disabled); against (2') the bare SQL of a
 #         median over the same calls in psql (the floor of any exact
 #         percentile)
 #
@@ -165,6 +166,28 @@ for stat in $STAT_NAMES; do
     PART[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-10T07:13:00Z&end_date=2031-03-20T16:41:00Z")
     SLICED[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01&timeslice=day&timeslice_is_static=true")
 done
+#  The same with one endpoint picked, and with one endpoint disabled (the
+#  addresses then come from the calls, not the daily aggregates)
+FILTERED="unique_visitors visits_per_ip median_execution_time"
+declare -A F_WHOLE F_PART F_SLICED
+[[ $STATS == 1 ]] || FILTERED=""
+for stat in $FILTERED; do
+    say "statistic $stat, endpoint_3"
+    F_WHOLE[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01&endpoint=endpoint_3")
+    F_PART[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-10T07:13:00Z&end_date=2031-03-20T16:41:00Z&endpoint=endpoint_3")
+    F_SLICED[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01&timeslice=day&timeslice_is_static=true&endpoint=endpoint_3")
+done
+declare -A D_WHOLE D_PART D_SLICED
+if [[ -n $FILTERED ]]; then
+    api PATCH "/dashboards/$dash" '{"endpoints": [{"name": "endpoint_0", "enabled": false}]}' >/dev/null
+    for stat in $FILTERED; do
+        say "statistic $stat, endpoint_0 disabled"
+        D_WHOLE[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01")
+        D_PART[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-10T07:13:00Z&end_date=2031-03-20T16:41:00Z")
+        D_SLICED[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01&timeslice=day&timeslice_is_static=true")
+    done
+    api PATCH "/dashboards/$dash" '{"endpoints": [{"name": "endpoint_0", "enabled": true}]}' >/dev/null
+fi
 BOX="- -"
 REF="- -"
 [[ $STATS == 1 ]] && BOX=$(measure "boxplots?start_date=2031-01-01&end_date=2031-05-01")
@@ -251,6 +274,12 @@ report="$tmp/report.md"
     echo "|---|---:|---:|---:|"
     for stat in $STAT_NAMES; do
         echo "| $stat | ${WHOLE[$stat]// / / } | ${PART[$stat]// / / } | ${SLICED[$stat]// / / } |"
+    done
+    for stat in $FILTERED; do
+        echo "| $stat, endpoint=endpoint_3 | ${F_WHOLE[$stat]// / / } | ${F_PART[$stat]// / / } | ${F_SLICED[$stat]// / / } |"
+    done
+    for stat in $FILTERED; do
+        echo "| $stat, endpoint_0 disabled | ${D_WHOLE[$stat]// / / } | ${D_PART[$stat]// / / } | ${D_SLICED[$stat]// / / } |"
     done
     echo "| boxplots (20 endpoints) | ${BOX// / / } | | |"
     echo "| (2') psql: bare percentile_cont (0.5) over the same $CALLS calls | ${REF// / / } | | |"
