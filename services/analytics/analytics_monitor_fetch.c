@@ -214,6 +214,10 @@ s_store_calls (tl_db_t *db, const char *id, an_fmd_list_t *list, int64_t after_u
                                &count, newest_us);
     *cut = before_us != INT64_MAX && count > 0;
     if (rows && before_us != INT64_MAX && count == 0) {
+        //  All that is new is in one second: stored as answered, the rest
+        //  of that second cannot be asked for (FMD's bounds are seconds)
+        tl_log (TL_LOG_WARN, NULL, "dashboard %s: a cut answer holds one new second alone; "
+                "calls of that second past the answer are lost", id);
         free (rows);
         rows = s_calls_json (list, after_us, analytics_calls_cutoff_us (clock_ms), INT64_MAX,
                              &count, newest_us);
