@@ -27,10 +27,12 @@
 #define S_ENDPOINTS \
     "(SELECT id FROM endpoints WHERE dashboard_id = $1 AND enabled " \
     " AND ($3::text IS NULL OR name = $3))"
-//  The calls of [$2 [1], $2 [n]) (ms bounds)
+//  The calls of [$2 [1], $2 [n]) (ms bounds), and their slice
 #define S_RANGE(column) \
     column " >= to_timestamp (($2::float8 []) [1] / 1000) " \
     "AND " column " < to_timestamp (($2::float8 []) [array_upper ($2::float8 [], 1)] / 1000)"
+#define S_SLICE(column) \
+    "width_bucket (date_part ('epoch', " column ") * 1000, $2::float8 [])"
 
 //  The addresses of slice b (a LATERAL subquery's rows (ip, n)): its whole
 //  days from the daily aggregates, then its calls before the first whole
@@ -81,15 +83,28 @@ static const tl_db_statement_t s_statements [] = {
     { "stat_per_ip_whole",
       "SELECT 1, ip, count (*) AS n FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
       " AND endpoint_id IN " S_ENDPOINTS " GROUP BY ip ORDER BY n DESC, ip LIMIT $4::int", 4 },
-    //  Sliced, some endpoints: each slice on its own (a small hash a slice),
-    //  each endpoint's calls of the slice read through the index on
-    //  (dashboard, at), one endpoint at a time
+    //  Sliced, one endpoint picked: its calls of the range in one hash of
+    //  (slice, address) (0.6 s in 120 daily slices of 10 million calls)
     { "stat_unique",
+      "SELECT k, count (*) FROM (SELECT " S_SLICE ("at") " AS k, ip "
+      "  FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
+      "  AND endpoint_id IN " S_ENDPOINTS " GROUP BY 1, 2) per_ip GROUP BY k", 3 },
+    { "stat_per_ip",
+      "SELECT k, ip, n FROM (SELECT k, ip, n, row_number () OVER (PARTITION BY k "
+      "                      ORDER BY n DESC, ip) AS r "
+      "  FROM (SELECT " S_SLICE ("at") " AS k, ip, count (*) AS n "
+      "        FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
+      "        AND endpoint_id IN " S_ENDPOINTS " GROUP BY 1, 2) per_ip) ranked "
+      "WHERE r <= $4::int ORDER BY k, n DESC, ip", 4 },
+    //  Sliced, some endpoints disabled (most of the calls): each slice on
+    //  its own (a small hash a slice, not one of every (slice, address)
+    //  that spills to disk), each endpoint's calls of the slice in turn
+    { "stat_unique_each",
       "SELECT b.k, x.n FROM monitor_slices ($2::float8 []) b, "
       "LATERAL (SELECT count (*) AS n FROM (SELECT c.ip FROM " S_ENDPOINTS " e, "
       "  LATERAL (SELECT ip FROM calls WHERE dashboard_id = $1 AND endpoint_id = e.id "
       "           AND at >= b.lo AND at < b.hi) c GROUP BY c.ip) g) x", 3 },
-    { "stat_per_ip",
+    { "stat_per_ip_each",
       "SELECT b.k, x.ip, x.n FROM monitor_slices ($2::float8 []) b, "
       "LATERAL (SELECT c.ip, count (*) AS n FROM " S_ENDPOINTS " e, "
       "  LATERAL (SELECT ip FROM calls WHERE dashboard_id = $1 AND endpoint_id = e.id "
@@ -545,6 +560,9 @@ s_answer (tl_call_t *call, s_ask_t *ask)
             values [2] = limit;
             nparams = kind == S_UNIQUE ? 2 : 3;
         }
+        else
+        if (ask->sliced)
+            name = kind == S_UNIQUE ? "stat_unique_each" : "stat_per_ip_each";
     }
     PGresult *res = s_read (call, name, nparams, values, NULL);
     if (!res)
