@@ -11,13 +11,18 @@
 #    (2)  each of the twelve statistics over a dashboard of 10 million calls
 #         (BENCH_CALLS), through the gateway: over whole days (counts and
 #         sums from the hourly aggregates), over an unaligned range (from
-#         the calls), and in daily slices; against (2') the bare SQL of a
+#         the calls), and in daily slices (three of them also with one
+#         endpoint picked and with one disabled); against (2') the bare SQL of a
 #         median over the same calls in psql (the floor of any exact
 #         percentile)
 #
 #  One run. Everything on 127.0.0.1 with a private PostgreSQL, stopped on
 #  exit. Environment (defaults): BENCH_CALLS=10000000 BENCH_INGEST=200000
 #  BENCH_INGEST_STREAMS=4 BENCH_REPEAT=5 BENCH_WORKERS=8 BENCH_KEEP=0
+#  BENCH_DATA= (a folder: the cluster is kept there between runs and the
+#  10 million calls seeded once; the built-in dashboard the ingest fills is
+#  emptied before each run) BENCH_STATS=1 (0: the ingest rows alone, e.g.
+#  with an older build whose schema the seed does not fit)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
@@ -27,6 +32,8 @@ INGEST=${BENCH_INGEST:-200000}
 STREAMS=${BENCH_INGEST_STREAMS:-4}
 REPEAT=${BENCH_REPEAT:-5}
 WORKERS=${BENCH_WORKERS:-8}
+DATA=${BENCH_DATA:-}
+STATS=${BENCH_STATS:-1}
 
 say () { printf 'analytics: %s\n' "$*" >&2; }
 die () { printf 'analytics: error: %s\n' "$*" >&2; exit 1; }
@@ -44,6 +51,13 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 #  --- PostgreSQL, gateway, auth, analytics --------------------------------
+if [[ -n $DATA ]]; then
+    #  The cluster lives in $DATA/pg; cleanup stops it through the link and
+    #  removes only the link
+    mkdir -p "$DATA/pg"
+    chmod 755 "$DATA" "$DATA/pg"
+    ln -s "$(cd "$DATA/pg" && pwd)" "$tmp/pg"
+fi
 bench_pg
 bench_gateway "$gateway_bin" TALLY_RECORD_CALLS=0
 for svc in auth analytics; do
@@ -68,9 +82,21 @@ for i in $(seq 100); do api GET /dashboards >/dev/null && break; sleep 0.2; done
 
 #  (2) a dashboard of $CALLS calls over 120 days from 2031-01-01 (20
 #  endpoints, 5,000 client addresses), written straight into the schema,
-#  with their hourly and daily aggregates, as the ingest would leave them
-say "seeding $CALLS calls"
+#  with their hourly and daily aggregates and duration histograms, as the
+#  ingest would leave them (kept from an earlier run with BENCH_DATA)
+dash=11111111-1111-4111-8111-111111111111
+seeded=$(psql "$database_url" -XAtq -c "SELECT coalesce (sum (calls), 0) FROM analytics.endpoints WHERE dashboard_id = '$dash'")
 t0=$(date +%s)
+if [[ $STATS != 1 ]]; then
+    say "no statistics (BENCH_STATS=$STATS)"
+elif [[ $seeded == "$CALLS" ]]; then
+    say "reusing the $CALLS calls seeded in $DATA"
+    psql "$database_url" -Xq -v ON_ERROR_STOP=1 \
+         -c "UPDATE analytics.dashboards SET owner = '$user_id' WHERE id = '$dash'" \
+         || die "could not take over the seeded dashboard"
+else
+[[ $seeded == 0 ]] || die "$DATA holds a dashboard of $seeded calls, not $CALLS"
+say "seeding $CALLS calls"
 psql "$database_url" -Xq -v ON_ERROR_STOP=1 <<SQL || die "could not seed the calls"
 SET search_path = analytics;
 INSERT INTO dashboards (id, owner, name, url, token, state, fetched_to, backfilled)
@@ -93,15 +119,20 @@ FROM calls WHERE dashboard_id = '11111111-1111-4111-8111-111111111111' GROUP BY 
 INSERT INTO calls_daily_ip (dashboard_id, day, ip, visits)
 SELECT dashboard_id, (at AT TIME ZONE 'UTC')::date, ip, count (*)
 FROM calls WHERE dashboard_id = '11111111-1111-4111-8111-111111111111' GROUP BY 1, 2, 3;
+INSERT INTO calls_daily_hist (dashboard_id, day, endpoint_id, bucket, visits)
+SELECT dashboard_id, (at AT TIME ZONE 'UTC')::date, endpoint_id, monitor_bucket (duration_ms),
+       count (*)
+FROM calls WHERE dashboard_id = '11111111-1111-4111-8111-111111111111' GROUP BY 1, 2, 3, 4;
 UPDATE endpoints e SET calls = c.n FROM (SELECT endpoint_id, count (*) n FROM calls GROUP BY 1) c
 WHERE e.id = c.endpoint_id;
 VACUUM ANALYZE calls;
 VACUUM ANALYZE calls_hourly;
 VACUUM ANALYZE calls_daily_ip;
+VACUUM ANALYZE calls_daily_hist;
 SQL
+fi
 seeded_s=$(( $(date +%s) - t0 ))
 say "seeded in ${seeded_s}s"
-dash=11111111-1111-4111-8111-111111111111
 
 #  Milliseconds of one GET, or "504" past the statement's 25 s (fails the
 #  run on any other non-200)
@@ -123,27 +154,63 @@ measure () {
     printf '%s\n' "${all[@]}" | sort -n | awk '{ v[NR] = $1 } END { printf "%s %s", v[int((NR + 1) / 2)], v[NR] }'
 }
 
-STATS="total_visits total_execution_time average_execution_time visits_per_ip unique_visitors
+STAT_NAMES="total_visits total_execution_time average_execution_time visits_per_ip unique_visitors
 fastest_measured_execution_time fastest_quartile_execution_time median_execution_time
 slowest_quartile_execution_time ninetieth_percentile_execution_time
 ninety-ninth_percentile_execution_time slowest_measured_execution_time"
 declare -A WHOLE PART SLICED
-for stat in $STATS; do
+[[ $STATS == 1 ]] || STAT_NAMES=""
+for stat in $STAT_NAMES; do
     say "statistic $stat"
     WHOLE[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01")
     PART[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-10T07:13:00Z&end_date=2031-03-20T16:41:00Z")
     SLICED[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01&timeslice=day&timeslice_is_static=true")
 done
-BOX=$(measure "boxplots?start_date=2031-01-01&end_date=2031-05-01")
+#  The same with one endpoint picked, and with one endpoint disabled (the
+#  addresses then come from the calls, not the daily aggregates)
+FILTERED="unique_visitors visits_per_ip median_execution_time"
+declare -A F_WHOLE F_PART F_SLICED
+[[ $STATS == 1 ]] || FILTERED=""
+for stat in $FILTERED; do
+    say "statistic $stat, endpoint_3"
+    F_WHOLE[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01&endpoint=endpoint_3")
+    F_PART[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-10T07:13:00Z&end_date=2031-03-20T16:41:00Z&endpoint=endpoint_3")
+    F_SLICED[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01&timeslice=day&timeslice_is_static=true&endpoint=endpoint_3")
+done
+declare -A D_WHOLE D_PART D_SLICED
+if [[ -n $FILTERED ]]; then
+    api PATCH "/dashboards/$dash" '{"endpoints": [{"name": "endpoint_0", "enabled": false}]}' >/dev/null
+    for stat in $FILTERED; do
+        say "statistic $stat, endpoint_0 disabled"
+        D_WHOLE[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01")
+        D_PART[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-10T07:13:00Z&end_date=2031-03-20T16:41:00Z")
+        D_SLICED[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01&timeslice=day&timeslice_is_static=true")
+    done
+    api PATCH "/dashboards/$dash" '{"endpoints": [{"name": "endpoint_0", "enabled": true}]}' >/dev/null
+fi
+BOX="- -"
+REF="- -"
+[[ $STATS == 1 ]] && BOX=$(measure "boxplots?start_date=2031-01-01&end_date=2031-05-01")
 #  (2') the bare median in psql, same calls, same work_mem
 ref_ms=()
 for i in $(seq $(( REPEAT + 1 ))); do
+    [[ $STATS == 1 ]] || break
     out=$(psql "$database_url" -XqAt -c '\timing on' -c "SET work_mem = '64MB'; SELECT percentile_cont (0.5) WITHIN GROUP (ORDER BY duration_ms) FROM analytics.calls WHERE dashboard_id = '$dash' AND at >= '2031-01-01' AND at < '2031-05-01'" | sed -n 's/^Time: \([0-9.]*\) ms.*/\1/p')
     ref_ms+=("$out")
 done
-REF=$(printf '%s\n' "${ref_ms[@]:1}" | sort -n | awk '{ v[NR] = $1 } END { printf "%.1f %.1f", v[int((NR + 1) / 2)], v[NR] }')
+[[ $STATS == 1 ]] && REF=$(printf '%s\n' "${ref_ms[@]:1}" | sort -n | awk '{ v[NR] = $1 } END { printf "%.1f %.1f", v[int((NR + 1) / 2)], v[NR] }')
 
-#  (1) ingest through the mesh, then (1') COPY of the same rows
+#  (1) ingest through the mesh, then (1') COPY of the same rows (into an
+#  empty built-in dashboard and table, also when the cluster is kept)
+psql "$database_url" -Xq -v ON_ERROR_STOP=1 \
+     -c "DROP TABLE IF EXISTS public.copy_target" \
+     -c "DELETE FROM analytics.calls WHERE dashboard_id = '00000000-0000-4000-8000-00000000a001'" \
+     -c "DELETE FROM analytics.calls_hourly WHERE dashboard_id = '00000000-0000-4000-8000-00000000a001'" \
+     -c "DELETE FROM analytics.calls_daily_ip WHERE dashboard_id = '00000000-0000-4000-8000-00000000a001'" \
+     -c "DO \$\$ BEGIN IF to_regclass ('analytics.calls_daily_hist') IS NOT NULL THEN DELETE FROM analytics.calls_daily_hist WHERE dashboard_id = '00000000-0000-4000-8000-00000000a001'; END IF; END \$\$" \
+     -c "DELETE FROM analytics.endpoints WHERE dashboard_id = '00000000-0000-4000-8000-00000000a001'" \
+     -c "VACUUM ANALYZE analytics.calls" \
+     || die "could not empty the built-in dashboard"
 say "ingest: $INGEST calls in batches of 5000, $STREAMS streams"
 PYTHONPATH="$root/tests/integration" /usr/bin/python3 - "$mesh" "$INGEST" "$STREAMS" "$tmp/ingest.csv" >"$tmp/ingest.out" <<'PY' || die "ingest failed: $(tail -n 5 "$tmp/ingest.out")"
 import sys, threading, time
@@ -205,8 +272,14 @@ report="$tmp/report.md"
     echo
     echo "| statistic | 2031-01-01..05-01 (whole days) | unaligned 69 days | 120 daily slices |"
     echo "|---|---:|---:|---:|"
-    for stat in $STATS; do
+    for stat in $STAT_NAMES; do
         echo "| $stat | ${WHOLE[$stat]// / / } | ${PART[$stat]// / / } | ${SLICED[$stat]// / / } |"
+    done
+    for stat in $FILTERED; do
+        echo "| $stat, endpoint=endpoint_3 | ${F_WHOLE[$stat]// / / } | ${F_PART[$stat]// / / } | ${F_SLICED[$stat]// / / } |"
+    done
+    for stat in $FILTERED; do
+        echo "| $stat, endpoint_0 disabled | ${D_WHOLE[$stat]// / / } | ${D_PART[$stat]// / / } | ${D_SLICED[$stat]// / / } |"
     done
     echo "| boxplots (20 endpoints) | ${BOX// / / } | | |"
     echo "| (2') psql: bare percentile_cont (0.5) over the same $CALLS calls | ${REF// / / } | | |"

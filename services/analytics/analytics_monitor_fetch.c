@@ -14,6 +14,7 @@
 #include "tl_mp.h"
 
 #include <jansson.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +53,8 @@ static const tl_db_statement_t s_statements [] = {
       "INSERT INTO endpoints (dashboard_id, name) "
       "SELECT DISTINCT $1::uuid, r.e FROM jsonb_to_recordset ($2::jsonb) AS r (e text) "
       "ON CONFLICT (dashboard_id, name) DO NOTHING", 2 },
-    //  The calls, their hourly aggregates and each endpoint's count
+    //  The calls, their hourly aggregates, daily addresses and duration
+    //  histograms (migrations/004), and each endpoint's count
     { "fetch_insert",
       "WITH r AS (SELECT * FROM jsonb_to_recordset ($2::jsonb) "
       "           AS r (e text, t bigint, x float8, v text, g text, ip text, s smallint)), "
@@ -73,6 +75,11 @@ static const tl_db_statement_t s_statements [] = {
       "  ON CONFLICT (dashboard_id, hour, endpoint_id) DO UPDATE SET "
       "    visits = h.visits + excluded.visits, total_ms = h.total_ms + excluded.total_ms, "
       "    min_ms = least (h.min_ms, excluded.min_ms), max_ms = greatest (h.max_ms, excluded.max_ms)), "
+      "hist AS (INSERT INTO calls_daily_hist AS dh (dashboard_id, day, endpoint_id, bucket, visits) "
+      "  SELECT $1::uuid, (at AT TIME ZONE 'UTC')::date, endpoint_id, monitor_bucket (duration_ms), "
+      "         count (*) FROM ins GROUP BY 2, 3, 4 "
+      "  ON CONFLICT (dashboard_id, day, endpoint_id, bucket) DO UPDATE SET "
+      "    visits = dh.visits + excluded.visits), "
       "counted AS (UPDATE endpoints en SET calls = en.calls + c.n "
       "  FROM (SELECT endpoint_id, count (*) AS n FROM ins GROUP BY 1) c WHERE en.id = c.endpoint_id) "
       "SELECT count (*) FROM ins", 2 },
@@ -120,15 +127,16 @@ analytics_monitor_fetch_start (tl_db_t *db, const char *id, int64_t run_at_ms)
 //  The calls of `list` after `after_us` (0: all) and inside the retention
 //  as [{e, t, x, v, g, ip}] (the caller's, free it), their count in
 //  *count and the newest one's time in *newest_us (left alone when none).
+//  Calls from `before_us` on are left out too.
 static char *
-s_calls_json (an_fmd_list_t *list, int64_t after_us, int64_t cutoff_us, size_t *count,
-              int64_t *newest_us)
+s_calls_json (an_fmd_list_t *list, int64_t after_us, int64_t cutoff_us, int64_t before_us,
+              size_t *count, int64_t *newest_us)
 {
     json_t *rows = json_array ();
     *count = 0;
     for (size_t i = 0; rows && i < an_fmd_list_size (list); i++) {
         const an_fmd_call_t *call = an_fmd_list_call (list, i);
-        if (call->time_us <= after_us || call->time_us < cutoff_us)
+        if (call->time_us <= after_us || call->time_us < cutoff_us || call->time_us >= before_us)
             continue;
         json_t *row = json_pack ("{s:s, s:I, s:f, s:s, s:s, s:s}", "e", call->endpoint,
                                  "t", (json_int_t) call->time_us, "x", call->execution_ms,
@@ -166,16 +174,54 @@ analytics_calls_store (tl_db_t *db, const char *id, const char *rows)
     return res ? 0 : err;
 }
 
+//  The start (µs) of the second of the newest call of `list`, when the
+//  list may have been cut (as many calls as a Tally export answers at
+//  most) and holds calls before that second; else INT64_MAX. An answer
+//  cut inside a second holds only part of it, and a fetcher continues
+//  from its newest call's second skipping the calls up to that call's
+//  microsecond: the rest of that second (some sharing the very
+//  microsecond) would be lost. Leaving that second out, the next window
+//  asks for it whole.
+static int64_t
+s_cut_second_us (an_fmd_list_t *list)
+{
+    size_t size = an_fmd_list_size (list);
+    if (size < AN_SELF_EXPORT_MAX_CALLS)
+        return INT64_MAX;
+    int64_t oldest = INT64_MAX, newest = INT64_MIN;
+    for (size_t i = 0; i < size; i++) {
+        int64_t t = an_fmd_list_call (list, i)->time_us;
+        oldest = t < oldest ? t : oldest;
+        newest = t > newest ? t : newest;
+    }
+    int64_t second = newest >= 0 ? newest / 1000000 : -((-newest + 999999) / 1000000);
+    return oldest < second * 1000000 ? second * 1000000 : INT64_MAX;
+}
+
 //  Stores the calls of `list` newer than `after_us` for dashboard `id`,
-//  with their partitions, endpoints and aggregates. Sets *newest_us to the
-//  newest stored (left alone when none). Returns 0 or a code.
+//  with their partitions, endpoints and aggregates, leaving out the
+//  newest call's second of a list that may have been cut (s_cut_second_us)
+//  unless that would leave nothing new. Sets *newest_us to the newest
+//  stored (left alone when none) and *cut when a second was left out.
+//  Returns 0 or a code.
 static int
 s_store_calls (tl_db_t *db, const char *id, an_fmd_list_t *list, int64_t after_us,
-               int64_t clock_ms, int64_t *newest_us)
+               int64_t clock_ms, int64_t *newest_us, bool *cut)
 {
     size_t count;
-    char *rows = s_calls_json (list, after_us, analytics_calls_cutoff_us (clock_ms), &count,
-                               newest_us);
+    int64_t before_us = s_cut_second_us (list);
+    char *rows = s_calls_json (list, after_us, analytics_calls_cutoff_us (clock_ms), before_us,
+                               &count, newest_us);
+    *cut = before_us != INT64_MAX && count > 0;
+    if (rows && before_us != INT64_MAX && count == 0) {
+        //  All that is new is in one second: stored as answered, the rest
+        //  of that second cannot be asked for (FMD's bounds are seconds)
+        tl_log (TL_LOG_WARN, NULL, "dashboard %s: a cut answer holds one new second alone; "
+                "calls of that second past the answer are lost", id);
+        free (rows);
+        rows = s_calls_json (list, after_us, analytics_calls_cutoff_us (clock_ms), INT64_MAX,
+                             &count, newest_us);
+    }
     if (!rows)
         return TL_ENOMEM;
     int rc = count ? analytics_calls_store (db, id, rows) : 0;
@@ -198,11 +244,12 @@ typedef struct {
     char name [AN_NAME_MAX * 4 + 1];
 } s_fetch_t;
 
-//  Reads the remote rules and the window's calls, and stores them.
-//  Returns 0, or a code with `why` set.
+//  Reads the remote rules and the window's calls, and stores them; sets
+//  *cut when the newest second of a cut answer was left for the next
+//  window (s_store_calls). Returns 0, or a code with `why` set.
 static int
 s_fetch_window (tl_db_t *db, s_fetch_t *fetch, int64_t clock_ms, int64_t *newest_us,
-                char *why, size_t why_size)
+                bool *cut, char *why, size_t why_size)
 {
     char *data = NULL;
     int err = 0;
@@ -222,7 +269,7 @@ s_fetch_window (tl_db_t *db, s_fetch_t *fetch, int64_t clock_ms, int64_t *newest
     list = rc ? NULL : an_fmd_calls_new (data, strlen (data), &err, why, why_size);
     free (data);
     rc = rc ? rc : list ? s_store_calls (db, fetch->id, list, fetch->last_call_us, clock_ms,
-                                         newest_us) : err;
+                                         newest_us, cut) : err;
     an_fmd_list_destroy (&list);
     return rc;
 }
@@ -268,15 +315,18 @@ s_fetch_failed (tl_job_ctx_t *job, s_fetch_t *fetch, const char *why)
 }
 
 //  Records a fetched window and schedules the next: the next week of the
-//  back-fill at once, or the hourly fetch.
+//  back-fill at once, or the hourly fetch; when the answer was `cut`
+//  (s_store_calls left its newest second out), the window from the
+//  newest stored call's second, at once.
 static int
-s_fetch_done (tl_job_ctx_t *job, s_fetch_t *fetch, int64_t newest_us)
+s_fetch_done (tl_job_ctx_t *job, s_fetch_t *fetch, int64_t newest_us, bool cut)
 {
     tl_db_t *db = tl_job_ctx_db (job);
     int64_t clock_ms = tl_job_ctx_clock_ms (job);
-    bool backfilled = fetch->backfilled || fetch->to_s * 1000 >= clock_ms - 999;
+    int64_t newest_s = newest_us / 1000000;
+    bool backfilled = fetch->backfilled || (!cut && fetch->to_s * 1000 >= clock_ms - 999);
     char to_text [32], newest_text [32], clock_text [32];
-    snprintf (to_text, sizeof to_text, "%lld", (long long) fetch->to_s);
+    snprintf (to_text, sizeof to_text, "%lld", (long long) (cut ? newest_s : fetch->to_s));
     snprintf (newest_text, sizeof newest_text, "%lld", (long long) newest_us);
     snprintf (clock_text, sizeof clock_text, "%lld", (long long) clock_ms);
     const char *values [] = { fetch->id, to_text, newest_us ? newest_text : NULL, clock_text,
@@ -284,8 +334,16 @@ s_fetch_done (tl_job_ctx_t *job, s_fetch_t *fetch, int64_t newest_us)
     long count = tl_db_exec_count (db, "fetch_ok", 5, values);
     if (count < 0)
         return (int) count;
-    int rc = s_enqueue_fetch (db, fetch->id, backfilled ? clock_ms + AN_FETCH_INTERVAL_S * 1000
-                                                        : fetch->to_s * 1000);
+    if (!cut) {
+        int rc = s_enqueue_fetch (db, fetch->id, backfilled ? clock_ms + AN_FETCH_INTERVAL_S * 1000
+                                                            : fetch->to_s * 1000);
+        return rc < 0 ? rc : 0;
+    }
+    //  At once (a time already past), under a key no step of this chain
+    //  has used: the newest call's ms, moved on if taken
+    int rc = 0;
+    for (int64_t at = newest_us / 1000; rc == 0 && at < newest_us / 1000 + 1000; at++)
+        rc = s_enqueue_fetch (db, fetch->id, at);
     return rc < 0 ? rc : 0;
 }
 
@@ -336,6 +394,7 @@ typedef struct {
     s_fetch_t *fetch;
     int64_t clock_ms;
     int64_t newest_us;
+    bool cut;
     char why [256];
 } s_window_t;
 
@@ -345,8 +404,9 @@ s_window_tx (tl_db_t *db, void *arg)
     s_window_t *window = (s_window_t *) arg;
     window->newest_us = 0;
     window->why [0] = 0;
+    window->cut = false;
     return s_fetch_window (db, window->fetch, window->clock_ms, &window->newest_us,
-                           window->why, sizeof window->why);
+                           &window->cut, window->why, sizeof window->why);
 }
 
 static int
@@ -362,7 +422,7 @@ s_fetch_job (tl_job_ctx_t *job)
         s_window_t window = { .fetch = &fetch, .clock_ms = tl_job_ctx_clock_ms (job) };
         rc = tl_db_tx (tl_job_ctx_db (job), s_window_tx, &window);
         if (rc == 0)
-            rc = s_fetch_done (job, &fetch, window.newest_us);
+            rc = s_fetch_done (job, &fetch, window.newest_us, window.cut);
         else
         if (rc == TL_EUNAVAIL || rc == TL_ERETRY || rc == TL_EDB
             || (rc == TL_ETIMEDOUT && !*window.why))

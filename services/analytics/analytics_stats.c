@@ -3,16 +3,19 @@
 //  boxplots of each endpoint. Counts, sums, averages and extremes read
 //  the hourly aggregates for each slice's whole hours and the calls of its
 //  edges only; distinct visitors and visits per address of every endpoint
-//  the daily ones (per address) likewise; those of some endpoints, and the
-//  exact percentiles (percentile_cont: linear interpolation between closest
-//  ranks, numpy's default) read the calls of the range. Disabled
-//  endpoints are left out; `endpoint` picks one.
+//  the daily ones (per address) likewise; those of some endpoints read the
+//  calls of the range. Percentiles and boxplots are exact
+//  (percentile_cont's linear interpolation between closest ranks, numpy's
+//  default) and read the daily duration histograms to find the bucket of
+//  each rank, then sort that bucket's calls alone (migrations/004).
+//  Disabled endpoints are left out; `endpoint` picks one.
 #include "analytics_monitor.h"
 #include "an_slices.h"
 #include "tl_error.h"
 #include "tl_mp.h"
 #include "tl_time.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,23 +34,27 @@
 #define S_SLICE(column) \
     "width_bucket (date_part ('epoch', " column ") * 1000, $2::float8 [])"
 
-//  The addresses of each slice b: whole days (daily aggregates), then the
-//  calls before the first whole day and from the last one on
+//  The addresses of slice b (a LATERAL subquery's rows (ip, n)): its whole
+//  days from the daily aggregates, then its calls before the first whole
+//  day and from the last one on. Each slice is aggregated on its own (a
+//  small hash a slice, not one of every (slice, address)).
 #define S_DAY_IPS \
-    "ips AS (" \
-    "  SELECT b.k, d.ip, d.visits AS n FROM b, LATERAL (SELECT ip, visits FROM calls_daily_ip " \
-    "    WHERE dashboard_id = $1 AND day >= b.dlo_day AND day < b.dhi_day) d " \
-    "  UNION ALL " \
-    "  SELECT b.k, c.ip, 1 FROM b, LATERAL (SELECT ip FROM calls WHERE dashboard_id = $1 " \
-    "    AND at >= b.lo AND at < least (b.dlo, b.hi)) c " \
-    "  UNION ALL " \
-    "  SELECT b.k, c.ip, 1 FROM b, LATERAL (SELECT ip FROM calls WHERE dashboard_id = $1 " \
-    "    AND at >= greatest (b.dhi, b.dlo) AND at < b.hi) c) "
+    "(SELECT ip, visits AS n FROM calls_daily_ip " \
+    "   WHERE dashboard_id = $1 AND day >= b.dlo_day AND day < b.dhi_day " \
+    " UNION ALL " \
+    " SELECT ip, 1 FROM calls WHERE dashboard_id = $1 AND at >= b.lo AND at < least (b.dlo, b.hi) " \
+    " UNION ALL " \
+    " SELECT ip, 1 FROM calls WHERE dashboard_id = $1 AND at >= greatest (b.dhi, b.dlo) " \
+    "   AND at < b.hi) u "
 
 static const tl_db_statement_t s_statements [] = {
-    //  For the statement of one statistic, inside its transaction
+    //  For the statement of one statistic, inside its transaction; always
+    //  a plan for the parameters given (after five runs PostgreSQL may keep
+    //  a generic plan, blind to the range and the slices: a percentile
+    //  went from 0.2 to 1-2 s that way)
     { "stat_settings",
-      "SELECT set_config ('statement_timeout', $1, true), set_config ('work_mem', $2, true)", 2 },
+      "SELECT set_config ('statement_timeout', $1, true), set_config ('work_mem', $2, true), "
+      "       set_config ('plan_cache_mode', 'force_custom_plan', true)", 2 },
     //  Counts, sums and extremes: each slice's whole hours from the hourly
     //  aggregates, and its edges (the parts of an hour it holds) from the
     //  calls, so that any range reads at most two hours of calls a slice
@@ -70,22 +77,14 @@ static const tl_db_statement_t s_statements [] = {
       "    WHERE c.dashboard_id = $1 AND c.at >= greatest (b.hhi, b.hlo) AND c.at < b.hi "
       "    AND c.endpoint_id IN (SELECT id FROM e)) x) "
       "SELECT k, sum (n), sum (t), min (mn), max (mx) FROM parts GROUP BY k", 3 },
-    { "stat_percentile",
-      "SELECT " S_SLICE ("at") ", percentile_cont ($4::float8) WITHIN GROUP (ORDER BY duration_ms) "
-      "FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
-      " AND endpoint_id IN " S_ENDPOINTS " GROUP BY 1", 4 },
-    //  The same three over the whole range (one slice): no bucket to compute
-    //  nor to sort by
-    { "stat_percentile_whole",
-      "SELECT 1, percentile_cont ($4::float8) WITHIN GROUP (ORDER BY duration_ms) "
-      "FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
-      " AND endpoint_id IN " S_ENDPOINTS, 4 },
     { "stat_unique_whole",
       "SELECT 1, count (*) FROM (SELECT ip FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
       "  AND endpoint_id IN " S_ENDPOINTS " GROUP BY ip) per_ip", 3 },
     { "stat_per_ip_whole",
       "SELECT 1, ip, count (*) AS n FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
       " AND endpoint_id IN " S_ENDPOINTS " GROUP BY ip ORDER BY n DESC, ip LIMIT $4::int", 4 },
+    //  Sliced, one endpoint picked: its calls of the range in one hash of
+    //  (slice, address) (0.6 s in 120 daily slices of 10 million calls)
     { "stat_unique",
       "SELECT k, count (*) FROM (SELECT " S_SLICE ("at") " AS k, ip "
       "  FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
@@ -97,30 +96,86 @@ static const tl_db_statement_t s_statements [] = {
       "        FROM calls WHERE dashboard_id = $1 AND " S_RANGE ("at")
       "        AND endpoint_id IN " S_ENDPOINTS " GROUP BY 1, 2) per_ip) ranked "
       "WHERE r <= $4::int ORDER BY k, n DESC, ip", 4 },
+    //  Sliced, some endpoints disabled (most of the calls): each slice on
+    //  its own (a small hash a slice, not one of every (slice, address)
+    //  that spills to disk), each endpoint's calls of the slice in turn
+    { "stat_unique_each",
+      "SELECT b.k, x.n FROM monitor_slices ($2::float8 []) b, "
+      "LATERAL (SELECT count (*) AS n FROM (SELECT c.ip FROM " S_ENDPOINTS " e, "
+      "  LATERAL (SELECT ip FROM calls WHERE dashboard_id = $1 AND endpoint_id = e.id "
+      "           AND at >= b.lo AND at < b.hi) c GROUP BY c.ip) g) x", 3 },
+    { "stat_per_ip_each",
+      "SELECT b.k, x.ip, x.n FROM monitor_slices ($2::float8 []) b, "
+      "LATERAL (SELECT c.ip, count (*) AS n FROM " S_ENDPOINTS " e, "
+      "  LATERAL (SELECT ip FROM calls WHERE dashboard_id = $1 AND endpoint_id = e.id "
+      "           AND at >= b.lo AND at < b.hi) c "
+      "  GROUP BY c.ip ORDER BY n DESC, c.ip LIMIT $4::int) x "
+      "ORDER BY b.k, x.n DESC, x.ip", 4 },
     //  Distinct visitors and visits per address of every endpoint (none
     //  disabled, none picked): each slice's whole days from the daily
     //  aggregates, its edges from the calls
     { "stat_all_enabled",
       "SELECT NOT EXISTS (SELECT 1 FROM endpoints WHERE dashboard_id = $1 AND NOT enabled)", 1 },
     { "stat_unique_days",
-      "WITH b AS (SELECT * FROM monitor_day_slices ($2::float8 [])), " S_DAY_IPS
-      "SELECT k, count (*) FROM (SELECT k, ip FROM ips GROUP BY 1, 2) per_ip GROUP BY k", 2 },
+      "SELECT b.k, x.n FROM monitor_day_slices ($2::float8 []) b, "
+      "LATERAL (SELECT count (*) AS n FROM (SELECT ip FROM " S_DAY_IPS " GROUP BY ip) g) x", 2 },
     { "stat_per_ip_days",
-      "WITH b AS (SELECT * FROM monitor_day_slices ($2::float8 [])), " S_DAY_IPS
-      "SELECT k, ip, n FROM (SELECT k, ip, n, row_number () OVER (PARTITION BY k "
-      "                      ORDER BY n DESC, ip) AS r "
-      "  FROM (SELECT k, ip, sum (n) AS n FROM ips GROUP BY 1, 2) per_ip) ranked "
-      "WHERE r <= $3::int ORDER BY k, n DESC, ip", 3 },
+      "SELECT b.k, x.ip, x.n FROM monitor_day_slices ($2::float8 []) b, "
+      "LATERAL (SELECT ip, sum (n) AS n FROM " S_DAY_IPS
+      "         GROUP BY ip ORDER BY n DESC, ip LIMIT $3::int) x "
+      "ORDER BY b.k, x.n DESC, x.ip", 3 },
     { "stat_endpoint_known",
       "SELECT 1 FROM endpoints WHERE dashboard_id = $1 AND name = $2", 2 },
-    //  $1 dashboard, $2 bounds as above
-    { "stat_boxplots",
-      "SELECT e.name, count (c.duration_ms), min (c.duration_ms), "
-      "       percentile_cont (ARRAY [0.25, 0.5, 0.75]::float8 []) "
-      "         WITHIN GROUP (ORDER BY c.duration_ms), max (c.duration_ms) "
-      "FROM endpoints e LEFT JOIN calls c ON c.endpoint_id = e.id AND c.dashboard_id = $1 "
-      "  AND " S_RANGE ("c.at")
-      " WHERE e.dashboard_id = $1 AND e.enabled GROUP BY e.name ORDER BY e.name", 2 },
+    //  Exact ranks (migrations/004): $1 dashboard, $2 bounds, $3 endpoint
+    //  name or NULL, $4 grouped by endpoint too (boxplots), $5 the
+    //  fractions (float8 []). Each slice's duration histogram (whole days
+    //  from the daily histograms, its edges bucketed from the calls) says
+    //  which bucket holds each rank percentile_cont needs (floor and ceil
+    //  of p (n - 1)); only that bucket's calls in the slice are sorted
+    //  (index calls_endpoint_bucket, one endpoint at a time). Rows: k, g
+    //  (endpoint or 0), n, rank, duration
+    { "stat_ranks",
+      "WITH b AS (SELECT * FROM monitor_day_slices ($2::float8 [])), "
+      "e AS " S_ENDPOINTS ", "
+      "h AS ("
+      "  SELECT b.k, x.* FROM b, LATERAL (SELECT CASE WHEN $4::bool THEN d.endpoint_id ELSE 0 END AS g, "
+      "    d.bucket, sum (d.visits)::bigint AS n FROM calls_daily_hist d "
+      "    WHERE d.dashboard_id = $1 AND d.day >= b.dlo_day AND d.day < b.dhi_day "
+      "    AND d.endpoint_id IN (SELECT id FROM e) GROUP BY 1, 2) x "
+      "  UNION ALL "
+      "  SELECT b.k, x.* FROM b, LATERAL (SELECT CASE WHEN $4::bool THEN c.endpoint_id ELSE 0 END AS g, "
+      "    monitor_bucket (c.duration_ms) AS bucket, count (*) AS n FROM calls c "
+      "    WHERE c.dashboard_id = $1 AND c.at >= b.lo AND c.at < least (b.dlo, b.hi) "
+      "    AND c.endpoint_id IN (SELECT id FROM e) GROUP BY 1, 2) x "
+      "  UNION ALL "
+      "  SELECT b.k, x.* FROM b, LATERAL (SELECT CASE WHEN $4::bool THEN c.endpoint_id ELSE 0 END AS g, "
+      "    monitor_bucket (c.duration_ms) AS bucket, count (*) AS n FROM calls c "
+      "    WHERE c.dashboard_id = $1 AND c.at >= greatest (b.dhi, b.dlo) AND c.at < b.hi "
+      "    AND c.endpoint_id IN (SELECT id FROM e) GROUP BY 1, 2) x), "
+      "t AS (SELECT k, g, bucket, n, (sum (n) OVER w)::bigint - n AS below, "
+      "             (sum (n) OVER (PARTITION BY k, g))::bigint AS total "
+      "      FROM (SELECT k, g, bucket, sum (n)::bigint AS n FROM h GROUP BY 1, 2, 3) hs "
+      "      WINDOW w AS (PARTITION BY k, g ORDER BY bucket)), "
+      "r AS (SELECT DISTINCT t.k, t.g, x.rank FROM (SELECT DISTINCT k, g, total FROM t) t, "
+      "      LATERAL (SELECT floor (p * (t.total - 1)::float8)::bigint AS rank "
+      "               FROM unnest ($5::float8 []) AS p "
+      "               UNION SELECT ceil (p * (t.total - 1)::float8)::bigint "
+      "               FROM unnest ($5::float8 []) AS p) x), "
+      "q AS (SELECT t.k, t.g, t.bucket, t.total, t.below, array_agg (r.rank - t.below) AS offs "
+      "      FROM r JOIN t ON t.k = r.k AND t.g = r.g AND r.rank >= t.below "
+      "        AND r.rank < t.below + t.n GROUP BY 1, 2, 3, 4, 5) "
+      "SELECT q.k, q.g, q.total, q.below + x.rn, x.d FROM q JOIN b ON b.k = q.k, "
+      "LATERAL (SELECT s.rn, s.d FROM (SELECT o.d, row_number () OVER (ORDER BY o.d) - 1 AS rn "
+      "  FROM (SELECT c.d FROM e, LATERAL (SELECT duration_ms AS d FROM calls c "
+      "          WHERE c.dashboard_id = $1 AND c.endpoint_id = e.id "
+      "          AND monitor_bucket (c.duration_ms) = q.bucket AND c.at >= b.lo AND c.at < b.hi) c "
+      "        WHERE NOT $4::bool OR e.id = q.g "
+      "        ORDER BY c.d LIMIT (SELECT max (v) + 1 FROM unnest (q.offs) AS v)) o) s "
+      "  WHERE s.rn = ANY (q.offs)) x "
+      "ORDER BY 1, 2, 4", 5 },
+    //  The enabled endpoints a boxplot lists, by name
+    { "stat_box_endpoints",
+      "SELECT id, name FROM endpoints WHERE dashboard_id = $1 AND enabled ORDER BY name", 1 },
 };
 
 int
@@ -281,13 +336,47 @@ s_pack_per_ip (msgpack_packer *pk, const PGresult *res, int *row, long k)
     *row = last;
 }
 
+//  Packs the answer's head: {statistic, value: ...} or {statistic,
+//  timeslice, slices: [...]} (the value or the slices follow).
+static void
+s_pack_head (msgpack_packer *pk, const s_ask_t *ask)
+{
+    msgpack_pack_map (pk, ask->sliced ? 3 : 2);
+    tl_mp_pack_kv (pk, "statistic", s_stats [ask->stat].name);
+    if (ask->sliced) {
+        tl_mp_pack_kv (pk, "timeslice", ask->unit);
+        tl_mp_pack_str (pk, "slices");
+        msgpack_pack_array (pk, (uint32_t) ask->n);
+    }
+    else
+        tl_mp_pack_str (pk, "value");
+}
+
+//  Packs slice k's {start, value: (the value follows)} when sliced.
+static void
+s_pack_slice_head (msgpack_packer *pk, const s_ask_t *ask, long k)
+{
+    if (!ask->sliced)
+        return;
+    char start [TL_TIME_TEXT_SIZE];
+    tl_time_format (ask->bounds [k - 1], start, sizeof start);
+    msgpack_pack_map (pk, 2);
+    tl_mp_pack_kv (pk, "start", start);
+    tl_mp_pack_str (pk, "value");
+}
+
 //  One read statement under the statistics' own timeout and memory (the
-//  settings last as long as its transaction).
+//  settings last as long as its transaction). With `boxplot`, the
+//  transaction is REPEATABLE READ and first reads the dashboard's enabled
+//  endpoints (stat_box_endpoints: what a boxplot lists), so that both
+//  statements see the same snapshot.
 typedef struct {
     const char *name;
     int nparams;
     const char *const *values;
+    bool boxplot;
     PGresult *res;
+    PGresult *endpoints;
 } s_read_t;
 
 static int
@@ -296,25 +385,47 @@ s_read_tx (tl_db_t *db, void *arg)
     s_read_t *read = (s_read_t *) arg;
     const char *settings [] = { AN_STATS_TIMEOUT_MS, AN_STATS_WORK_MEM };
     int err = 0;
-    PGresult *res = tl_db_exec (db, "stat_settings", 2, settings, &err);
-    PQclear (res);
     PQclear (read->res);
+    PQclear (read->endpoints);
+    read->res = read->endpoints = NULL;
+    PGresult *res = read->boxplot
+                  ? tl_db_query (db, "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ", 0, NULL,
+                                 &err)
+                  : PQmakeEmptyPGresult (NULL, PGRES_COMMAND_OK);
+    if (!res)
+        return err ? err : TL_ENOMEM;
+    PQclear (res);
+    res = tl_db_exec (db, "stat_settings", 2, settings, &err);
+    PQclear (res);
+    if (res && read->boxplot) {
+        read->endpoints = tl_db_exec (db, "stat_box_endpoints", 1, read->values, &err);
+        res = read->endpoints;
+    }
     read->res = res ? tl_db_exec (db, read->name, read->nparams, read->values, &err) : NULL;
     return read->res ? 0 : err;
 }
 
-//  Runs statement `name` that way. Returns its result (the caller's) or
-//  NULL once it has answered the error.
+//  Runs statement `name` that way (`values [0]` the dashboard). Returns
+//  its result (the caller's) or NULL once it has answered the error;
+//  with `endpoints` (a boxplot), sets *endpoints (the caller's too).
 static PGresult *
-s_read (tl_call_t *call, const char *name, int nparams, const char *const *values)
+s_read (tl_call_t *call, const char *name, int nparams, const char *const *values,
+        PGresult **endpoints)
 {
-    s_read_t read = { .name = name, .nparams = nparams, .values = values };
+    s_read_t read = { .name = name, .nparams = nparams, .values = values,
+                      .boxplot = endpoints != NULL };
     int rc = tl_db_tx (tl_call_db (call), s_read_tx, &read);
     if (rc) {
         PQclear (read.res);
-        tl_call_db_error (call, rc);
+        PQclear (read.endpoints);
+        if (rc == TL_ENOMEM)
+            tl_call_error (call, 503, "memory", "out of memory");
+        else
+            tl_call_db_error (call, rc);
         return NULL;
     }
+    if (endpoints)
+        *endpoints = read.endpoints;
     return read.res;
 }
 
@@ -334,6 +445,95 @@ s_all_enabled (tl_call_t *call, const char *id)
     return all;
 }
 
+//  The value at fraction p of one group (a slice, or an endpoint of a
+//  boxplot) from rows [first, last) of a stat_ranks result (k, g, n, rank,
+//  duration), as percentile_cont computes it: the durations at ranks
+//  floor and ceil of p (n - 1), linearly interpolated (the same double
+//  arithmetic as PostgreSQL's float8_lerp, so the same bits). Returns 0,
+//  or TL_EINVAL when a rank it needs is not among the rows (the statement
+//  and this disagree on the ranks: a bug, never the data).
+static int
+s_rank_value (const PGresult *res, int first, int last, double p, double *value)
+{
+    int64_t n = strtoll (tl_db_value (res, first, 2), NULL, 10);
+    double pos = p * (double) (n - 1);
+    int64_t lo_rank = (int64_t) floor (pos), hi_rank = (int64_t) ceil (pos);
+    const char *lo = NULL, *hi = NULL;
+    for (int row = first; row < last; row++) {
+        int64_t rank = strtoll (tl_db_value (res, row, 3), NULL, 10);
+        if (rank == lo_rank)
+            lo = tl_db_value (res, row, 4);
+        if (rank == hi_rank)
+            hi = tl_db_value (res, row, 4);
+    }
+    if (!lo || !hi)
+        return TL_EINVAL;
+    double lo_value = strtod (lo, NULL), hi_value = strtod (hi, NULL);
+    *value = hi_rank > lo_rank ? lo_value + (hi_value - lo_value) * (pos - (double) lo_rank)
+                               : lo_value;
+    return 0;
+}
+
+//  The end of the group that starts at row `first` of a stat_ranks result
+//  (the rows are ordered by k, g, rank).
+static int
+s_group_end (const PGresult *res, int first)
+{
+    int last = first + 1;
+    while (last < PQntuples (res)
+       &&  strcmp (tl_db_value (res, last, 0), tl_db_value (res, first, 0)) == 0
+       &&  strcmp (tl_db_value (res, last, 1), tl_db_value (res, first, 1)) == 0)
+        last++;
+    return last;
+}
+
+//  Answers a percentile statistic (stat_ranks, one group a slice).
+static void
+s_answer_percentile (tl_call_t *call, s_ask_t *ask)
+{
+    char fractions [32];
+    snprintf (fractions, sizeof fractions, "{%s}", s_stats [ask->stat].fraction);
+    const char *values [] = { ask->id, ask->bounds_text, ask->endpoint, "false", fractions };
+    PGresult *res = s_read (call, "stat_ranks", 5, values, NULL);
+    if (!res)
+        return;
+    //  Each slice's value first (a slice without calls has none)
+    double *value = (double *) calloc ((size_t) ask->n, sizeof (double));
+    bool *has = (bool *) calloc ((size_t) ask->n, sizeof (bool));
+    int rc = value && has ? 0 : TL_ENOMEM;
+    for (int row = 0; rc == 0 && row < PQntuples (res); ) {
+        int last = s_group_end (res, row);
+        long k = atol (tl_db_value (res, row, 0));
+        if (k < 1 || k > ask->n)
+            rc = TL_EINVAL;
+        else {
+            rc = s_rank_value (res, row, last, strtod (s_stats [ask->stat].fraction, NULL),
+                               &value [k - 1]);
+            has [k - 1] = true;
+        }
+        row = last;
+    }
+    PQclear (res);
+    if (rc == TL_ENOMEM)
+        tl_call_error (call, 503, "memory", "out of memory");
+    else
+    if (rc)
+        tl_call_error (call, 500, "internal", "the ranks of a percentile did not add up");
+    else {
+        msgpack_packer *pk = tl_call_reply (call, 200);
+        s_pack_head (pk, ask);
+        for (long k = 1; k <= ask->n; k++) {
+            s_pack_slice_head (pk, ask, k);
+            if (has [k - 1])
+                msgpack_pack_double (pk, value [k - 1]);
+            else
+                msgpack_pack_nil (pk);
+        }
+    }
+    free (value);
+    free (has);
+}
+
 //  Runs the statistic's statement and answers.
 static void
 s_answer (tl_call_t *call, s_ask_t *ask)
@@ -341,13 +541,15 @@ s_answer (tl_call_t *call, s_ask_t *ask)
     s_kind_t kind = s_stats [ask->stat].kind;
     char limit [16];
     snprintf (limit, sizeof limit, "%d", S_MAX_IPS);
-    const char *name = kind == S_PCT ? (ask->sliced ? "stat_percentile" : "stat_percentile_whole")
-                     : kind == S_UNIQUE ? (ask->sliced ? "stat_unique" : "stat_unique_whole")
+    if (kind == S_PCT) {
+        s_answer_percentile (call, ask);
+        return;
+    }
+    const char *name = kind == S_UNIQUE ? (ask->sliced ? "stat_unique" : "stat_unique_whole")
                      : kind == S_PER_IP ? (ask->sliced ? "stat_per_ip" : "stat_per_ip_whole")
                      : "stat_basic";
-    const char *values [] = { ask->id, ask->bounds_text, ask->endpoint,
-                              kind == S_PER_IP ? limit : s_stats [ask->stat].fraction };
-    int nparams = kind == S_PCT || kind == S_PER_IP ? 4 : 3;
+    const char *values [] = { ask->id, ask->bounds_text, ask->endpoint, limit };
+    int nparams = kind == S_PER_IP ? 4 : 3;
     if ((kind == S_UNIQUE || kind == S_PER_IP) && !ask->endpoint) {
         int all = s_all_enabled (call, ask->id);
         if (all < 0)
@@ -358,39 +560,38 @@ s_answer (tl_call_t *call, s_ask_t *ask)
             values [2] = limit;
             nparams = kind == S_UNIQUE ? 2 : 3;
         }
+        else
+        if (ask->sliced)
+            name = kind == S_UNIQUE ? "stat_unique_each" : "stat_per_ip_each";
     }
-    PGresult *res = s_read (call, name, nparams, values);
+    PGresult *res = s_read (call, name, nparams, values, NULL);
     if (!res)
         return;
-    msgpack_packer *pk = tl_call_reply (call, 200);
-    msgpack_pack_map (pk, ask->sliced ? 3 : 2);
-    tl_mp_pack_kv (pk, "statistic", s_stats [ask->stat].name);
-    if (ask->sliced) {
-        tl_mp_pack_kv (pk, "timeslice", ask->unit);
-        tl_mp_pack_str (pk, "slices");
-        msgpack_pack_array (pk, (uint32_t) ask->n);
+    //  The row of each slice (none: -1), found once
+    int *found = kind == S_PER_IP ? NULL : (int *) malloc ((size_t) ask->n * sizeof (int));
+    if (kind != S_PER_IP && !found) {
+        PQclear (res);
+        tl_call_error (call, 503, "memory", "out of memory");
+        return;
     }
-    else
-        tl_mp_pack_str (pk, "value");
+    for (long k = 0; found && k < ask->n; k++)
+        found [k] = -1;
+    for (int r = 0; found && r < PQntuples (res); r++) {
+        long k = atol (tl_db_value (res, r, 0));
+        if (k >= 1 && k <= ask->n && found [k - 1] < 0)
+            found [k - 1] = r;
+    }
+    msgpack_packer *pk = tl_call_reply (call, 200);
+    s_pack_head (pk, ask);
     int row = 0;
     for (long k = 1; k <= ask->n; k++) {
-        if (ask->sliced) {
-            char start [TL_TIME_TEXT_SIZE];
-            tl_time_format (ask->bounds [k - 1], start, sizeof start);
-            msgpack_pack_map (pk, 2);
-            tl_mp_pack_kv (pk, "start", start);
-            tl_mp_pack_str (pk, "value");
-        }
+        s_pack_slice_head (pk, ask, k);
         if (kind == S_PER_IP)
             s_pack_per_ip (pk, res, &row, k);
-        else {
-            int found = -1;
-            for (int r = 0; r < PQntuples (res) && found < 0; r++)
-                if (atol (tl_db_value (res, r, 0)) == k)
-                    found = r;
-            s_pack_value (pk, kind, res, found);
-        }
+        else
+            s_pack_value (pk, kind, res, found [k - 1]);
     }
+    free (found);
     PQclear (res);
 }
 
@@ -429,18 +630,33 @@ s_statistics (tl_call_t *call)
     free (ask.bounds_text);
 }
 
-//  Packs a float column, or nil.
-static void
-s_pack_number (msgpack_packer *pk, const char *key, const char *value)
+//  A boxplot's group in a stat_ranks result: endpoint g's rows [first, last)
+typedef struct {
+    int64_t g;
+    int first, last;
+} s_box_group_t;
+
+//  The group of endpoint `g` among `count` groups ordered by g, or NULL.
+static const s_box_group_t *
+s_box_group (const s_box_group_t *groups, size_t count, int64_t g)
 {
-    tl_mp_pack_str (pk, key);
-    if (value)
-        msgpack_pack_double (pk, strtod (value, NULL));
-    else
-        msgpack_pack_nil (pk);
+    size_t lo = 0, hi = count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (groups [mid].g < g)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < count && groups [lo].g == g ? &groups [lo] : NULL;
 }
 
-//  GET /dashboards/{id}/boxplots
+//  The boxplot fractions: min and max are percentile_cont's 0 and 1
+static const double s_box_fractions [] = { 0, 0.25, 0.5, 0.75, 1 };
+static const char *const s_box_keys [] = { "min", "q1", "median", "q3", "max" };
+
+//  GET /dashboards/{id}/boxplots: each enabled endpoint's count, min,
+//  quartiles and max (stat_ranks grouped by endpoint, one slice)
 static void
 s_boxplots (tl_call_t *call)
 {
@@ -452,33 +668,67 @@ s_boxplots (tl_call_t *call)
         return;
     char bounds [64];
     snprintf (bounds, sizeof bounds, "{%lld,%lld}", (long long) start_ms, (long long) end_ms);
-    const char *values [] = { id, bounds };
-    PGresult *res = s_read (call, "stat_boxplots", 2, values);
+    const char *values [] = { id, bounds, NULL, "true", "{0,0.25,0.5,0.75,1}" };
+    PGresult *endpoints = NULL;
+    PGresult *res = s_read (call, "stat_ranks", 5, values, &endpoints);
     if (!res)
         return;
-    msgpack_packer *pk = tl_call_reply (call, 200);
-    msgpack_pack_map (pk, 2);
-    tl_mp_pack_str (pk, "items");
-    msgpack_pack_array (pk, (uint32_t) PQntuples (res));
-    for (int row = 0; row < PQntuples (res); row++) {
-        //  The quartiles come as one array "{q1,median,q3}"
-        const char *quartiles = tl_db_value (res, row, 3);
-        char q [3][32] = { "", "", "" };
-        if (quartiles)
-            sscanf (quartiles, "{%31[^,],%31[^,],%31[^}]}", q [0], q [1], q [2]);
-        msgpack_pack_map (pk, 7);
-        tl_mp_pack_kv (pk, "endpoint", tl_db_value (res, row, 0));
-        tl_mp_pack_str (pk, "count");
-        msgpack_pack_int64 (pk, strtoll (tl_db_value (res, row, 1), NULL, 10));
-        s_pack_number (pk, "min", tl_db_value (res, row, 2));
-        s_pack_number (pk, "q1", quartiles ? q [0] : NULL);
-        s_pack_number (pk, "median", quartiles ? q [1] : NULL);
-        s_pack_number (pk, "q3", quartiles ? q [2] : NULL);
-        s_pack_number (pk, "max", tl_db_value (res, row, 4));
+    //  The groups, ordered by endpoint id as the rows are
+    int rows = PQntuples (res);
+    s_box_group_t *groups = (s_box_group_t *) malloc ((size_t) (rows ? rows : 1)
+                                                      * sizeof (s_box_group_t));
+    size_t count = 0;
+    for (int row = 0; groups && row < rows; ) {
+        int last = s_group_end (res, row);
+        groups [count++] = (s_box_group_t) {
+            .g = strtoll (tl_db_value (res, row, 1), NULL, 10), .first = row, .last = last };
+        row = last;
     }
-    tl_mp_pack_str (pk, "next_cursor");
-    msgpack_pack_nil (pk);
+    //  Each endpoint's five values (none without calls), then the answer
+    int listed = PQntuples (endpoints);
+    double (*value) [5] = (double (*) [5]) malloc ((size_t) (listed ? listed : 1)
+                                                   * sizeof *value);
+    const s_box_group_t **of = (const s_box_group_t **) calloc ((size_t) (listed ? listed : 1),
+                                                                sizeof *of);
+    int rc = groups && value && of ? 0 : TL_ENOMEM;
+    for (int row = 0; rc == 0 && row < listed; row++) {
+        of [row] = s_box_group (groups, count, strtoll (tl_db_value (endpoints, row, 0), NULL, 10));
+        for (size_t i = 0; rc == 0 && of [row] && i < 5; i++)
+            rc = s_rank_value (res, of [row]->first, of [row]->last, s_box_fractions [i],
+                               &value [row][i]);
+    }
+    if (rc == TL_ENOMEM)
+        tl_call_error (call, 503, "memory", "out of memory");
+    else
+    if (rc)
+        tl_call_error (call, 500, "internal", "the ranks of a boxplot did not add up");
+    else {
+        msgpack_packer *pk = tl_call_reply (call, 200);
+        msgpack_pack_map (pk, 2);
+        tl_mp_pack_str (pk, "items");
+        msgpack_pack_array (pk, (uint32_t) listed);
+        for (int row = 0; row < listed; row++) {
+            msgpack_pack_map (pk, 7);
+            tl_mp_pack_kv (pk, "endpoint", tl_db_value (endpoints, row, 1));
+            tl_mp_pack_str (pk, "count");
+            msgpack_pack_int64 (pk, of [row] ? strtoll (tl_db_value (res, of [row]->first, 2),
+                                                        NULL, 10) : 0);
+            for (size_t i = 0; i < 5; i++) {
+                tl_mp_pack_str (pk, s_box_keys [i]);
+                if (of [row])
+                    msgpack_pack_double (pk, value [row][i]);
+                else
+                    msgpack_pack_nil (pk);
+            }
+        }
+        tl_mp_pack_str (pk, "next_cursor");
+        msgpack_pack_nil (pk);
+    }
+    free (value);
+    free (of);
+    free (groups);
     PQclear (res);
+    PQclear (endpoints);
 }
 
 int
