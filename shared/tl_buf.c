@@ -101,6 +101,17 @@ tl_buf_append (tl_buf_t *self, const void *data, size_t size)
 
 
 //  --------------------------------------------------------------------------
+//  Makes room for `extra` more bytes.
+
+int
+tl_buf_reserve (tl_buf_t *self, size_t extra)
+{
+    assert (self);
+    return s_reserve (self, extra);
+}
+
+
+//  --------------------------------------------------------------------------
 //  Grows the content by `size` uninitialised bytes; returns where they start.
 
 char *
@@ -271,6 +282,7 @@ tl_buf_test (bool verbose)
         assert (tl_buf_size (grown) == 5 && s_streq (tl_buf_data (grown), "abcde"));
         assert (tl_buf_extend (grown, 4) == NULL && tl_buf_size (grown) == 5);
         assert (tl_buf_extend (grown, 3) && tl_buf_size (grown) == 8);
+        assert (tl_buf_reserve (grown, 1) == TL_ETOOBIG && tl_buf_reserve (grown, 0) == 0);
         tl_buf_destroy (&grown);
     }
 

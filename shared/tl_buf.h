@@ -22,6 +22,11 @@ void tl_buf_destroy (tl_buf_t **self_p);
 //  the cap, or TL_ENOMEM. On failure the content is unchanged.
 int tl_buf_append (tl_buf_t *self, const void *data, size_t size);
 
+//  Makes room for `extra` more bytes of content at once (a writer that
+//  knows about how much it will append spares the doublings on the way).
+//  Returns 0, TL_ETOOBIG past the cap, or TL_ENOMEM; the content is unchanged.
+int tl_buf_reserve (tl_buf_t *self, size_t extra);
+
 //  Grows the content by `size` bytes and returns where they start, for the
 //  caller to write them all before any other call on the buffer (they are
 //  not initialised; the NUL after them is written). Returns NULL, the

@@ -268,8 +268,22 @@ s_write_str (tl_buf_t *out, const char *text, size_t size)
     if (!tl_json_utf8_valid (text, size))
         return TL_EINVAL;
     const unsigned char *byte = (const unsigned char *) text;
-    //  Most strings need no escape: written in one piece
+    //  Most strings need no escape: written in one piece. Eight bytes at
+    //  a time while none is a control, a quote, a backslash or 0xE2 (the
+    //  lead byte of U+2028/9): the classic "has a zero byte" and "has a
+    //  byte less than n" word tests, exact for whether any byte is one
     size_t plain = 0;
+    const uint64_t ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+    for (uint64_t word; size - plain >= 8; plain += 8) {
+        memcpy (&word, byte + plain, 8);
+        uint64_t quote = word ^ (ones * '"'), backslash = word ^ (ones * '\\'),
+                 lead = word ^ (ones * 0xE2);
+        uint64_t special = ((word - ones * 0x20) & ~word)
+                         | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash)
+                         | ((lead - ones) & ~lead);
+        if (special & highs)
+            break;
+    }
     while (plain < size && byte [plain] >= 0x20 && byte [plain] != '"'
        &&  byte [plain] != '\\' && byte [plain] != 0xE2)
         plain++;
@@ -1135,6 +1149,46 @@ s_assert_field_error (json_t *errors, const char *field, const char *message)
 void
 tl_json_test (bool verbose)
 {
+    //  Strings: every ASCII byte and U+2028 at every place of a string
+    //  longer than a word escape as the byte-by-byte rules say
+    for (int c = 1; c < 128; c++)
+        for (int at = 0; at < 19; at++) {
+            char text [20], want [40];
+            memset (text, 'a', 19);
+            text [19] = 0;
+            text [at] = (char) c;
+            size_t n = 0;
+            want [n++] = '"';
+            for (int i = 0; i < 19; i++) {
+                unsigned char b = (unsigned char) text [i];
+                const char *escape = b == '"' ? "\\\"" : b == '\\' ? "\\\\" : b == '\n' ? "\\n"
+                                   : b == '\r' ? "\\r" : b == '\t' ? "\\t" : b == '\b' ? "\\b"
+                                   : b == '\f' ? "\\f" : NULL;
+                char hex [8];
+                if (!escape && b < 0x20) {
+                    snprintf (hex, sizeof hex, "\\u%04X", b);
+                    escape = hex;
+                }
+                if (escape) {
+                    memcpy (want + n, escape, strlen (escape));
+                    n += strlen (escape);
+                }
+                else
+                    want [n++] = (char) b;
+            }
+            want [n++] = '"';
+            tl_buf_t *got = tl_buf_new (64);
+            assert (s_write_str (got, text, 19) == 0);
+            assert (tl_buf_size (got) == n && memcmp (tl_buf_data (got), want, n) == 0);
+            if (at <= 16) {
+                memcpy (text + at, "\xE2\x80\xA8", 3);
+                tl_buf_reset (got);
+                assert (s_write_str (got, text, 19) == 0);
+                assert (strstr (tl_buf_data (got), "\\u2028") == tl_buf_data (got) + 1 + at);
+            }
+            tl_buf_destroy (&got);
+        }
+
     //  The short way writes what printf's way writes, wherever it applies
     {
         static const double tricky [] = { 0.1, 0.0001, 12.0, -2.5, 1e14 + 0.5,
