@@ -32,14 +32,14 @@ ZONES = "store_id,timezone_str\n"
 
 
 class System:
-    def __init__(self, cluster, gateway_env=None):
+    def __init__(self, cluster, gateway_env=None, analytics_env=None):
         env = {"TALLY_PROTO_BUILTIN": "1", "TALLY_TRUST_PROXY": "1"}
         env.update(gateway_env or {})
         self.gw = cluster.gateway(env=env)
         gws = [self.gw]
         tally.auth(cluster, gws, env={"TALLY_REQUIRE_VERIFICATION": "false",
                                       "TALLY_PROTO_EXTRA": ""})
-        tally.analytics(cluster, gws)
+        tally.analytics(cluster, gws, env=analytics_env)
         wait_instances(self.gw, 1, service="auth", timeout=60)
         wait_instances(self.gw, 1, service="analytics", timeout=60)
 

@@ -19,11 +19,9 @@ import time
 import pytest
 import requests
 
-import tally
-from tally import Cluster, binary, psql, unique, wait_for, wait_instances
-from tracker_system import PASSWORD, User, new_address
+from tally import Cluster, binary, psql, wait_for
+from test_analytics_stores import System as StoresSystem
 
-API = "/api/v1"
 STATUS = "store_id,status,timestamp_utc\n"
 HOURS = "store_id,dayOfWeek,start_time_local,end_time_local\n"
 ZONES = "store_id,timezone_str\n"
@@ -110,34 +108,12 @@ class CsvServer:
         self.httpd.server_close()
 
 
-class System:
+class System(StoresSystem):
+    """The store-monitoring system of test_analytics_stores, with the
+    analytics settings a test gives."""
+
     def __init__(self, cluster, analytics_env):
-        self.gw = cluster.gateway(env={"TALLY_PROTO_BUILTIN": "1", "TALLY_TRUST_PROXY": "1"})
-        tally.auth(cluster, [self.gw], env={"TALLY_REQUIRE_VERIFICATION": "false",
-                                            "TALLY_PROTO_EXTRA": ""})
-        tally.analytics(cluster, [self.gw], env=analytics_env)
-        wait_instances(self.gw, 1, service="auth", timeout=60)
-        wait_instances(self.gw, 1, service="analytics", timeout=60)
-
-    def url(self, path):
-        return self.gw.url + API + path
-
-    def user(self):
-        name = unique("q")
-        client = {"X-Forwarded-For": new_address()}
-        r = requests.post(self.url("/auth/register"),
-                          json={"username": name, "email": f"{name}@example.com",
-                                "password": PASSWORD}, headers=client, timeout=30)
-        assert r.status_code == 201, r.text
-        r = requests.post(self.url("/auth/login"), json={"login": name, "password": PASSWORD},
-                          headers=client, timeout=30)
-        assert r.status_code == 200, r.text
-        return User(name, r.json()["user"]["id"], r.json()["token"])
-
-    def request(self, method, user, path, **kw):
-        headers = dict(user.headers)
-        headers.update(kw.pop("headers", {}))
-        return requests.request(method, self.url(path), headers=headers, timeout=60, **kw)
+        super().__init__(cluster, analytics_env=analytics_env)
 
     def source(self, user):
         r = self.request("GET", user, "/stores/source")
