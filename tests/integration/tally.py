@@ -19,10 +19,22 @@ TEST_PROTO = os.path.join(ROOT, "tests", "proto", "testsvc.json")
 AUTH_STANDIN_PROTO = os.path.join(ROOT, "tests", "proto", "auth-standin.json")
 
 
+_HANDED_OUT = set()     # ports free_port gave: a port is given once a run
+
+
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A port nothing listens on now, never one this run was given before:
+    the kernel may offer a port it just offered again (once its socket is
+    closed), and two ports asked for one process (its HTTP, mesh and ops
+    addresses) must differ."""
+    for _ in range(1000):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.add(port)
+            return port
+    raise RuntimeError("no free port that was not given before")
 
 
 def binary(name):
