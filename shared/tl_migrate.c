@@ -193,9 +193,13 @@ s_migrate_tx (tl_db_t *db, void *arg)
     ctx->applied = 0;           //  a retried transaction starts over
     const char *values [] = { ctx->schema };
     //  READ COMMITTED: after waiting for the lock, each statement sees what
-    //  the instance that held it committed.
+    //  the instance that held it committed. No statement timeout: a file
+    //  may index or fill a large table (minutes, not the requests' 5 s),
+    //  and the instances that wait for the lock wait as long.
     int rc = ctx->nested
            ? 0 : s_run (db, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED", 0, NULL);
+    if (rc == 0)
+        rc = s_run (db, "SET LOCAL statement_timeout = 0", 0, NULL);
     if (rc == 0)
         rc = s_run (db, "SELECT pg_advisory_xact_lock(hashtext('tally.migrate.' || $1))",
                     1, values);
@@ -450,6 +454,21 @@ tl_migrate_test (bool verbose)
     assert (!s_test_table (db, schema, "broken"));
     assert (tl_db_test_scalar (db, "SELECT count(*) FROM schema_migrations"
                               " WHERE version = $1", "1001_fine.sql") == 0);
+
+    //  A file may take longer than the statement timeout (an index over a
+    //  large table); the connection's timeout holds again after
+    assert (tl_db_test_scalar (db, "SELECT count(*) FROM (SELECT set_config"
+                                   " ('statement_timeout', '100', false)) s", NULL) == 1);
+    const tl_embed_t long_file [] = { S_FILE ("2000_long.sql", "SELECT pg_sleep(0.3);"), { 0 } };
+    assert (tl_migrate (db, schema, long_file) == 1);
+    int err = 0;
+    PGresult *timeout = tl_db_query (db, "SHOW statement_timeout", 0, NULL, &err);
+    assert (timeout && strcmp (tl_db_value (timeout, 0, 0), "100ms") == 0);
+    PQclear (timeout);
+    char restored [32];
+    snprintf (restored, sizeof restored, "%d", TL_DB_STATEMENT_TIMEOUT_MS);
+    assert (tl_db_test_scalar (db, "SELECT count(*) FROM (SELECT set_config"
+                                   " ('statement_timeout', $1, false)) s", restored) == 1);
 
     //  A fresh schema with no files still gets the runtime's tables
     char other [48];
