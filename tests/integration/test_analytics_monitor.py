@@ -124,16 +124,19 @@ def system():
 
 
 def make_calls(peer, seed, count=400, days=21, endpoints=("main.index", "api.users", "api.orders"),
-               start=datetime.datetime(2031, 1, 6, 0, 0, 7)):
-    """`count` calls over `days` days from `start`, random but fixed by `seed`."""
+               start=datetime.datetime(2031, 1, 6, 0, 0, 7), ips=11):
+    """`count` calls over `days` days from `start`, random but fixed by
+    `seed`, from `ips` addresses (an endpoint named twice is picked twice as
+    often)."""
     rng = np.random.default_rng(seed)
     out = []
     for _ in range(count):
         at = start + datetime.timedelta(microseconds=int(rng.integers(0, days * 86400 * 10**6)))
-        call = {"endpoint": endpoints[int(rng.integers(0, len(endpoints)))],
-                "ms": round(float(rng.gamma(2.0, 40.0)), 3),
-                "at": at.strftime("%Y-%m-%d %H:%M:%S.%f"),
-                "ip": f"10.0.0.{int(rng.integers(1, 12))}"}
+        endpoint = endpoints[int(rng.integers(0, len(endpoints)))]
+        ms = round(float(rng.gamma(2.0, 40.0)), 3)
+        address = int(rng.integers(1, ips + 1))
+        call = {"endpoint": endpoint, "ms": ms, "at": at.strftime("%Y-%m-%d %H:%M:%S.%f"),
+                "ip": f"10.0.{address // 250}.{address % 250}"}
         peer.add(call["endpoint"], call["ms"], call["at"], ip=call["ip"])
         out.append(call)
     return out
@@ -428,6 +431,109 @@ def test_hourly_fetch_starts_after_the_last_fetched_call(system):
     names = {e["name"] for e in system.request("GET", user, f"/dashboards/{dash['id']}")
              .json()["endpoints"]}
     assert names == {"main.index", "api.new"}
+    peer.stop()
+
+
+@pytest.fixture(scope="module")
+def skewed(system):
+    """A dashboard of 1 500 calls from 300 addresses over ten days: main.index
+    60 %, api.users 30 %, api.orders 10 %."""
+    peer = FmdPeer(token="skew-" + unique()).start()
+    calls = make_calls(peer, seed=21, count=1500, days=10, ips=300,
+                       endpoints=("main.index",) * 6 + ("api.users",) * 3 + ("api.orders",))
+    user = system.user()
+    dash = system.add(user, peer)
+    system.run_jobs(CLOCK)
+    yield user, dash, calls
+    peer.stop()
+
+
+# Each case: the endpoints disabled and the one picked. The service reads
+# the addresses either from the counted endpoints' calls or from the daily
+# aggregates less the other endpoints' calls, whichever set of calls is
+# smaller in the range; the comments say which each case takes.
+VISITOR_CASES = [
+    ({"api.orders"}, None),             # 90 % counted: less 10 %
+    ({"main.index"}, None),             # 40 % counted: read directly
+    ({"api.orders"}, "main.index"),     # 60 % counted: less 40 %
+    (set(), "api.users"),               # 30 % counted: read directly
+    (set(), None),                      # everything: the daily aggregates alone
+    ({"api.users"}, "api.users"),       # the one picked is disabled: nothing
+]
+
+
+@pytest.mark.parametrize("statistic", ["unique_visitors", "visits_per_ip"])
+@pytest.mark.parametrize("disabled,endpoint", VISITOR_CASES)
+def test_visitors_of_some_endpoints_match_numpy_either_way(system, skewed, statistic, disabled,
+                                                            endpoint):
+    user, dash, calls = skewed
+    r = system.request("PATCH", user, f"/dashboards/{dash['id']}",
+                       json={"endpoints": [{"name": name, "enabled": name not in disabled}
+                                           for name in ("main.index", "api.users",
+                                                        "api.orders")]})
+    assert r.status_code == 200, r.text
+    counted = [c for c in calls if c["endpoint"] not in disabled
+               and (endpoint is None or c["endpoint"] == endpoint)]
+    # Whole and unaligned ranges, static and dynamic days, and hours (day
+    # slices without a whole day, and across midnight)
+    cases = [(utc(2031, 1, 1), utc(2031, 2, 1), None, None, None),
+             (utc(2031, 1, 7, 3, 17, 5), utc(2031, 1, 13, 22, 0, 31), None, None, None),
+             (utc(2031, 1, 5), utc(2031, 1, 17), "day", "true", 86400),
+             (utc(2031, 1, 6, 5, 30), utc(2031, 1, 12, 5, 30), "day", "false", 86400),
+             (utc(2031, 1, 9, 19), utc(2031, 1, 10, 5), "hour", "true", 3600),
+             (utc(2031, 1, 9, 21, 30), utc(2031, 1, 10, 2, 30), "hour", "false", 3600)]
+    for start, end, unit, static, step in cases:
+        params = {"endpoint": endpoint} if endpoint else {}
+        if unit:
+            params.update(timeslice=unit, timeslice_is_static=static)
+        r = system.stat(user, dash, statistic, rfc3339(start), rfc3339(end), **params)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        if not unit:
+            assert body["value"] == expected(statistic, between(counted, start, end)), (start, end)
+            continue
+        slices = body["slices"]
+        assert len(slices) == round((end - start).total_seconds() / step)
+        for i, item in enumerate(slices):
+            lo = start + datetime.timedelta(seconds=i * step)
+            want = expected(statistic, between(counted, lo, lo + datetime.timedelta(seconds=step)))
+            assert item["value"] == want, (unit, static, i, item["value"], want)
+
+
+def test_visits_per_ip_lists_the_1000_most_visited_ties_in_byte_order(system):
+    """Past 1 000 addresses in a slice, visits_per_ip keeps the most visited
+    first and breaks ties in the addresses' byte order, whichever way the
+    addresses are read: every endpoint (the daily aggregates), api.a (its
+    calls: fewer than the others') and api.b (the daily aggregates less
+    api.a's calls)."""
+    peer = FmdPeer(token="many").start()
+    calls = []
+    for i in range(1010):
+        # '10.4.1.9' sorts after '10.4.1.10' in bytes: not numeric order
+        ip = f"10.4.{i // 100}.{i % 100}"
+        endpoints = ["api.a", "api.b"] + (["api.b", "api.b"] if i % 200 == 7 else [])
+        for day, endpoint in enumerate(endpoints):
+            at = f"2031-01-1{day} {i // 60 % 24:02d}:{i % 60:02d}:00"
+            peer.add(endpoint, 1.0 + day, at, ip=ip)
+            calls.append({"endpoint": endpoint, "ip": ip})
+    user = system.user()
+    dash = system.add(user, peer)
+    system.run_jobs(CLOCK)
+
+    def top(endpoint):
+        counts = collections.Counter(c["ip"] for c in calls
+                                     if endpoint is None or c["endpoint"] == endpoint)
+        return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0].encode()))[:1000]
+
+    for endpoint in [None, "api.a", "api.b"]:
+        params = {"endpoint": endpoint} if endpoint else {}
+        r = system.stat(user, dash, "visits_per_ip", "2031-01-01", "2031-02-01", **params)
+        assert r.status_code == 200, r.text
+        assert list(r.json()["value"].items()) == top(endpoint), endpoint
+        r = system.stat(user, dash, "visits_per_ip", "2031-01-01", "2031-02-01",
+                        timeslice="month", timeslice_is_static="true", **params)
+        assert r.status_code == 200, r.text
+        assert list(r.json()["slices"][0]["value"].items()) == top(endpoint), endpoint
     peer.stop()
 
 
