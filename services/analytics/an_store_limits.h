@@ -22,11 +22,14 @@
 
 //  Polled sources (PUT /stores/source): bytes of a URL, the time one file's
 //  GET and load may take, how often each is polled, the attempts of a poll
-//  the database failed, and when to ask again while a poll runs
+//  the database failed (a poll enqueues the next: the chain ends with its
+//  last attempt, so the most jobs allow, hourly past the back-off's cap
+//  for ~41 days, not 5 that a 15 s database restart used up), and when to
+//  ask again while a poll runs
 #define AN_SOURCE_MAX_URL           2048
 #define AN_SOURCE_TIMEOUT_MS        300000
 #define AN_SOURCE_INTERVAL_S        3600
-#define AN_SOURCE_ATTEMPTS          5
+#define AN_SOURCE_ATTEMPTS          TL_JOBS_MAX_ATTEMPTS_MAX
 #define AN_SOURCE_BUSY_RETRY_S      30      //  the Retry-After of a 409 during a poll
 
 //  Time zones: bytes of a name, of a TZif file, transitions kept, and the

@@ -110,7 +110,7 @@ s_enqueue_fetch (tl_db_t *db, const char *id, int64_t run_at_ms)
     msgpack_sbuffer_init (&payload);
     tl_mp_pack_pairs (&payload, (const char *[]) { "dashboard", id }, 1);
     int rc = tl_jobs_enqueue (db, "analytics.fetch", payload.data, payload.size, key,
-                              run_at_ms, 0);
+                              run_at_ms, AN_FETCH_ATTEMPTS);
     msgpack_sbuffer_destroy (&payload);
     return rc;
 }

@@ -30,13 +30,16 @@
 #define AN_FMD_TOKEN_MIN            16          //  bytes of TALLY_FMD_TOKEN
 
 //  Fetching: the timeout of one request, the back-fill step, the interval
-//  after it, and how many failed fetches in a row notify the owner
+//  after it, how many failed fetches in a row notify the owner, and the
+//  attempts of a fetch the database failed (a fetch enqueues the next:
+//  the chain ends with its last attempt, so the most jobs allow, ~41 days)
 #define AN_FETCH_TIMEOUT_MS         5000
 #define AN_BACKFILL_STEP_S          (7L * 24 * 3600)
 #define AN_FETCH_INTERVAL_S         3600
 #define AN_FETCH_RETRY_BASE_S       60          //  back-off after a failure, doubled
 #define AN_FETCH_RETRY_CAP_S        3600
 #define AN_FAILURES_NOTIFY          3
+#define AN_FETCH_ATTEMPTS           TL_JOBS_MAX_ATTEMPTS_MAX
 
 //  Statistics: slices, and what one statistic's statement may take (its
 //  route's deadline is 30 s; percentiles sort the calls of the range)

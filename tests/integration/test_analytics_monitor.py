@@ -219,6 +219,10 @@ def test_backfill_goes_week_by_week_from_the_first_request(system, backfilled):
     per_endpoint = collections.Counter(c["endpoint"] for c in calls)
     assert {e["name"]: e["calls"] for e in body["endpoints"]} == dict(per_endpoint)
     assert all(e["enabled"] for e in body["endpoints"])
+    # The hourly fetch is next; one the database fails is retried on the
+    # jobs' back-off for weeks (it alone carries the chain on)
+    assert tally.psql("SELECT max_attempts FROM analytics.jobs WHERE done_at IS NULL"
+                      f" AND unique_key LIKE 'analytics.fetch:{dash['id']}:%'") == "1000"
 
 
 @pytest.mark.parametrize("statistic", STATISTICS)

@@ -194,6 +194,11 @@ def test_a_source_loads_then_sends_its_validators_and_loads_only_what_changed(sy
     assert polls_of(user) == 5
     assert psql(f"SELECT zone FROM analytics.store_zones WHERE owner = '{user.id}'") \
         == "Asia/Kolkata"
+    # The next poll is due in an hour; a poll the database fails is retried
+    # on the jobs' back-off for weeks (it alone carries the chain on)
+    assert psql("SELECT j.max_attempts FROM analytics.jobs j JOIN analytics.store_sources s"
+                " ON j.unique_key LIKE 'analytics.stores_poll:' || s.generation || ':%'"
+                f" WHERE s.owner = '{user.id}' AND j.done_at IS NULL") == "1000"
     assert psql(f"SELECT count (*) FROM analytics.store_hours WHERE owner = '{user.id}'") == "2"
 
     # An hour later: each file asked with its validators, all 304, nothing loaded
