@@ -352,9 +352,11 @@ tl_call_page_end (msgpack_packer *pk, bool more, const char *time, const char *i
     tl_mp_pack_str (pk, cursor);
 }
 
-int
-tl_call_call (tl_call_t *self, const char *service, const char *method,
-              const void *body, size_t body_size, tl_msg_t **reply_p)
+//  tl_call_call, and with `nowait` tl_call_ask's: a service with no live
+//  instance is 503 `no_instance` at once (tl_msg_nowait).
+static int
+s_call (tl_call_t *self, const char *service, const char *method,
+        const void *body, size_t body_size, bool nowait, tl_msg_t **reply_p)
 {
     *reply_p = NULL;
     if (!self->nested)
@@ -366,6 +368,7 @@ tl_call_call (tl_call_t *self, const char *service, const char *method,
     tl_msg_set_str (request, TL_MSG_METHOD, method);
     tl_msg_set_str (request, TL_MSG_TRACE, tl_call_trace (self));
     tl_msg_set_deadline (request, tl_call_deadline (self));
+    tl_msg_set_nowait (request, nowait);
     if (body && tl_msg_set_body (request, body, body_size) != 0) {
         tl_msg_destroy (&request);
         return TL_EINVAL;
@@ -375,12 +378,19 @@ tl_call_call (tl_call_t *self, const char *service, const char *method,
     return self->nested (self->nested_arg, &request, tl_call_deadline (self), reply_p);
 }
 
+int
+tl_call_call (tl_call_t *self, const char *service, const char *method,
+              const void *body, size_t body_size, tl_msg_t **reply_p)
+{
+    return s_call (self, service, method, body, body_size, false, reply_p);
+}
+
 tl_msg_t *
 tl_call_ask (tl_call_t *self, const char *service, const char *method,
              const void *body, size_t body_size)
 {
     tl_msg_t *reply = NULL;
-    int rc = tl_call_call (self, service, method, body, body_size, &reply);
+    int rc = s_call (self, service, method, body, body_size, true, &reply);
     int status = rc || !reply ? 0 : tl_msg_status (reply);
     if (status >= 200 && status < 300)
         return reply;

@@ -165,7 +165,10 @@ int tl_call_call (tl_call_t *self, const char *service, const char *method,
 //  The same for a call whose refusal is the caller's answer: returns the
 //  reply (the caller's) when `service` answered 2xx; otherwise answers this
 //  call — a 4xx passed on with its code and message, anything else (no
-//  answer, 5xx) 503 `unavailable` — and returns NULL.
+//  answer, 5xx) 503 `unavailable` — and returns NULL. A `service` with no
+//  live instance is that 503 at once: the gateway does not hold the
+//  request for one to come (`nowait`), since the caller may hold row locks
+//  that other writers wait behind.
 tl_msg_t *tl_call_ask (tl_call_t *self, const char *service, const char *method,
                        const void *body, size_t body_size);
 

@@ -218,3 +218,18 @@ def test_each_role_on_each_programme_service_gets_what_the_table_says(sys_):
                     if r.status_code != want:
                         failures.append((published, kind, who, op, want, r.status_code))
     assert failures == []
+
+
+def test_a_photo_without_the_upload_service_is_503_at_once_and_changes_nothing(sys_, owner, ev):
+    """The upload service has no instance here. Its reference is asked for
+    under the event's row lock, so the event service does not wait for an
+    instance to come (other writers of the event would wait behind it until
+    the request's deadline, 504): 503 at once, and nothing is written."""
+    before = sys_.get(owner, f"/events/{ev['id']}/speakers").json()["items"]
+    r = sys_.post(owner, f"/events/{ev['id']}/speakers",
+                  {"name": unique("Photo"), "photo_upload_id": SPEAKER})
+    assert r.status_code == 503, r.text
+    assert r.json()["error"]["code"] == "unavailable"
+    assert sys_.get(owner, f"/events/{ev['id']}/speakers").json()["items"] == before
+    r = sys_.post(owner, f"/events/{ev['id']}/background", {"upload_id": SPEAKER})
+    assert r.status_code == 503, r.text
