@@ -159,53 +159,42 @@ STAT_NAMES="total_visits total_execution_time average_execution_time visits_per_
 fastest_measured_execution_time fastest_quartile_execution_time median_execution_time
 slowest_quartile_execution_time ninetieth_percentile_execution_time
 ninety-ninth_percentile_execution_time slowest_measured_execution_time"
-declare -A WHOLE PART SLICED
-[[ $STATS == 1 ]] || STAT_NAMES=""
-for stat in $STAT_NAMES; do
-    say "statistic $stat"
-    WHOLE[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01")
-    PART[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-10T07:13:00Z&end_date=2031-03-20T16:41:00Z")
-    SLICED[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01&timeslice=day&timeslice_is_static=true")
-done
-#  The same with one endpoint picked, and with one endpoint disabled (the
-#  addresses then come from the calls, not the daily aggregates)
-FILTERED="unique_visitors visits_per_ip median_execution_time"
-declare -A F_WHOLE F_PART F_SLICED
-[[ $STATS == 1 ]] || FILTERED=""
-for stat in $FILTERED; do
-    say "statistic $stat, endpoint_3"
-    F_WHOLE[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01&endpoint=endpoint_3")
-    F_PART[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-10T07:13:00Z&end_date=2031-03-20T16:41:00Z&endpoint=endpoint_3")
-    F_SLICED[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01&timeslice=day&timeslice_is_static=true&endpoint=endpoint_3")
-done
-declare -A D_WHOLE D_PART D_SLICED
-if [[ -n $FILTERED ]]; then
-    api PATCH "/dashboards/$dash" '{"endpoints": [{"name": "endpoint_0", "enabled": false}]}' >/dev/null
-    for stat in $FILTERED; do
-        say "statistic $stat, endpoint_0 disabled"
-        D_WHOLE[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01")
-        D_PART[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-10T07:13:00Z&end_date=2031-03-20T16:41:00Z")
-        D_SLICED[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01&timeslice=day&timeslice_is_static=true")
+#  measure_three PREFIX LABEL EXTRA STATS...: each statistic over the 120
+#  days, the unaligned range and in daily slices (query EXTRA appended),
+#  into the arrays ${PREFIX}WHOLE, ${PREFIX}PART and ${PREFIX}SLICED
+measure_three () {
+    local -n whole="${1}WHOLE" part="${1}PART" sliced="${1}SLICED"
+    local label=$2 extra=$3 stat
+    shift 3
+    for stat in "$@"; do
+        say "statistic $stat$label"
+        whole[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01$extra")
+        part[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-10T07:13:00Z&end_date=2031-03-20T16:41:00Z$extra")
+        sliced[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01&timeslice=day&timeslice_is_static=true$extra")
     done
-    api PATCH "/dashboards/$dash" '{"endpoints": [{"name": "endpoint_0", "enabled": true}]}' >/dev/null
-fi
-#  Half the endpoints disabled: the addresses' worst case (the counted
-#  calls and the others are as many, whichever way they are read)
-declare -A H_WHOLE H_PART H_SLICED
-halves () {
-    local e list=""
-    for e in $(seq 0 9); do list+="${list:+, }{\"name\": \"endpoint_$e\", \"enabled\": $1}"; done
+}
+#  enable_endpoints true|false N...: endpoint_N... enabled or disabled
+enable_endpoints () {
+    local e list="" enabled=$1
+    shift
+    for e in "$@"; do list+="${list:+, }{\"name\": \"endpoint_$e\", \"enabled\": $enabled}"; done
     api PATCH "/dashboards/$dash" "{\"endpoints\": [$list]}" >/dev/null
 }
+declare -A WHOLE PART SLICED F_WHOLE F_PART F_SLICED D_WHOLE D_PART D_SLICED H_WHOLE H_PART H_SLICED
+[[ $STATS == 1 ]] || STAT_NAMES=""
+measure_three "" "" "" $STAT_NAMES
+#  The same with one endpoint picked, with one endpoint disabled, and with
+#  half of them disabled: the addresses' worst case, as many counted calls
+#  as others whichever way they are read
+FILTERED="unique_visitors visits_per_ip median_execution_time"
+[[ $STATS == 1 ]] || FILTERED=""
 if [[ -n $FILTERED ]]; then
-    halves false
-    for stat in $FILTERED; do
-        say "statistic $stat, endpoint_0..9 disabled"
-        H_WHOLE[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01")
-        H_PART[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-10T07:13:00Z&end_date=2031-03-20T16:41:00Z")
-        H_SLICED[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01&timeslice=day&timeslice_is_static=true")
-    done
-    halves true
+    measure_three F_ ", endpoint_3" "&endpoint=endpoint_3" $FILTERED
+    enable_endpoints false 0
+    measure_three D_ ", endpoint_0 disabled" "" $FILTERED
+    enable_endpoints false $(seq 0 9)
+    measure_three H_ ", endpoint_0..9 disabled" "" $FILTERED
+    enable_endpoints true $(seq 0 9)
 fi
 BOX="- -"
 REF="- -"

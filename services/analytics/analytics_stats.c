@@ -67,10 +67,14 @@ static const tl_db_statement_t s_statements [] = {
     //  For the statement of one statistic, inside its transaction; always
     //  a plan for the parameters given (after five runs PostgreSQL may keep
     //  a generic plan, blind to the range and the slices: a percentile
-    //  went from 0.2 to 1-2 s that way)
+    //  went from 0.2 to 1-2 s that way), and no JIT (its estimates cross
+    //  jit_above_cost, and compiling ~200 functions each time cost more
+    //  than it saved: the median over 10 M calls 363 ms with it, 133
+    //  without; the boxplots 470 and 260)
     { "stat_settings",
       "SELECT set_config ('statement_timeout', $1, true), set_config ('work_mem', $2, true), "
-      "       set_config ('plan_cache_mode', 'force_custom_plan', true)", 2 },
+      "       set_config ('plan_cache_mode', 'force_custom_plan', true), "
+      "       set_config ('jit', 'off', true)", 2 },
     //  Counts, sums and extremes: each slice's whole hours from the hourly
     //  aggregates, and its edges (the parts of an hour it holds) from the
     //  calls, so that any range reads at most two hours of calls a slice
