@@ -120,6 +120,9 @@ FROM calls WHERE dashboard_id = '11111111-1111-4111-8111-111111111111' GROUP BY 
 INSERT INTO calls_daily_ip (dashboard_id, day, ip, visits)
 SELECT dashboard_id, (at AT TIME ZONE 'UTC')::date, ip, count (*)
 FROM calls WHERE dashboard_id = '11111111-1111-4111-8111-111111111111' GROUP BY 1, 2, 3;
+INSERT INTO calls_daily_endpoint_ip (dashboard_id, endpoint_id, day, ip, visits)
+SELECT dashboard_id, endpoint_id, (at AT TIME ZONE 'UTC')::date, ip, count (*)
+FROM calls WHERE dashboard_id = '11111111-1111-4111-8111-111111111111' GROUP BY 1, 2, 3, 4;
 INSERT INTO calls_daily_hist (dashboard_id, day, endpoint_id, bucket, visits)
 SELECT dashboard_id, (at AT TIME ZONE 'UTC')::date, endpoint_id, monitor_bucket (duration_ms),
        count (*)
@@ -130,6 +133,7 @@ VACUUM ANALYZE calls;
 VACUUM ANALYZE calls_hourly;
 VACUUM ANALYZE calls_daily_ip;
 VACUUM ANALYZE calls_daily_hist;
+VACUUM ANALYZE calls_daily_endpoint_ip;
 SQL
 fi
 seeded_s=$(( $(date +%s) - t0 ))
@@ -216,6 +220,7 @@ psql "$database_url" -Xq -v ON_ERROR_STOP=1 \
      -c "DELETE FROM analytics.calls_hourly WHERE dashboard_id = '00000000-0000-4000-8000-00000000a001'" \
      -c "DELETE FROM analytics.calls_daily_ip WHERE dashboard_id = '00000000-0000-4000-8000-00000000a001'" \
      -c "DO \$\$ BEGIN IF to_regclass ('analytics.calls_daily_hist') IS NOT NULL THEN DELETE FROM analytics.calls_daily_hist WHERE dashboard_id = '00000000-0000-4000-8000-00000000a001'; END IF; END \$\$" \
+     -c "DO \$\$ BEGIN IF to_regclass ('analytics.calls_daily_endpoint_ip') IS NOT NULL THEN DELETE FROM analytics.calls_daily_endpoint_ip WHERE dashboard_id = '00000000-0000-4000-8000-00000000a001'; END IF; END \$\$" \
      -c "DELETE FROM analytics.endpoints WHERE dashboard_id = '00000000-0000-4000-8000-00000000a001'" \
      -c "VACUUM ANALYZE analytics.calls" \
      || die "could not empty the built-in dashboard"

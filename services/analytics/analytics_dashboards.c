@@ -45,7 +45,8 @@ static const tl_db_statement_t s_statements [] = {
       "UPDATE endpoints SET enabled = $3 WHERE dashboard_id = $1 AND name = $2", 3 },
     { "dash_delete_hourly", "DELETE FROM calls_hourly WHERE dashboard_id = $1", 1 },
     { "dash_delete_daily",
-      "WITH hist AS (DELETE FROM calls_daily_hist WHERE dashboard_id = $1) "
+      "WITH hist AS (DELETE FROM calls_daily_hist WHERE dashboard_id = $1), "
+      "endpoint_ips AS (DELETE FROM calls_daily_endpoint_ip WHERE dashboard_id = $1) "
       "DELETE FROM calls_daily_ip WHERE dashboard_id = $1", 1 },
     { "dash_delete_calls", "DELETE FROM calls WHERE dashboard_id = $1", 1 },
     { "dash_delete", "DELETE FROM dashboards WHERE id = $1", 1 },
@@ -53,6 +54,8 @@ static const tl_db_statement_t s_statements [] = {
       "DELETE FROM calls WHERE dashboard_id IN (SELECT id FROM dashboards WHERE owner = $1)", 1 },
     { "dash_delete_owner_daily",
       "WITH hist AS (DELETE FROM calls_daily_hist WHERE dashboard_id IN "
+      "  (SELECT id FROM dashboards WHERE owner = $1)), "
+      "endpoint_ips AS (DELETE FROM calls_daily_endpoint_ip WHERE dashboard_id IN "
       "  (SELECT id FROM dashboards WHERE owner = $1)) "
       "DELETE FROM calls_daily_ip WHERE dashboard_id IN "
       "(SELECT id FROM dashboards WHERE owner = $1)", 1 },

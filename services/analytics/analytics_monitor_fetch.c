@@ -53,8 +53,9 @@ static const tl_db_statement_t s_statements [] = {
       "INSERT INTO endpoints (dashboard_id, name) "
       "SELECT DISTINCT $1::uuid, r.e FROM jsonb_to_recordset ($2::jsonb) AS r (e text) "
       "ON CONFLICT (dashboard_id, name) DO NOTHING", 2 },
-    //  The calls, their hourly aggregates, daily addresses and duration
-    //  histograms (migrations/004), and each endpoint's count
+    //  The calls, their hourly aggregates, daily addresses (all endpoints
+    //  together, and per endpoint: migrations/005), duration histograms
+    //  (migrations/004), and each endpoint's count
     { "fetch_insert",
       "WITH r AS (SELECT * FROM jsonb_to_recordset ($2::jsonb) "
       "           AS r (e text, t bigint, x float8, v text, g text, ip text, s smallint)), "
@@ -67,6 +68,12 @@ static const tl_db_statement_t s_statements [] = {
       "daily AS (INSERT INTO calls_daily_ip AS d (dashboard_id, day, ip, visits) "
       "  SELECT $1::uuid, (at AT TIME ZONE 'UTC')::date, ip, count (*) FROM ins GROUP BY 2, 3 "
       "  ON CONFLICT (dashboard_id, day, ip) DO UPDATE SET visits = d.visits + excluded.visits), "
+      "daily_endpoint AS (INSERT INTO calls_daily_endpoint_ip AS de "
+      "                   (dashboard_id, endpoint_id, day, ip, visits) "
+      "  SELECT $1::uuid, endpoint_id, (at AT TIME ZONE 'UTC')::date, ip, count (*) FROM ins "
+      "  GROUP BY 2, 3, 4 "
+      "  ON CONFLICT (dashboard_id, endpoint_id, day, ip) DO UPDATE SET "
+      "    visits = de.visits + excluded.visits), "
       "agg AS (INSERT INTO calls_hourly AS h (dashboard_id, endpoint_id, hour, visits, total_ms, "
       "                                       min_ms, max_ms) "
       "  SELECT $1::uuid, endpoint_id, date_trunc ('hour', at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC', "

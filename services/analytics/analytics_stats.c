@@ -2,9 +2,10 @@
 //  [start_date, end_date), whole or in time slices (an_slices), and the
 //  boxplots of each endpoint. Counts, sums, averages and extremes read
 //  the hourly aggregates for each slice's whole hours and the calls of its
-//  edges only. Distinct visitors and visits per address read either the
-//  counted endpoints' calls, or the daily aggregates per address less the
-//  other endpoints' calls, whichever reads fewer calls. Percentiles and boxplots are exact
+//  edges only. Distinct visitors and visits per address read the daily
+//  aggregates per endpoint and address of the counted endpoints, or those
+//  of all endpoints together less the others', whichever reads fewer
+//  rows, and the calls of the edges likewise. Percentiles and boxplots are exact
 //  (percentile_cont's linear interpolation between closest ranks, numpy's
 //  default) and read the daily duration histograms to find the bucket of
 //  each rank, then sort that bucket's calls alone (migrations/004).
@@ -32,36 +33,33 @@
     "(SELECT id FROM endpoints WHERE dashboard_id = $1 " \
     " AND NOT (enabled AND ($3::text IS NULL OR name = $3)))"
 
-//  The addresses of slice b (a LATERAL subquery's rows (ip)) read from
-//  the counted endpoints' calls, one endpoint at a time (index
-//  calls_endpoint_at, migrations/005). OFFSET 0 keeps each endpoint's
-//  read on its own: pulled up, the planner guesses a few rows and joins
-//  every call of the range to the endpoints instead (5 M of 10 M calls:
-//  1.75 s against 0.93 s).
-#define S_DIRECT_IPS \
-    "(SELECT c.ip FROM " S_ENDPOINTS " e, " \
-    " LATERAL (SELECT ip FROM calls WHERE dashboard_id = $1 AND endpoint_id = e.id " \
-    "          AND at >= b.lo AND at < b.hi OFFSET 0) c) u "
-
-//  The addresses of day slice b (rows (ip, n), n summed per address)
-//  read the other way: every address of its whole days from the daily
-//  aggregates, less the other endpoints' calls in those days (index
-//  calls_endpoint_at), plus the counted endpoints' calls before the first
-//  whole day and from the last one on. An address visited the counted
-//  endpoints when its sum is above 0 (each part counts calls exactly).
-#define S_SUBTRACT_IPS \
-    "(SELECT ip, visits AS n FROM calls_daily_ip " \
-    "   WHERE dashboard_id = $1 AND day >= b.dlo_day AND day < b.dhi_day " \
-    " UNION ALL " \
-    " SELECT c.ip, -1 FROM " S_OTHERS " o, " \
-    "   LATERAL (SELECT ip FROM calls WHERE dashboard_id = $1 AND endpoint_id = o.id " \
-    "            AND at >= b.dlo AND at < b.dhi OFFSET 0) c " \
-    " UNION ALL " \
+//  The addresses of day slice b, as rows (ip, n) that a statistic sums per
+//  address, come from the per-address aggregates of its whole days
+//  (migrations/005) and the counted endpoints' calls before its first
+//  whole day and from its last one on (S_EDGE_IPS), either way:
+//  - direct: the counted endpoints' rows of calls_daily_endpoint_ip;
+//  - subtract: every address's visits of calls_daily_ip less the other
+//    endpoints' rows of calls_daily_endpoint_ip (an address visited the
+//    counted endpoints when its sum is above 0: each part is exact).
+//  Each endpoint's rows are read on their own (OFFSET 0: pulled up, the
+//  planner guesses a few rows and joins every row of the range to the
+//  endpoints instead).
+#define S_EDGE_IPS \
     " SELECT ip, 1 FROM calls WHERE dashboard_id = $1 AND at >= b.lo AND at < least (b.dlo, b.hi) " \
     "   AND endpoint_id IN " S_ENDPOINTS \
     " UNION ALL " \
     " SELECT ip, 1 FROM calls WHERE dashboard_id = $1 AND at >= greatest (b.dhi, b.dlo) " \
-    "   AND at < b.hi AND endpoint_id IN " S_ENDPOINTS ") u "
+    "   AND at < b.hi AND endpoint_id IN " S_ENDPOINTS
+#define S_ENDPOINT_DAYS(endpoints, sign) \
+    " SELECT d.ip, " sign "d.visits FROM " endpoints " e, " \
+    "   LATERAL (SELECT ip, visits FROM calls_daily_endpoint_ip WHERE dashboard_id = $1 " \
+    "            AND endpoint_id = e.id AND day >= b.dlo_day AND day < b.dhi_day OFFSET 0) d "
+#define S_DIRECT_IPS \
+    "(" S_ENDPOINT_DAYS (S_ENDPOINTS, "") " UNION ALL " S_EDGE_IPS ") u (ip, n) "
+#define S_SUBTRACT_IPS \
+    "(SELECT ip, visits FROM calls_daily_ip " \
+    "   WHERE dashboard_id = $1 AND day >= b.dlo_day AND day < b.dhi_day " \
+    " UNION ALL " S_ENDPOINT_DAYS (S_OTHERS, "-") " UNION ALL " S_EDGE_IPS ") u (ip, n) "
 
 static const tl_db_statement_t s_statements [] = {
     //  For the statement of one statistic, inside its transaction; always
@@ -99,12 +97,12 @@ static const tl_db_statement_t s_statements [] = {
       "SELECT k, sum (n), sum (t), min (mn), max (mx) FROM parts GROUP BY k", 3 },
     //  Distinct visitors and visits per address, each slice on its own (a
     //  small hash a slice, not one of every (slice, address) that spills
-    //  to disk). Visits per address lists the most visited first, ties
-    //  in the addresses' byte order (COLLATE "C": the same on any
-    //  cluster, and a third cheaper to sort than C.UTF-8's strcoll). Which way reads fewer calls: the counted endpoints' calls
-    //  of the range (direct) against the other endpoints' calls (subtract,
-    //  the daily aggregates for the rest), from the hourly aggregates of
-    //  the range's hours. Answers true for direct.
+    //  to disk). Visits per address lists the most visited first, ties in
+    //  the addresses' byte order (COLLATE "C": the same on any cluster,
+    //  and a third cheaper to sort than C.UTF-8's strcoll). Which way
+    //  reads fewer rows, as the hourly aggregates of the range's hours
+    //  tell: the counted endpoints' (direct) or the others' (subtract).
+    //  Answers true for direct.
     { "stat_visitors_direct",
       "SELECT coalesce (sum (h.visits) FILTER (WHERE e.counted), 0) "
       "    <= coalesce (sum (h.visits) FILTER (WHERE NOT e.counted), 0) "
@@ -114,12 +112,12 @@ static const tl_db_statement_t s_statements [] = {
       "WHERE h.hour >= date_trunc ('hour', to_timestamp (($2::float8 []) [1] / 1000)) "
       "AND h.hour < to_timestamp (($2::float8 []) [array_upper ($2::float8 [], 1)] / 1000)", 3 },
     { "stat_unique_direct",
-      "SELECT b.k, x.n FROM monitor_slices ($2::float8 []) b, "
+      "SELECT b.k, x.n FROM monitor_day_slices ($2::float8 []) b, "
       "LATERAL (SELECT count (*) AS n FROM (SELECT ip FROM " S_DIRECT_IPS " GROUP BY ip) g) x", 3 },
     { "stat_per_ip_direct",
-      "SELECT b.k, x.ip, x.n FROM monitor_slices ($2::float8 []) b, "
-      "LATERAL (SELECT ip, count (*) AS n FROM " S_DIRECT_IPS
-      "         GROUP BY ip ORDER BY n DESC, ip COLLATE \"C\" LIMIT $4::int) x "
+      "SELECT b.k, x.ip, x.n FROM monitor_day_slices ($2::float8 []) b, "
+      "LATERAL (SELECT ip, sum (n)::int8 AS n FROM " S_DIRECT_IPS
+      "         GROUP BY ip ORDER BY 2 DESC, ip COLLATE \"C\" LIMIT $4::int) x "
       "ORDER BY b.k, x.n DESC, x.ip COLLATE \"C\"", 4 },
     { "stat_unique_subtract",
       "SELECT b.k, x.n FROM monitor_day_slices ($2::float8 []) b, "

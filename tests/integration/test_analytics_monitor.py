@@ -576,6 +576,10 @@ def test_disabled_endpoints_are_left_out_and_dashboards_renamed(system):
     assert r.status_code == 400
     assert system.request("DELETE", user, f"/dashboards/{dash['id']}").status_code == 204
     assert system.request("GET", user, f"/dashboards/{dash['id']}").status_code == 404
+    for table in ["calls", "calls_hourly", "calls_daily_ip", "calls_daily_hist",
+                  "calls_daily_endpoint_ip", "endpoints"]:
+        assert tally.psql(f"SELECT count (*) FROM analytics.{table} "
+                          f"WHERE dashboard_id = '{dash['id']}'") == "0", table
     peer.stop()
 
 
@@ -710,6 +714,12 @@ def test_partitions_are_made_ahead_and_dropped_past_the_retention(cluster):
                              text=True, timeout=150)
         assert out.returncode == 0, out.stderr
 
+    def sql(statement):
+        out = subprocess.run(["psql", url, "-XAtc", statement], capture_output=True, text=True,
+                             timeout=30)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
     def partitions():
         out = subprocess.run(["psql", url, "-XAtc",
                               "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
@@ -721,9 +731,17 @@ def test_partitions_are_made_ahead_and_dropped_past_the_retention(cluster):
     try:
         run("2031-01-15T00:00:00Z")
         assert partitions() == ["calls_203101", "calls_203102", "calls_203103"]
+        # The daily aggregates go with the months they count
+        dash = "00000000-0000-4000-8000-00000000a001"
+        for day in ("2031-03-31", "2031-04-01"):
+            sql(f"INSERT INTO analytics.calls_daily_ip VALUES ('{dash}', '{day}', '10.9.9.9', 1);"
+                f"INSERT INTO analytics.calls_daily_endpoint_ip "
+                f"VALUES ('{dash}', 1, '{day}', '10.9.9.9', 1)")
         run("2031-06-10T00:00:00Z")
         # Kept from April (June − 2 months), three ahead of June
         assert partitions() == ["calls_203106", "calls_203107", "calls_203108"]
+        for table in ("calls_daily_ip", "calls_daily_endpoint_ip"):
+            assert sql(f"SELECT day FROM analytics.{table}") == "2031-04-01", table
     finally:
         # The service leaves the database before it goes (exit code checked)
         for proc in cluster.processes:
@@ -883,7 +901,7 @@ def test_a_tally_monitoring_a_tally_loses_no_call_past_the_export_cap(system):
             system.request("DELETE", user, f"/dashboards/{remote['id']}")
         ids = f"(SELECT id FROM analytics.endpoints WHERE dashboard_id = '{BUILTIN}' " \
               f"AND name = '{endpoint}')"
-        for table in ["calls", "calls_hourly", "calls_daily_hist"]:
+        for table in ["calls", "calls_hourly", "calls_daily_hist", "calls_daily_endpoint_ip"]:
             tally.psql(f"DELETE FROM analytics.{table} WHERE dashboard_id = '{BUILTIN}' "
                        f"AND endpoint_id IN {ids}")
         tally.psql(f"DELETE FROM analytics.calls_daily_ip WHERE dashboard_id = '{BUILTIN}' "
