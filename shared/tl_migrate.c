@@ -195,10 +195,11 @@ s_migrate_tx (tl_db_t *db, void *arg)
     //  READ COMMITTED: after waiting for the lock, each statement sees what
     //  the instance that held it committed. No statement timeout: a file
     //  may index or fill a large table (minutes, not the requests' 5 s),
-    //  and the instances that wait for the lock wait as long.
+    //  and the instances that wait for the lock wait as long. Inside the
+    //  caller's transaction, both are the caller's.
     int rc = ctx->nested
            ? 0 : s_run (db, "SET TRANSACTION ISOLATION LEVEL READ COMMITTED", 0, NULL);
-    if (rc == 0)
+    if (rc == 0 && !ctx->nested)
         rc = s_run (db, "SET LOCAL statement_timeout = 0", 0, NULL);
     if (rc == 0)
         rc = s_run (db, "SELECT pg_advisory_xact_lock(hashtext('tally.migrate.' || $1))",

@@ -5,10 +5,11 @@
 //  edges only. Distinct visitors and visits per address read the daily
 //  aggregates per endpoint and address of the counted endpoints, or those
 //  of all endpoints together less the others', whichever reads fewer
-//  rows, and the calls of the edges likewise. Percentiles and boxplots are exact
-//  (percentile_cont's linear interpolation between closest ranks, numpy's
-//  default) and read the daily duration histograms to find the bucket of
-//  each rank, then sort that bucket's calls alone (migrations/004).
+//  rows, and the calls of the edges likewise. Percentiles and boxplots
+//  are exact (percentile_cont's linear interpolation between closest
+//  ranks, numpy's default) and read the daily duration histograms to find
+//  the bucket of each rank, then sort that bucket's calls alone
+//  (migrations/004).
 //  Disabled endpoints are left out; `endpoint` picks one.
 #include "analytics_monitor.h"
 #include "an_slices.h"
@@ -433,9 +434,9 @@ s_read (tl_call_t *call, const char *name, int nparams, const char *const *value
     return read.res;
 }
 
-//  Whether the counted endpoints' calls of the range are fewer than the
-//  others' (stat_visitors_direct): 1, 0, or -1 once the database error
-//  is answered.
+//  Whether the counted endpoints' calls of the range are no more than
+//  the others' (stat_visitors_direct), so that their own rows are the
+//  fewer to read: 1, 0, or -1 once the database error is answered.
 static int
 s_visitors_direct (tl_call_t *call, const s_ask_t *ask)
 {
