@@ -129,6 +129,16 @@ tl_call_body (tl_call_t *self)
     return tl_msg_body (self->request);
 }
 
+const msgpack_object *
+tl_call_body_map (tl_call_t *self)
+{
+    const msgpack_object *body = tl_msg_body (self->request);
+    if (body && body->type == MSGPACK_OBJECT_MAP)
+        return body;
+    tl_call_field_error (self, 400, "invalid", "body", "must be a JSON object");
+    return NULL;
+}
+
 bool
 tl_call_has_role (tl_call_t *self, const char *role)
 {
@@ -570,6 +580,27 @@ tl_call_test (bool verbose)
     tl_msg_destroy (&reply);
     tl_call_destroy (&call);
     tl_call_destroy (&call);
+
+    //  A body that must be a map: none, or another type, is a 400
+    req = tl_msg_new (TL_MSG_REQUEST);
+    call = tl_call_new (&req, NULL);
+    assert (tl_call_body_map (call) == NULL);
+    reply = tl_call_take_reply (call);
+    assert (tl_msg_status (reply) == 400);
+    err = tl_mp_get (tl_msg_body (reply), "error");
+    assert (tl_mp_str_eq (tl_mp_get (tl_mp_get (err, "fields"), "body"), "must be a JSON object"));
+    tl_msg_destroy (&reply);
+    tl_call_destroy (&call);
+    const char list [] = { (char) 0x91, 0x01 }, map [] = { (char) 0x81, (char) 0xa1, 'a', 0x01 };
+    for (int i = 0; i < 2; i++) {
+        req = tl_msg_new (TL_MSG_REQUEST);
+        assert (tl_msg_set_body (req, i ? map : list, i ? sizeof map : sizeof list) == 0);
+        call = tl_call_new (&req, NULL);
+        const msgpack_object *body = tl_call_body_map (call);
+        assert ((body != NULL) == (i == 1));
+        assert (tl_call_status (call) == (i ? 0 : 400));
+        tl_call_destroy (&call);
+    }
 
     //  Pages: limit and cursor, and what is refused
     struct { const char *limit, *cursor; bool ok; long want; } pages [] = {

@@ -24,6 +24,9 @@ const char *tl_call_method (tl_call_t *self);
 const char *tl_call_param (tl_call_t *self, const char *name);
 //  The request body, or NULL when there is none. Owned by the call.
 const msgpack_object *tl_call_body (tl_call_t *self);
+//  The request body when it is a map (a JSON object). Otherwise answers
+//  400 `invalid` with the field "body" and returns NULL. Owned by the call.
+const msgpack_object *tl_call_body_map (tl_call_t *self);
 //  The caller's user id (set by the gateway after authentication), or NULL.
 const char *tl_call_user (tl_call_t *self);
 //  Who is calling (tl_decl.h's vocabulary): user, anonymous, operator,

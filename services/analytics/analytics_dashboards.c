@@ -196,11 +196,9 @@ s_add_tx (tl_db_t *db, void *arg)
 static bool
 s_add_read (tl_call_t *call, s_add_t *add)
 {
-    const msgpack_object *map = tl_call_body (call);
-    if (!map || map->type != MSGPACK_OBJECT_MAP) {
-        tl_call_field_error (call, 400, "invalid", "body", "must be a JSON object");
+    const msgpack_object *map = tl_call_body_map (call);
+    if (!map)
         return false;
-    }
     if (!tl_call_text (call, NULL, "name", NULL, AN_NAME_MAX * 4, &add->name, NULL)
     ||  !tl_call_text (call, NULL, "url", NULL, AN_URL_MAX, &add->url, NULL)
     ||  !tl_call_text (call, NULL, "token", NULL, AN_TOKEN_MAX, &add->token, NULL))
@@ -349,11 +347,9 @@ s_update (tl_call_t *call)
     s_update_t update = { .id = tl_call_param (call, "id") };
     if (!analytics_dashboard_owned (call, update.id))
         return;
-    const msgpack_object *map = tl_call_body (call);
-    if (!map || map->type != MSGPACK_OBJECT_MAP) {
-        tl_call_field_error (call, 400, "invalid", "body", "must be a JSON object");
+    const msgpack_object *map = tl_call_body_map (call);
+    if (!map)
         return;
-    }
     if (!tl_call_text (call, NULL, "name", NULL, AN_NAME_MAX * 4, &update.name, NULL))
         return;
     long chars = update.name ? tl_valid_utf8_chars (update.name, strlen (update.name)) : 1;

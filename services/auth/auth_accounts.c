@@ -470,11 +470,9 @@ s_patch_free (s_patch_t *patch)
 static bool
 s_patch_read (tl_call_t *call, s_patch_t *patch)
 {
-    const msgpack_object *body = tl_call_body (call);
-    if (!body || body->type != MSGPACK_OBJECT_MAP) {
-        tl_call_field_error (call, 400, "invalid", "body", "must be a JSON object");
+    const msgpack_object *body = tl_call_body_map (call);
+    if (!body)
         return false;
-    }
     if (!tl_call_text (call, body, "username", NULL, TL_USERNAME_MAX + 1, &patch->username, NULL)
     ||  !tl_call_text (call, body, "email", NULL, TL_MAX_EMAIL_LEN + 1, &patch->email, NULL))
         return false;

@@ -514,11 +514,9 @@ s_field_read (tl_call_t *call, const s_field_t *field, size_t index, s_row_t *ro
 static bool
 s_body_read (tl_call_t *call, const s_resource_t *resource, s_row_t *row)
 {
-    const msgpack_object *map = tl_call_body (call);
-    if (!map || map->type != MSGPACK_OBJECT_MAP) {
-        tl_call_field_error (call, 400, "invalid", "body", "must be a JSON object");
+    const msgpack_object *map = tl_call_body_map (call);
+    if (!map)
         return false;
-    }
     for (size_t i = 0; i < resource->nfields; i++)
         if (!s_field_read (call, &resource->fields [i], i, row))
             return false;

@@ -233,11 +233,9 @@ s_body_time (tl_call_t *call, const char *name, const char *text, int64_t *ms)
 static bool
 s_body_apply (tl_call_t *call, s_body_t *body, ev_ticket_t *ticket, bool *hidden)
 {
-    const msgpack_object *map = tl_call_body (call);
-    if (!map || map->type != MSGPACK_OBJECT_MAP) {
-        tl_call_field_error (call, 400, "invalid", "body", "must be a JSON object");
+    const msgpack_object *map = tl_call_body_map (call);
+    if (!map)
         return false;
-    }
     if (!tl_call_text (call, NULL, "name", NULL, EV_TICKET_NAME_MAX * 4, &body->name, NULL)
     ||  !tl_call_text (call, NULL, "description", NULL, EV_TICKET_DESCRIPTION_MAX * 4,
                        &body->description, NULL)

@@ -359,11 +359,9 @@ s_body_read (tl_call_t *call, const tracker_t *tracker, bool need_value, s_body_
 {
     free (body->note);
     memset (body, 0, sizeof *body);
-    const msgpack_object *map = tl_call_body (call);
-    if (!map || map->type != MSGPACK_OBJECT_MAP) {
-        tl_call_field_error (call, 400, "invalid", "body", "must be a JSON object");
+    const msgpack_object *map = tl_call_body_map (call);
+    if (!map)
         return false;
-    }
     const msgpack_object *at = tl_mp_get (map, "timestamp");
     if (at && at->type != MSGPACK_OBJECT_NIL) {
         char *text = tl_mp_strdup (at, 64);

@@ -221,11 +221,9 @@ s_array_literal (const msgpack_object *array)
 static bool
 s_body_read (tl_call_t *call, s_body_t *body)
 {
-    const msgpack_object *map = tl_call_body (call);
-    if (!map || map->type != MSGPACK_OBJECT_MAP) {
-        tl_call_field_error (call, 400, "invalid", "body", "must be a JSON object");
+    const msgpack_object *map = tl_call_body_map (call);
+    if (!map)
         return false;
-    }
     if (!tl_call_text (call, NULL, "name", NULL, TRK_NAME_MAX * 4, &body->name, NULL)
     ||  !tl_call_text (call, NULL, "description", NULL, TRK_DESCRIPTION_MAX * 4,
                        &body->description, NULL)
