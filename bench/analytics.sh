@@ -23,7 +23,10 @@
 #  BENCH_DATA= (a folder: the cluster is kept there between runs and the
 #  10 million calls seeded once; the built-in dashboard the ingest fills is
 #  emptied before each run) BENCH_STATS=1 (0: the ingest rows alone, e.g.
-#  with an older build whose schema the seed does not fit)
+#  with an older build whose schema the seed does not fit) BENCH_SPREAD=0
+#  (1: the visitors rows again over a second dashboard of as many calls,
+#  each its own (day, endpoint, address): the address aggregates' worst
+#  case; seeding it takes about four minutes more)
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "${1:-$root/build}" && pwd)
@@ -35,6 +38,7 @@ REPEAT=${BENCH_REPEAT:-5}
 WORKERS=${BENCH_WORKERS:-8}
 DATA=${BENCH_DATA:-}
 STATS=${BENCH_STATS:-1}
+SPREAD=${BENCH_SPREAD:-0}
 
 say () { printf 'analytics: %s\n' "$*" >&2; }
 die () { printf 'analytics: error: %s\n' "$*" >&2; exit 1; }
@@ -84,50 +88,53 @@ for i in $(seq 100); do api GET /dashboards >/dev/null && break; sleep 0.2; done
 #  (2) a dashboard of $CALLS calls over 120 days from 2031-01-01 (20
 #  endpoints, 5,000 client addresses), written straight into the schema,
 #  with their hourly and daily aggregates and duration histograms, as the
-#  ingest would leave them (kept from an earlier run with BENCH_DATA)
-dash=11111111-1111-4111-8111-111111111111
-seeded=$(psql "$database_url" -XAtq -c "SELECT coalesce (sum (calls), 0) FROM analytics.endpoints WHERE dashboard_id = '$dash'")
-t0=$(date +%s)
-if [[ $STATS != 1 ]]; then
-    say "no statistics (BENCH_STATS=$STATS)"
-elif [[ $seeded == "$CALLS" ]]; then
-    say "reusing the $CALLS calls seeded in $DATA"
-    psql "$database_url" -Xq -v ON_ERROR_STOP=1 \
-         -c "UPDATE analytics.dashboards SET owner = '$user_id' WHERE id = '$dash'" \
-         || die "could not take over the seeded dashboard"
-else
-[[ $seeded == 0 ]] || die "$DATA holds a dashboard of $seeded calls, not $CALLS"
-say "seeding $CALLS calls"
-psql "$database_url" -Xq -v ON_ERROR_STOP=1 <<SQL || die "could not seed the calls"
+#  ingest would leave them (kept from an earlier run with BENCH_DATA).
+#  seed_dashboard ID IP: call i (0..$CALLS-1) goes to endpoint i % 20 from
+#  the address the SQL expression IP of i makes; the dashboard is the
+#  bench user's, taken over when BENCH_DATA holds it already
+seed_dashboard () {
+    local id=$1 ip=$2 seeded
+    seeded=$(psql "$database_url" -XAtq -c "SELECT coalesce (sum (calls), 0) FROM analytics.endpoints WHERE dashboard_id = '$id'")
+    if [[ $seeded == "$CALLS" ]]; then
+        say "reusing the $CALLS calls of $id seeded in $DATA"
+        psql "$database_url" -Xq -v ON_ERROR_STOP=1 \
+             -c "UPDATE analytics.dashboards SET owner = '$user_id' WHERE id = '$id'" \
+             || die "could not take over the seeded dashboard"
+        return
+    fi
+    [[ $seeded == 0 ]] || die "$DATA holds a dashboard of $seeded calls, not $CALLS"
+    say "seeding $CALLS calls into $id"
+    psql "$database_url" -Xq -v ON_ERROR_STOP=1 <<SQL || die "could not seed the calls"
 SET search_path = analytics;
 INSERT INTO dashboards (id, owner, name, url, token, state, fetched_to, backfilled)
-VALUES ('11111111-1111-4111-8111-111111111111', '$user_id', 'bench', 'http://bench.test/dashboard',
+VALUES ('$id', '$user_id', 'bench', 'http://bench.test/dashboard',
         'bench-token', 'ok', '2031-05-01', true);
 INSERT INTO endpoints (dashboard_id, name)
-SELECT '11111111-1111-4111-8111-111111111111', 'endpoint_' || e FROM generate_series (0, 19) e;
+SELECT '$id', 'endpoint_' || e FROM generate_series (0, 19) e;
 SELECT calls_partition (d::date) FROM generate_series ('2031-01-01'::date, '2031-04-01', '1 month') d;
 INSERT INTO calls (dashboard_id, endpoint_id, at, duration_ms, ip, version)
-SELECT '11111111-1111-4111-8111-111111111111',
-       (SELECT min (id) FROM endpoints WHERE dashboard_id = '11111111-1111-4111-8111-111111111111') + i % 20,
+SELECT '$id',
+       (SELECT min (id) FROM endpoints WHERE dashboard_id = '$id') + i % 20,
        timestamptz '2031-01-01 00:00:00+00' + (i::float8 / $CALLS) * interval '120 days',
        round ((-ln (1 - random ()) * 50 + (i % 7))::numeric, 3)::float8,
-       '10.0.' || (i % 5000) / 250 || '.' || i % 250, '1.0'
+       $ip, '1.0'
 FROM generate_series (0, $CALLS - 1) i;
 INSERT INTO calls_hourly (dashboard_id, endpoint_id, hour, visits, total_ms, min_ms, max_ms)
 SELECT dashboard_id, endpoint_id, date_trunc ('hour', at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC',
        count (*), sum (duration_ms), min (duration_ms), max (duration_ms)
-FROM calls WHERE dashboard_id = '11111111-1111-4111-8111-111111111111' GROUP BY 1, 2, 3;
+FROM calls WHERE dashboard_id = '$id' GROUP BY 1, 2, 3;
 INSERT INTO calls_daily_ip (dashboard_id, day, ip, visits)
 SELECT dashboard_id, (at AT TIME ZONE 'UTC')::date, ip, count (*)
-FROM calls WHERE dashboard_id = '11111111-1111-4111-8111-111111111111' GROUP BY 1, 2, 3;
+FROM calls WHERE dashboard_id = '$id' GROUP BY 1, 2, 3;
 INSERT INTO calls_daily_endpoint_ip (dashboard_id, endpoint_id, day, ip, visits)
 SELECT dashboard_id, endpoint_id, (at AT TIME ZONE 'UTC')::date, ip, count (*)
-FROM calls WHERE dashboard_id = '11111111-1111-4111-8111-111111111111' GROUP BY 1, 2, 3, 4;
+FROM calls WHERE dashboard_id = '$id' GROUP BY 1, 2, 3, 4;
 INSERT INTO calls_daily_hist (dashboard_id, day, endpoint_id, bucket, visits)
 SELECT dashboard_id, (at AT TIME ZONE 'UTC')::date, endpoint_id, monitor_bucket (duration_ms),
        count (*)
-FROM calls WHERE dashboard_id = '11111111-1111-4111-8111-111111111111' GROUP BY 1, 2, 3, 4;
-UPDATE endpoints e SET calls = c.n FROM (SELECT endpoint_id, count (*) n FROM calls GROUP BY 1) c
+FROM calls WHERE dashboard_id = '$id' GROUP BY 1, 2, 3, 4;
+UPDATE endpoints e SET calls = c.n
+FROM (SELECT endpoint_id, count (*) n FROM calls WHERE dashboard_id = '$id' GROUP BY 1) c
 WHERE e.id = c.endpoint_id;
 VACUUM ANALYZE calls;
 VACUUM ANALYZE calls_hourly;
@@ -135,6 +142,20 @@ VACUUM ANALYZE calls_daily_ip;
 VACUUM ANALYZE calls_daily_hist;
 VACUUM ANALYZE calls_daily_endpoint_ip;
 SQL
+}
+dash=11111111-1111-4111-8111-111111111111
+#  BENCH_SPREAD=1: a second dashboard where every call is its own (day,
+#  endpoint, address): 20 calls in a row from one address, one to each
+#  endpoint, the addresses cycling every 100 000 calls (more than a day's)
+spread=22222222-2222-4222-8222-222222222222
+t0=$(date +%s)
+if [[ $STATS != 1 ]]; then
+    say "no statistics (BENCH_STATS=$STATS)"
+else
+    #  each address calls one endpoint (5,000 is a multiple of 20)
+    seed_dashboard "$dash" "'10.0.' || (i % 5000) / 250 || '.' || i % 250"
+    [[ $SPREAD != 1 ]] \
+        || seed_dashboard "$spread" "'10.0.' || ((i / 20) % 5000) / 250 || '.' || (i / 20) % 250"
 fi
 seeded_s=$(( $(date +%s) - t0 ))
 say "seeded in ${seeded_s}s"
@@ -199,6 +220,23 @@ if [[ -n $FILTERED ]]; then
     enable_endpoints false $(seq 0 9)
     measure_three H_ ", endpoint_0..9 disabled" "" $FILTERED
     enable_endpoints true $(seq 0 9)
+fi
+#  The visitors rows again over the spread dashboard (BENCH_SPREAD=1)
+VISITORS=""
+declare -A SA_WHOLE SA_PART SA_SLICED SF_WHOLE SF_PART SF_SLICED SD_WHOLE SD_PART SD_SLICED \
+           SH_WHOLE SH_PART SH_SLICED
+if [[ $STATS == 1 && $SPREAD == 1 ]]; then
+    VISITORS="unique_visitors visits_per_ip"
+    main_dash=$dash
+    dash=$spread
+    measure_three SA_ ", spread" "" $VISITORS
+    measure_three SF_ ", spread, endpoint_3" "&endpoint=endpoint_3" $VISITORS
+    enable_endpoints false 0
+    measure_three SD_ ", spread, endpoint_0 disabled" "" $VISITORS
+    enable_endpoints false $(seq 0 9)
+    measure_three SH_ ", spread, endpoint_0..9 disabled" "" $VISITORS
+    enable_endpoints true $(seq 0 9)
+    dash=$main_dash
 fi
 BOX="- -"
 REF="- -"
@@ -296,6 +334,15 @@ report="$tmp/report.md"
     done
     for stat in $FILTERED; do
         echo "| $stat, endpoint_0..9 disabled | ${H_WHOLE[$stat]// / / } | ${H_PART[$stat]// / / } | ${H_SLICED[$stat]// / / } |"
+    done
+    for prefix in SA SF SD SH; do
+        declare -n whole="${prefix}_WHOLE" part="${prefix}_PART" sliced="${prefix}_SLICED"
+        label=$(case $prefix in SA) echo "";; SF) echo ", endpoint=endpoint_3";;
+                                SD) echo ", endpoint_0 disabled";; SH) echo ", endpoint_0..9 disabled";; esac)
+        for stat in $VISITORS; do
+            echo "| $stat$label, spread (every call its own day, endpoint and address) | ${whole[$stat]// / / } | ${part[$stat]// / / } | ${sliced[$stat]// / / } |"
+        done
+        unset -n whole part sliced
     done
     echo "| boxplots (20 endpoints) | ${BOX// / / } | | |"
     echo "| (2') psql: bare percentile_cont (0.5) over the same $CALLS calls | ${REF// / / } | | |"
