@@ -59,7 +59,7 @@ s_test_minor_units_come_from_the_table (void)
     assert (ev_money_minor_units ("BHD") == 3);
     assert (ev_money_minor_units ("eur") == -1);
     assert (ev_money_minor_units ("EURO") == -1);
-    assert (ev_money_minor_units ("XXX") == -1);
+    assert (ev_money_minor_units ("ZZZ") == -1);       //  well-formed, not a currency
     assert (ev_money_minor_units ("") == -1);
     assert (ev_money_minor_units (NULL) == -1);
 }
