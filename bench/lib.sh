@@ -95,15 +95,18 @@ bench_gateway () {
     wait_200 "$base/healthz" 10 || die "the gateway did not start: $(tail -n 5 "$tmp/gateway.log")"
 }
 
-#  A TCP port on 127.0.0.1 that nothing listens on (and not given out yet).
-used_ports=" "
+#  A TCP port on 127.0.0.1 in BENCH_PORT_MIN..BENCH_PORT_MAX (default
+#  20000..59999) that nothing listens on and that this run has not given
+#  out yet. The ports given out are kept in $tmp/ports: $(free_port) runs
+#  in a subshell, whose variables the next call would not see.
 free_port () {
-    local port
+    local port min=${BENCH_PORT_MIN:-20000} max=${BENCH_PORT_MAX:-59999}
+    [[ -n ${tmp:-} ]] || die "free_port before bench_begin"
     while true; do
-        port=$(( 20000 + RANDOM % 40000 ))
-        [[ "$used_ports" == *" $port "* ]] && continue
+        port=$(( min + RANDOM % (max - min + 1) ))
+        grep -qx "$port" "$tmp/ports" 2>/dev/null && continue
         if [[ -z "$(ss -Htan "( sport = :$port )" 2>/dev/null)" ]]; then
-            used_ports+="$port "
+            echo "$port" >>"$tmp/ports"
             echo "$port"
             return
         fi

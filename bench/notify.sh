@@ -35,23 +35,6 @@ bench_tools curl ss
 [[ -x /usr/bin/python3 ]] && /usr/bin/python3 -c 'import zmq, msgpack' 2>/dev/null \
     || die "python3 with pyzmq and msgpack is missing (Debian: python3-zmq python3-msgpack)"
 
-#  The ports this run may take
-port_min=${BENCH_PORT_MIN:-20000}
-port_max=${BENCH_PORT_MAX:-59999}
-#  (given out ports are kept in a file: $(free_port) runs in a subshell)
-free_port () {
-    local port
-    while true; do
-        port=$(( port_min + RANDOM % (port_max - port_min + 1) ))
-        grep -qx "$port" "$tmp/ports" 2>/dev/null && continue
-        if [[ -z "$(ss -Htan "( sport = :$port )" 2>/dev/null)" ]]; then
-            echo "$port" >>"$tmp/ports"
-            echo "$port"
-            return
-        fi
-    done
-}
-
 gateway_bin="$build/gateway/tally-gateway"
 notification_bin="$build/services/notification/tally-notification"
 testsvc_bin="$build/tests/testsvc/tally-testsvc"

@@ -27,28 +27,12 @@ build=$(cd "${1:-$root/build}" && pwd)
 ROUNDS=${BENCH_ROUNDS:-3}
 WORKERS=${BENCH_WORKERS:-4}
 SEED=${BENCH_SEED:-2023}
-PORT_MIN=${BENCH_PORT_MIN:-20000}
-PORT_MAX=${BENCH_PORT_MAX:-59999}
 
 say () { printf 'bench: %s\n' "$*" >&2; }
 die () { printf 'bench: error: %s\n' "$*" >&2; exit 1; }
 
 . "$root/bench/lib.sh"
 bench_tools curl ss psql
-
-#  Ports from this script's range (lib.sh's free_port, bounded)
-free_port () {
-    local port
-    while true; do
-        port=$(( PORT_MIN + RANDOM % (PORT_MAX - PORT_MIN + 1) ))
-        [[ "$used_ports" == *" $port "* ]] && continue
-        if [[ -z "$(ss -Htan "( sport = :$port )" 2>/dev/null)" ]]; then
-            used_ports+="$port "
-            echo "$port"
-            return
-        fi
-    done
-}
 
 gateway_bin="$build/gateway/tally-gateway"
 auth_bin="$build/services/auth/tally-auth"
