@@ -184,18 +184,19 @@ STAT_NAMES="total_visits total_execution_time average_execution_time visits_per_
 fastest_measured_execution_time fastest_quartile_execution_time median_execution_time
 slowest_quartile_execution_time ninetieth_percentile_execution_time
 ninety-ninth_percentile_execution_time slowest_measured_execution_time"
-#  measure_three PREFIX LABEL EXTRA STATS...: each statistic over the 120
-#  days, the unaligned range and in daily slices (query EXTRA appended),
-#  into the arrays ${PREFIX}WHOLE, ${PREFIX}PART and ${PREFIX}SLICED
+#  measure_three LABEL EXTRA STATS...: each statistic over the 120 days,
+#  the unaligned range and in daily slices (query EXTRA appended), each a
+#  row "| stat LABEL | ... |" of the report's table, in STAT_ROWS
+STAT_ROWS=()
 measure_three () {
-    local -n whole="${1}WHOLE" part="${1}PART" sliced="${1}SLICED"
-    local label=$2 extra=$3 stat
-    shift 3
+    local label=$1 extra=$2 stat whole part sliced
+    shift 2
     for stat in "$@"; do
         say "statistic $stat$label"
-        whole[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01$extra")
-        part[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-10T07:13:00Z&end_date=2031-03-20T16:41:00Z$extra")
-        sliced[$stat]=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01&timeslice=day&timeslice_is_static=true$extra")
+        whole=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01$extra")
+        part=$(measure "statistics?statistic=$stat&start_date=2031-01-10T07:13:00Z&end_date=2031-03-20T16:41:00Z$extra")
+        sliced=$(measure "statistics?statistic=$stat&start_date=2031-01-01&end_date=2031-05-01&timeslice=day&timeslice_is_static=true$extra")
+        STAT_ROWS+=("| $stat$label | ${whole// / / } | ${part// / / } | ${sliced// / / } |")
     done
 }
 #  enable_endpoints true|false N...: endpoint_N... enabled or disabled
@@ -205,38 +206,32 @@ enable_endpoints () {
     for e in "$@"; do list+="${list:+, }{\"name\": \"endpoint_$e\", \"enabled\": $enabled}"; done
     api PATCH "/dashboards/$dash" "{\"endpoints\": [$list]}" >/dev/null
 }
-declare -A WHOLE PART SLICED F_WHOLE F_PART F_SLICED D_WHOLE D_PART D_SLICED H_WHOLE H_PART H_SLICED
-[[ $STATS == 1 ]] || STAT_NAMES=""
-measure_three "" "" "" $STAT_NAMES
-#  The same with one endpoint picked, with one endpoint disabled, and with
-#  half of them disabled: the addresses' worst case, as many counted calls
-#  as others whichever way they are read
-FILTERED="unique_visitors visits_per_ip median_execution_time"
-[[ $STATS == 1 ]] || FILTERED=""
-if [[ -n $FILTERED ]]; then
-    measure_three F_ ", endpoint_3" "&endpoint=endpoint_3" $FILTERED
+#  measure_filtered SUFFIX STATS...: the statistics with one endpoint
+#  picked, with one disabled, and with half of them disabled (the
+#  addresses' worst case: as many counted calls as others, whichever way
+#  they are read), SUFFIX ending each row's label
+measure_filtered () {
+    local suffix=$1
+    shift
+    measure_three ", endpoint=endpoint_3$suffix" "&endpoint=endpoint_3" "$@"
     enable_endpoints false 0
-    measure_three D_ ", endpoint_0 disabled" "" $FILTERED
+    measure_three ", endpoint_0 disabled$suffix" "" "$@"
     enable_endpoints false $(seq 0 9)
-    measure_three H_ ", endpoint_0..9 disabled" "" $FILTERED
+    measure_three ", endpoint_0..9 disabled$suffix" "" "$@"
     enable_endpoints true $(seq 0 9)
-fi
-#  The visitors rows again over the spread dashboard (BENCH_SPREAD=1)
-VISITORS=""
-declare -A SA_WHOLE SA_PART SA_SLICED SF_WHOLE SF_PART SF_SLICED SD_WHOLE SD_PART SD_SLICED \
-           SH_WHOLE SH_PART SH_SLICED
-if [[ $STATS == 1 && $SPREAD == 1 ]]; then
-    VISITORS="unique_visitors visits_per_ip"
-    main_dash=$dash
-    dash=$spread
-    measure_three SA_ ", spread" "" $VISITORS
-    measure_three SF_ ", spread, endpoint_3" "&endpoint=endpoint_3" $VISITORS
-    enable_endpoints false 0
-    measure_three SD_ ", spread, endpoint_0 disabled" "" $VISITORS
-    enable_endpoints false $(seq 0 9)
-    measure_three SH_ ", spread, endpoint_0..9 disabled" "" $VISITORS
-    enable_endpoints true $(seq 0 9)
-    dash=$main_dash
+}
+if [[ $STATS == 1 ]]; then
+    measure_three "" "" $STAT_NAMES
+    measure_filtered "" unique_visitors visits_per_ip median_execution_time
+    #  The visitors rows again over the spread dashboard (BENCH_SPREAD=1)
+    if [[ $SPREAD == 1 ]]; then
+        main_dash=$dash
+        dash=$spread
+        spread_label=", spread (every call its own day, endpoint and address)"
+        measure_three "$spread_label" "" unique_visitors visits_per_ip
+        measure_filtered "$spread_label" unique_visitors visits_per_ip
+        dash=$main_dash
+    fi
 fi
 BOX="- -"
 REF="- -"
@@ -323,27 +318,7 @@ report="$tmp/report.md"
     echo
     echo "| statistic | 2031-01-01..05-01 (whole days) | unaligned 69 days | 120 daily slices |"
     echo "|---|---:|---:|---:|"
-    for stat in $STAT_NAMES; do
-        echo "| $stat | ${WHOLE[$stat]// / / } | ${PART[$stat]// / / } | ${SLICED[$stat]// / / } |"
-    done
-    for stat in $FILTERED; do
-        echo "| $stat, endpoint=endpoint_3 | ${F_WHOLE[$stat]// / / } | ${F_PART[$stat]// / / } | ${F_SLICED[$stat]// / / } |"
-    done
-    for stat in $FILTERED; do
-        echo "| $stat, endpoint_0 disabled | ${D_WHOLE[$stat]// / / } | ${D_PART[$stat]// / / } | ${D_SLICED[$stat]// / / } |"
-    done
-    for stat in $FILTERED; do
-        echo "| $stat, endpoint_0..9 disabled | ${H_WHOLE[$stat]// / / } | ${H_PART[$stat]// / / } | ${H_SLICED[$stat]// / / } |"
-    done
-    for prefix in SA SF SD SH; do
-        declare -n whole="${prefix}_WHOLE" part="${prefix}_PART" sliced="${prefix}_SLICED"
-        label=$(case $prefix in SA) echo "";; SF) echo ", endpoint=endpoint_3";;
-                                SD) echo ", endpoint_0 disabled";; SH) echo ", endpoint_0..9 disabled";; esac)
-        for stat in $VISITORS; do
-            echo "| $stat$label, spread (every call its own day, endpoint and address) | ${whole[$stat]// / / } | ${part[$stat]// / / } | ${sliced[$stat]// / / } |"
-        done
-        unset -n whole part sliced
-    done
+    [[ ${#STAT_ROWS[@]} == 0 ]] || printf '%s\n' "${STAT_ROWS[@]}"
     echo "| boxplots (20 endpoints) | ${BOX// / / } | | |"
     echo "| (2') psql: bare percentile_cont (0.5) over the same $CALLS calls | ${REF// / / } | | |"
     echo
